@@ -1,0 +1,139 @@
+"""``python -m stockapp.devstack {fetch,up,down,status}``: the local Kafka + Cassandra stack.
+
+``up`` is idempotent: a server this stack started and that still runs is reused, and a server
+someone else runs on the configured port is used as it is (and never stopped by ``down``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from stockapp.devstack import jars, processes
+from stockapp.devstack.cassandra import cassandra_server
+from stockapp.devstack.java import find_java
+from stockapp.devstack.kafka import kafka_server
+from stockapp.devstack.server import Server
+from stockapp.errors import ConnectivityError, StockappError
+from stockapp.settings import Settings, load_settings
+
+
+def servers(settings: Settings) -> list[Server]:
+    return [kafka_server(settings), cassandra_server(settings)]
+
+
+def _answers(server: Server, timeout: float = 3.0) -> bool:
+    try:
+        server.probe(server.settings, timeout)
+    except ConnectivityError:
+        return False
+    return True
+
+
+def _say(message: str) -> None:
+    print(f"stack: {message}", flush=True)
+
+
+def fetch(settings: Settings) -> None:
+    for server in servers(settings):
+        jars.fetch(settings.stack_dir, server.name)
+    _say(f"jars ready in {settings.stack_dir}")
+
+
+def up(settings: Settings) -> None:
+    java = None
+    starting: list[Server] = []
+    for server in servers(settings):
+        pid = processes.read_pid(server.pid_file, server.marker)
+        if pid is not None:
+            _say(f"{server.name} already running (pid {pid})")
+            starting.append(server)  # it may still be starting up: wait for it below
+            continue
+        if _answers(server):
+            _say(f"{server.name} already answers on port {server.port} (not ours; using it)")
+            continue
+        jars.fetch(settings.stack_dir, server.name)
+        java = java or find_java(settings.stack_java_home)
+        argv = server.prepare(server, java)
+        pid = processes.spawn(argv, server.pid_file, server.console_log)
+        _say(f"{server.name} starting (pid {pid}), logs in {server.log_dir}")
+        starting.append(server)
+    deadline = time.monotonic() + settings.stack_start_timeout
+    for server in starting:
+        _wait_ready(server, deadline)
+        _say(f"{server.name} ready on 127.0.0.1:{server.port}")
+
+
+def _wait_ready(server: Server, deadline: float) -> None:
+    while True:
+        pid = processes.read_pid(server.pid_file, server.marker)
+        if pid is None:
+            raise StockappError(
+                f"{server.name} exited during start-up; last lines of {server.log_dir}:\n"
+                + _logs_tail(server)
+            )
+        if _answers(server, timeout=2.0):
+            return
+        if time.monotonic() > deadline:
+            raise StockappError(
+                f"{server.name} (pid {pid}) not ready after {server.settings.stack_start_timeout}s "
+                f"(STOCKAPP_STACK_START_TIMEOUT); last lines of its logs:\n" + _logs_tail(server)
+            )
+        time.sleep(1.0)
+
+
+def _logs_tail(server: Server) -> str:
+    logs = sorted(server.log_dir.glob("*.log")) or [server.console_log]
+    return "\n".join(f"--- {log}\n{processes.tail(log, 25)}" for log in logs)
+
+
+def down(settings: Settings) -> None:
+    for server in servers(settings):
+        if processes.stop(server.pid_file, server.marker):
+            _say(f"{server.name} stopped")
+        else:
+            _say(f"{server.name} was not running (from this stack)")
+
+
+def status(settings: Settings, quiet: bool) -> int:
+    """0 when both servers answer their protocol (ours or not), 3 otherwise."""
+    ok = True
+    for server in servers(settings):
+        pid = processes.read_pid(server.pid_file, server.marker)
+        answering = _answers(server, timeout=2.0)
+        ok = ok and answering
+        if not quiet:
+            owner = f"pid {pid}" if pid else "not started by this stack"
+            state = "ready" if answering else "not answering"
+            _say(f"{server.name}: {state} on port {server.port} ({owner})")
+    return 0 if ok else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stockapp.devstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("fetch", help="download the server jars into the stack directory")
+    sub.add_parser("up", help="start Kafka and Cassandra and wait until both answer")
+    sub.add_parser("down", help="stop the servers this stack started")
+    st = sub.add_parser("status", help="exit 0 if both servers answer")
+    st.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "fetch":
+            fetch(settings)
+        elif args.command == "up":
+            up(settings)
+        elif args.command == "down":
+            down(settings)
+        else:
+            return status(settings, args.quiet)
+    except StockappError as exc:
+        print(f"stack: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Apache Cassandra 5.0 as one node, started from the cassandra-all jar on Java 17."""
+
+from __future__ import annotations
+
+from stockapp.connectivity import check_cassandra
+from stockapp.devstack.jars import lib_dir
+from stockapp.devstack.server import CONF_DIR, Server
+from stockapp.settings import Settings
+
+
+def _jvm_options() -> list[str]:
+    lines = (CONF_DIR / "cassandra-jvm17.options").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _prepare(server: Server, java: str) -> list[str]:
+    s = server.settings
+    yaml = server.render(
+        "cassandra.yaml",
+        server.home / "cassandra.yaml",
+        port=server.port,
+        storage_port=s.stack_cassandra_storage_port,
+        data_dir=server.data_dir,
+    )
+    libs = lib_dir(s.stack_dir, "cassandra")
+    jamm = sorted(libs.glob("jamm-*.jar"))
+    # JNA unpacks a native library into its temp dir; keep it under the stack in case /tmp is
+    # mounted noexec.
+    jna_tmp = server.home / "tmp"
+    jna_tmp.mkdir(parents=True, exist_ok=True)
+    return [
+        java,
+        f"-Xms{s.stack_cassandra_heap}",
+        f"-Xmx{s.stack_cassandra_heap}",
+        *_jvm_options(),
+        *([f"-javaagent:{jamm[0]}"] if jamm else []),
+        "-Dcassandra-foreground=yes",
+        f"-Dcassandra.config=file://{yaml}",
+        f"-Dcassandra.storagedir={server.data_dir}",
+        f"-Dcassandra.logdir={server.log_dir}",
+        f"-Dlogback.configurationFile={CONF_DIR / 'cassandra-logback.xml'}",
+        f"-Djna.tmpdir={jna_tmp}",
+        "-cp",
+        f"{libs}/*",
+        "org.apache.cassandra.service.CassandraDaemon",
+    ]
+
+
+def cassandra_server(settings: Settings) -> Server:
+    return Server(name="cassandra", settings=settings, prepare=_prepare, probe=check_cassandra,
+                  port=settings.cassandra_port)

@@ -1,0 +1,43 @@
+"""Fetching the server jars from Maven Central with the poms kept in ``stack/``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from stockapp.errors import StockappError
+from stockapp.settings import REPO_ROOT
+
+POMS = {"kafka": REPO_ROOT / "stack" / "kafka" / "pom.xml",
+        "cassandra": REPO_ROOT / "stack" / "cassandra" / "pom.xml"}
+
+
+def lib_dir(stack_dir: Path, server: str) -> Path:
+    return stack_dir / server / "lib"
+
+
+def fetch(stack_dir: Path, server: str) -> Path:
+    """Copy the server's runtime classpath into the cache, once per pom version.
+
+    The pom's content is stamped next to the jars so that bumping a version refetches.
+    """
+    pom = POMS[server]
+    target = lib_dir(stack_dir, server)
+    stamp = target / ".pom"
+    if stamp.exists() and stamp.read_text() == pom.read_text():
+        return target
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StockappError("Maven (mvn) is not installed; it fetches the Kafka/Cassandra jars.")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+           f"-DoutputDirectory={target}", "-DincludeScope=runtime"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        last = (result.stdout + result.stderr).strip().splitlines()[-5:]
+        raise StockappError(f"Fetching {server} jars failed: " + " | ".join(last))
+    stamp.write_text(pom.read_text())
+    return target

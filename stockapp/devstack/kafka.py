@@ -1,0 +1,58 @@
+"""Apache Kafka in single-node KRaft mode (combined broker and controller)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+
+from stockapp.connectivity import check_kafka
+from stockapp.devstack.jars import lib_dir
+from stockapp.devstack.server import CONF_DIR, Server
+from stockapp.errors import StockappError
+from stockapp.settings import Settings
+
+
+def _prepare(server: Server, java: str) -> list[str]:
+    s = server.settings
+    props = server.render(
+        "kafka-server.properties",
+        server.home / "server.properties",
+        port=server.port,
+        controller_port=s.stack_kafka_controller_port,
+        data_dir=server.data_dir,
+    )
+    classpath = f"{lib_dir(s.stack_dir, 'kafka')}/*"
+    jvm = [java, f"-Xms{s.stack_kafka_heap}", f"-Xmx{s.stack_kafka_heap}", "-XX:+UseG1GC",
+           "-Djava.awt.headless=true", f"-Dkafka.logs.dir={server.log_dir}",
+           f"-Dlog4j2.configurationFile={CONF_DIR / 'kafka-log4j2.properties'}",
+           "-cp", classpath]
+    # KRaft needs its log directory formatted once with a cluster id; keep the id with the data.
+    id_file = server.home / "cluster.id"
+    if not id_file.exists():
+        id_file.write_text(_new_cluster_id() + "\n")
+    if not (server.data_dir / "meta.properties").exists():
+        cluster_id = id_file.read_text().strip()
+        fmt = subprocess.run(
+            jvm + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                   "--ignore-formatted"],
+            capture_output=True, text=True,
+        )
+        if fmt.returncode != 0:
+            raise StockappError("Formatting Kafka storage failed: "
+                                + " | ".join((fmt.stdout + fmt.stderr).splitlines()[-3:]))
+    return jvm + ["kafka.Kafka", str(props)]
+
+
+def _new_cluster_id() -> str:
+    """A Kafka cluster id: a UUID in URL-safe base64 (22 chars), not starting with '-'
+    (the storage tool's argument parser would read that as an option)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
+def kafka_server(settings: Settings) -> Server:
+    return Server(name="kafka", settings=settings, prepare=_prepare, probe=check_kafka,
+                  port=settings.kafka_host_port[1])

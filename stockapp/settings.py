@@ -1,0 +1,141 @@
+"""All configuration, read from environment variables with local defaults.
+
+Every setting is documented in docs/configuration.md (one table). Nothing else in the project
+reads ``os.environ`` for configuration: import :func:`get_settings` instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from stockapp.errors import StockappError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(StockappError):
+    """A setting has a value the program cannot use; the message names the variable."""
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def _int(name: str, default: int, *, low: int = 0, high: int = 2**31) -> int:
+    raw = _env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _list(name: str, default: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in _env(name, default).split(",") if part.strip())
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env(name, default)
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+def host_port(address: str, default_port: int) -> tuple[str, int]:
+    """Split ``host[:port]`` (no IPv6 brackets needed for the loopback defaults)."""
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return address, default_port
+    try:
+        return host, int(port)
+    except ValueError:
+        raise SettingsError(f"bad address {address!r}: port is not a number") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Kafka
+    kafka_bootstrap: tuple[str, ...] = ("127.0.0.1:9092",)
+    # Cassandra
+    cassandra_hosts: tuple[str, ...] = ("127.0.0.1",)
+    cassandra_port: int = 9042
+    cassandra_keyspace: str = "stock_data"
+    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    cassandra_username: str = ""
+    cassandra_password: str = field(default="", repr=False)  # never printed
+    cassandra_connect_timeout: float = 5.0
+    # Faust worker and its web server
+    app_id: str = "stockapp"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    table_store: str = "memory"
+    data_dir: Path = REPO_ROOT / ".data"
+    log_level: str = "WARNING"
+    # Local stack started by `make up` (ignored when pointing at external servers)
+    stack_dir: Path = REPO_ROOT / ".stack"
+    stack_java_home: str = ""
+    stack_kafka_controller_port: int = 9093
+    stack_kafka_heap: str = "512m"
+    stack_cassandra_storage_port: int = 7000
+    stack_cassandra_heap: str = "1g"
+    stack_start_timeout: int = 180
+
+    @property
+    def kafka_broker_url(self) -> str:
+        """Faust's broker URL form: ``kafka://host:port;host:port``."""
+        return "kafka://" + ";".join(self.kafka_bootstrap)
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        return host_port(self.kafka_bootstrap[0], 9092)
+
+
+def load_settings() -> Settings:
+    """Read the environment now (tests call this after changing variables)."""
+    bootstrap = _list("STOCKAPP_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    if not bootstrap:
+        raise SettingsError("STOCKAPP_KAFKA_BOOTSTRAP is empty")
+    for address in bootstrap:
+        host_port(address, 9092)
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        cassandra_hosts=_list("STOCKAPP_CASSANDRA_HOSTS", "127.0.0.1"),
+        cassandra_port=_int("STOCKAPP_CASSANDRA_PORT", 9042, low=1, high=65535),
+        cassandra_keyspace=_env("STOCKAPP_CASSANDRA_KEYSPACE", "stock_data"),
+        cassandra_replication=_env(
+            "STOCKAPP_CASSANDRA_REPLICATION", "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        ),
+        cassandra_username=_env("STOCKAPP_CASSANDRA_USERNAME", ""),
+        cassandra_password=_env("STOCKAPP_CASSANDRA_PASSWORD", ""),
+        cassandra_connect_timeout=float(_int("STOCKAPP_CASSANDRA_CONNECT_TIMEOUT", 5, low=1)),
+        app_id=_env("STOCKAPP_APP_ID", "stockapp"),
+        web_host=_env("STOCKAPP_WEB_HOST", "127.0.0.1"),
+        web_port=_int("STOCKAPP_WEB_PORT", 6066, low=1, high=65535),
+        table_store=_choice("STOCKAPP_TABLE_STORE", "memory", ("memory", "rocksdb")),
+        data_dir=Path(_env("STOCKAPP_DATA_DIR", str(REPO_ROOT / ".data"))),
+        log_level=_choice(
+            "STOCKAPP_LOG_LEVEL", "WARNING", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        ),
+        stack_dir=Path(_env("STOCKAPP_STACK_DIR", str(REPO_ROOT / ".stack"))),
+        stack_java_home=_env("STOCKAPP_STACK_JAVA_HOME", ""),
+        stack_kafka_controller_port=_int(
+            "STOCKAPP_STACK_KAFKA_CONTROLLER_PORT", 9093, low=1, high=65535
+        ),
+        stack_kafka_heap=_env("STOCKAPP_STACK_KAFKA_HEAP", "512m"),
+        stack_cassandra_storage_port=_int(
+            "STOCKAPP_STACK_CASSANDRA_STORAGE_PORT", 7000, low=1, high=65535
+        ),
+        stack_cassandra_heap=_env("STOCKAPP_STACK_CASSANDRA_HEAP", "1g"),
+        stack_start_timeout=_int("STOCKAPP_STACK_START_TIMEOUT", 180, low=10),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

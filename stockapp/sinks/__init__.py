@@ -1,0 +1,1 @@
+"""Where processed data goes: Cassandra (and Kafka topics, through Faust)."""
