@@ -79,6 +79,7 @@ class Settings:
     log_level: str = "WARNING"
     # Local stack started by `make up` (ignored when pointing at external servers)
     stack_dir: Path = REPO_ROOT / ".stack"
+    run_dir: Path = REPO_ROOT / ".run"
     stack_java_home: str = ""
     stack_kafka_controller_port: int = 9093
     stack_kafka_heap: str = "512m"
@@ -123,6 +124,7 @@ def load_settings() -> Settings:
             "STOCKAPP_LOG_LEVEL", "WARNING", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
         ),
         stack_dir=Path(_env("STOCKAPP_STACK_DIR", str(REPO_ROOT / ".stack"))),
+        run_dir=Path(_env("STOCKAPP_RUN_DIR", str(REPO_ROOT / ".run"))),
         stack_java_home=_env("STOCKAPP_STACK_JAVA_HOME", ""),
         stack_kafka_controller_port=_int(
             "STOCKAPP_STACK_KAFKA_CONTROLLER_PORT", 9093, low=1, high=65535

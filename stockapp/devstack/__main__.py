@@ -1,4 +1,4 @@
-"""``python -m stockapp.devstack {fetch,up,down,status}``: the local Kafka + Cassandra stack.
+"""The local Kafka + Cassandra stack: ``python -m stockapp.devstack COMMAND``.
 
 ``up`` is idempotent: a server this stack started and that still runs is reused, and a server
 someone else runs on the configured port is used as it is (and never stopped by ``down``).
@@ -45,7 +45,7 @@ def up(settings: Settings) -> None:
     java = None
     starting: list[Server] = []
     for server in servers(settings):
-        pid = processes.read_pid(server.pid_file, server.marker)
+        pid = processes.read_pid(server.pid_file)
         if pid is not None:
             _say(f"{server.name} already running (pid {pid})")
             starting.append(server)  # it may still be starting up: wait for it below
@@ -67,7 +67,7 @@ def up(settings: Settings) -> None:
 
 def _wait_ready(server: Server, deadline: float) -> None:
     while True:
-        pid = processes.read_pid(server.pid_file, server.marker)
+        pid = processes.read_pid(server.pid_file)
         if pid is None:
             raise StockappError(
                 f"{server.name} exited during start-up; last lines of {server.log_dir}:\n"
@@ -90,7 +90,7 @@ def _logs_tail(server: Server) -> str:
 
 def down(settings: Settings) -> None:
     for server in servers(settings):
-        if processes.stop(server.pid_file, server.marker):
+        if processes.stop(server.pid_file):
             _say(f"{server.name} stopped")
         else:
             _say(f"{server.name} was not running (from this stack)")
@@ -100,7 +100,7 @@ def status(settings: Settings, quiet: bool) -> int:
     """0 when both servers answer their protocol (ours or not), 3 otherwise."""
     ok = True
     for server in servers(settings):
-        pid = processes.read_pid(server.pid_file, server.marker)
+        pid = processes.read_pid(server.pid_file)
         answering = _answers(server, timeout=2.0)
         ok = ok and answering
         if not quiet:
@@ -108,6 +108,33 @@ def status(settings: Settings, quiet: bool) -> int:
             state = "ready" if answering else "not answering"
             _say(f"{server.name}: {state} on port {server.port} ({owner})")
     return 0 if ok else 3
+
+
+def demo_up(settings: Settings) -> None:
+    from stockapp.db.migrate import migrate
+    from stockapp.devstack import demo
+
+    if status(settings, quiet=True) != 0:
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        demo.stack_marker(settings).touch()
+    up(settings)
+    report = migrate(settings)
+    _say(f"schema: {len(report.applied)} migration(s) applied to {report.keyspace}")
+    url = demo.start_worker(settings)
+    print(f"\nstockapp is running: {url}\nStop it with: make demo-stop\n", flush=True)
+
+
+def demo_down(settings: Settings) -> None:
+    from stockapp.devstack import demo
+
+    for name in demo.stop(settings):
+        _say(f"demo {name} stopped")
+    marker = demo.stack_marker(settings)
+    if marker.exists():
+        down(settings)
+        marker.unlink()
+    else:
+        _say("the stack was running before the demo started: left running (make down stops it)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop the servers this stack started")
     st = sub.add_parser("status", help="exit 0 if both servers answer")
     st.add_argument("--quiet", action="store_true")
+    sub.add_parser("demo-up", help="stack, schema and a worker in the background")
+    sub.add_parser("demo-down", help="stop what demo-up started")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -127,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             up(settings)
         elif args.command == "down":
             down(settings)
+        elif args.command == "demo-up":
+            demo_up(settings)
+        elif args.command == "demo-down":
+            demo_down(settings)
         else:
             return status(settings, args.quiet)
     except StockappError as exc:

@@ -47,5 +47,10 @@ def _prepare(server: Server, java: str) -> list[str]:
 
 
 def cassandra_server(settings: Settings) -> Server:
-    return Server(name="cassandra", settings=settings, prepare=_prepare, probe=check_cassandra,
-                  port=settings.cassandra_port)
+    return Server(
+        name="cassandra",
+        settings=settings,
+        prepare=_prepare,
+        probe=check_cassandra,
+        port=settings.cassandra_port,
+    )

@@ -9,8 +9,10 @@ from pathlib import Path
 from stockapp.errors import StockappError
 from stockapp.settings import REPO_ROOT
 
-POMS = {"kafka": REPO_ROOT / "stack" / "kafka" / "pom.xml",
-        "cassandra": REPO_ROOT / "stack" / "cassandra" / "pom.xml"}
+POMS = {
+    "kafka": REPO_ROOT / "stack" / "kafka" / "pom.xml",
+    "cassandra": REPO_ROOT / "stack" / "cassandra" / "pom.xml",
+}
 
 
 def lib_dir(stack_dir: Path, server: str) -> Path:
@@ -32,8 +34,16 @@ def fetch(stack_dir: Path, server: str) -> Path:
         raise StockappError("Maven (mvn) is not installed; it fetches the Kafka/Cassandra jars.")
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-           f"-DoutputDirectory={target}", "-DincludeScope=runtime"]
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={target}",
+        "-DincludeScope=runtime",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         shutil.rmtree(target, ignore_errors=True)

@@ -23,10 +23,17 @@ def _prepare(server: Server, java: str) -> list[str]:
         data_dir=server.data_dir,
     )
     classpath = f"{lib_dir(s.stack_dir, 'kafka')}/*"
-    jvm = [java, f"-Xms{s.stack_kafka_heap}", f"-Xmx{s.stack_kafka_heap}", "-XX:+UseG1GC",
-           "-Djava.awt.headless=true", f"-Dkafka.logs.dir={server.log_dir}",
-           f"-Dlog4j2.configurationFile={CONF_DIR / 'kafka-log4j2.properties'}",
-           "-cp", classpath]
+    jvm = [
+        java,
+        f"-Xms{s.stack_kafka_heap}",
+        f"-Xmx{s.stack_kafka_heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dkafka.logs.dir={server.log_dir}",
+        f"-Dlog4j2.configurationFile={CONF_DIR / 'kafka-log4j2.properties'}",
+        "-cp",
+        classpath,
+    ]
     # KRaft needs its log directory formatted once with a cluster id; keep the id with the data.
     id_file = server.home / "cluster.id"
     if not id_file.exists():
@@ -34,13 +41,24 @@ def _prepare(server: Server, java: str) -> list[str]:
     if not (server.data_dir / "meta.properties").exists():
         cluster_id = id_file.read_text().strip()
         fmt = subprocess.run(
-            jvm + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-                   "--ignore-formatted"],
-            capture_output=True, text=True,
+            jvm
+            + [
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
         )
         if fmt.returncode != 0:
-            raise StockappError("Formatting Kafka storage failed: "
-                                + " | ".join((fmt.stdout + fmt.stderr).splitlines()[-3:]))
+            raise StockappError(
+                "Formatting Kafka storage failed: "
+                + " | ".join((fmt.stdout + fmt.stderr).splitlines()[-3:])
+            )
     return jvm + ["kafka.Kafka", str(props)]
 
 
@@ -54,5 +72,10 @@ def _new_cluster_id() -> str:
 
 
 def kafka_server(settings: Settings) -> Server:
-    return Server(name="kafka", settings=settings, prepare=_prepare, probe=check_kafka,
-                  port=settings.kafka_host_port[1])
+    return Server(
+        name="kafka",
+        settings=settings,
+        prepare=_prepare,
+        probe=check_kafka,
+        port=settings.kafka_host_port[1],
+    )

@@ -1,7 +1,7 @@
-"""Background server processes tracked by PID files.
+"""Background processes tracked by PID files.
 
-A PID alone is not proof of ownership (PIDs are reused), so a process counts as ours only if its
-command line still carries the marker we started it with: the stack's own directory.
+A PID alone is not proof of ownership (PIDs are reused), so the file also records the process's
+start time from /proc; a PID whose start time differs belongs to someone else and is left alone.
 """
 
 from __future__ import annotations
@@ -13,26 +13,36 @@ import time
 from pathlib import Path
 
 
-def _cmdline(pid: int) -> str:
+def _start_time(pid: int) -> str | None:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return ""
+        return None
+    # Field 22 (starttime); the command name in field 2 may contain spaces, so split after ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has exited already
+        return None
+    return fields[19]
 
 
-def read_pid(pid_file: Path, marker: str) -> int | None:
-    """The PID recorded in ``pid_file`` if that process is alive and still ours."""
+def read_pid(pid_file: Path) -> int | None:
+    """The PID recorded in ``pid_file`` if that very process is still running."""
     try:
-        pid = int(pid_file.read_text().strip())
+        pid_text, started = pid_file.read_text().split()
+        pid = int(pid_text)
     except (OSError, ValueError):
         return None
-    if marker in _cmdline(pid):
-        return pid
-    return None
+    return pid if _start_time(pid) == started else None
 
 
-def spawn(argv: list[str], pid_file: Path, log_file: Path, env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` detached from our session, output appended to ``log_file``."""
+def spawn(
+    argv: list[str],
+    pid_file: Path,
+    log_file: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Start ``argv`` in its own session, output appended to ``log_file``."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
@@ -41,51 +51,38 @@ def spawn(argv: list[str], pid_file: Path, log_file: Path, env: dict[str, str] |
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C in the terminal must not kill the servers
+            start_new_session=True,  # Ctrl-C in the terminal must not reach the servers
             env=env,
+            cwd=cwd,
         )
-    pid_file.write_text(f"{proc.pid}\n")
+    started = _start_time(proc.pid)
+    pid_file.write_text(f"{proc.pid} {started}\n")
     return proc.pid
 
 
-def alive(pid: int) -> bool:
+def _reap(pid: int) -> None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0); reap it if it is ours.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
+        os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        return Path(f"/proc/{pid}").exists() and "zombie" not in _status(pid)
-
-
-def _status(pid: int) -> str:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("State:"):
-                return line.lower()
-    except OSError:
         pass
-    return ""
 
 
-def stop(pid_file: Path, marker: str, grace: float = 60.0) -> bool:
+def stop(pid_file: Path, grace: float = 60.0) -> bool:
     """SIGTERM the recorded process, SIGKILL after ``grace`` seconds. True if one was stopped."""
-    pid = read_pid(pid_file, marker)
+    pid = read_pid(pid_file)
     if pid is None:
         pid_file.unlink(missing_ok=True)
         return False
+    started = _start_time(pid)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while alive(pid) and time.monotonic() < deadline:
+    while _start_time(pid) == started and time.monotonic() < deadline:
+        _reap(pid)
         time.sleep(0.2)
-    if alive(pid):
+    if _start_time(pid) == started:
         os.kill(pid, signal.SIGKILL)
-        while alive(pid):
+        while _start_time(pid) == started:
+            _reap(pid)
             time.sleep(0.1)
     pid_file.unlink(missing_ok=True)
     return True

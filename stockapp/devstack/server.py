@@ -41,11 +41,6 @@ class Server:
     def console_log(self) -> Path:
         return self.log_dir / "console.log"
 
-    @property
-    def marker(self) -> str:
-        # Every command line we start names this directory: it is how we recognise our PIDs.
-        return str(self.home)
-
     def render(self, template: str, target: Path, **values: object) -> Path:
         text = (CONF_DIR / template).read_text()
         for key, value in values.items():

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from stockapp.errors import ConnectivityError
 from stockapp.settings import Settings
 
+if TYPE_CHECKING:
+    from cassandra.cluster import Cluster, Session
 
-def connect(settings: Settings, keyspace: str | None, timeout: float | None = None):
+
+def connect(
+    settings: Settings, keyspace: str | None, timeout: float | None = None
+) -> tuple[Cluster, Session]:
     """Return ``(cluster, session)``; the caller shuts the cluster down."""
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import Cluster, NoHostAvailable
@@ -38,7 +44,7 @@ def connect(settings: Settings, keyspace: str | None, timeout: float | None = No
             "Start the local stack with `make up`, or set STOCKAPP_CASSANDRA_HOSTS / "
             "STOCKAPP_CASSANDRA_PORT."
         ) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - e.g. auth or protocol errors: report, don't trace
         cluster.shutdown()
         raise ConnectivityError(
             f"Cassandra connection failed: {type(exc).__name__}: {exc}".splitlines()[0]

@@ -1,0 +1,71 @@
+# stockapp: `make demo` runs the whole main job, `make test` runs every test.
+# Both install what they need first. See README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) -m stockapp.devstack
+PYTEST_ARGS ?=
+
+.PHONY: help install up down status migrate demo demo-stop test test-unit lint reset
+
+help:
+	@echo "make demo       stack + worker in the background, prints the URL (make demo-stop)"
+	@echo "make test       unit + integration tests against a real Kafka and Cassandra"
+	@echo "make up|down    start/stop the local Kafka + Cassandra (make status)"
+	@echo "make migrate    create/upgrade the Cassandra schema"
+	@echo "make lint       ruff"
+	@echo "make reset      stop the stack and delete its data (jars are kept)"
+
+# The venv is rebuilt when the dependency list changes.
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+	$(STACK) fetch
+	@if [ -f frontend/package.json ]; then $(MAKE) --no-print-directory frontend/node_modules/.installed; fi
+
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+up: install
+	$(STACK) up
+
+down:
+	@if [ -x $(PY) ]; then $(STACK) down; fi
+
+status: $(VENV)/.installed
+	$(STACK) status
+
+migrate: up
+	$(VENV)/bin/stockapp db migrate
+
+demo: install
+	$(STACK) demo-up
+
+demo-stop:
+	@if [ -x $(PY) ]; then $(STACK) demo-down; fi
+
+# Leaves the stack as it found it: stopped afterwards only if this run started it.
+test: install lint
+	@if $(STACK) status --quiet; then was_up=1; else was_up=0; fi; \
+	$(STACK) up; \
+	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$was_up = 0 ]; then $(STACK) down; fi; \
+	exit $$rc
+
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+reset: down
+	rm -rf .stack/kafka/data .stack/kafka/cluster.id .stack/cassandra/data .data .run

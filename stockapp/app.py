@@ -1,0 +1,34 @@
+"""The Faust application: one per worker process.
+
+Agents and tables live in the top-level ``agents`` and ``tables`` packages and register
+themselves through ``autodiscover``; this module only builds the app from the settings.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from stockapp.settings import Settings, get_settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    store = "rocksdb://" if settings.table_store == "rocksdb" else "memory://"
+    return faust.App(
+        settings.app_id,
+        broker=settings.kafka_broker_url,
+        store=store,
+        autodiscover=["agents", "tables", "stockapp.web"],
+        origin="stockapp",
+        datadir=str(settings.data_dir / "{conf.id}"),
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        # Faust's own default ("-", every tick at WARN) is noisy; a worker is quiet by default.
+        loghandlers=[],
+        topic_partitions=8,
+        producer_acks=-1,
+    )
+
+
+app = create_app(get_settings())

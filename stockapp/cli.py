@@ -1,0 +1,93 @@
+"""The ``stockapp`` command.
+
+``stockapp worker`` hands over to Faust's own worker command (every Faust worker option works);
+the other subcommands are ours. Errors a user can fix print one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from stockapp.errors import StockappError
+from stockapp.settings import load_settings
+
+_LEVELS = {
+    "DEBUG": "debug",
+    "INFO": "info",
+    "WARNING": "warn",
+    "ERROR": "error",
+    "CRITICAL": "crit",
+}
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from stockapp.db.migrate import migrate
+
+    report = migrate(load_settings(), keyspace=args.keyspace)
+    for name in report.applied:
+        print(f"applied {name}")
+    print(
+        f"keyspace {report.keyspace}: {len(report.applied)} applied, "
+        f"{len(report.already)} already up to date"
+    )
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from stockapp.connectivity import check_cassandra, check_kafka
+
+    settings = load_settings()
+    brokers = check_kafka(settings)
+    version = check_cassandra(settings)
+    print(f"kafka: {brokers} broker(s) at {','.join(settings.kafka_bootstrap)}")
+    print(f"cassandra: {version} at {','.join(settings.cassandra_hosts)}:{settings.cassandra_port}")
+    return 0
+
+
+def _run_worker(faust_args: list[str]) -> int:
+    from stockapp.connectivity import check_kafka
+
+    settings = load_settings()
+    # Faust would otherwise retry forever with a traceback per attempt: fail fast, in one line.
+    check_kafka(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from stockapp.app import app
+
+    sys.argv = ["stockapp", "--loglevel", _LEVELS[settings.log_level], "worker", *faust_args]
+    app.main()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stockapp", description="stockapp command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "worker", help="run a Faust worker (options are Faust's: see worker --help)", add_help=False
+    )
+    db = sub.add_parser("db", help="Cassandra schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    mig = db_sub.add_parser("migrate", help="create the keyspace and apply pending migrations")
+    mig.add_argument("--keyspace", help="override STOCKAPP_CASSANDRA_KEYSPACE")
+    mig.set_defaults(func=_cmd_migrate)
+    chk = sub.add_parser("check", help="check that Kafka and Cassandra answer")
+    chk.set_defaults(func=_cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "worker":
+            return _run_worker(argv[1:])
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except StockappError as exc:
+        print(f"stockapp: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Cassandra schema: versioned CQL files and the runner that applies them."""

@@ -1,0 +1,111 @@
+"""Apply the versioned CQL files in ``migrations/`` in order, each exactly once.
+
+Applied versions are recorded in ``<keyspace>.schema_migrations`` with a checksum, so re-runs
+are no-ops and an edited, already-applied file is reported instead of silently diverging.
+Every statement is ``IF NOT EXISTS`` so two runners racing each other are harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from stockapp.errors import StockappError
+from stockapp.settings import Settings
+from stockapp.sinks.cassandra_session import connect
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.cql$")
+_KEYSPACE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    text: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def statements(self) -> list[str]:
+        body = "\n".join(
+            line for line in self.text.splitlines() if not line.lstrip().startswith("--")
+        )
+        return [s.strip() for s in body.split(";") if s.strip()]
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    keyspace: str
+    applied: list[str]
+    already: list[str]
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    found = []
+    for path in sorted(directory.glob("*.cql")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise StockappError(f"migration file {path.name} is not named NNNN_name.cql")
+        found.append(Migration(int(match.group(1)), path.name, path.read_text()))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StockappError("two migration files share a version number")
+    return found
+
+
+def validate_keyspace(name: str) -> str:
+    if not _KEYSPACE.match(name):
+        raise StockappError(
+            f"STOCKAPP_CASSANDRA_KEYSPACE={name!r} is not a valid keyspace name "
+            "(letters, digits, underscore; at most 48)"
+        )
+    return name
+
+
+def migrate(settings: Settings, keyspace: str | None = None) -> MigrationReport:
+    ks = validate_keyspace(keyspace or settings.cassandra_keyspace)
+    replication = settings.cassandra_replication.strip()
+    if not (replication.startswith("{") and replication.endswith("}")):
+        raise StockappError(
+            "STOCKAPP_CASSANDRA_REPLICATION must be a CQL map, e.g. "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+    cluster, session = connect(settings, keyspace=None)
+    try:
+        session.execute(f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {replication}")
+        session.set_keyspace(ks)
+        session.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version int PRIMARY KEY, name text, checksum text, applied_at timestamp)"
+        )
+        recorded = {
+            row.version: row
+            for row in session.execute("SELECT version, name, checksum FROM schema_migrations")
+        }
+        applied, already = [], []
+        for migration in load_migrations():
+            row = recorded.get(migration.version)
+            if row is not None:
+                if row.checksum != migration.checksum:
+                    raise StockappError(
+                        f"migration {migration.name} was edited after it was applied to "
+                        f"{ks}; add a new migration file instead"
+                    )
+                already.append(migration.name)
+                continue
+            for statement in migration.statements():
+                session.execute(statement, timeout=60)
+            session.execute(
+                "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+                "VALUES (%s, %s, %s, toTimestamp(now())) IF NOT EXISTS",
+                (migration.version, migration.name, migration.checksum),
+            )
+            applied.append(migration.name)
+        return MigrationReport(ks, applied, already)
+    finally:
+        cluster.shutdown()

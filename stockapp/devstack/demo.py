@@ -1,0 +1,66 @@
+"""``make demo``: the whole main job in the background (stack, schema, worker), and its undo.
+
+Each process gets a PID file in the run directory; ``stop`` ends exactly those, and the stack
+only if the demo was the one that started it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from stockapp.devstack import processes
+from stockapp.errors import StockappError
+from stockapp.settings import Settings
+
+
+def _bin(name: str) -> str:
+    # The console scripts sit next to the interpreter running us (the project's venv).
+    return str(Path(sys.executable).parent / name)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start_worker(settings: Settings, timeout: float = 90.0) -> str:
+    pid_file = settings.run_dir / "worker.pid"
+    log_file = settings.run_dir / "worker.log"
+    url = f"http://{settings.web_host}:{settings.web_port}/"
+    pid = processes.read_pid(pid_file)
+    if pid is None:
+        pid = processes.spawn([_bin("stockapp"), "worker"], pid_file, log_file)
+        print(f"demo: worker starting (pid {pid}), log {log_file}", flush=True)
+    deadline = time.monotonic() + timeout
+    while not _http_ok(url + "health"):
+        if processes.read_pid(pid_file) is None:
+            raise StockappError(
+                f"the worker exited; last lines of {log_file}:\n" + processes.tail(log_file)
+            )
+        if time.monotonic() > deadline:
+            raise StockappError(
+                f"the worker's web server did not answer {url}health in "
+                f"{timeout:.0f}s; see {log_file}"
+            )
+        time.sleep(0.5)
+    return url
+
+
+def stop(settings: Settings) -> list[str]:
+    """Stop the demo's processes; returns the names of those that were running."""
+    stopped = []
+    for name in ("worker",):
+        if processes.stop(settings.run_dir / f"{name}.pid", grace=30):
+            stopped.append(name)
+    return stopped
+
+
+def stack_marker(settings: Settings) -> Path:
+    """Exists while the stack runs because `make demo` started it."""
+    return settings.run_dir / "demo-started-stack"

@@ -1,0 +1,15 @@
+"""HTTP views served by every worker's Faust web server."""
+
+from __future__ import annotations
+
+from faust.web import Request, Response, View
+
+from stockapp.app import app
+
+
+@app.page("/health")
+class Health(View):
+    """Process liveness: answers as soon as the web server runs."""
+
+    async def get(self, request: Request) -> Response:
+        return self.json({"status": "ok", "app": app.conf.id})

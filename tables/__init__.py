@@ -1,0 +1,1 @@
+"""Faust table definitions and the pure candle/indicator state they hold."""

@@ -1,0 +1,39 @@
+"""Write and read rows in a real Cassandra; the schema runner is idempotent."""
+
+import datetime as dt
+
+from stockapp.db.migrate import load_migrations, migrate
+
+
+def test_write_and_read_a_quote(cql):
+    ts = dt.datetime(2026, 11, 23, 14, 30, 15, 250000, tzinfo=dt.UTC)
+    insert = cql.prepare(
+        "INSERT INTO stock_prices (symbol, day, ts, source_partition, source_offset, price, "
+        "volume, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    for _ in range(2):  # a replayed write lands on the same row
+        cql.execute(insert, ("AAPL", ts.date(), ts, 3, 42, 189.12, 300.0, "test"))
+    rows = list(
+        cql.execute(
+            "SELECT * FROM stock_prices WHERE symbol = %s AND day = %s", ("AAPL", ts.date())
+        )
+    )
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.price == 189.12 and row.volume == 300.0 and row.source_offset == 42
+    assert row.ts.replace(tzinfo=dt.UTC) == ts.replace(microsecond=250000)
+
+
+def test_migrate_twice_is_a_no_op(stack, test_keyspace, cql):
+    report = migrate(stack, keyspace=test_keyspace)
+    assert report.applied == []
+    assert report.already == [m.name for m in load_migrations()]
+    recorded = sorted(r.version for r in cql.execute("SELECT version FROM schema_migrations"))
+    assert recorded == [m.version for m in load_migrations()]
+    tables = {
+        r.table_name
+        for r in cql.execute(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (test_keyspace,)
+        )
+    }
+    assert {"stock_prices", "candles", "symbols", "schema_migrations"} <= tables

@@ -1,0 +1,76 @@
+"""The commands a user types: actionable one-line errors, a worker that serves HTTP."""
+
+import json
+import signal
+import subprocess
+
+from tests.helpers import BIN, free_port, run, wait_http
+
+
+def _one_line_error(result, *needles):
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_migrate_with_wrong_cassandra_port(stack):
+    port = free_port()
+    result = run(
+        [str(BIN / "stockapp"), "db", "migrate"], env={"STOCKAPP_CASSANDRA_PORT": str(port)}
+    )
+    _one_line_error(result, f"127.0.0.1:{port}", "make up", "STOCKAPP_CASSANDRA_PORT")
+
+
+def test_worker_without_kafka(stack):
+    port = free_port()
+    result = run(
+        [str(BIN / "stockapp"), "worker"],
+        env={"STOCKAPP_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"},
+        timeout=60,
+    )
+    _one_line_error(result, f"127.0.0.1:{port}", "STOCKAPP_KAFKA_BOOTSTRAP")
+
+
+def test_bad_setting_value():
+    result = run([str(BIN / "stockapp"), "check"], env={"STOCKAPP_WEB_PORT": "http"})
+    _one_line_error(result, "STOCKAPP_WEB_PORT='http' is not an integer")
+
+
+def test_check_reports_both_servers(stack):
+    result = run([str(BIN / "stockapp"), "check"])
+    assert result.returncode == 0, result.stderr
+    assert "kafka: 1 broker(s)" in result.stdout
+    assert "cassandra: 5.0." in result.stdout
+
+
+def test_stack_up_again_is_a_no_op(stack):
+    result = run([str(BIN / "python"), "-m", "stockapp.devstack", "up"])
+    assert result.returncode == 0, result.stderr
+    assert "starting" not in result.stdout
+    assert result.stdout.count("already") == 2
+
+
+def test_worker_serves_health(stack, unique, tmp_path):
+    port = free_port()
+    env = {
+        "STOCKAPP_WEB_PORT": str(port),
+        "STOCKAPP_APP_ID": f"stockapp-test-{unique}",
+        "STOCKAPP_DATA_DIR": str(tmp_path),
+    }
+    import os
+
+    proc = subprocess.Popen(
+        [str(BIN / "stockapp"), "worker"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        body = wait_http(f"http://127.0.0.1:{port}/health", timeout=90)
+        assert json.loads(body) == {"status": "ok", "app": f"stockapp-test-{unique}"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

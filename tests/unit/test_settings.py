@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from stockapp.settings import SettingsError, host_port, load_settings
+
+
+def test_defaults_are_local(monkeypatch):
+    for name in ("STOCKAPP_KAFKA_BOOTSTRAP", "STOCKAPP_CASSANDRA_PORT", "STOCKAPP_WEB_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    s = load_settings()
+    assert s.kafka_bootstrap == ("127.0.0.1:9092",)
+    assert s.kafka_broker_url == "kafka://127.0.0.1:9092"
+    assert s.cassandra_port == 9042
+    assert s.web_host == "127.0.0.1" and s.web_port == 6066
+    assert s.cassandra_keyspace == "stock_data"
+
+
+def test_environment_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("STOCKAPP_KAFKA_BOOTSTRAP", "10.0.0.1:9092, 10.0.0.2:9093")
+    monkeypatch.setenv("STOCKAPP_CASSANDRA_PORT", "19042")
+    monkeypatch.setenv("STOCKAPP_STACK_DIR", str(tmp_path))
+    monkeypatch.setenv("STOCKAPP_TABLE_STORE", "rocksdb")
+    s = load_settings()
+    assert s.kafka_bootstrap == ("10.0.0.1:9092", "10.0.0.2:9093")
+    assert s.kafka_broker_url == "kafka://10.0.0.1:9092;10.0.0.2:9093"
+    assert s.cassandra_port == 19042
+    assert s.stack_dir == Path(tmp_path)
+    assert s.table_store == "rocksdb"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("STOCKAPP_CASSANDRA_PORT", "abc", "STOCKAPP_CASSANDRA_PORT='abc' is not an integer"),
+        ("STOCKAPP_WEB_PORT", "70000", "STOCKAPP_WEB_PORT=70000 is outside 1..65535"),
+        ("STOCKAPP_TABLE_STORE", "redis", "STOCKAPP_TABLE_STORE='redis' must be one of"),
+        ("STOCKAPP_KAFKA_BOOTSTRAP", "host:port", "bad address 'host:port'"),
+    ],
+)
+def test_bad_values_name_the_variable(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        load_settings()
+
+
+def test_password_is_not_in_repr(monkeypatch):
+    monkeypatch.setenv("STOCKAPP_CASSANDRA_PASSWORD", "s3cret")
+    s = load_settings()
+    assert s.cassandra_password == "s3cret"
+    assert "s3cret" not in repr(s)
+
+
+def test_host_port():
+    assert host_port("127.0.0.1:9092", 1) == ("127.0.0.1", 9092)
+    assert host_port("broker", 9092) == ("broker", 9092)
