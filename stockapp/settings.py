@@ -70,6 +70,23 @@ class Settings:
     cassandra_username: str = ""
     cassandra_password: str = field(default="", repr=False)  # never printed
     cassandra_connect_timeout: float = 5.0
+    # Topics (docs/streaming.md)
+    topic_quotes: str = "quotes.raw"
+    topic_candles: str = "candles"
+    topic_late: str = "quotes.late"
+    topic_dlq: str = "quotes.dlq"
+    quotes_partitions: int = 8
+    # Candles
+    intervals: tuple[str, ...] = ("1m", "5m", "15m", "1h", "1d")
+    market_timezone: str = "America/New_York"
+    grace_seconds: float = 5.0
+    idle_close_seconds: float = 10.0
+    max_future_skew_seconds: float = 300.0
+    store_raw_quotes: bool = True
+    # Throughput
+    batch_max: int = 5000
+    batch_within_ms: int = 50
+    cassandra_concurrency: int = 32
     # Faust worker and its web server
     app_id: str = "stockapp"
     web_host: str = "127.0.0.1"
@@ -97,6 +114,49 @@ class Settings:
         return host_port(self.kafka_bootstrap[0], 9092)
 
 
+def _float(name: str, default: float, *, low: float = 0.0) -> float:
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not value >= low:
+        raise SettingsError(f"{name}={value} must be at least {low}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name, "true" if default else "false").lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise SettingsError(f"{name}={raw!r} must be true or false")
+    return raw in ("true", "1", "yes")
+
+
+def _intervals(name: str, default: str, market_tz: str) -> tuple[str, ...]:
+    from tables.intervals import parse_interval
+
+    names = _list(name, default)
+    try:
+        for interval in names:
+            parse_interval(interval, market_tz)
+    except (ValueError, KeyError) as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+    if not names or len(set(names)) != len(names):
+        raise SettingsError(f"{name} must list distinct intervals")
+    return names
+
+
+def _timezone(name: str, default: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = _env(name, default)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name}={value!r} is not a known time zone") from None
+    return value
+
+
 def load_settings() -> Settings:
     """Read the environment now (tests call this after changing variables)."""
     bootstrap = _list("STOCKAPP_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -104,8 +164,23 @@ def load_settings() -> Settings:
         raise SettingsError("STOCKAPP_KAFKA_BOOTSTRAP is empty")
     for address in bootstrap:
         host_port(address, 9092)
+    market_tz = _timezone("STOCKAPP_MARKET_TIMEZONE", "America/New_York")
     return Settings(
         kafka_bootstrap=bootstrap,
+        topic_quotes=_env("STOCKAPP_TOPIC_QUOTES", "quotes.raw"),
+        topic_candles=_env("STOCKAPP_TOPIC_CANDLES", "candles"),
+        topic_late=_env("STOCKAPP_TOPIC_LATE", "quotes.late"),
+        topic_dlq=_env("STOCKAPP_TOPIC_DLQ", "quotes.dlq"),
+        quotes_partitions=_int("STOCKAPP_QUOTES_PARTITIONS", 8, low=1, high=10_000),
+        intervals=_intervals("STOCKAPP_INTERVALS", "1m,5m,15m,1h,1d", market_tz),
+        market_timezone=market_tz,
+        grace_seconds=_float("STOCKAPP_GRACE_SECONDS", 5.0),
+        idle_close_seconds=_float("STOCKAPP_IDLE_CLOSE_SECONDS", 10.0, low=0.5),
+        max_future_skew_seconds=_float("STOCKAPP_MAX_FUTURE_SKEW_SECONDS", 300.0),
+        store_raw_quotes=_bool("STOCKAPP_STORE_RAW_QUOTES", True),
+        batch_max=_int("STOCKAPP_BATCH_MAX", 5000, low=1),
+        batch_within_ms=_int("STOCKAPP_BATCH_WITHIN_MS", 50, low=1),
+        cassandra_concurrency=_int("STOCKAPP_CASSANDRA_CONCURRENCY", 32, low=1, high=1024),
         cassandra_hosts=_list("STOCKAPP_CASSANDRA_HOSTS", "127.0.0.1"),
         cassandra_port=_int("STOCKAPP_CASSANDRA_PORT", 9042, low=1, high=65535),
         cassandra_keyspace=_env("STOCKAPP_CASSANDRA_KEYSPACE", "stock_data"),

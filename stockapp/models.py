@@ -1,0 +1,40 @@
+"""Records that flow through the pipeline (the contract is in docs/streaming.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Quote:
+    """A validated quote. A bar (from intraday APIs or CSV) also has open/high/low/bar_seconds
+    and its ``price`` is the bar's close."""
+
+    symbol: str
+    ts: int  # event time, epoch ms
+    price: float
+    volume: float
+    bid: float | None = None
+    ask: float | None = None
+    source: str | None = None
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    bar_seconds: int | None = None
+
+    @property
+    def is_bar(self) -> bool:
+        return self.bar_seconds is not None
+
+    def to_json(self) -> dict:
+        data: dict = {
+            "symbol": self.symbol,
+            "ts": self.ts,
+            "price": self.price,
+            "volume": self.volume,
+        }
+        for name in ("bid", "ask", "source", "open", "high", "low", "bar_seconds"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        return data

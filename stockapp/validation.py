@@ -1,0 +1,124 @@
+"""Turning raw Kafka records into :class:`Quote` or a precise reason for the dead-letter topic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+
+import orjson
+
+from stockapp.models import Quote
+
+SYMBOL = re.compile(r"^[A-Z0-9.\-^=]{1,15}$")
+_BAR_FIELDS = ("open", "high", "low", "bar_seconds")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class InvalidQuote(ValueError):
+    """The record cannot be used; ``str(exc)`` is the reason recorded with it."""
+
+
+def _number(data: dict, name: str, *, required: bool = True) -> float | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidQuote(f"missing field {name!r}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidQuote(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidQuote(f"{name} must be finite, got {value}")
+    return value
+
+
+def _positive(data: dict, name: str, *, required: bool = True) -> float | None:
+    value = _number(data, name, required=required)
+    if value is not None and value <= 0:
+        raise InvalidQuote(f"{name} must be > 0, got {value:g}")
+    return value
+
+
+def parse_ts(value: object) -> int:
+    """Epoch milliseconds from an integer (epoch ms) or an ISO-8601 string with an offset."""
+    if isinstance(value, bool):
+        raise InvalidQuote("ts must be epoch milliseconds (integer) or ISO-8601 with offset")
+    if isinstance(value, int):
+        if value < 0:
+            raise InvalidQuote(f"ts must not be negative, got {value}")
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidQuote(f"ts {value[:40]!r} is not ISO-8601") from None
+        if parsed.tzinfo is None:
+            raise InvalidQuote(f"ts {value[:40]!r} has no UTC offset")
+        # Integer arithmetic: float timestamps can be off by one millisecond.
+        return (parsed - _EPOCH) // dt.timedelta(milliseconds=1)
+    if value is None:
+        raise InvalidQuote("missing field 'ts'")
+    raise InvalidQuote("ts must be epoch milliseconds (integer) or ISO-8601 with offset")
+
+
+def parse_quote(key: bytes | None, value: bytes | None, now_ms: int, max_skew_ms: int) -> Quote:
+    """Validate one raw record; raises :class:`InvalidQuote` with the reason."""
+    if value is None:
+        raise InvalidQuote("empty record (no value)")
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidQuote(f"not valid JSON: {str(exc)[:80]}") from None
+    if not isinstance(data, dict):
+        raise InvalidQuote(f"record must be a JSON object, got {type(data).__name__}")
+    symbol = data.get("symbol")
+    if not isinstance(symbol, str):
+        raise InvalidQuote(
+            "missing field 'symbol'" if symbol is None else "symbol must be a string"
+        )
+    symbol = symbol.strip().upper()
+    if not SYMBOL.match(symbol):
+        raise InvalidQuote(f"bad symbol {symbol[:20]!r}: 1-15 characters of A-Z 0-9 . - ^ =")
+    if key is None or key != symbol.encode():
+        shown = None if key is None else key[:20].decode(errors="replace")
+        raise InvalidQuote(
+            f"record key {shown!r} must equal the upper-cased symbol {symbol!r} "
+            "(partitioning and state ownership depend on it)"
+        )
+    ts = parse_ts(data.get("ts"))
+    if ts > now_ms + max_skew_ms:
+        raise InvalidQuote(
+            f"ts is {(ts - now_ms) / 1000:.0f}s in the future (limit {max_skew_ms / 1000:.0f}s)"
+        )
+    price = _positive(data, "price")
+    volume = _number(data, "volume")
+    if volume < 0:
+        raise InvalidQuote(f"volume must be >= 0, got {volume:g}")
+    source = data.get("source")
+    if source is not None and (not isinstance(source, str) or len(source) > 32):
+        raise InvalidQuote("source must be a string of at most 32 characters")
+    quote = Quote(
+        symbol,
+        ts,
+        price,
+        volume,
+        _positive(data, "bid", required=False),
+        _positive(data, "ask", required=False),
+        source,
+    )
+    present = [name for name in _BAR_FIELDS if data.get(name) is not None]
+    if present:
+        if len(present) != len(_BAR_FIELDS):
+            missing = [name for name in _BAR_FIELDS if name not in present]
+            raise InvalidQuote(f"bar record is missing {', '.join(missing)}")
+        seconds = data["bar_seconds"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
+            raise InvalidQuote("bar_seconds must be a positive integer")
+        quote.open = _positive(data, "open")
+        quote.high = _positive(data, "high")
+        quote.low = _positive(data, "low")
+        quote.bar_seconds = seconds
+        if not quote.low <= min(quote.open, price) <= max(quote.open, price) <= quote.high:
+            raise InvalidQuote("bar must satisfy low <= open, close <= high")
+    return quote

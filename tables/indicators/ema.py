@@ -1,0 +1,47 @@
+"""Exponential moving average, as pandas ``ewm(adjust=False, min_periods=n).mean()``.
+
+Seeded with the first input; no output for the first ``min_periods - 1`` inputs. ``span(n)``
+is ta's EMAIndicator (alpha = 2/(n+1)), ``wilder(n)`` the smoothing inside RSI (alpha = 1/n).
+"""
+
+from __future__ import annotations
+
+from tables.indicators.base import Indicator
+
+
+class EMA(Indicator):
+    def __init__(self, alpha: float, min_periods: int) -> None:
+        self.alpha = alpha
+        self.min_periods = min_periods
+        self.count = 0
+        self.value: float | None = None
+
+    @classmethod
+    def span(cls, n: int) -> EMA:
+        return cls(2.0 / (n + 1.0), n)
+
+    @classmethod
+    def wilder(cls, n: int) -> EMA:
+        return cls(1.0 / n, n)
+
+    def _next(self, x: float) -> float:
+        if self.value is None:
+            return x
+        # pandas' own recursion, including its normalisation by (old_wt + new_wt), which is
+        # not always exactly 1.0 in floating point.
+        old_wt = 1.0 - self.alpha
+        return (old_wt * self.value + self.alpha * x) / (old_wt + self.alpha)
+
+    def add(self, x: float) -> float | None:
+        self.value = self._next(x)
+        self.count += 1
+        return self.value if self.count >= self.min_periods else None
+
+    def peek(self, x: float) -> float | None:
+        return self._next(x) if self.count + 1 >= self.min_periods else None
+
+    def state(self) -> list:
+        return [self.count, self.value]
+
+    def restore(self, state: list) -> None:
+        self.count, self.value = state

@@ -1,0 +1,44 @@
+"""MACD, as ta's MACD: EMA(fast) - EMA(slow), its EMA(signal), and their difference.
+
+The signal line starts at the first defined MACD value (pandas' ewm skips leading NaNs), so it
+needs ``slow + signal - 1`` closes before it appears.
+"""
+
+from __future__ import annotations
+
+from tables.indicators.base import Indicator
+from tables.indicators.ema import EMA
+
+Lines = tuple[float | None, float | None, float | None]  # macd, signal, histogram
+
+
+class MACD(Indicator):
+    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+        self.fast = EMA.span(fast)
+        self.slow = EMA.span(slow)
+        self.signal = EMA.span(signal)
+
+    @staticmethod
+    def _lines(macd: float | None, signal: float | None) -> Lines:
+        hist = None if macd is None or signal is None else macd - signal
+        return macd, signal, hist
+
+    def add(self, x: float) -> Lines:
+        fast, slow = self.fast.add(x), self.slow.add(x)
+        macd = None if fast is None or slow is None else fast - slow
+        signal = None if macd is None else self.signal.add(macd)
+        return self._lines(macd, signal)
+
+    def peek(self, x: float) -> Lines:
+        fast, slow = self.fast.peek(x), self.slow.peek(x)
+        macd = None if fast is None or slow is None else fast - slow
+        signal = None if macd is None else self.signal.peek(macd)
+        return self._lines(macd, signal)
+
+    def state(self) -> list:
+        return [self.fast.state(), self.slow.state(), self.signal.state()]
+
+    def restore(self, state: list) -> None:
+        self.fast.restore(state[0])
+        self.slow.restore(state[1])
+        self.signal.restore(state[2])

@@ -1,0 +1,172 @@
+"""Everything the pipeline knows about one symbol, and how each quote changes it.
+
+One object per symbol holds the forming candles of every interval, the indicator state, the
+symbol's event-time watermark and the offset of the last record applied. It is stored as one
+table value, so a crash can never leave candles, indicators and the replay guard out of step.
+
+Rules (docs/streaming.md):
+- watermark = latest event time seen for the symbol - grace (bars count at their end);
+  the timer may push it further for live or idle symbols (:meth:`advance`).
+- a candle closes when the watermark reaches its end; closing feeds the indicators.
+- a quote whose window has already closed for an interval is *late* for that interval:
+  it changes nothing there and the caller sends it to the late topic.
+- a record at or below ``last_offset`` has been applied already (a replay after a crash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stockapp.models import Quote
+from tables.candle import Candle, merge, new_candle
+from tables.indicators import IndicatorSet, Values
+from tables.intervals import Interval, parse_interval
+
+
+@dataclass(frozen=True)
+class CandleSpec:
+    intervals: tuple[Interval, ...]
+    day: Interval  # market days: VWAP sessions
+    grace_ms: int
+
+    @classmethod
+    def build(cls, names: tuple[str, ...], market_tz: str, grace_seconds: float) -> CandleSpec:
+        return cls(
+            tuple(parse_interval(n, market_tz) for n in names),
+            parse_interval("1d", market_tz),
+            int(grace_seconds * 1000),
+        )
+
+
+@dataclass
+class Applied:
+    duplicate: bool = False
+    late: tuple[str, ...] = ()  # intervals whose candle had closed already
+    skipped: tuple[str, ...] = ()  # intervals a bar does not fit in (bar longer than a candle)
+
+
+class SymbolState:
+    def __init__(self, symbol: str, spec: CandleSpec) -> None:
+        self.symbol = symbol
+        self.spec = spec
+        self.last_offset = -1
+        self.event_max: int | None = None
+        self.watermark: int | None = None
+        self.forming: dict[str, dict[int, Candle]] = {i.name: {} for i in spec.intervals}
+        self.indicators: dict[str, IndicatorSet] = {i.name: IndicatorSet() for i in spec.intervals}
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def apply(self, quote: Quote, offset: int, closed: list[Candle]) -> Applied:
+        """Fold one quote in; candles it closes are appended to ``closed``."""
+        if offset <= self.last_offset:
+            return Applied(duplicate=True)
+        self.last_offset = offset
+        ts = quote.ts
+        if quote.is_bar:
+            span = quote.bar_seconds * 1000
+            o, h, low, c = quote.open, quote.high, quote.low, quote.price
+            pv = (h + low + c) / 3.0 * quote.volume
+            event_end = ts + span
+        else:
+            span = 1
+            o = h = low = c = quote.price
+            pv = c * quote.volume
+            event_end = ts
+        late, skipped = [], []
+        watermark = self.watermark
+        for interval in self.spec.intervals:
+            start, end = interval.window(ts)
+            if watermark is not None and end <= watermark:
+                late.append(interval.name)
+                continue
+            if ts + span > end:
+                skipped.append(interval.name)
+                continue
+            forming = self.forming[interval.name]
+            candle = forming.get(start)
+            if candle is None:
+                forming[start] = new_candle(
+                    self.symbol, interval.name, start, end, ts, o, h, low, c, quote.volume, pv
+                )
+            else:
+                merge(candle, ts, o, h, low, c, quote.volume, pv)
+        if self.event_max is None or event_end > self.event_max:
+            self.event_max = event_end
+            self.advance(event_end - self.spec.grace_ms, closed)
+        return Applied(late=tuple(late), skipped=tuple(skipped))
+
+    def advance(self, watermark: int, closed: list[Candle]) -> None:
+        """Move the watermark forward (never back) and close the candles it passes."""
+        if self.watermark is not None and watermark <= self.watermark:
+            return
+        self.watermark = watermark
+        for interval in self.spec.intervals:
+            forming = self.forming[interval.name]
+            if not forming:
+                continue
+            for start in sorted(forming):
+                candle = forming[start]
+                if candle.end > watermark:
+                    break
+                del forming[start]
+                candle.closed = True
+                candle.indicators = self.indicators[interval.name].add(
+                    candle.close, self._session(candle), candle.pv, candle.volume
+                )
+                closed.append(candle)
+
+    def close_all(self, closed: list[Candle]) -> None:
+        """Close every forming candle (the symbol went quiet after a replay)."""
+        ends = [c.end for forming in self.forming.values() for c in forming.values()]
+        if ends:
+            self.advance(max(ends), closed)
+
+    # -- views -------------------------------------------------------------------------------
+
+    def _session(self, candle: Candle) -> int:
+        return self.spec.day.window(candle.start)[0]
+
+    def provisional(self, candle: Candle) -> Values:
+        """Indicator values the forming candle would get if it closed now."""
+        return self.indicators[candle.interval].peek(
+            candle.close, self._session(candle), candle.pv, candle.volume
+        )
+
+    def forming_candles(self, interval: str | None = None) -> list[Candle]:
+        names = [interval] if interval else list(self.forming)
+        return [c for name in names for _, c in sorted(self.forming.get(name, {}).items())]
+
+    @property
+    def has_forming(self) -> bool:
+        return any(self.forming.values())
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "symbol": self.symbol,
+            "last_offset": self.last_offset,
+            "event_max": self.event_max,
+            "watermark": self.watermark,
+            "intervals": {
+                name: {
+                    "forming": [c.to_dict() for c in self.forming[name].values()],
+                    "indicators": self.indicators[name].state(),
+                }
+                for name in self.forming
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, spec: CandleSpec) -> SymbolState:
+        state = cls(data["symbol"], spec)
+        state.last_offset = data["last_offset"]
+        state.event_max = data["event_max"]
+        state.watermark = data["watermark"]
+        for name, stored in data["intervals"].items():
+            if name not in state.forming:  # an interval no longer configured
+                continue
+            state.forming[name] = {c["start"]: Candle.from_dict(c) for c in stored["forming"]}
+            state.indicators[name] = IndicatorSet.restored(stored["indicators"])
+        return state

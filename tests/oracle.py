@@ -1,0 +1,117 @@
+"""What the pipeline must produce, computed independently with pandas and ``ta``.
+
+Used by unit tests (pure state) and integration tests (rows in Cassandra) alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from ta.momentum import RSIIndicator
+from ta.trend import MACD, EMAIndicator, SMAIndicator
+from ta.volatility import BollingerBands
+
+INTERVAL_RULES = {"1m": "1min", "5m": "5min", "15m": "15min", "1h": "1h", "1d": "1D"}
+INTRADAY_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
+
+
+@dataclass(frozen=True)
+class Tick:
+    symbol: str
+    ts: int  # epoch ms
+    price: float
+    volume: float
+
+
+def day_window(ts: int, tz: str) -> tuple[int, int]:
+    stamp = pd.Timestamp(ts, unit="ms", tz="UTC").tz_convert(tz)
+    start = stamp.normalize()
+    # Next local midnight (a day may last 23 or 25 hours).
+    end = (start.tz_localize(None) + pd.Timedelta(days=1)).tz_localize(tz)
+    return int(start.value // 1_000_000), int(end.value // 1_000_000)
+
+
+def window_end(ts: int, interval: str, tz: str) -> int:
+    if interval == "1d":
+        return day_window(ts, tz)[1]
+    size = INTRADAY_MS[interval]
+    return ts - ts % size + size
+
+
+def late_intervals(
+    ticks: list[Tick], intervals: list[str], grace_ms: int, tz: str
+) -> list[set[str]]:
+    """For each tick in arrival order, the intervals it is late for (its window already closed
+    because the symbol's latest event time minus grace had passed the window's end)."""
+    latest: dict[str, int] = {}
+    result = []
+    for tick in ticks:
+        seen = latest.get(tick.symbol)
+        watermark = None if seen is None else seen - grace_ms
+        result.append(
+            {
+                i
+                for i in intervals
+                if watermark is not None and window_end(tick.ts, i, tz) <= watermark
+            }
+        )
+        latest[tick.symbol] = tick.ts if seen is None else max(seen, tick.ts)
+    return result
+
+
+def ta_indicators(closes: list[float]) -> pd.DataFrame:
+    close = pd.Series(closes, dtype="float64")
+    macd = MACD(close, window_slow=26, window_fast=12, window_sign=9, fillna=False)
+    bb = BollingerBands(close, window=20, window_dev=2, fillna=False)
+    return pd.DataFrame(
+        {
+            "sma_20": SMAIndicator(close, 20, fillna=False).sma_indicator(),
+            "sma_50": SMAIndicator(close, 50, fillna=False).sma_indicator(),
+            "ema_12": EMAIndicator(close, 12, fillna=False).ema_indicator(),
+            "ema_26": EMAIndicator(close, 26, fillna=False).ema_indicator(),
+            "rsi_14": RSIIndicator(close, 14, fillna=False).rsi(),
+            "macd": macd.macd(),
+            "macd_signal": macd.macd_signal(),
+            "macd_hist": macd.macd_diff(),
+            "bb_upper": bb.bollinger_hband(),
+            "bb_middle": bb.bollinger_mavg(),
+            "bb_lower": bb.bollinger_lband(),
+        }
+    )
+
+
+def expected_candles(ticks: list[Tick], interval: str, tz: str) -> pd.DataFrame:
+    """One row per (symbol, start): OHLCV, trades, indicators and session VWAP.
+
+    ``ticks`` are the ticks accepted for this interval, in arrival order.
+    """
+    frame = pd.DataFrame([t.__dict__ for t in ticks])
+    frame["arrival"] = range(len(frame))
+    frame["pv"] = frame["price"] * frame["volume"]
+    frame = frame.sort_values(["ts", "arrival"], kind="stable")
+    frame.index = pd.to_datetime(frame["ts"], unit="ms", utc=True)
+    out = []
+    for symbol, group in frame.groupby("symbol", sort=True):
+        if interval == "1d":
+            group = group.tz_convert(tz)
+            resampled = group.resample("1D", label="left", closed="left")
+        else:
+            resampled = group.resample(
+                INTERVAL_RULES[interval], label="left", closed="left", origin="epoch"
+            )
+        bars = resampled.agg(
+            {"price": ["first", "max", "min", "last", "count"], "volume": "sum", "pv": "sum"}
+        )
+        bars.columns = ["open", "high", "low", "close", "trades", "volume", "pv"]
+        bars = bars[bars["trades"] > 0].copy()
+        bars["symbol"] = symbol
+        bars["start"] = [int(ix.value // 1_000_000) for ix in bars.index]
+        bars = bars.reset_index(drop=True)
+        indicators = ta_indicators(list(bars["close"]))
+        bars = pd.concat([bars, indicators], axis=1)
+        sessions = [day_window(s, tz)[0] for s in bars["start"]]
+        cum = bars.groupby(sessions)[["pv", "volume"]].cumsum()
+        bars["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
+        out.append(bars)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()

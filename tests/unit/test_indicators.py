@@ -1,0 +1,133 @@
+"""Incremental indicators equal ``ta`` on the same closes, null exactly where ta is NaN."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ta.momentum import RSIIndicator
+from ta.trend import MACD as TaMACD
+from ta.trend import EMAIndicator, SMAIndicator
+from ta.volatility import BollingerBands
+
+from tables.indicators import NAMES, IndicatorSet
+
+
+def ta_frame(closes: list[float]) -> pd.DataFrame:
+    close = pd.Series(closes, dtype="float64")
+    macd = TaMACD(close, window_slow=26, window_fast=12, window_sign=9, fillna=False)
+    bb = BollingerBands(close, window=20, window_dev=2, fillna=False)
+    return pd.DataFrame(
+        {
+            "sma_20": SMAIndicator(close, 20, fillna=False).sma_indicator(),
+            "sma_50": SMAIndicator(close, 50, fillna=False).sma_indicator(),
+            "ema_12": EMAIndicator(close, 12, fillna=False).ema_indicator(),
+            "ema_26": EMAIndicator(close, 26, fillna=False).ema_indicator(),
+            "rsi_14": RSIIndicator(close, 14, fillna=False).rsi(),
+            "macd": macd.macd(),
+            "macd_signal": macd.macd_signal(),
+            "macd_hist": macd.macd_diff(),
+            "bb_upper": bb.bollinger_hband(),
+            "bb_middle": bb.bollinger_mavg(),
+            "bb_lower": bb.bollinger_lband(),
+        }
+    )
+
+
+def assert_matches(ours: float | None, theirs: float, where: str) -> None:
+    if math.isnan(theirs):
+        assert ours is None, f"{where}: ta gives NaN, we give {ours}"
+    else:
+        assert ours is not None, f"{where}: ta gives {theirs}, we give None"
+        assert math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-9), (where, ours, theirs)
+
+
+def run_incremental(closes: list[float]) -> list[dict]:
+    indicators = IndicatorSet()
+    return [indicators.add(c, 0, c, 1.0) for c in closes]
+
+
+def random_walk(n: int, seed: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    return list(100 * np.exp(np.cumsum(rng.normal(0, 0.01, n))))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_walk_equals_ta(seed):
+    closes = random_walk(3000, seed)
+    expected = ta_frame(closes)
+    for i, row in enumerate(run_incremental(closes)):
+        for name in expected.columns:
+            assert_matches(row[name], expected[name].iloc[i], f"{name}[{i}]")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(min_value=0.01, max_value=1e6, allow_nan=False), min_size=1, max_size=120)
+)
+def test_any_series_equals_ta(closes):
+    expected = ta_frame(closes)
+    for i, row in enumerate(run_incremental(closes)):
+        for name in expected.columns:
+            assert_matches(row[name], expected[name].iloc[i], f"{name}[{i}]")
+
+
+def test_flat_prices_give_rsi_100_and_zero_width_bands():
+    rows = run_incremental([50.0] * 60)
+    assert rows[12]["rsi_14"] is None and rows[13]["rsi_14"] == 100.0
+    assert rows[-1]["bb_upper"] == rows[-1]["bb_lower"] == 50.0
+
+
+def test_warm_up_lengths():
+    rows = run_incremental(random_walk(60, 7))
+    first = {
+        name: next(i for i, r in enumerate(rows) if r[name] is not None)
+        for name in NAMES
+        if name != "vwap"
+    }
+    assert first == {
+        "sma_20": 19,
+        "sma_50": 49,
+        "ema_12": 11,
+        "ema_26": 25,
+        "rsi_14": 13,
+        "macd": 25,
+        "macd_signal": 33,
+        "macd_hist": 33,
+        "bb_upper": 19,
+        "bb_middle": 19,
+        "bb_lower": 19,
+    }
+
+
+def test_peek_equals_add_and_changes_nothing():
+    closes = random_walk(80, 3)
+    indicators = IndicatorSet()
+    for c in closes:
+        before = json.dumps(indicators.state())
+        peeked = indicators.peek(c, 0, c * 2, 2.0)
+        assert json.dumps(indicators.state()) == before
+        assert peeked == indicators.add(c, 0, c * 2, 2.0)
+
+
+def test_state_round_trips_through_json():
+    closes = random_walk(70, 4)
+    a = IndicatorSet()
+    for c in closes[:40]:
+        a.add(c, 0, c, 1.0)
+    b = IndicatorSet.restored(json.loads(json.dumps(a.state())))
+    for c in closes[40:]:
+        assert a.add(c, 0, c, 1.0) == b.add(c, 0, c, 1.0)
+
+
+def test_session_vwap_restarts_each_session():
+    indicators = IndicatorSet()
+    assert indicators.add(10.0, 1, 10.0 * 3, 3.0)["vwap"] == 10.0
+    assert indicators.add(20.0, 1, 20.0 * 1, 1.0)["vwap"] == (30.0 + 20.0) / 4.0
+    assert indicators.add(30.0, 2, 30.0 * 5, 5.0)["vwap"] == 30.0
+    assert indicators.add(30.0, 2, 0.0, 0.0)["vwap"] == 30.0
+    fresh = IndicatorSet()
+    assert fresh.add(1.0, 9, 0.0, 0.0)["vwap"] is None
