@@ -13,3 +13,16 @@ class Health(View):
 
     async def get(self, request: Request) -> Response:
         return self.json({"status": "ok", "app": app.conf.id})
+
+
+@app.page("/stats")
+class Stats(View):
+    """Counters of this worker: quotes applied, late, invalid (dead-lettered), duplicates."""
+
+    async def get(self, request: Request) -> Response:
+        from agents import quotes
+
+        proc = quotes.processor
+        counters = dict(proc.stats) if proc else {}
+        retries = proc.writer.retries if proc else 0
+        return self.json({"counters": counters, "cassandra_retries": retries})

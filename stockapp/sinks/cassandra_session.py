@@ -16,6 +16,7 @@ def connect(
     settings: Settings, keyspace: str | None, timeout: float | None = None
 ) -> tuple[Cluster, Session]:
     """Return ``(cluster, session)``; the caller shuts the cluster down."""
+    from cassandra import InvalidRequest
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import Cluster, NoHostAvailable
     from cassandra.policies import DCAwareRoundRobinPolicy
@@ -36,8 +37,15 @@ def connect(
     )
     try:
         session = cluster.connect(keyspace)
-    except NoHostAvailable:
+    except (NoHostAvailable, InvalidRequest) as exc:
         cluster.shutdown()
+        # A missing keyspace surfaces as NoHostAvailable("... using keyspace 'x'") once the
+        # control connection is up; an unreachable server fails before that, differently.
+        text = str(exc)
+        if keyspace and ("using keyspace" in text or "does not exist" in text):
+            raise ConnectivityError(
+                f"Cassandra keyspace {keyspace!r} does not exist: run `stockapp db migrate`"
+            ) from None
         hosts = ",".join(settings.cassandra_hosts)
         raise ConnectivityError(
             f"Cassandra at {hosts}:{settings.cassandra_port} is not reachable. "

@@ -1,6 +1,7 @@
 """The commands a user types: actionable one-line errors, a worker that serves HTTP."""
 
 import json
+import os
 import signal
 import subprocess
 
@@ -53,14 +54,24 @@ def test_stack_up_again_is_a_no_op(stack):
     assert result.stdout.count("already") == 2
 
 
-def test_worker_serves_health(stack, unique, tmp_path):
+def test_worker_without_schema(stack, unique):
+    result = run(
+        [str(BIN / "stockapp"), "worker"],
+        env={"STOCKAPP_CASSANDRA_KEYSPACE": f"missing_{unique}"},
+        timeout=60,
+    )
+    _one_line_error(result, f"missing_{unique}", "stockapp db migrate")
+
+
+def test_worker_serves_health(stack, test_keyspace, unique, tmp_path):
     port = free_port()
     env = {
         "STOCKAPP_WEB_PORT": str(port),
         "STOCKAPP_APP_ID": f"stockapp-test-{unique}",
         "STOCKAPP_DATA_DIR": str(tmp_path),
+        "STOCKAPP_CASSANDRA_KEYSPACE": test_keyspace,
+        "STOCKAPP_TOPIC_QUOTES": f"test.{unique}.quotes",
     }
-    import os
 
     proc = subprocess.Popen(
         [str(BIN / "stockapp"), "worker"],

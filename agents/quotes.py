@@ -1,0 +1,93 @@
+"""Raw quotes -> candles, indicators, Cassandra, and the late/dead-letter topics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from faust.types import TP
+
+from stockapp.app import app
+from stockapp.processing import QuoteProcessor, RawRecord
+from stockapp.settings import get_settings
+from stockapp.sinks.cassandra import CassandraSink
+from stockapp.sinks.cassandra_session import connect
+from tables.definitions import symbol_state
+from tables.intervals import parse_interval
+
+settings = get_settings()
+
+
+def _raw_topic(name: str, internal: bool = False) -> Any:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.quotes_partitions,
+        internal=internal,
+    )
+
+
+# internal: the worker declares it (with the partition count the state table relies on).
+quotes_topic = _raw_topic(settings.topic_quotes, internal=True)
+output_topics = {
+    name: _raw_topic(name)
+    for name in (settings.topic_candles, settings.topic_late, settings.topic_dlq)
+}
+processor: QuoteProcessor | None = None
+
+
+async def publish(
+    topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> None:
+    await output_topics[topic].send(key=key, value=value, headers=headers)
+
+
+async def start_processor() -> QuoteProcessor:
+    global processor
+    if processor is None:
+        loop = asyncio.get_running_loop()
+        _, session = await loop.run_in_executor(
+            None, connect, settings, settings.cassandra_keyspace
+        )
+        interval_ms = {
+            n: parse_interval(n, settings.market_timezone).ms for n in settings.intervals
+        }
+        sink = CassandraSink(session, interval_ms, settings.cassandra_concurrency)
+        for topic in output_topics.values():
+            await topic.maybe_declare()
+
+        def highwater(partition: int) -> int | None:
+            return app.consumer.highwater(TP(settings.topic_quotes, partition))
+
+        processor = QuoteProcessor(settings, symbol_state, sink, publish, highwater=highwater)
+    return processor
+
+
+@app.agent(quotes_topic)
+async def process_quotes(stream: Any) -> None:
+    proc = await start_processor()
+    async for events in stream.take_events(
+        settings.batch_max, within=settings.batch_within_ms / 1000
+    ):
+        await proc.process(
+            [
+                RawRecord(e.message.key, e.message.value, e.message.partition, e.message.offset)
+                for e in events
+            ]
+        )
+
+
+@app.timer(interval=1.0)
+async def close_quiet_candles() -> None:
+    if processor is not None and not app.rebalancing and app.tables.recovery.completed.is_set():
+        await processor.on_timer()
+
+
+@app.on_partitions_revoked.connect
+async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+    if processor is not None:
+        async with processor.lock:
+            processor.forget()

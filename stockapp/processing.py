@@ -1,0 +1,247 @@
+"""Applying batches of raw quote records to symbol state, and writing out the results.
+
+The order of effects for a batch is what makes crashes harmless (docs/streaming.md):
+
+1. raw quotes and closed candles are written to Cassandra, and acknowledged;
+2. late records, dead letters and candles are handed to the Kafka producer;
+3. the new symbol states go to the table (its changelog);
+4. only then does the agent ask for the next batch, which acks this one's offsets. Faust
+   flushes the producer (changelog included) before it commits offsets.
+
+A crash before 3 replays the batch onto the old state and rewrites the same rows; a crash after
+3 replays records at or below each symbol's ``last_offset``, which are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from stockapp.settings import Settings
+from stockapp.sinks.cassandra import QuoteRow
+from stockapp.validation import InvalidQuote, parse_quote
+from tables.candle import Candle
+from tables.symbol_state import CandleSpec, SymbolState
+
+log = logging.getLogger(__name__)
+
+# A symbol whose event time is this close to the wall clock is "live": its candles also close
+# by the wall clock, so a quiet live symbol's candle closes about grace + 1 s after its end.
+LIVE_WINDOW_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    offset: int
+
+
+class Writer(Protocol):
+    async def write(self, quotes: Iterable[QuoteRow], candles: Iterable[Candle]) -> int: ...
+
+
+class Publisher(Protocol):
+    async def __call__(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None: ...
+
+
+def candle_message(candle: Candle, indicators: dict[str, float | None]) -> bytes:
+    """The JSON of a candle on the candles topic (docs/streaming.md)."""
+    return orjson.dumps(
+        {
+            "symbol": candle.symbol,
+            "interval": candle.interval,
+            "start": candle.start,
+            "end": candle.end,
+            "open": candle.open,
+            "high": candle.high,
+            "low": candle.low,
+            "close": candle.close,
+            "volume": candle.volume,
+            "trades": candle.trades,
+            "closed": candle.closed,
+            "indicators": indicators,
+        }
+    )
+
+
+class QuoteProcessor:
+    def __init__(
+        self,
+        settings: Settings,
+        table: MutableMapping[bytes, Any],
+        writer: Writer,
+        publish: Publisher,
+        clock: Callable[[], float] = time.time,
+        highwater: Callable[[int], int | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.spec = CandleSpec.build(
+            settings.intervals, settings.market_timezone, settings.grace_seconds
+        )
+        self.table = table
+        self.writer = writer
+        self.publish = publish
+        self.clock = clock
+        self.highwater = highwater
+        self.max_skew_ms = int(settings.max_future_skew_seconds * 1000)
+        self.states: dict[str, SymbolState] = {}  # decoded table values, by symbol
+        self.last_seen: dict[str, float] = {}  # wall clock of each symbol's last record
+        self.partition_of: dict[str, int] = {}
+        self.position: dict[int, int] = {}  # last offset processed, by partition
+        self.scanned = False  # loaded this worker's table keys since the last rebalance
+        self.lock = asyncio.Lock()  # the agent and the timer both change states
+        self.stats: Counter[str] = Counter()
+        self.listeners: list[Callable[[list[Candle], list[Candle]], None]] = []
+
+    # -- state cache -------------------------------------------------------------------------
+
+    def state(self, symbol: str) -> SymbolState:
+        state = self.states.get(symbol)
+        if state is None:
+            stored = self.table.get(symbol.encode())
+            state = (
+                SymbolState.from_dict(stored, self.spec)
+                if stored
+                else SymbolState(symbol, self.spec)
+            )
+            self.states[symbol] = state
+        return state
+
+    def forget(self) -> None:
+        """Partitions moved: states may now live on another worker; reload lazily."""
+        self.states.clear()
+        self.scanned = False
+
+    # -- the stream --------------------------------------------------------------------------
+
+    async def process(self, records: list[RawRecord]) -> None:
+        async with self.lock:
+            now = self.clock()
+            now_ms = int(now * 1000)
+            quotes: list[QuoteRow] = []
+            closed: list[Candle] = []
+            touched: set[str] = set()
+            outputs: list[tuple[str, RawRecord, str]] = []
+            stats = self.stats
+            for record in records:
+                self.position[record.partition] = record.offset
+                try:
+                    quote = parse_quote(record.key, record.value, now_ms, self.max_skew_ms)
+                except InvalidQuote as exc:
+                    stats["invalid"] += 1
+                    outputs.append((self.settings.topic_dlq, record, str(exc)))
+                    continue
+                state = self.state(quote.symbol)
+                applied = state.apply(quote, record.offset, closed)
+                if applied.duplicate:
+                    stats["duplicates"] += 1
+                    continue
+                stats["quotes"] += 1
+                self.last_seen[quote.symbol] = now
+                self.partition_of[quote.symbol] = record.partition
+                touched.add(quote.symbol)
+                quotes.append(QuoteRow(quote, record.partition, record.offset))
+                if applied.late:
+                    stats["late"] += 1
+                    outputs.append(
+                        (
+                            self.settings.topic_late,
+                            record,
+                            "candle already closed for " + ", ".join(applied.late),
+                        )
+                    )
+            await self._emit(quotes, closed, touched, outputs)
+
+    async def on_timer(self) -> None:
+        """Close the candles of live symbols by the wall clock, and of quiet ones after a while."""
+        async with self.lock:
+            if not self.scanned:
+                for key in list(self.table.keys()):
+                    self.state(key.decode())
+                self.scanned = True
+            now = self.clock()
+            now_ms = int(now * 1000)
+            grace_ms = self.spec.grace_ms
+            closed: list[Candle] = []
+            touched: set[str] = set()
+            for symbol, state in self.states.items():
+                if not state.has_forming:
+                    continue
+                before = len(closed)
+                if state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS:
+                    state.advance(now_ms - grace_ms, closed)
+                seen = self.last_seen.setdefault(symbol, now)
+                if (
+                    now - seen >= self.settings.idle_close_seconds
+                    and state.has_forming
+                    and self._caught_up(symbol)
+                ):
+                    state.close_all(closed)
+                if len(closed) > before:
+                    touched.add(symbol)
+            if touched:
+                self.stats["timer_closes"] += len(closed)
+                await self._emit([], closed, touched, [])
+
+    def _caught_up(self, symbol: str) -> bool:
+        """Quiet only counts once the symbol's partition has no backlog left to read."""
+        partition = self.partition_of.get(symbol)
+        if self.highwater is None or partition is None:
+            return True
+        highwater = self.highwater(partition)
+        return highwater is not None and self.position.get(partition, -1) + 1 >= highwater
+
+    # -- effects -----------------------------------------------------------------------------
+
+    async def _emit(
+        self,
+        quotes: list[QuoteRow],
+        closed: list[Candle],
+        touched: set[str],
+        outputs: list[tuple[str, RawRecord, str]],
+    ) -> None:
+        stored_quotes = quotes if self.settings.store_raw_quotes else []
+        if stored_quotes or closed:
+            await self.writer.write(stored_quotes, closed)
+        sends = [self._side_output(topic, record, reason) for topic, record, reason in outputs]
+        candles_topic = self.settings.topic_candles
+        for candle in closed:
+            sends.append(
+                self.publish(
+                    candles_topic,
+                    candle.symbol.encode(),
+                    candle_message(candle, candle.indicators),
+                    [],
+                )
+            )
+        if sends:
+            await asyncio.gather(*sends)
+        for symbol in touched:
+            self.table[symbol.encode()] = self.states[symbol].to_dict()
+        self.stats["candles_closed"] += len(closed)
+        if self.listeners and (closed or touched):
+            forming = [c for s in touched for c in self.states[s].forming_candles()]
+            for listener in self.listeners:
+                listener(closed, forming)
+
+    def _side_output(self, topic: str, record: RawRecord, reason: str) -> Any:
+        """Dead letters and late records keep the original key and bytes; why and where they
+        came from travel in headers (the Kafka Connect convention)."""
+        headers = [
+            ("stockapp.reason", reason.encode()),
+            ("stockapp.source.topic", self.settings.topic_quotes.encode()),
+            ("stockapp.source.partition", str(record.partition).encode()),
+            ("stockapp.source.offset", str(record.offset).encode()),
+        ]
+        return self.publish(topic, record.key, record.value, headers)

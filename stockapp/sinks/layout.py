@@ -1,0 +1,17 @@
+"""How rows are partitioned in Cassandra; shared by the writers and the readers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+CANDLES_PER_PARTITION = 10_000
+
+
+def candle_bucket(start_ms: int, interval_ms: int) -> int:
+    """Partition bucket of a candle: at most 10,000 candles of one symbol/interval each."""
+    return start_ms // (interval_ms * CANDLES_PER_PARTITION)
+
+
+def quote_day(ts_ms: int) -> dt.date:
+    """Partition day of a raw quote (UTC)."""
+    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).date()

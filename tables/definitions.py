@@ -1,0 +1,23 @@
+"""The Faust tables of the pipeline."""
+
+from __future__ import annotations
+
+from stockapp.app import app
+from stockapp.settings import get_settings
+
+_settings = get_settings()
+
+# symbol (bytes) -> SymbolState.to_dict(). Written once per batch per symbol, or by the timer,
+# so the changelog partition comes from the producer's partitioner on the key rather than from
+# the event being processed: with the same key bytes (the symbol) and partition count as the
+# quotes topic, that is the symbol's source partition, and recovery after a rebalance brings
+# the state to the worker that now reads the symbol's quotes. The key type must be bytes:
+# Faust serializes a ``str`` key as JSON (with quotes), which would hash to another partition.
+symbol_state = app.Table(
+    "symbol-state",
+    key_type=bytes,
+    default=None,
+    partitions=_settings.quotes_partitions,
+    use_partitioner=True,
+    help="Forming candles, indicator state, watermark and last offset of each symbol.",
+)

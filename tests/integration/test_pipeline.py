@@ -1,0 +1,351 @@
+"""The streaming core on the real stack: a generated stream through a real worker, then every
+candle row in Cassandra and every record on the late and dead-letter topics compared exactly
+with the pandas/ta oracle; once uninterrupted, once with the worker SIGKILLed mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from stockapp.db.migrate import migrate
+from stockapp.sinks.cassandra_session import connect
+from tests.helpers import BIN, free_port
+from tests.oracle import expected_candles, late_intervals
+from tests.streams import generate_ticks
+
+TZ = "America/New_York"
+INTERVALS = ["1m", "5m", "15m", "1h", "1d"]
+GRACE_MS = 5000
+SYMBOLS = [f"S{i:02d}" for i in range(20)]
+START_MS = 1_767_621_600_000  # 2026-01-05 14:00 UTC
+
+# (key, value, expected reason fragment): every kind of bad input the contract names.
+MALFORMED = [
+    (b"S00", b"\xff\xfe garbage", "not valid JSON"),
+    (
+        b"S00",
+        b'{"symbol": "S00", "ts": 1767621600000, "price": NaN, "volume": 1}',
+        "not valid JSON",
+    ),
+    (b"S01", b"[1, 2, 3]", "must be a JSON object"),
+    (b"S01", b'{"ts": 1767621600000, "price": 1.0, "volume": 1}', "missing field 'symbol'"),
+    (b"S02", b'{"symbol": "S02", "price": 1.0, "volume": 1}', "missing field 'ts'"),
+    (b"S02", b'{"symbol": "S02", "ts": 1767621600000, "volume": 1}', "missing field 'price'"),
+    (
+        b"S03",
+        b'{"symbol": "S03", "ts": 1767621600000, "price": "12.5", "volume": 1}',
+        "price must be a number",
+    ),
+    (
+        b"S03",
+        b'{"symbol": "S03", "ts": 1767621600000, "price": 0, "volume": 1}',
+        "price must be > 0",
+    ),
+    (b"S04", b'{"symbol": "S04", "ts": 1767621600000, "price": 1e999, "volume": 1}', "infinity"),
+    (
+        b"S04",
+        b'{"symbol": "S04", "ts": 1767621600000, "price": 3.0, "volume": -5}',
+        "volume must be >= 0",
+    ),
+    (
+        b"BAD SYM",
+        b'{"symbol": "BAD SYM", "ts": 1767621600000, "price": 3.0, "volume": 1}',
+        "bad symbol",
+    ),
+    (b"s05", b'{"symbol": "s05", "ts": 1767621600000, "price": 3.0, "volume": 1}', "record key"),
+    (None, b'{"symbol": "S05", "ts": 1767621600000, "price": 3.0, "volume": 1}', "record key"),
+    (b"S06", b'{"symbol": "S06", "ts": 4102444800000, "price": 3.0, "volume": 1}', "in the future"),
+    (
+        b"S06",
+        b'{"symbol": "S06", "ts": "2026-01-05T14:00:00", "price": 3.0, "volume": 1}',
+        "no UTC offset",
+    ),
+    (
+        b"S07",
+        b'{"symbol": "S07", "ts": 1767621600000, "price": 3.0, "volume": 1, "open": 3}',
+        "bar record is missing",
+    ),
+    (b"S07", b"", "not valid JSON"),
+]
+
+
+def build_records() -> tuple[list, list, list]:
+    """Arrival-ordered (key, value) records, the valid ticks, and where malformed ones go."""
+    ticks = generate_ticks(
+        52_000,
+        SYMBOLS,
+        seed=11,
+        start_ms=START_MS,
+        mean_gap_ms=5000,
+        jitter_ms=4000,
+        late_every=450,
+        late_by_ms=900_000,
+    )
+    records = []
+    every = len(ticks) // (len(MALFORMED) * 3)
+    bad = iter(MALFORMED * 3)
+    for n, tick in enumerate(ticks):
+        value = {"symbol": tick.symbol, "ts": tick.ts, "price": tick.price, "volume": tick.volume}
+        if n % 7 == 0:  # the contract's other time form
+            value["ts"] = (
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(tick.ts // 1000))
+                + f".{tick.ts % 1000:03d}+00:00"
+            )
+        records.append((tick.symbol.encode(), orjson.dumps(value)))
+        if n % every == every - 1:
+            key, raw, _ = next(bad, (None, None, None))
+            if raw is not None:
+                records.append((key, raw))
+    return records, ticks, MALFORMED * 3
+
+
+async def produce(bootstrap: str, topic: str, records: list) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=8, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=key) for key, value in records]
+        await producer.flush()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str) -> list:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    out = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=3000)
+            if not batch:
+                return out
+            for records in batch.values():
+                out.extend(records)
+    finally:
+        await consumer.stop()
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "stockapp"), "worker"],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stats(self) -> dict:
+        url = f"http://127.0.0.1:{self.env['STOCKAPP_WEB_PORT']}/stats"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return json.loads(response.read())["counters"]
+        except OSError:
+            return {}
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def pipeline(stack, unique, tmp_path):
+    keyspace = f"stockapp_it_{unique}"
+    migrate(stack, keyspace=keyspace)
+    env = {
+        "STOCKAPP_APP_ID": f"stockapp-it-{unique}",
+        "STOCKAPP_TOPIC_QUOTES": f"it.{unique}.quotes",
+        "STOCKAPP_TOPIC_CANDLES": f"it.{unique}.candles",
+        "STOCKAPP_TOPIC_LATE": f"it.{unique}.late",
+        "STOCKAPP_TOPIC_DLQ": f"it.{unique}.dlq",
+        "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
+        "STOCKAPP_WEB_PORT": str(free_port()),
+        "STOCKAPP_DATA_DIR": str(tmp_path / "data"),
+        "STOCKAPP_IDLE_CLOSE_SECONDS": "3",
+        "STOCKAPP_LOG_LEVEL": "INFO",
+        "STOCKAPP_GRACE_SECONDS": str(GRACE_MS / 1000),
+        "STOCKAPP_MARKET_TIMEZONE": TZ,
+    }
+    worker = Worker(env, tmp_path / "worker.log")
+    yield env, worker
+    worker.stop()
+    cluster, session = connect(stack, keyspace=None)
+    session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+    cluster.shutdown()
+
+
+def expected_rows(ticks: list) -> dict:
+    late = late_intervals(ticks, INTERVALS, GRACE_MS, TZ)
+    rows = {}
+    for interval in INTERVALS:
+        accepted = [t for t, lt in zip(ticks, late, strict=True) if interval not in lt]
+        for _, row in expected_candles(accepted, interval, TZ).iterrows():
+            rows[(row["symbol"], interval, int(row["start"]))] = row
+    return rows, late
+
+
+def stored_rows(session) -> dict:
+    rows = {}
+    for row in session.execute("SELECT * FROM candles", timeout=60):
+        # The driver returns naive datetimes in UTC.
+        start = calendar.timegm(row.start.timetuple()) * 1000 + row.start.microsecond // 1000
+        rows[(row.symbol, row.interval, start)] = row
+    return rows
+
+
+def wait_for(predicate, timeout: float, what: str, worker: Worker) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if worker.proc and worker.proc.poll() is not None:
+            raise AssertionError(f"worker exited: {worker.log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out waiting for {what}; stats {worker.stats()}; "
+                f"log tail: {worker.log.read_text()[-2000:]}"
+            )
+        time.sleep(1)
+
+
+def run_and_check(stack, env, worker, kill_midway: bool) -> None:
+    bootstrap = stack.kafka_bootstrap[0]
+    records, ticks, malformed = build_records()
+    expected, late = expected_rows(ticks)
+    asyncio.run(produce(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], records))
+
+    cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
+    try:
+        worker.start()
+        if kill_midway:
+            wait_for(
+                lambda: worker.stats().get("quotes", 0) >= len(ticks) // 3,
+                300,
+                "a third of the stream",
+                worker,
+            )
+            worker.stop(signal.SIGKILL)
+            worker.start()
+        wait_for(
+            lambda: (
+                session.execute("SELECT count(*) FROM candles", timeout=60).one()[0]
+                >= len(expected)
+            ),
+            600,
+            "all candles closed",
+            worker,
+        )
+        time.sleep(2)  # anything still in flight would show up as an extra or changed row
+        stored = stored_rows(session)
+        quote_count = session.execute("SELECT count(*) FROM stock_prices", timeout=120).one()[0]
+    finally:
+        cluster.shutdown()
+
+    assert quote_count == len(ticks)  # every valid tick once, late ones included
+    assert set(stored) == set(expected)
+    for key, row in expected.items():
+        got = stored[key]
+        assert got.closed is True, key
+        assert (got.open, got.high, got.low, got.close) == (
+            row["open"],
+            row["high"],
+            row["low"],
+            row["close"],
+        ), key
+        assert got.volume == row["volume"] and got.trades == row["trades"], key
+        for name in (
+            "sma_20",
+            "sma_50",
+            "ema_12",
+            "ema_26",
+            "rsi_14",
+            "macd",
+            "macd_signal",
+            "macd_hist",
+            "bb_upper",
+            "bb_middle",
+            "bb_lower",
+            "vwap",
+        ):
+            ours, theirs = getattr(got, name), row[name]
+            if math.isnan(theirs):
+                assert ours is None, (key, name, ours)
+            else:
+                assert ours is not None and math.isclose(
+                    ours, theirs, rel_tol=1e-9, abs_tol=1e-9
+                ), (key, name, ours, theirs)
+
+    # Late and dead-letter topics: at-least-once, so a record may appear twice after a crash;
+    # each carries its source partition/offset, which identifies it.
+    def by_source(messages: list) -> dict:
+        out = {}
+        for m in messages:
+            headers = dict(m.headers)
+            source = (headers["stockapp.source.partition"], headers["stockapp.source.offset"])
+            assert out.get(source, (m.value,))[0] == m.value
+            out[source] = (m.value, headers["stockapp.reason"].decode())
+        return out
+
+    late_msgs = by_source(asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_LATE"])))
+    late_ticks = [t for t, lt in zip(ticks, late, strict=True) if lt]
+    assert len(late_ticks) > 50
+    assert sorted(orjson.loads(v)["price"] for v, _ in late_msgs.values()) == sorted(
+        t.price for t in late_ticks
+    )
+    assert all(r.startswith("candle already closed for 1m") for _, r in late_msgs.values())
+
+    dlq = by_source(asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_DLQ"])))
+    assert Counter(v for v, _ in dlq.values()) == Counter(raw for _, raw, _ in malformed)
+    reasons = {v: r for v, r in dlq.values()}
+    for _, raw, fragment in malformed:
+        assert fragment in reasons[raw], (raw, reasons[raw])
+
+
+def test_stream_equals_pandas_and_ta(stack, pipeline):
+    env, worker = pipeline
+    run_and_check(stack, env, worker, kill_midway=False)
+
+
+def test_sigkill_midstream_gives_identical_results(stack, pipeline):
+    env, worker = pipeline
+    run_and_check(stack, env, worker, kill_midway=True)
