@@ -45,6 +45,14 @@ async def publish(
     await output_topics[topic].send(key=key, value=value, headers=headers)
 
 
+async def backlog(partition: int) -> int | None:
+    """Records of a quotes partition the consumer has not fetched; None while it can't tell."""
+    tp = TP(settings.topic_quotes, partition)
+    highwater = app.consumer.highwater(tp)
+    position = await app.consumer.position(tp)
+    return None if highwater is None or position is None else highwater - position
+
+
 async def start_processor() -> QuoteProcessor:
     global processor
     if processor is None:
@@ -55,14 +63,10 @@ async def start_processor() -> QuoteProcessor:
         interval_ms = {
             n: parse_interval(n, settings.market_timezone).ms for n in settings.intervals
         }
+        # Topics are created by `stockapp worker` before Faust starts (stockapp/topics.py).
         sink = CassandraSink(session, interval_ms, settings.cassandra_concurrency)
-        for topic in output_topics.values():
-            await topic.maybe_declare()
 
-        def highwater(partition: int) -> int | None:
-            return app.consumer.highwater(TP(settings.topic_quotes, partition))
-
-        processor = QuoteProcessor(settings, symbol_state, sink, publish, highwater=highwater)
+        processor = QuoteProcessor(settings, symbol_state, sink, publish, backlog=backlog)
     return processor
 
 
@@ -72,12 +76,12 @@ async def process_quotes(stream: Any) -> None:
     async for events in stream.take_events(
         settings.batch_max, within=settings.batch_within_ms / 1000
     ):
-        await proc.process(
-            [
-                RawRecord(e.message.key, e.message.value, e.message.partition, e.message.offset)
-                for e in events
-            ]
-        )
+        records = [
+            RawRecord(e.message.key, e.message.value, e.message.partition, e.message.offset)
+            for e in events
+        ]
+        # A batch cut short by the time limit means the stream's buffer is empty.
+        await proc.process(records, drained=len(records) < settings.batch_max)
 
 
 @app.timer(interval=1.0)

@@ -6,13 +6,26 @@ themselves through ``autodiscover``; this module only builds the app from the se
 
 from __future__ import annotations
 
+import importlib.util
+
 import faust
 
 from stockapp.settings import Settings, get_settings
 
 
+def table_store(choice: str) -> str:
+    """``auto``: RocksDB where its binding (rocksdict) is installed, memory otherwise."""
+    if choice == "auto":
+        choice = "rocksdb" if importlib.util.find_spec("rocksdict") else "memory"
+    if choice == "rocksdb":
+        from tables.store import SCHEME
+
+        return f"{SCHEME}://"
+    return "memory://"
+
+
 def create_app(settings: Settings) -> faust.App:
-    store = "rocksdb://" if settings.table_store == "rocksdb" else "memory://"
+    store = table_store(settings.table_store)
     return faust.App(
         settings.app_id,
         broker=settings.kafka_broker_url,
@@ -26,7 +39,8 @@ def create_app(settings: Settings) -> faust.App:
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         # Faust's own default ("-", every tick at WARN) is noisy; a worker is quiet by default.
         loghandlers=[],
-        topic_partitions=8,
+        topic_partitions=settings.quotes_partitions,
+        topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
     )
 

@@ -48,12 +48,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _run_worker(faust_args: list[str]) -> int:
     from stockapp.connectivity import check_kafka
     from stockapp.sinks.cassandra_session import connect
+    from stockapp.topics import ensure_topics
 
     settings = load_settings()
     # Faust would otherwise retry forever with a traceback per attempt: fail fast, in one line.
     check_kafka(settings)
     cluster, _ = connect(settings, keyspace=settings.cassandra_keyspace)
     cluster.shutdown()
+    ensure_topics(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from stockapp.app import app
 

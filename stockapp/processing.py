@@ -18,12 +18,13 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
+from stockapp.partitioning import partition_for
 from stockapp.settings import Settings
 from stockapp.sinks.cassandra import QuoteRow
 from stockapp.validation import InvalidQuote, parse_quote
@@ -43,6 +44,10 @@ class RawRecord:
     value: bytes | None
     partition: int
     offset: int
+
+
+# partition -> records of it the consumer has not fetched yet (None: cannot tell yet)
+Backlog = Callable[[int], Awaitable[int | None]]
 
 
 class Writer(Protocol):
@@ -83,7 +88,7 @@ class QuoteProcessor:
         writer: Writer,
         publish: Publisher,
         clock: Callable[[], float] = time.time,
-        highwater: Callable[[int], int | None] | None = None,
+        backlog: Backlog | None = None,
     ) -> None:
         self.settings = settings
         self.spec = CandleSpec.build(
@@ -93,12 +98,13 @@ class QuoteProcessor:
         self.writer = writer
         self.publish = publish
         self.clock = clock
-        self.highwater = highwater
+        self.backlog = backlog
         self.max_skew_ms = int(settings.max_future_skew_seconds * 1000)
         self.states: dict[str, SymbolState] = {}  # decoded table values, by symbol
         self.last_seen: dict[str, float] = {}  # wall clock of each symbol's last record
-        self.partition_of: dict[str, int] = {}
         self.position: dict[int, int] = {}  # last offset processed, by partition
+        self.drained = False  # the last batch emptied the stream's buffer
+        self.last_batch = 0.0  # wall clock of the last batch
         self.scanned = False  # loaded this worker's table keys since the last rebalance
         self.lock = asyncio.Lock()  # the agent and the timer both change states
         self.stats: Counter[str] = Counter()
@@ -125,8 +131,11 @@ class QuoteProcessor:
 
     # -- the stream --------------------------------------------------------------------------
 
-    async def process(self, records: list[RawRecord]) -> None:
+    async def process(self, records: list[RawRecord], drained: bool = True) -> None:
+        """Apply one batch. ``drained``: the stream had no further records buffered."""
         async with self.lock:
+            self.drained = drained
+            self.last_batch = self.clock()
             now = self.clock()
             now_ms = int(now * 1000)
             quotes: list[QuoteRow] = []
@@ -144,12 +153,11 @@ class QuoteProcessor:
                     continue
                 state = self.state(quote.symbol)
                 applied = state.apply(quote, record.offset, closed)
+                self.last_seen[quote.symbol] = now  # a replayed record is activity too
                 if applied.duplicate:
                     stats["duplicates"] += 1
                     continue
                 stats["quotes"] += 1
-                self.last_seen[quote.symbol] = now
-                self.partition_of[quote.symbol] = record.partition
                 touched.add(quote.symbol)
                 quotes.append(QuoteRow(quote, record.partition, record.offset))
                 if applied.late:
@@ -179,14 +187,15 @@ class QuoteProcessor:
                 if not state.has_forming:
                     continue
                 before = len(closed)
-                if state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS:
-                    state.advance(now_ms - grace_ms, closed)
                 seen = self.last_seen.setdefault(symbol, now)
-                if (
-                    now - seen >= self.settings.idle_close_seconds
-                    and state.has_forming
-                    and self._caught_up(symbol)
+                if state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS:
+                    # Live: event time follows the wall clock, so the wall clock can stand in
+                    # for the ticks a quiet symbol does not send. Only past windows close.
+                    state.advance(now_ms - grace_ms, closed)
+                elif now - seen >= self.settings.idle_close_seconds and await self._caught_up(
+                    symbol
                 ):
+                    # A replay that stopped: nothing will move its event time any more.
                     state.close_all(closed)
                 if len(closed) > before:
                     touched.add(symbol)
@@ -194,13 +203,18 @@ class QuoteProcessor:
                 self.stats["timer_closes"] += len(closed)
                 await self._emit([], closed, touched, [])
 
-    def _caught_up(self, symbol: str) -> bool:
-        """Quiet only counts once the symbol's partition has no backlog left to read."""
-        partition = self.partition_of.get(symbol)
-        if self.highwater is None or partition is None:
+    async def _caught_up(self, symbol: str) -> bool:
+        """Quiet only counts once nothing of the symbol's partition waits to be processed:
+        the consumer has fetched up to the partition's end and the last batch drained the
+        stream. (Fetched records can sit in Faust's buffers for a while after a restart.)"""
+        if not self.drained and self.clock() - self.last_batch < 1.0:
+            return False  # a full batch, and the next one may be right behind it
+        if self.backlog is None:
             return True
-        highwater = self.highwater(partition)
-        return highwater is not None and self.position.get(partition, -1) + 1 >= highwater
+        unfetched = await self.backlog(
+            partition_for(symbol.encode(), self.settings.quotes_partitions)
+        )
+        return unfetched is not None and unfetched <= 0
 
     # -- effects -----------------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ class Settings:
     topic_late: str = "quotes.late"
     topic_dlq: str = "quotes.dlq"
     quotes_partitions: int = 8
+    topic_replication: int = 1
     # Candles
     intervals: tuple[str, ...] = ("1m", "5m", "15m", "1h", "1d")
     market_timezone: str = "America/New_York"
@@ -91,7 +92,7 @@ class Settings:
     app_id: str = "stockapp"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
-    table_store: str = "memory"
+    table_store: str = "auto"
     data_dir: Path = REPO_ROOT / ".data"
     log_level: str = "WARNING"
     # Local stack started by `make up` (ignored when pointing at external servers)
@@ -172,6 +173,7 @@ def load_settings() -> Settings:
         topic_late=_env("STOCKAPP_TOPIC_LATE", "quotes.late"),
         topic_dlq=_env("STOCKAPP_TOPIC_DLQ", "quotes.dlq"),
         quotes_partitions=_int("STOCKAPP_QUOTES_PARTITIONS", 8, low=1, high=10_000),
+        topic_replication=_int("STOCKAPP_TOPIC_REPLICATION", 1, low=1, high=100),
         intervals=_intervals("STOCKAPP_INTERVALS", "1m,5m,15m,1h,1d", market_tz),
         market_timezone=market_tz,
         grace_seconds=_float("STOCKAPP_GRACE_SECONDS", 5.0),
@@ -193,7 +195,7 @@ def load_settings() -> Settings:
         app_id=_env("STOCKAPP_APP_ID", "stockapp"),
         web_host=_env("STOCKAPP_WEB_HOST", "127.0.0.1"),
         web_port=_int("STOCKAPP_WEB_PORT", 6066, low=1, high=65535),
-        table_store=_choice("STOCKAPP_TABLE_STORE", "memory", ("memory", "rocksdb")),
+        table_store=_choice("STOCKAPP_TABLE_STORE", "auto", ("auto", "memory", "rocksdb")),
         data_dir=Path(_env("STOCKAPP_DATA_DIR", str(REPO_ROOT / ".data"))),
         log_level=_choice(
             "STOCKAPP_LOG_LEVEL", "WARNING", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -14,6 +14,14 @@ def test_defaults_are_local(monkeypatch):
     assert s.cassandra_port == 9042
     assert s.web_host == "127.0.0.1" and s.web_port == 6066
     assert s.cassandra_keyspace == "stock_data"
+    assert s.table_store == "auto"
+
+
+def test_auto_store_is_rocksdb_where_it_installs():
+    from stockapp.app import table_store
+
+    assert table_store("auto") == "keyrocksdb://"  # rocksdict is a dev dependency
+    assert table_store("memory") == "memory://"
 
 
 def test_environment_overrides(monkeypatch, tmp_path):

@@ -1,0 +1,57 @@
+"""Creating the pipeline's topics before anything uses them, and checking their layout."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stockapp.errors import StockappError
+from stockapp.settings import Settings
+
+
+async def _ensure(settings: Settings, timeout: float) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    names = [settings.topic_quotes, settings.topic_candles, settings.topic_late, settings.topic_dlq]
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=",".join(settings.kafka_bootstrap), request_timeout_ms=int(timeout * 1000)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            n,
+                            num_partitions=settings.quotes_partitions,
+                            replication_factor=settings.topic_replication,
+                        )
+                        for n in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another worker or producer won the race
+        partitions = 0
+        for _ in range(50):  # a topic created a moment ago may show no partitions yet
+            described = await admin.describe_topics([settings.topic_quotes])
+            partitions = len(described[0]["partitions"])
+            if partitions:
+                break
+            await asyncio.sleep(0.1)
+        if partitions != settings.quotes_partitions:
+            raise StockappError(
+                f"topic {settings.topic_quotes} has {partitions} partitions but "
+                f"STOCKAPP_QUOTES_PARTITIONS={settings.quotes_partitions}: set it to "
+                f"{partitions} (symbol state is partitioned like the quotes)"
+            )
+        return missing
+    finally:
+        await admin.close()
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
+    """Create missing topics (quotes, candles, late, dead letters); returns those created."""
+    return asyncio.run(asyncio.wait_for(_ensure(settings, timeout), timeout))

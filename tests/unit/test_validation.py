@@ -1,0 +1,135 @@
+"""Each kind of bad record gets its own clear reason; good ones parse exactly."""
+
+import pytest
+
+from stockapp.validation import InvalidQuote, parse_quote, parse_ts
+
+NOW = 1_767_621_600_000  # 2026-01-05 14:00 UTC
+SKEW = 300_000
+
+
+def parse(value: bytes, key: bytes | None = b"AAPL"):
+    return parse_quote(key, value, NOW, SKEW)
+
+
+def test_tick_with_epoch_ms():
+    q = parse(b'{"symbol": "AAPL", "ts": 1767621600123, "price": 189.12, "volume": 300}')
+    assert (q.symbol, q.ts, q.price, q.volume, q.is_bar) == (
+        "AAPL",
+        1767621600123,
+        189.12,
+        300.0,
+        False,
+    )
+
+
+def test_symbol_is_upper_cased_and_optional_fields_kept():
+    q = parse(
+        b'{"symbol": "aapl", "ts": 1767621600000, "price": 1, "volume": 0, "bid": 0.9,'
+        b' "ask": 1.1, "source": "sim"}'
+    )
+    assert (q.symbol, q.bid, q.ask, q.source) == ("AAPL", 0.9, 1.1, "sim")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-05T14:00:00.123+00:00", 1_767_621_600_123),
+        ("2026-01-05T09:00:00-05:00", 1_767_621_600_000),
+        ("2026-01-05T14:00:00Z", 1_767_621_600_000),
+        ("2026-01-05T14:00:00.999999+00:00", 1_767_621_600_999),
+    ],
+)
+def test_iso_timestamps(text, expected):
+    assert parse_ts(text) == expected
+
+
+def test_bar_record():
+    q = parse(
+        b'{"symbol": "AAPL", "ts": 1767621600000, "price": 11, "volume": 5, "open": 10,'
+        b' "high": 12, "low": 9, "bar_seconds": 60}'
+    )
+    assert q.is_bar and (q.open, q.high, q.low, q.price, q.bar_seconds) == (10, 12, 9, 11, 60)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        (b"AAPL", None, "empty record"),
+        (b"AAPL", b"{not json", "not valid JSON"),
+        (b"AAPL", b"\xff\xfe", "not valid JSON"),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": NaN, "volume": 1}', "not valid JSON"),
+        (b"AAPL", b'"AAPL"', "must be a JSON object"),
+        (b"AAPL", b'{"ts": 1, "price": 1, "volume": 1}', "missing field 'symbol'"),
+        (b"AAPL", b'{"symbol": 5, "ts": 1, "price": 1, "volume": 1}', "symbol must be a string"),
+        (
+            b"TOO-LONG-SYMBOL-X",
+            b'{"symbol": "TOO-LONG-SYMBOL-X", "ts": 1, "price": 1, "volume": 1}',
+            "bad symbol",
+        ),
+        (b"A/B", b'{"symbol": "A/B", "ts": 1, "price": 1, "volume": 1}', "bad symbol"),
+        (b"MSFT", b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1}', "record key 'MSFT'"),
+        (None, b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1}', "record key None"),
+        (b"AAPL", b'{"symbol": "AAPL", "price": 1, "volume": 1}', "missing field 'ts'"),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": 1.5, "price": 1, "volume": 1}', "ts must be epoch"),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": true, "price": 1, "volume": 1}', "ts must be epoch"),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": -1, "price": 1, "volume": 1}', "must not be negative"),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": "yesterday", "price": 1, "volume": 1}',
+            "not ISO-8601",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": "2026-01-05T14:00:00", "price": 1, "volume": 1}',
+            "no UTC offset",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1767622000000, "price": 1, "volume": 1}',
+            "in the future",
+        ),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "volume": 1}', "missing field 'price'"),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": "1", "volume": 1}',
+            "price must be a number",
+        ),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": 0, "volume": 1}', "price must be > 0"),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": -3, "volume": 1}', "price must be > 0"),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": 1e999, "volume": 1}', "infinity"),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": 1}', "missing field 'volume'"),
+        (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": -1}', "volume must be >= 0"),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1, "bid": 0}',
+            "bid must be > 0",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1, "source": 7}',
+            "source must be a string",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1, "open": 1}',
+            "bar record is missing high, low, bar_seconds",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1, "open": 1, "high": 2,'
+            b' "low": 1, "bar_seconds": 0}',
+            "bar_seconds must be a positive integer",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 5, "volume": 1, "open": 1, "high": 2,'
+            b' "low": 1, "bar_seconds": 60}',
+            "low <= open, close <= high",
+        ),
+    ],
+)
+def test_rejections_name_the_problem(key, value, reason):
+    with pytest.raises(InvalidQuote, match=None) as info:
+        parse_quote(key, value, NOW, SKEW)
+    assert reason in str(info.value)
