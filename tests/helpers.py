@@ -40,3 +40,40 @@ def wait_http(url: str, timeout: float = 60.0) -> bytes:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+        )
+    finally:
+        await admin.close()
+
+
+async def read_topic(bootstrap: str, topic: str, idle_ms: int = 3000) -> list:
+    """Every record of a topic, from the beginning, until none arrives for ``idle_ms``."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    out = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=idle_ms)
+            if not batch:
+                return out
+            for records in batch.values():
+                out.extend(records)
+    finally:
+        await consumer.stop()

@@ -115,3 +115,14 @@ def expected_candles(ticks: list[Tick], interval: str, tz: str) -> pd.DataFrame:
         bars["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
         out.append(bars)
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def assert_close_or_null(ours: float | None, theirs: float, where: object) -> None:
+    """Our value equals the oracle's within 1e-9, and is null exactly where it is NaN."""
+    import math
+
+    if math.isnan(theirs):
+        assert ours is None, f"{where}: expected null, got {ours}"
+    else:
+        assert ours is not None, f"{where}: expected {theirs}, got null"
+        assert math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-9), (where, ours, theirs)

@@ -3,18 +3,14 @@
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tests.helpers import create_topic
 
 
 async def test_produce_and_consume_roundtrip(stack, unique):
     bootstrap = ",".join(stack.kafka_bootstrap)
     topic = f"test.roundtrip.{unique}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(bootstrap, topic, 4)
 
     sent = [(f"SYM{i % 7}".encode(), f'{{"n": {i}}}'.encode()) for i in range(200)]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)

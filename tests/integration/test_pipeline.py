@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import calendar
 import json
-import math
 import os
 import signal
 import subprocess
@@ -18,13 +17,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
-from tests.helpers import BIN, free_port
-from tests.oracle import expected_candles, late_intervals
+from tables.indicators import NAMES
+from tests.helpers import BIN, create_topic, free_port, read_topic
+from tests.oracle import assert_close_or_null, expected_candles, late_intervals
 from tests.streams import generate_ticks
 
 TZ = "America/New_York"
@@ -113,13 +112,9 @@ def build_records() -> tuple[list, list, list]:
     return records, ticks, MALFORMED * 3
 
 
-async def produce(bootstrap: str, topic: str, records: list) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=8, replication_factor=1)])
-    finally:
-        await admin.close()
+async def produce(bootstrap: str, topic: str, records: list) -> dict[bytes, set[int]]:
+    """Returns the partition each key's records went to."""
+    await create_topic(bootstrap, topic, 8)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -131,30 +126,13 @@ async def produce(bootstrap: str, topic: str, records: list) -> None:
     try:
         futures = [await producer.send(topic, value=value, key=key) for key, value in records]
         await producer.flush()
-        await asyncio.gather(*futures)
+        sent = await asyncio.gather(*futures)
     finally:
         await producer.stop()
-
-
-async def read_topic(bootstrap: str, topic: str) -> list:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    out = []
-    try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=3000)
-            if not batch:
-                return out
-            for records in batch.values():
-                out.extend(records)
-    finally:
-        await consumer.stop()
+    partitions: dict[bytes, set[int]] = {}
+    for (key, _), meta in zip(records, sent, strict=True):
+        partitions.setdefault(key, set()).add(meta.partition)
+    return partitions
 
 
 class Worker:
@@ -252,7 +230,7 @@ def run_and_check(stack, env, worker, kill_midway: bool) -> None:
     bootstrap = stack.kafka_bootstrap[0]
     records, ticks, malformed = build_records()
     expected, late = expected_rows(ticks)
-    asyncio.run(produce(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], records))
+    quote_partitions = asyncio.run(produce(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], records))
 
     cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
     try:
@@ -293,27 +271,8 @@ def run_and_check(stack, env, worker, kill_midway: bool) -> None:
             row["close"],
         ), key
         assert got.volume == row["volume"] and got.trades == row["trades"], key
-        for name in (
-            "sma_20",
-            "sma_50",
-            "ema_12",
-            "ema_26",
-            "rsi_14",
-            "macd",
-            "macd_signal",
-            "macd_hist",
-            "bb_upper",
-            "bb_middle",
-            "bb_lower",
-            "vwap",
-        ):
-            ours, theirs = getattr(got, name), row[name]
-            if math.isnan(theirs):
-                assert ours is None, (key, name, ours)
-            else:
-                assert ours is not None and math.isclose(
-                    ours, theirs, rel_tol=1e-9, abs_tol=1e-9
-                ), (key, name, ours, theirs)
+        for name in NAMES:
+            assert_close_or_null(getattr(got, name), row[name], (key, name))
 
     # Late and dead-letter topics: at-least-once, so a record may appear twice after a crash;
     # each carries its source partition/offset, which identifies it.
@@ -334,6 +293,16 @@ def run_and_check(stack, env, worker, kill_midway: bool) -> None:
     )
     assert all(r.startswith("candle already closed for 1m") for _, r in late_msgs.values())
 
+    # Each symbol's state is in the changelog partition its quotes are in: that is what brings
+    # the state to the worker that reads the symbol after a rebalance.
+    changelog = f"{env['STOCKAPP_APP_ID']}-symbol-state-changelog"
+    state_partitions: dict[bytes, set[int]] = {}
+    for m in asyncio.run(read_topic(bootstrap, changelog)):
+        state_partitions.setdefault(m.key, set()).add(m.partition)
+    assert set(state_partitions) == {s.encode() for s in SYMBOLS}
+    for key, parts in state_partitions.items():
+        assert parts == quote_partitions[key], key
+
     dlq = by_source(asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_DLQ"])))
     assert Counter(v for v, _ in dlq.values()) == Counter(raw for _, raw, _ in malformed)
     reasons = {v: r for v, r in dlq.values()}
@@ -343,9 +312,11 @@ def run_and_check(stack, env, worker, kill_midway: bool) -> None:
 
 def test_stream_equals_pandas_and_ta(stack, pipeline):
     env, worker = pipeline
+    env["STOCKAPP_TABLE_STORE"] = "memory"
     run_and_check(stack, env, worker, kill_midway=False)
 
 
 def test_sigkill_midstream_gives_identical_results(stack, pipeline):
     env, worker = pipeline
+    env["STOCKAPP_TABLE_STORE"] = "rocksdb"  # local state on disk, ahead of the changelog
     run_and_check(stack, env, worker, kill_midway=True)

@@ -6,14 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer
 
 from stockapp.db.migrate import migrate
 from stockapp.devstack import processes
 from stockapp.settings import load_settings
 from stockapp.sinks.cassandra_session import connect
-from tests.helpers import BIN, free_port, run
+from tests.helpers import BIN, create_topic, free_port, read_topic, run
 
 
 def _pids(stack_dir: Path) -> dict[str, int | None]:
@@ -24,12 +23,7 @@ def _pids(stack_dir: Path) -> dict[str, int | None]:
 
 
 async def _produce(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(bootstrap, topic, 1)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
@@ -39,19 +33,7 @@ async def _produce(bootstrap: str, topic: str) -> None:
 
 
 async def _consume(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        batch = await consumer.getmany(timeout_ms=10000)
-        return [r.value for records in batch.values() for r in records]
-    finally:
-        await consumer.stop()
+    return [r.value for r in await read_topic(bootstrap, topic, idle_ms=10000)]
 
 
 @pytest.fixture

@@ -1,48 +1,14 @@
 """Incremental indicators equal ``ta`` on the same closes, null exactly where ta is NaN."""
 
 import json
-import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ta.momentum import RSIIndicator
-from ta.trend import MACD as TaMACD
-from ta.trend import EMAIndicator, SMAIndicator
-from ta.volatility import BollingerBands
 
 from tables.indicators import NAMES, IndicatorSet
-
-
-def ta_frame(closes: list[float]) -> pd.DataFrame:
-    close = pd.Series(closes, dtype="float64")
-    macd = TaMACD(close, window_slow=26, window_fast=12, window_sign=9, fillna=False)
-    bb = BollingerBands(close, window=20, window_dev=2, fillna=False)
-    return pd.DataFrame(
-        {
-            "sma_20": SMAIndicator(close, 20, fillna=False).sma_indicator(),
-            "sma_50": SMAIndicator(close, 50, fillna=False).sma_indicator(),
-            "ema_12": EMAIndicator(close, 12, fillna=False).ema_indicator(),
-            "ema_26": EMAIndicator(close, 26, fillna=False).ema_indicator(),
-            "rsi_14": RSIIndicator(close, 14, fillna=False).rsi(),
-            "macd": macd.macd(),
-            "macd_signal": macd.macd_signal(),
-            "macd_hist": macd.macd_diff(),
-            "bb_upper": bb.bollinger_hband(),
-            "bb_middle": bb.bollinger_mavg(),
-            "bb_lower": bb.bollinger_lband(),
-        }
-    )
-
-
-def assert_matches(ours: float | None, theirs: float, where: str) -> None:
-    if math.isnan(theirs):
-        assert ours is None, f"{where}: ta gives NaN, we give {ours}"
-    else:
-        assert ours is not None, f"{where}: ta gives {theirs}, we give None"
-        assert math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-9), (where, ours, theirs)
+from tests.oracle import assert_close_or_null, ta_indicators
 
 
 def run_incremental(closes: list[float]) -> list[dict]:
@@ -58,10 +24,10 @@ def random_walk(n: int, seed: int) -> list[float]:
 @pytest.mark.parametrize("seed", range(3))
 def test_random_walk_equals_ta(seed):
     closes = random_walk(3000, seed)
-    expected = ta_frame(closes)
+    expected = ta_indicators(closes)
     for i, row in enumerate(run_incremental(closes)):
         for name in expected.columns:
-            assert_matches(row[name], expected[name].iloc[i], f"{name}[{i}]")
+            assert_close_or_null(row[name], expected[name].iloc[i], f"{name}[{i}]")
 
 
 @settings(max_examples=60, deadline=None)
@@ -69,10 +35,10 @@ def test_random_walk_equals_ta(seed):
     st.lists(st.floats(min_value=0.01, max_value=1e6, allow_nan=False), min_size=1, max_size=120)
 )
 def test_any_series_equals_ta(closes):
-    expected = ta_frame(closes)
+    expected = ta_indicators(closes)
     for i, row in enumerate(run_incremental(closes)):
         for name in expected.columns:
-            assert_matches(row[name], expected[name].iloc[i], f"{name}[{i}]")
+            assert_close_or_null(row[name], expected[name].iloc[i], f"{name}[{i}]")
 
 
 def test_flat_prices_give_rsi_100_and_zero_width_bands():

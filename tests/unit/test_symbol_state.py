@@ -1,7 +1,6 @@
 """The per-symbol state produces exactly the pandas/ta candles, and catches late ticks."""
 
 import json
-import math
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +9,7 @@ from hypothesis import strategies as st
 from stockapp.models import Quote
 from tables.candle import Candle
 from tables.symbol_state import CandleSpec, SymbolState
-from tests.oracle import Tick, expected_candles, late_intervals
+from tests.oracle import Tick, assert_close_or_null, expected_candles, late_intervals
 from tests.streams import generate_ticks
 
 TZ = "America/New_York"
@@ -58,13 +57,7 @@ def assert_candles_equal(closed: list[Candle], ticks: list[Tick], late: list[set
             assert candle.volume == row["volume"] and candle.trades == row["trades"], where
             assert candle.closed
             for name, value in candle.indicators.items():
-                theirs = row[name]
-                if math.isnan(theirs):
-                    assert value is None, (where, name, value)
-                else:
-                    assert value is not None and math.isclose(
-                        value, theirs, rel_tol=1e-9, abs_tol=1e-9
-                    ), (where, name, value, theirs)
+                assert_close_or_null(value, row[name], (where, name))
 
 
 def test_out_of_order_and_late_ticks_match_pandas_and_ta():
