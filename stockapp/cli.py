@@ -11,6 +11,7 @@ import sys
 
 from stockapp.errors import StockappError
 from stockapp.settings import load_settings
+from stockapp.sources.simulator import DEFAULT_SYMBOLS
 
 _LEVELS = {
     "DEBUG": "debug",
@@ -32,6 +33,34 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         f"{len(report.already)} already up to date"
     )
     return 0
+
+
+def _cmd_produce(args: argparse.Namespace) -> int:
+    import time
+
+    from stockapp.produce import run
+    from stockapp.sources.simulator import Simulator
+    from stockapp.validation import SYMBOL, InvalidQuote, parse_ts
+
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    bad = [s for s in symbols if not SYMBOL.match(s)]
+    if not symbols or bad:
+        raise StockappError(f"--symbols: not valid symbols: {', '.join(bad) or '(none)'}")
+    if args.rate < 0 or args.speedup <= 0:
+        raise StockappError("--rate must be >= 0 and --speedup > 0")
+    now_ms = int(time.time() * 1000)
+    try:
+        start = (
+            now_ms
+            if args.start is None
+            else parse_ts(int(args.start) if args.start.isdigit() else args.start)
+        )
+    except InvalidQuote as exc:
+        raise StockappError(f"--start: {exc}") from None
+    rate = args.rate or None
+    simulator = Simulator(symbols, args.seed, rate or 1000.0, start, args.speedup)
+    quotes = simulator.ticks(now_ms=lambda: int(time.time() * 1000))
+    return run(load_settings(), quotes, rate, args.count)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -75,6 +104,31 @@ def build_parser() -> argparse.ArgumentParser:
     mig = db_sub.add_parser("migrate", help="create the keyspace and apply pending migrations")
     mig.add_argument("--keyspace", help="override STOCKAPP_CASSANDRA_KEYSPACE")
     mig.set_defaults(func=_cmd_migrate)
+    prod = sub.add_parser("produce", help="publish quotes from a source to Kafka")
+    prod.add_argument("--source", choices=["simulator"], default="simulator")
+    prod.add_argument(
+        "--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols (simulator)"
+    )
+    prod.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        help="quotes per second of wall time; 0 = as fast as possible",
+    )
+    prod.add_argument("--count", type=int, help="stop after this many quotes")
+    prod.add_argument("--seed", type=int, default=42, help="random seed (simulator)")
+    prod.add_argument(
+        "--start",
+        help="event time of the first quote, ISO-8601 with offset "
+        "or epoch ms (simulator; default: now)",
+    )
+    prod.add_argument(
+        "--speedup",
+        type=float,
+        default=1.0,
+        help="event seconds per wall second (simulator; with --start in the past)",
+    )
+    prod.set_defaults(func=_cmd_produce)
     chk = sub.add_parser("check", help="check that Kafka and Cassandra answer")
     chk.set_defaults(func=_cmd_check)
     return parser

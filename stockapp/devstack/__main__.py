@@ -121,6 +121,7 @@ def demo_up(settings: Settings) -> None:
     report = migrate(settings)
     _say(f"schema: {len(report.applied)} migration(s) applied to {report.keyspace}")
     url = demo.start_worker(settings)
+    demo.start_simulator(settings)
     print(f"\nstockapp is running: {url}\nStop it with: make demo-stop\n", flush=True)
 
 

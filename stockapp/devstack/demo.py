@@ -52,10 +52,28 @@ def start_worker(settings: Settings, timeout: float = 90.0) -> str:
     return url
 
 
+def start_simulator(settings: Settings, rate: float = 20.0) -> int:
+    """The default source: simulated quotes for the default symbols, live, until stopped."""
+    pid_file = settings.run_dir / "simulator.pid"
+    pid = processes.read_pid(pid_file)
+    if pid is None:
+        pid = processes.spawn(
+            [_bin("stockapp"), "produce", "--source", "simulator", "--rate", str(rate)],
+            pid_file,
+            settings.run_dir / "simulator.log",
+        )
+        print(
+            f"demo: simulator publishing {rate:g} quotes/s (pid {pid}), "
+            f"log {settings.run_dir / 'simulator.log'}",
+            flush=True,
+        )
+    return pid
+
+
 def stop(settings: Settings) -> list[str]:
     """Stop the demo's processes; returns the names of those that were running."""
     stopped = []
-    for name in ("worker",):
+    for name in ("simulator", "worker"):  # the producer first: nothing is left unprocessed
         if processes.stop(settings.run_dir / f"{name}.pid", grace=30):
             stopped.append(name)
     return stopped
