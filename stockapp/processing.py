@@ -136,6 +136,7 @@ class QuoteProcessor:
         async with self.lock:
             self.drained = drained
             self.last_batch = self.clock()
+            self.stats["batches"] += 1
             now = self.clock()
             now_ms = int(now * 1000)
             quotes: list[QuoteRow] = []

@@ -89,7 +89,13 @@ async def test_effects_happen_in_durable_order():
     candle = orjson.loads(effects.published[2][2])
     assert (candle["interval"], candle["open"], candle["closed"]) == ("1m", 10.0, True)
     assert table[b"AAPL"]["last_offset"] == 3
-    assert dict(proc.stats) == {"quotes": 3, "invalid": 1, "late": 1, "candles_closed": 1}
+    assert dict(proc.stats) == {
+        "quotes": 3,
+        "invalid": 1,
+        "late": 1,
+        "candles_closed": 1,
+        "batches": 1,
+    }
 
 
 async def test_replayed_batch_changes_nothing():
