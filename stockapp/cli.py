@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 from stockapp.errors import StockappError
 from stockapp.settings import load_settings
@@ -36,9 +38,30 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
+    from stockapp.produce import at_rate, keeping_gaps, run
+
+    if args.count is not None and args.count < 0:
+        raise StockappError("--count must be >= 0")
+    if args.source == "csv":
+        from stockapp.sources.csv_replay import read_quotes
+
+        if not args.file:
+            raise StockappError("--source csv needs --file PATH")
+        if not Path(args.file).is_file():
+            raise StockappError(f"--file {args.file}: no such file")
+        if args.speed < 0:
+            raise StockappError("--speed must be >= 0")
+        quotes = read_quotes(Path(args.file), args.bar_seconds, args.strict)
+        return run(
+            load_settings(), quotes, keeping_gaps(args.speed) if args.speed else None, args.count
+        )
+    quotes, rate = _simulated(args)
+    return run(load_settings(), quotes, at_rate(rate) if rate else None, args.count)
+
+
+def _simulated(args: argparse.Namespace) -> tuple[Iterator[dict], float]:
     import time
 
-    from stockapp.produce import run
     from stockapp.sources.simulator import Simulator
     from stockapp.validation import SYMBOL, InvalidQuote, parse_ts
 
@@ -48,19 +71,17 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         raise StockappError(f"--symbols: not valid symbols: {', '.join(bad) or '(none)'}")
     if args.rate < 0 or args.speedup <= 0:
         raise StockappError("--rate must be >= 0 and --speedup > 0")
-    now_ms = int(time.time() * 1000)
     try:
         start = (
-            now_ms
+            int(time.time() * 1000)
             if args.start is None
             else parse_ts(int(args.start) if args.start.isdigit() else args.start)
         )
     except InvalidQuote as exc:
         raise StockappError(f"--start: {exc}") from None
-    rate = args.rate or None
-    simulator = Simulator(symbols, args.seed, rate or 1000.0, start, args.speedup)
-    quotes = simulator.ticks(now_ms=lambda: int(time.time() * 1000))
-    return run(load_settings(), quotes, rate, args.count)
+    # --rate 0 sends as fast as possible; event times are then spaced as for 1,000/s.
+    simulator = Simulator(symbols, args.seed, args.rate or 1000.0, start, args.speedup)
+    return simulator.ticks(now_ms=lambda: int(time.time() * 1000)), args.rate
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -105,7 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--keyspace", help="override STOCKAPP_CASSANDRA_KEYSPACE")
     mig.set_defaults(func=_cmd_migrate)
     prod = sub.add_parser("produce", help="publish quotes from a source to Kafka")
-    prod.add_argument("--source", choices=["simulator"], default="simulator")
+    prod.add_argument("--source", choices=["simulator", "csv"], default="simulator")
+    prod.add_argument("--file", help="CSV of ticks or bars (csv; see docs/sources.md)")
+    prod.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="csv: replay speed keeping the gaps (2 = twice as fast); 0 = as fast as possible",
+    )
+    prod.add_argument("--strict", action="store_true", help="csv: stop at the first bad row")
+    prod.add_argument("--bar-seconds", type=int, default=60, help="csv: length of each bar")
     prod.add_argument(
         "--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols (simulator)"
     )

@@ -8,17 +8,36 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from stockapp.settings import Settings
 from stockapp.sources.producer import QuoteProducer, SendSummary
 from stockapp.topics import ensure_topics
 
+# (index, quote) -> seconds after the start at which to send it; None: as fast as possible
+Pacer = Callable[[int, dict], float] | None
+
+
+def at_rate(rate: float) -> Pacer:
+    """``rate`` quotes per second."""
+    return lambda n, quote: n / rate
+
+
+def keeping_gaps(speed: float) -> Pacer:
+    """The gaps between the quotes' own times, divided by ``speed``."""
+    first: list[int] = []
+
+    def due(n: int, quote: dict) -> float:
+        if not first:
+            first.append(quote["_ms"])
+        return (quote["_ms"] - first[0]) / 1000 / speed
+
+    return due
+
 
 async def publish(
-    settings: Settings, quotes: Iterator[dict], rate: float | None, count: int | None
+    settings: Settings, quotes: Iterator[dict], pacer: Pacer, count: int | None
 ) -> SendSummary:
-    """Send ``quotes`` at ``rate`` per second (None: as fast as possible)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -28,19 +47,21 @@ async def publish(
         for n, quote in enumerate(quotes):
             if stop.is_set() or (count is not None and n >= count):
                 break
-            if rate is not None:
-                due = began + n / rate
-                delay = due - time.monotonic()
+            if pacer is not None:
+                delay = began + pacer(n, quote) - time.monotonic()
                 if delay > 0.002:
                     # Wait on the stop event, so a signal ends a slow source at once.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=delay)
+                    if stop.is_set():
+                        break
+            quote.pop("_ms", None)
             await producer.send(quote)
     return producer.summary
 
 
-def run(settings: Settings, quotes: Iterator[dict], rate: float | None, count: int | None) -> int:
+def run(settings: Settings, quotes: Iterator[dict], pacer: Pacer, count: int | None) -> int:
     ensure_topics(settings)
-    summary = asyncio.run(publish(settings, quotes, rate, count))
+    summary = asyncio.run(publish(settings, quotes, pacer, count))
     print(f"produce: {summary.line()}", file=sys.stderr)
     return 0 if summary.failed == 0 else 1

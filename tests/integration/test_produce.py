@@ -3,9 +3,11 @@
 import asyncio
 import itertools
 
+import orjson
+
 from stockapp.sources.simulator import Simulator
 from stockapp.validation import parse_quote
-from tests.helpers import BIN, read_topic, run
+from tests.helpers import BIN, REPO, read_topic, run
 
 START = "2026-01-05T14:00:00+00:00"
 START_MS = 1_767_621_600_000
@@ -54,3 +56,34 @@ def test_simulated_quotes_arrive_keyed_and_valid(stack, unique):
         assert len({r.partition for r in mine}) == 1
         quotes = [parse_quote(r.key, r.value, START_MS + 10**9, 0) for r in mine]
         assert [q.to_json() for q in quotes] == [t for t in expected if t["symbol"] == symbol]
+
+
+def test_csv_replay_publishes_every_good_row(stack, unique, tmp_path):
+    topic = f"csv.{unique}.quotes"
+    sample = REPO / "docs" / "samples" / "ticks.csv"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(sample.read_text() + "AAPL,1767621900000,-2,5\n")
+    env = {
+        "STOCKAPP_TOPIC_QUOTES": topic,
+        "STOCKAPP_TOPIC_LATE": f"{topic}.l",
+        "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
+        "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+    }
+    result = run([str(BIN / "stockapp"), "produce", "--source", "csv", "--file", str(bad)], env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"{bad}:122: skipped: price must be > 0" in result.stderr
+    assert "sent 120 quotes" in result.stderr
+    records = asyncio.run(read_topic(stack.kafka_bootstrap[0], topic))
+    lines = sample.read_text().splitlines()[1:]
+    assert sorted(r.value for r in records) == sorted(
+        orjson.dumps(
+            {"symbol": s, "ts": int(t), "volume": int(v), "price": float(p), "source": "csv"}
+        )
+        for s, t, p, v in (line.split(",") for line in lines)
+    )
+
+    strict = run(
+        [str(BIN / "stockapp"), "produce", "--source", "csv", "--file", str(bad), "--strict"],
+        env=env,
+    )
+    assert strict.returncode == 1 and "bad.csv:122: price must be > 0" in strict.stderr
