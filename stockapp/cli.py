@@ -55,20 +55,71 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         return run(
             load_settings(), quotes, keeping_gaps(args.speed) if args.speed else None, args.count
         )
+    if args.source == "alphavantage":
+        return _alphavantage(args)
     quotes, rate = _simulated(args)
     return run(load_settings(), quotes, at_rate(rate) if rate else None, args.count)
+
+
+def _alphavantage(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from stockapp.produce import publish
+    from stockapp.sources.alphavantage import (
+        INTRADAY_SECONDS,
+        AlphaVantageClient,
+        AlphaVantageError,
+        Poller,
+    )
+    from stockapp.topics import ensure_topics
+
+    settings = load_settings()
+    symbols = _symbols(args.symbols)
+    if args.bar_interval not in INTRADAY_SECONDS:
+        raise StockappError(f"--bar-interval must be one of {', '.join(INTRADAY_SECONDS)}")
+    if args.every < 1:
+        raise StockappError("--every must be at least 1 second")
+    try:
+        client = AlphaVantageClient(settings.alpha_vantage_url, settings.alpha_vantage_api_key)
+    except AlphaVantageError as exc:
+        raise StockappError(str(exc)) from None
+    ensure_topics(settings)
+
+    async def main() -> tuple:
+        async with client:
+            poller = Poller(
+                client, symbols, args.every, args.mode, args.bar_interval, args.outputsize
+            )
+            summary = await publish(settings, poller.quotes(), None, args.count)
+            return summary, poller.stats
+
+    summary, stats = asyncio.run(main())
+    print(
+        f"produce: {summary.line()}; alphavantage: {stats.unchanged} unchanged, "
+        f"{stats.rate_limited} rate-limited, {stats.errors} errors, "
+        f"bad symbols: {', '.join(stats.bad_symbols) or 'none'}",
+        file=sys.stderr,
+    )
+    return 0 if summary.failed == 0 else 1
+
+
+def _symbols(text: str) -> list[str]:
+    from stockapp.validation import SYMBOL
+
+    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    bad = [s for s in symbols if not SYMBOL.match(s)]
+    if not symbols or bad:
+        raise StockappError(f"--symbols: not valid symbols: {', '.join(bad) or '(none)'}")
+    return symbols
 
 
 def _simulated(args: argparse.Namespace) -> tuple[Iterator[dict], float]:
     import time
 
     from stockapp.sources.simulator import Simulator
-    from stockapp.validation import SYMBOL, InvalidQuote, parse_ts
+    from stockapp.validation import InvalidQuote, parse_ts
 
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    bad = [s for s in symbols if not SYMBOL.match(s)]
-    if not symbols or bad:
-        raise StockappError(f"--symbols: not valid symbols: {', '.join(bad) or '(none)'}")
+    symbols = _symbols(args.symbols)
     if args.rate < 0 or args.speedup <= 0:
         raise StockappError("--rate must be >= 0 and --speedup > 0")
     try:
@@ -126,7 +177,26 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--keyspace", help="override STOCKAPP_CASSANDRA_KEYSPACE")
     mig.set_defaults(func=_cmd_migrate)
     prod = sub.add_parser("produce", help="publish quotes from a source to Kafka")
-    prod.add_argument("--source", choices=["simulator", "csv"], default="simulator")
+    prod.add_argument("--source", choices=["simulator", "csv", "alphavantage"], default="simulator")
+    prod.add_argument(
+        "--mode",
+        choices=["quote", "intraday"],
+        default="quote",
+        help="alphavantage: GLOBAL_QUOTE polling or TIME_SERIES_INTRADAY bars",
+    )
+    prod.add_argument(
+        "--every",
+        type=float,
+        default=30.0,
+        help="alphavantage: seconds between polls of the symbol list",
+    )
+    prod.add_argument("--bar-interval", default="1min", help="alphavantage intraday: 1min..60min")
+    prod.add_argument(
+        "--outputsize",
+        choices=["compact", "full"],
+        default="compact",
+        help="alphavantage intraday: last 100 bars, or the full series",
+    )
     prod.add_argument("--file", help="CSV of ticks or bars (csv; see docs/sources.md)")
     prod.add_argument(
         "--speed",

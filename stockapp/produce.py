@@ -8,7 +8,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from stockapp.settings import Settings
 from stockapp.sources.producer import QuoteProducer, SendSummary
@@ -16,6 +16,7 @@ from stockapp.topics import ensure_topics
 
 # (index, quote) -> seconds after the start at which to send it; None: as fast as possible
 Pacer = Callable[[int, dict], float] | None
+Quotes = Iterable[dict] | AsyncIterator[dict]
 
 
 def at_rate(rate: float) -> Pacer:
@@ -24,7 +25,7 @@ def at_rate(rate: float) -> Pacer:
 
 
 def keeping_gaps(speed: float) -> Pacer:
-    """The gaps between the quotes' own times, divided by ``speed``."""
+    """The gaps between the quotes' own times (``_ms``), divided by ``speed``."""
     first: list[int] = []
 
     def due(n: int, quote: dict) -> float:
@@ -35,20 +36,32 @@ def keeping_gaps(speed: float) -> Pacer:
     return due
 
 
+async def _each(quotes: Quotes) -> AsyncIterator[dict]:
+    if hasattr(quotes, "__aiter__"):
+        async for quote in quotes:
+            yield quote
+    else:
+        for quote in quotes:
+            yield quote
+
+
 async def publish(
-    settings: Settings, quotes: Iterator[dict], pacer: Pacer, count: int | None
+    settings: Settings, quotes: Quotes, pacer: Pacer, count: int | None
 ) -> SendSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     began = time.monotonic()
+    sent = 0
+    if count == 0:
+        return SendSummary()
     async with QuoteProducer(settings) as producer:
-        for n, quote in enumerate(quotes):
-            if stop.is_set() or (count is not None and n >= count):
+        async for quote in _each(quotes):
+            if stop.is_set():
                 break
             if pacer is not None:
-                delay = began + pacer(n, quote) - time.monotonic()
+                delay = began + pacer(sent, quote) - time.monotonic()
                 if delay > 0.002:
                     # Wait on the stop event, so a signal ends a slow source at once.
                     with contextlib.suppress(TimeoutError):
@@ -57,10 +70,13 @@ async def publish(
                         break
             quote.pop("_ms", None)
             await producer.send(quote)
+            sent += 1
+            if count is not None and sent >= count:
+                break  # now, not at the next quote: a poller may not send one for a while
     return producer.summary
 
 
-def run(settings: Settings, quotes: Iterator[dict], pacer: Pacer, count: int | None) -> int:
+def run(settings: Settings, quotes: Quotes, pacer: Pacer, count: int | None) -> int:
     ensure_topics(settings)
     summary = asyncio.run(publish(settings, quotes, pacer, count))
     print(f"produce: {summary.line()}", file=sys.stderr)

@@ -84,6 +84,9 @@ class Settings:
     idle_close_seconds: float = 10.0
     max_future_skew_seconds: float = 300.0
     store_raw_quotes: bool = True
+    # Alpha Vantage
+    alpha_vantage_api_key: str = field(default="", repr=False)  # never printed
+    alpha_vantage_url: str = "https://www.alphavantage.co/query"
     # Throughput
     batch_max: int = 5000
     batch_within_ms: int = 50
@@ -180,6 +183,8 @@ def load_settings() -> Settings:
         idle_close_seconds=_float("STOCKAPP_IDLE_CLOSE_SECONDS", 10.0, low=0.5),
         max_future_skew_seconds=_float("STOCKAPP_MAX_FUTURE_SKEW_SECONDS", 300.0),
         store_raw_quotes=_bool("STOCKAPP_STORE_RAW_QUOTES", True),
+        alpha_vantage_api_key=_env("ALPHA_VANTAGE_API_KEY", ""),
+        alpha_vantage_url=_env("STOCKAPP_ALPHA_VANTAGE_URL", "https://www.alphavantage.co/query"),
         batch_max=_int("STOCKAPP_BATCH_MAX", 5000, low=1),
         batch_within_ms=_int("STOCKAPP_BATCH_WITHIN_MS", 50, low=1),
         cassandra_concurrency=_int("STOCKAPP_CASSANDRA_CONCURRENCY", 32, low=1, high=1024),

@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import os
 
 import orjson
 
@@ -87,3 +88,54 @@ def test_csv_replay_publishes_every_good_row(stack, unique, tmp_path):
         env=env,
     )
     assert strict.returncode == 1 and "bad.csv:122: price must be > 0" in strict.stderr
+
+
+async def test_alphavantage_polls_publish_increments(stack, unique):
+    from tests.fake_alphavantage import BAD_SYMBOL, FakeAlphaVantage, global_quote
+
+    server = FakeAlphaVantage()
+    url = await server.start()
+    server.queue(
+        "GLOBAL_QUOTE",
+        "IBM",
+        global_quote("IBM", 190.0, 1000, "2026-01-05"),
+        global_quote("IBM", 190.2, 1500, "2026-01-05"),
+        global_quote("IBM", 190.1, 1600, "2026-01-05"),
+    )
+    server.queue("GLOBAL_QUOTE", "NOPE", BAD_SYMBOL)
+    topic = f"av.{unique}.quotes"
+    env = {
+        **os.environ,
+        "STOCKAPP_TOPIC_QUOTES": topic,
+        "STOCKAPP_TOPIC_LATE": f"{topic}.l",
+        "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
+        "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+        "STOCKAPP_ALPHA_VANTAGE_URL": url,
+        "ALPHA_VANTAGE_API_KEY": "TOPSECRET",
+    }
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(BIN / "stockapp"),
+            "produce",
+            "--source",
+            "alphavantage",
+            "--symbols",
+            "IBM,NOPE",
+            "--every",
+            "1",
+            "--count",
+            "3",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    finally:
+        await server.stop()
+    err_text = (out + err).decode()
+    assert proc.returncode == 0, err_text
+    assert "sent 3 quotes (IBM 3)" in err_text and "bad symbols: NOPE" in err_text
+    assert "TOPSECRET" not in err_text
+    records = await read_topic(stack.kafka_bootstrap[0], topic)
+    volumes = [orjson.loads(r.value)["volume"] for r in sorted(records, key=lambda r: r.offset)]
+    assert volumes == [0.0, 500.0, 100.0]
