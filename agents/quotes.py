@@ -12,6 +12,7 @@ from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import CassandraSink
 from stockapp.sinks.cassandra_session import connect
+from stockapp.sinks.seeds import SeedStore
 from tables.definitions import symbol_state
 from tables.intervals import parse_interval
 
@@ -66,7 +67,10 @@ async def start_processor() -> QuoteProcessor:
         # Topics are created by `stockapp worker` before Faust starts (stockapp/topics.py).
         sink = CassandraSink(session, interval_ms, settings.cassandra_concurrency)
 
-        processor = QuoteProcessor(settings, symbol_state, sink, publish, backlog=backlog)
+        seeds = SeedStore(session)
+        processor = QuoteProcessor(
+            settings, symbol_state, sink, publish, backlog=backlog, seeds=seeds.load
+        )
     return processor
 
 

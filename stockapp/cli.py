@@ -131,8 +131,102 @@ def _simulated(args: argparse.Namespace) -> tuple[Iterator[dict], float]:
     except InvalidQuote as exc:
         raise StockappError(f"--start: {exc}") from None
     # --rate 0 sends as fast as possible; event times are then spaced as for 1,000/s.
-    simulator = Simulator(symbols, args.seed, args.rate or 1000.0, start, args.speedup)
+    prices = {}
+    for item in (args.prices or "").split(","):
+        if item.strip():
+            symbol, _, price = item.partition("=")
+            try:
+                prices[symbol.strip().upper()] = float(price)
+            except ValueError:
+                raise StockappError(f"--prices: {item!r} is not SYMBOL=PRICE") from None
+    simulator = Simulator(symbols, args.seed, args.rate or 1000.0, start, args.speedup, prices)
     return simulator.ticks(now_ms=lambda: int(time.time() * 1000)), args.rate
+
+
+def _time_arg(value: str | None, name: str) -> int | None:
+    from stockapp.validation import InvalidQuote, parse_ts
+
+    if value is None:
+        return None
+    try:
+        return parse_ts(int(value) if value.isdigit() else value)
+    except InvalidQuote as exc:
+        raise StockappError(f"{name}: {exc}") from None
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    import dataclasses
+    import time
+
+    from stockapp.backfill import compute, store
+
+    settings = load_settings()
+    if args.intervals:
+        from tables.intervals import parse_interval
+
+        names = tuple(n.strip() for n in args.intervals.split(",") if n.strip())
+        try:
+            for name in names:
+                parse_interval(name, settings.market_timezone)
+        except ValueError as exc:
+            raise StockappError(f"--intervals: {exc}") from None
+        settings = dataclasses.replace(settings, intervals=names)
+    symbols = _symbols(args.symbols)
+    start, end = _time_arg(args.start, "--from"), _time_arg(args.end, "--to")
+    if start is not None and end is not None and start >= end:
+        raise StockappError("--from must be before --to")
+    if args.source == "simulator":
+        import itertools
+
+        from stockapp.sources.simulator import Simulator
+
+        if args.tick_seconds <= 0:
+            raise StockappError("--tick-seconds must be > 0")
+        end = end if end is not None else int(time.time() * 1000) // 1000 * 1000
+        start = start if start is not None else end - 86_400_000
+        ticks = Simulator(symbols, args.seed, 1.0, start, args.tick_seconds).ticks()
+        quotes = itertools.takewhile(lambda q: q["ts"] < end, ticks)
+    elif args.source == "csv":
+        from stockapp.sources.csv_replay import read_quotes
+
+        if not args.file or not Path(args.file).is_file():
+            raise StockappError("--source csv needs --file with an existing file")
+        wanted = set(symbols) if args.symbols != ",".join(DEFAULT_SYMBOLS) else None
+        quotes = (
+            q
+            for q in read_quotes(Path(args.file), args.bar_seconds)
+            if wanted is None or q["symbol"] in wanted
+        )
+    else:
+        quotes = _alphavantage_history(settings, symbols, args.bar_interval)
+    result = compute(settings, quotes, start, end)
+    print(f"backfill: computed {result.line()}", file=sys.stderr)
+    store(settings, result, args.source)
+    print(f"backfill: done: {result.line()}", file=sys.stderr)
+    return 0
+
+
+def _alphavantage_history(settings: object, symbols: list[str], interval: str) -> list[dict]:
+    import asyncio
+
+    from stockapp.sources.alphavantage import AlphaVantageClient, AlphaVantageError
+
+    async def fetch() -> list[dict]:
+        bars: list[dict] = []
+        async with AlphaVantageClient(
+            settings.alpha_vantage_url, settings.alpha_vantage_api_key
+        ) as client:
+            for symbol in symbols:
+                try:
+                    bars += await client.intraday(symbol, interval, "full")
+                except AlphaVantageError as exc:
+                    print(f"backfill: {exc}", file=sys.stderr)
+        return sorted(bars, key=lambda b: b["ts"])
+
+    try:
+        return asyncio.run(fetch())
+    except AlphaVantageError as exc:
+        raise StockappError(str(exc)) from None
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -228,7 +322,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="event seconds per wall second (simulator; with --start in the past)",
     )
+    prod.add_argument("--prices", help="simulator: starting prices, e.g. AAPL=231.5,MSFT=410")
     prod.set_defaults(func=_cmd_produce)
+    back = sub.add_parser("backfill", help="load history into Cassandra and seed the stream")
+    back.add_argument("--source", choices=["simulator", "csv", "alphavantage"], default="simulator")
+    back.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS))
+    back.add_argument("--intervals", help="comma-separated (default: STOCKAPP_INTERVALS)")
+    back.add_argument(
+        "--from",
+        dest="start",
+        help="first time, ISO-8601 or epoch ms (simulator default: a day before --to)",
+    )
+    back.add_argument("--to", dest="end", help="end (exclusive); simulator default: now")
+    back.add_argument("--file", help="csv: the file to load")
+    back.add_argument("--bar-seconds", type=int, default=60, help="csv: length of each bar")
+    back.add_argument("--seed", type=int, default=42, help="simulator: random seed")
+    back.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=2.0,
+        help="simulator: event time between two ticks (all symbols)",
+    )
+    back.add_argument("--bar-interval", default="1min", help="alphavantage: 1min..60min")
+    back.set_defaults(func=_cmd_backfill)
     chk = sub.add_parser("check", help="check that Kafka and Cassandra answer")
     chk.set_defaults(func=_cmd_check)
     return parser

@@ -50,6 +50,10 @@ class RawRecord:
 Backlog = Callable[[int], Awaitable[int | None]]
 
 
+# symbols -> {symbol: SymbolState dict} of those that have a backfill seed
+Seeds = Callable[[list[str]], Awaitable[dict[str, dict]]]
+
+
 class Writer(Protocol):
     async def write(self, quotes: Iterable[QuoteRow], candles: Iterable[Candle]) -> int: ...
 
@@ -89,6 +93,7 @@ class QuoteProcessor:
         publish: Publisher,
         clock: Callable[[], float] = time.time,
         backlog: Backlog | None = None,
+        seeds: Seeds | None = None,
     ) -> None:
         self.settings = settings
         self.spec = CandleSpec.build(
@@ -99,6 +104,7 @@ class QuoteProcessor:
         self.publish = publish
         self.clock = clock
         self.backlog = backlog
+        self.seeds = seeds
         self.max_skew_ms = int(settings.max_future_skew_seconds * 1000)
         self.states: dict[str, SymbolState] = {}  # decoded table values, by symbol
         self.last_seen: dict[str, float] = {}  # wall clock of each symbol's last record
@@ -124,6 +130,19 @@ class QuoteProcessor:
             self.states[symbol] = state
         return state
 
+    async def _load_seeds(self, symbols: set[str]) -> None:
+        """Symbols this worker has no state for start from their backfill seed, if any."""
+        if self.seeds is None:
+            return
+        unknown = [
+            s for s in symbols if s not in self.states and self.table.get(s.encode()) is None
+        ]
+        if not unknown:
+            return
+        for symbol, stored in (await self.seeds(unknown)).items():
+            self.states[symbol] = SymbolState.from_dict(stored, self.spec)
+            self.stats["seeded"] += 1
+
     def forget(self) -> None:
         """Partitions moved: states may now live on another worker; reload lazily."""
         self.states.clear()
@@ -144,13 +163,20 @@ class QuoteProcessor:
             touched: set[str] = set()
             outputs: list[tuple[str, RawRecord, str]] = []
             stats = self.stats
+            parsed: list[tuple[RawRecord, Any]] = []
             for record in records:
-                self.position[record.partition] = record.offset
                 try:
-                    quote = parse_quote(record.key, record.value, now_ms, self.max_skew_ms)
+                    parsed.append(
+                        (record, parse_quote(record.key, record.value, now_ms, self.max_skew_ms))
+                    )
                 except InvalidQuote as exc:
+                    parsed.append((record, exc))
+            await self._load_seeds({q.symbol for _, q in parsed if not isinstance(q, Exception)})
+            for record, quote in parsed:
+                self.position[record.partition] = record.offset
+                if isinstance(quote, InvalidQuote):
                     stats["invalid"] += 1
-                    outputs.append((self.settings.topic_dlq, record, str(exc)))
+                    outputs.append((self.settings.topic_dlq, record, str(quote)))
                     continue
                 state = self.state(quote.symbol)
                 applied = state.apply(quote, record.offset, closed)

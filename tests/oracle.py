@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from ta.momentum import RSIIndicator
-from ta.trend import MACD, EMAIndicator, SMAIndicator
-from ta.volatility import BollingerBands
 
-INTERVAL_RULES = {"1m": "1min", "5m": "5min", "15m": "15min", "1h": "1h", "1d": "1D"}
+from stockapp import history
+from stockapp.history import ta_indicators  # noqa: F401 - the oracle's ta, for tests
+from tables.intervals import parse_interval
+
 INTRADAY_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 
 
@@ -60,61 +60,11 @@ def late_intervals(
     return result
 
 
-def ta_indicators(closes: list[float]) -> pd.DataFrame:
-    close = pd.Series(closes, dtype="float64")
-    macd = MACD(close, window_slow=26, window_fast=12, window_sign=9, fillna=False)
-    bb = BollingerBands(close, window=20, window_dev=2, fillna=False)
-    return pd.DataFrame(
-        {
-            "sma_20": SMAIndicator(close, 20, fillna=False).sma_indicator(),
-            "sma_50": SMAIndicator(close, 50, fillna=False).sma_indicator(),
-            "ema_12": EMAIndicator(close, 12, fillna=False).ema_indicator(),
-            "ema_26": EMAIndicator(close, 26, fillna=False).ema_indicator(),
-            "rsi_14": RSIIndicator(close, 14, fillna=False).rsi(),
-            "macd": macd.macd(),
-            "macd_signal": macd.macd_signal(),
-            "macd_hist": macd.macd_diff(),
-            "bb_upper": bb.bollinger_hband(),
-            "bb_middle": bb.bollinger_mavg(),
-            "bb_lower": bb.bollinger_lband(),
-        }
-    )
-
-
 def expected_candles(ticks: list[Tick], interval: str, tz: str) -> pd.DataFrame:
-    """One row per (symbol, start): OHLCV, trades, indicators and session VWAP.
-
-    ``ticks`` are the ticks accepted for this interval, in arrival order.
-    """
-    frame = pd.DataFrame([t.__dict__ for t in ticks])
-    frame["arrival"] = range(len(frame))
-    frame["pv"] = frame["price"] * frame["volume"]
-    frame = frame.sort_values(["ts", "arrival"], kind="stable")
-    frame.index = pd.to_datetime(frame["ts"], unit="ms", utc=True)
-    out = []
-    for symbol, group in frame.groupby("symbol", sort=True):
-        if interval == "1d":
-            group = group.tz_convert(tz)
-            resampled = group.resample("1D", label="left", closed="left")
-        else:
-            resampled = group.resample(
-                INTERVAL_RULES[interval], label="left", closed="left", origin="epoch"
-            )
-        bars = resampled.agg(
-            {"price": ["first", "max", "min", "last", "count"], "volume": "sum", "pv": "sum"}
-        )
-        bars.columns = ["open", "high", "low", "close", "trades", "volume", "pv"]
-        bars = bars[bars["trades"] > 0].copy()
-        bars["symbol"] = symbol
-        bars["start"] = [int(ix.value // 1_000_000) for ix in bars.index]
-        bars = bars.reset_index(drop=True)
-        indicators = ta_indicators(list(bars["close"]))
-        bars = pd.concat([bars, indicators], axis=1)
-        sessions = [day_window(s, tz)[0] for s in bars["start"]]
-        cum = bars.groupby(sessions)[["pv", "volume"]].cumsum()
-        bars["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
-        out.append(bars)
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+    """One row per (symbol, start): OHLCV, trades, indicators and session VWAP, computed with
+    pandas and ta by :mod:`stockapp.history`; ``ticks`` are those accepted for ``interval``."""
+    quotes = [{"symbol": t.symbol, "ts": t.ts, "price": t.price, "volume": t.volume} for t in ticks]
+    return history.candles(quotes, parse_interval(interval, tz), tz)
 
 
 def assert_close_or_null(ours: float | None, theirs: float, where: object) -> None:

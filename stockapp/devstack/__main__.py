@@ -120,8 +120,9 @@ def demo_up(settings: Settings) -> None:
     up(settings)
     report = migrate(settings)
     _say(f"schema: {len(report.applied)} migration(s) applied to {report.keyspace}")
+    prices = demo.backfill_history(settings)
     url = demo.start_worker(settings)
-    demo.start_simulator(settings)
+    demo.start_simulator(settings, prices=prices)
     print(f"\nstockapp is running: {url}\nStop it with: make demo-stop\n", flush=True)
 
 

@@ -52,13 +52,51 @@ def start_worker(settings: Settings, timeout: float = 90.0) -> str:
     return url
 
 
-def start_simulator(settings: Settings, rate: float = 20.0) -> int:
+def backfill_history(settings: Settings) -> dict[str, float]:
+    """On a fresh database, a day of simulated history for the demo symbols, so the first
+    chart is full and its indicators warm. Returns the prices the live feed continues from."""
+    import time
+
+    from stockapp.backfill import compute, store
+    from stockapp.sinks.cassandra_session import connect
+    from stockapp.sources.simulator import DEFAULT_SYMBOLS, Simulator
+
+    cluster, session = connect(settings, keyspace=settings.cassandra_keyspace)
+    try:
+        seeded = session.execute("SELECT symbol FROM state_seeds LIMIT 1").one()
+        candles = session.execute("SELECT symbol FROM candles LIMIT 1").one()
+    finally:
+        cluster.shutdown()
+    if seeded is not None or candles is not None:
+        return {}
+    end = int(time.time()) * 1000
+    ticks = Simulator(list(DEFAULT_SYMBOLS), 42, 1.0, end - 86_400_000, 2.0).ticks()
+    history = []
+    for tick in ticks:
+        if tick["ts"] >= end:
+            break
+        history.append(tick)
+    result = compute(settings, history, end - 86_400_000, end)
+    print(f"demo: backfilling a day of simulated history: {result.line()}", flush=True)
+    store(settings, result, "simulator")
+    last: dict[str, float] = {}
+    for tick in history:
+        last[tick["symbol"]] = tick["price"]
+    return last
+
+
+def start_simulator(
+    settings: Settings, rate: float = 20.0, prices: dict[str, float] | None = None
+) -> int:
     """The default source: simulated quotes for the default symbols, live, until stopped."""
     pid_file = settings.run_dir / "simulator.pid"
     pid = processes.read_pid(pid_file)
     if pid is None:
+        argv = [_bin("stockapp"), "produce", "--source", "simulator", "--rate", str(rate)]
+        if prices:
+            argv += ["--prices", ",".join(f"{s}={p}" for s, p in prices.items())]
         pid = processes.spawn(
-            [_bin("stockapp"), "produce", "--source", "simulator", "--rate", str(rate)],
+            argv,
             pid_file,
             settings.run_dir / "simulator.log",
         )

@@ -42,6 +42,27 @@ def _retryable() -> tuple[type[BaseException], ...]:
     return (OperationTimedOut, WriteTimeout, Unavailable, NoHostAvailable, OverloadedErrorMessage)
 
 
+def execute(session: Any, statement: Any, params: Any = None) -> asyncio.Future:
+    """Run a statement with the driver's own async I/O; the future resolves on our loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def resolve(result: Any) -> None:
+        if not future.done():
+            future.set_result(result)
+
+    def reject(exc: BaseException) -> None:
+        if not future.done():
+            future.set_exception(exc)
+
+    response = session.execute_async(statement, params)
+    response.add_callbacks(
+        lambda r: loop.call_soon_threadsafe(resolve, r),
+        errback=lambda e: loop.call_soon_threadsafe(reject, e),
+    )
+    return future
+
+
 def _ms_to_datetime(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
@@ -161,7 +182,7 @@ class CassandraSink:
         async with self.semaphore:
             while True:
                 try:
-                    await self._run(statement)
+                    await execute(self.session, statement)
                     return
                 except self.retryable as exc:
                     attempt += 1
@@ -176,22 +197,3 @@ class CassandraSink:
                         delay,
                     )
                     await self.sleep(delay)
-
-    def _run(self, statement: Any) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-
-        def resolve(result: Any) -> None:
-            if not future.done():
-                future.set_result(result)
-
-        def reject(exc: BaseException) -> None:
-            if not future.done():
-                future.set_exception(exc)
-
-        response = self.session.execute_async(statement)
-        response.add_callbacks(
-            lambda r: loop.call_soon_threadsafe(resolve, r),
-            errback=lambda e: loop.call_soon_threadsafe(reject, e),
-        )
-        return future

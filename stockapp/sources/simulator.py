@@ -35,7 +35,13 @@ def default_model(symbol: str, index: int) -> SymbolModel:
 
 class Simulator:
     def __init__(
-        self, symbols: list[str], seed: int, rate: float, start_ms: int, speedup: float = 1.0
+        self,
+        symbols: list[str],
+        seed: int,
+        rate: float,
+        start_ms: int,
+        speedup: float = 1.0,
+        prices: dict[str, float] | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0 ticks per second")
@@ -44,7 +50,8 @@ class Simulator:
         self.rate = rate
         self.start_ms = start_ms
         self.step_ms = 1000.0 * speedup / rate
-        self.prices = {m.symbol: m.price for m in self.models}
+        # ``prices`` continues a series (e.g. after a backfill) instead of the model's start.
+        self.prices = {m.symbol: (prices or {}).get(m.symbol, m.price) for m in self.models}
         self.last_ts = {m.symbol: start_ms for m in self.models}
 
     def _trade_size(self) -> int:

@@ -47,7 +47,7 @@ class Session:
     def prepare(self, query: str) -> Prepared:
         return Prepared(query)
 
-    def execute_async(self, statement) -> Response:
+    def execute_async(self, statement, parameters=None) -> Response:
         if self.failures:
             return Response(self.failures.pop(0))
         self.executed.append(statement)
