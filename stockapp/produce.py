@@ -46,33 +46,44 @@ async def _each(quotes: Quotes) -> AsyncIterator[dict]:
 
 
 async def publish(
-    settings: Settings, quotes: Quotes, pacer: Pacer, count: int | None
+    settings: Settings, quotes: Quotes, pacer: Pacer, count: int | None, chunk: int = 5000
 ) -> SendSummary:
+    """Send ``quotes`` as their pacer says; quotes already due go to Kafka together."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    began = time.monotonic()
-    sent = 0
     if count == 0:
         return SendSummary()
+    began = time.monotonic()
+    due: list[dict] = []
+    sent = 0
     async with QuoteProducer(settings) as producer:
         async for quote in _each(quotes):
             if stop.is_set():
                 break
             if pacer is not None:
-                delay = began + pacer(sent, quote) - time.monotonic()
+                delay = began + pacer(sent + len(due), quote) - time.monotonic()
                 if delay > 0.002:
+                    if due:  # what is due goes out before we wait
+                        await producer.send_many(due)
+                        sent += len(due)
+                        due = []
                     # Wait on the stop event, so a signal ends a slow source at once.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=delay)
                     if stop.is_set():
                         break
             quote.pop("_ms", None)
-            await producer.send(quote)
-            sent += 1
-            if count is not None and sent >= count:
+            due.append(quote)
+            if count is not None and sent + len(due) >= count:
                 break  # now, not at the next quote: a poller may not send one for a while
+            if len(due) >= chunk or (pacer is None and not isinstance(quotes, Iterable)):
+                await producer.send_many(due)
+                sent += len(due)
+                due = []
+        if due:
+            await producer.send_many(due)
     return producer.summary
 
 

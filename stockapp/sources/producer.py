@@ -1,9 +1,11 @@
 """The Kafka producer every source publishes through.
 
-Idempotent (no duplicates when it retries), ``acks=all``, batched with a short linger. At most
-``max_in_flight`` records are unacknowledged at once: a source faster than Kafka waits here
-instead of growing memory. aiokafka reconnects by itself when a broker restarts; records sent
-meanwhile are retried until ``delivery_timeout`` and then counted as failed.
+Idempotent (no duplicates when it retries), ``acks=all``, batched. Quotes are appended straight
+into per-partition record batches (partition = Kafka's default partitioner on the symbol), which
+costs a fraction of one ``send()`` per record and lets one process publish tens of thousands of
+quotes a second. At most ``max_batches_in_flight`` batches are unacknowledged at once: a source
+faster than Kafka waits here instead of growing memory. aiokafka reconnects by itself when a
+broker restarts; a batch that still fails is counted as failed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from stockapp.partitioning import partition_for
 from stockapp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,11 +39,15 @@ class SendSummary:
 
 class QuoteProducer:
     def __init__(
-        self, settings: Settings, max_in_flight: int = 20_000, delivery_timeout_ms: int = 120_000
+        self,
+        settings: Settings,
+        max_batches_in_flight: int = 64,
+        delivery_timeout_ms: int = 120_000,
     ) -> None:
         self.settings = settings
         self.topic = settings.topic_quotes
-        self.slots = asyncio.Semaphore(max_in_flight)
+        self.partitions = settings.quotes_partitions
+        self.max_in_flight = max_batches_in_flight
         self.summary = SendSummary()
         self.delivery_timeout_ms = delivery_timeout_ms
         self._producer = None
@@ -55,33 +62,52 @@ class QuoteProducer:
             enable_idempotence=True,
             linger_ms=10,
             max_batch_size=256 * 1024,
-            compression_type=None,
             request_timeout_ms=30_000,
         )
         await self._producer.start()
 
     async def send(self, quote: dict) -> None:
-        """Queue one quote (keyed by its symbol); waits while too many are unacknowledged."""
-        await self.slots.acquire()
-        symbol = quote["symbol"]
-        try:
-            future = await self._producer.send(self.topic, orjson.dumps(quote), key=symbol.encode())
-        except Exception:
-            self.slots.release()
-            self.summary.failed += 1
-            raise
-        self._pending.add(future)
-        future.add_done_callback(lambda f, s=symbol: self._done(f, s))
+        await self.send_many([quote])
 
-    def _done(self, future: asyncio.Future, symbol: str) -> None:
+    async def send_many(self, quotes: list[dict]) -> None:
+        """Queue quotes (keyed by symbol, order kept per symbol); waits while too many batches
+        are unacknowledged."""
+        batches: dict[int, tuple] = {}
+        for quote in quotes:
+            symbol = quote["symbol"]
+            key = symbol.encode()
+            partition = partition_for(key, self.partitions)
+            entry = batches.get(partition)
+            if entry is None:
+                entry = batches[partition] = (self._producer.create_batch(), Counter())
+            value = orjson.dumps(quote)
+            if entry[0].append(key=key, value=value, timestamp=None) is None:  # batch full
+                await self._ship(partition, *entry)
+                entry = batches[partition] = (self._producer.create_batch(), Counter())
+                entry[0].append(key=key, value=value, timestamp=None)
+            entry[1][symbol] += 1
+        for partition, entry in batches.items():
+            await self._ship(partition, *entry)
+
+    async def _ship(self, partition: int, batch: object, symbols: Counter[str]) -> None:
+        while len(self._pending) >= self.max_in_flight:
+            await asyncio.wait(list(self._pending), return_when=asyncio.FIRST_COMPLETED)
+        batch.close()
+        future = await self._producer.send_batch(batch, self.topic, partition=partition)
+        self._pending.add(future)
+        future.add_done_callback(lambda f: self._done(f, symbols))
+
+    def _done(self, future: asyncio.Future, symbols: Counter[str]) -> None:
         self._pending.discard(future)
-        self.slots.release()
         if future.cancelled() or future.exception() is not None:
-            self.summary.failed += 1
-            if self.summary.failed == 1:
-                log.warning("a quote could not be delivered: %s", future.exception())
+            self.summary.failed += sum(symbols.values())
+            log.warning(
+                "a batch of %d quotes could not be delivered: %s",
+                sum(symbols.values()),
+                None if future.cancelled() else future.exception(),
+            )
         else:
-            self.summary.sent[symbol] += 1
+            self.summary.sent.update(symbols)
 
     async def close(self) -> SendSummary:
         """Flush what is queued, wait for the acknowledgements, stop."""
