@@ -129,7 +129,12 @@ async def test_alphavantage_polls_publish_increments(stack, unique):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        finally:
+            if proc.returncode is None:  # timed out: never leave the poller running
+                proc.kill()
+                await proc.wait()
     finally:
         await server.stop()
     err_text = (out + err).decode()
