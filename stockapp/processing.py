@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from stockapp.models import Quote
 from stockapp.partitioning import partition_for
 from stockapp.settings import Settings
 from stockapp.sinks.cassandra import QuoteRow
@@ -153,17 +154,17 @@ class QuoteProcessor:
     async def process(self, records: list[RawRecord], drained: bool = True) -> None:
         """Apply one batch. ``drained``: the stream had no further records buffered."""
         async with self.lock:
-            self.drained = drained
-            self.last_batch = self.clock()
-            self.stats["batches"] += 1
             now = self.clock()
             now_ms = int(now * 1000)
+            self.drained = drained
+            self.last_batch = now
+            self.stats["batches"] += 1
             quotes: list[QuoteRow] = []
             closed: list[Candle] = []
             touched: set[str] = set()
             outputs: list[tuple[str, RawRecord, str]] = []
             stats = self.stats
-            parsed: list[tuple[RawRecord, Any]] = []
+            parsed: list[tuple[RawRecord, Quote | InvalidQuote]] = []
             for record in records:
                 try:
                     parsed.append(
@@ -171,7 +172,7 @@ class QuoteProcessor:
                     )
                 except InvalidQuote as exc:
                     parsed.append((record, exc))
-            await self._load_seeds({q.symbol for _, q in parsed if not isinstance(q, Exception)})
+            await self._load_seeds({q.symbol for _, q in parsed if isinstance(q, Quote)})
             for record, quote in parsed:
                 self.position[record.partition] = record.offset
                 if isinstance(quote, InvalidQuote):
