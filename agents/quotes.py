@@ -46,12 +46,23 @@ async def publish(
     await output_topics[topic].send(key=key, value=value, headers=headers)
 
 
-async def backlog(partition: int) -> int | None:
-    """Records of a quotes partition the consumer has not fetched; None while it can't tell."""
+async def backlog(partition: int, processed: int | None) -> int | None:
+    """Records of a quotes partition not processed yet; None while that is unknown.
+
+    ``processed``: the last offset this worker processed there since it started. Without one,
+    the committed offset says where processing resumes. (Fetched is not processed: after a
+    restart the fetcher fills Faust's buffers long before the agent gets to them.) Faust keeps
+    the committed offsets it sought to at start; read as "next offset to process", which errs
+    toward reporting a backlog, never toward hiding one.
+    """
     tp = TP(settings.topic_quotes, partition)
     highwater = app.consumer.highwater(tp)
-    position = await app.consumer.position(tp)
-    return None if highwater is None or position is None else highwater - position
+    if highwater is None:
+        return None
+    if processed is not None:
+        return highwater - (processed + 1)
+    committed = app.consumer._committed_offset.get(tp)
+    return None if committed is None else highwater - committed
 
 
 async def start_processor() -> QuoteProcessor:

@@ -47,8 +47,9 @@ class RawRecord:
     offset: int
 
 
-# partition -> records of it the consumer has not fetched yet (None: cannot tell yet)
-Backlog = Callable[[int], Awaitable[int | None]]
+# (partition, last offset processed there since start or None) -> records not processed yet
+# (None: cannot tell yet)
+Backlog = Callable[[int, int | None], Awaitable[int | None]]
 
 
 # symbols -> {symbol: SymbolState dict} of those that have a backfill seed
@@ -147,6 +148,7 @@ class QuoteProcessor:
     def forget(self) -> None:
         """Partitions moved: states may now live on another worker; reload lazily."""
         self.states.clear()
+        self.position.clear()
         self.scanned = False
 
     # -- the stream --------------------------------------------------------------------------
@@ -232,17 +234,15 @@ class QuoteProcessor:
                 await self._emit([], closed, touched, [])
 
     async def _caught_up(self, symbol: str) -> bool:
-        """Quiet only counts once nothing of the symbol's partition waits to be processed:
-        the consumer has fetched up to the partition's end and the last batch drained the
-        stream. (Fetched records can sit in Faust's buffers for a while after a restart.)"""
+        """Quiet only counts once nothing of the symbol's partition waits to be processed,
+        and the stream is not in the middle of a run of full batches."""
         if not self.drained and self.clock() - self.last_batch < 1.0:
             return False  # a full batch, and the next one may be right behind it
         if self.backlog is None:
             return True
-        unfetched = await self.backlog(
-            partition_for(symbol.encode(), self.settings.quotes_partitions)
-        )
-        return unfetched is not None and unfetched <= 0
+        partition = partition_for(symbol.encode(), self.settings.quotes_partitions)
+        left = await self.backlog(partition, self.position.get(partition))
+        return left is not None and left <= 0
 
     # -- effects -----------------------------------------------------------------------------
 

@@ -36,13 +36,28 @@ def keeping_gaps(speed: float) -> Pacer:
     return due
 
 
-async def _each(quotes: Quotes) -> AsyncIterator[dict]:
-    if hasattr(quotes, "__aiter__"):
-        async for quote in quotes:
-            yield quote
-    else:
+async def _each(quotes: Quotes, stop: asyncio.Event) -> AsyncIterator[dict]:
+    """The source's quotes until it ends or ``stop`` is set. An async source (a poller) is
+    raced against ``stop``: it may wait minutes for its next quote, and a signal must not."""
+    if not hasattr(quotes, "__aiter__"):
         for quote in quotes:
             yield quote
+        return
+    iterator = quotes.__aiter__()
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            following = asyncio.ensure_future(iterator.__anext__())
+            await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()
+                return
+            try:
+                yield following.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        stopped.cancel()
 
 
 async def publish(
@@ -59,7 +74,7 @@ async def publish(
     due: list[dict] = []
     sent = 0
     async with QuoteProducer(settings) as producer:
-        async for quote in _each(quotes):
+        async for quote in _each(quotes, stop):
             if stop.is_set():
                 break
             if pacer is not None:

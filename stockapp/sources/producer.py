@@ -62,7 +62,9 @@ class QuoteProducer:
             enable_idempotence=True,
             linger_ms=10,
             max_batch_size=256 * 1024,
-            request_timeout_ms=30_000,
+            # A broker that died with requests in flight is given up on (and retried) after
+            # this long; 10 s keeps a restart from stalling the source for half a minute.
+            request_timeout_ms=10_000,
         )
         await self._producer.start()
 
@@ -92,8 +94,17 @@ class QuoteProducer:
     async def _ship(self, partition: int, batch: object, symbols: Counter[str]) -> None:
         while len(self._pending) >= self.max_in_flight:
             await asyncio.wait(list(self._pending), return_when=asyncio.FIRST_COMPLETED)
+        from aiokafka.errors import KafkaTimeoutError
+
         batch.close()
-        future = await self._producer.send_batch(batch, self.topic, partition=partition)
+        while True:
+            try:
+                future = await self._producer.send_batch(batch, self.topic, partition=partition)
+                break
+            except KafkaTimeoutError:
+                # The broker is unreachable (restarting?): keep the batch and try again, so
+                # the source waits for Kafka instead of dropping quotes or dying.
+                log.warning("Kafka did not take a batch for partition %d; retrying", partition)
         self._pending.add(future)
         future.add_done_callback(lambda f: self._done(f, symbols))
 

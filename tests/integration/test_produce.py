@@ -3,12 +3,16 @@
 import asyncio
 import itertools
 import os
+import signal
+import subprocess
+import time
 
 import orjson
+import pytest
 
 from stockapp.sources.simulator import Simulator
 from stockapp.validation import parse_quote
-from tests.helpers import BIN, REPO, read_topic, run
+from tests.helpers import BIN, REPO, free_port, read_topic, run
 
 START = "2026-01-05T14:00:00+00:00"
 START_MS = 1_767_621_600_000
@@ -144,3 +148,109 @@ async def test_alphavantage_polls_publish_increments(stack, unique):
     records = await read_topic(stack.kafka_bootstrap[0], topic)
     volumes = [orjson.loads(r.value)["volume"] for r in sorted(records, key=lambda r: r.offset)]
     assert volumes == [0.0, 500.0, 100.0]
+
+
+def _sent(stderr: str) -> tuple[int, int]:
+    line = next(x for x in stderr.splitlines() if x.startswith("produce: sent "))
+    sent = int(line.split()[2])
+    failed = int(line.rsplit(";", 1)[1].split()[0])
+    return sent, failed
+
+
+def test_sigterm_flushes_and_summarises(stack, unique):
+    topic = f"term.{unique}.quotes"
+    env = {
+        **os.environ,
+        "STOCKAPP_TOPIC_QUOTES": topic,
+        "STOCKAPP_TOPIC_LATE": f"{topic}.l",
+        "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
+        "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+    }
+    proc = subprocess.Popen(
+        [str(BIN / "stockapp"), "produce", "--rate", "500"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    sent, failed = _sent(err)
+    assert sent > 500 and failed == 0
+    assert len(asyncio.run(read_topic(stack.kafka_bootstrap[0], topic))) == sent
+
+
+@pytest.mark.xfail(
+    reason="known gap: batches in flight during a broker restart fail with "
+    "LeaderNotAvailable/OutOfOrderSequenceNumber, which aiokafka's idempotent "
+    "producer does not recover from; failed batches must be re-queued on a new "
+    "producer (open point of the sources issue)",
+    strict=False,
+)
+def test_producer_rides_out_a_broker_restart(stack, unique, tmp_path):
+    """A private Kafka on free ports is stopped and started under a running producer."""
+    from stockapp.devstack import processes
+
+    port, stack_dir = free_port(), tmp_path / "stack"
+    (stack_dir / "kafka").mkdir(parents=True)
+    os.symlink(stack.stack_dir / "kafka" / "lib", stack_dir / "kafka" / "lib")
+    topic = f"restart.{unique}.quotes"
+    env = {
+        **os.environ,
+        "STOCKAPP_STACK_DIR": str(stack_dir),
+        "STOCKAPP_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+        "STOCKAPP_STACK_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "STOCKAPP_TOPIC_QUOTES": topic,
+        "STOCKAPP_TOPIC_LATE": f"{topic}.l",
+        "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
+        "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+    }
+    from stockapp.devstack.kafka import kafka_server
+    from stockapp.settings import load_settings
+
+    def kafka(action: str) -> None:
+        old = dict(os.environ)
+        os.environ.update(env)
+        try:
+            server = kafka_server(load_settings())
+            if action == "start":
+                from stockapp.devstack.__main__ import _wait_ready
+                from stockapp.devstack.java import find_java
+
+                processes.spawn(
+                    server.prepare(server, find_java()), server.pid_file, server.console_log
+                )
+                _wait_ready(server, time.monotonic() + 120)
+            else:
+                processes.stop(server.pid_file)
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+
+    kafka("start")
+    proc = None
+    try:
+        proc = subprocess.Popen(
+            [str(BIN / "stockapp"), "produce", "--rate", "200"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)
+        kafka("stop")
+        time.sleep(5)
+        kafka("start")
+        time.sleep(20)  # in-flight requests to the dead broker time out after 10 s
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=150)
+        assert proc.returncode == 0, err
+        sent, failed = _sent(err)
+        assert failed == 0 and sent > 2000  # it went on after the restart
+        assert len(asyncio.run(read_topic(f"127.0.0.1:{port}", topic))) == sent
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        kafka("stop")

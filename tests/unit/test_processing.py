@@ -124,11 +124,12 @@ async def test_live_symbol_closes_by_wall_clock_within_grace_plus_one_second():
 
 
 async def test_quiet_replayed_symbol_closes_after_idle_time_once_caught_up():
-    unfetched = {"records": 5}
+    highwater = {"offset": 10}
+    asked = []
 
-    async def backlog(partition: int) -> int:
-        assert partition == partition_for(b"IBM", 8)
-        return unfetched["records"]
+    async def backlog(partition: int, processed: int | None) -> int:
+        asked.append((partition, processed))
+        return highwater["offset"] - (processed + 1)
 
     proc, effects, _, clock = make(T0 + 86_400_000 * 30, backlog=backlog, idle_close_seconds=10.0)
     await proc.process([tick("IBM", T0 + 1000, 7.0, 0)])
@@ -137,17 +138,36 @@ async def test_quiet_replayed_symbol_closes_after_idle_time_once_caught_up():
     assert effects.candles == []
     clock.now += 2
     await proc.on_timer()
-    assert effects.candles == []  # the consumer has not fetched the whole partition yet
-    unfetched["records"] = 0
+    assert effects.candles == []  # offsets 1..9 of the partition are not processed yet
+    assert asked[-1] == (partition_for(b"IBM", 8), 0)
+    highwater["offset"] = 1
     await proc.process([tick("OTHER", T0, 1.0, 1)], drained=False)
     await proc.on_timer()
-    assert effects.candles == []  # fetched, but the stream still had records buffered
+    assert effects.candles == []  # a full batch: the next may be right behind it
     clock.now += 1  # no batch since the full one: the buffer is empty after all
     await proc.on_timer()
     assert sorted(c.interval for c in effects.candles) == ["15m", "1d", "1h", "1m", "5m"]
     # Afterwards the closed windows stay closed: a tick for them is late.
     await proc.process([tick("IBM", T0 + 2000, 7.5, 2)])
     assert proc.stats["late"] == 1
+
+
+async def test_nothing_processed_since_restart_asks_for_the_committed_position():
+    asked = []
+
+    async def backlog(partition: int, processed: int | None) -> int | None:
+        asked.append(processed)
+        return 500  # the committed offset is 500 records behind the partition's end
+
+    proc, effects, table, clock = make(T0 + 86_400_000, backlog=backlog, idle_close_seconds=3.0)
+    await proc.process([tick("NVDA", T0, 1.0, 0)])
+    proc.forget()  # a restart or rebalance: no offsets processed since
+    clock.now += 60
+    await proc.on_timer()  # loads NVDA from the table
+    clock.now += 5
+    await proc.on_timer()
+    assert asked and asked[-1] is None
+    assert effects.candles == []
 
 
 async def test_replayed_records_count_as_activity():

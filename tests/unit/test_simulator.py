@@ -49,3 +49,27 @@ def test_prices_move_like_gbm():
     prices = [t["price"] for t in ticks]
     assert len(set(prices)) > 1000  # they move
     assert 0.2 < prices[-1] / prices[0] < 5  # but within reason over ~2000 hours
+
+
+async def test_a_waiting_async_source_stops_at_once():
+    import asyncio
+
+    from stockapp.produce import _each
+
+    async def poller():
+        yield {"symbol": "X"}
+        await asyncio.sleep(3600)  # a poller backing off after a rate limit
+        yield {"symbol": "never"}
+
+    stop = asyncio.Event()
+    got = []
+
+    async def consume() -> None:
+        async for quote in _each(poller(), stop):
+            got.append(quote["symbol"])
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, timeout=2)
+    assert got == ["X"]
