@@ -77,3 +77,14 @@ async def read_topic(bootstrap: str, topic: str, idle_ms: int = 3000) -> list:
                 out.extend(records)
     finally:
         await consumer.stop()
+
+
+def topic_env(topic: str) -> dict[str, str]:
+    """Settings that point a command's quotes, candles, late and dead-letter topics at names of
+    a test's own."""
+    return {
+        "STOCKAPP_TOPIC_QUOTES": topic,
+        "STOCKAPP_TOPIC_LATE": f"{topic}.l",
+        "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
+        "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+    }

@@ -12,7 +12,7 @@ import pytest
 
 from stockapp.sources.simulator import Simulator
 from stockapp.validation import parse_quote
-from tests.helpers import BIN, REPO, free_port, read_topic, run
+from tests.helpers import BIN, REPO, free_port, read_topic, run, topic_env
 
 START = "2026-01-05T14:00:00+00:00"
 START_MS = 1_767_621_600_000
@@ -40,10 +40,7 @@ def test_simulated_quotes_arrive_keyed_and_valid(stack, unique):
             "AAPL,MSFT,TSLA",
         ],
         env={
-            "STOCKAPP_TOPIC_QUOTES": f"{topic}",
-            "STOCKAPP_TOPIC_LATE": f"{topic}.l",
-            "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
-            "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+            **topic_env(topic),
         },
     )
     assert result.returncode == 0, result.stderr
@@ -69,10 +66,7 @@ def test_csv_replay_publishes_every_good_row(stack, unique, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text(sample.read_text() + "AAPL,1767621900000,-2,5\n")
     env = {
-        "STOCKAPP_TOPIC_QUOTES": topic,
-        "STOCKAPP_TOPIC_LATE": f"{topic}.l",
-        "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
-        "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+        **topic_env(topic),
     }
     result = run([str(BIN / "stockapp"), "produce", "--source", "csv", "--file", str(bad)], env=env)
     assert result.returncode == 0, result.stderr
@@ -110,10 +104,7 @@ async def test_alphavantage_polls_publish_increments(stack, unique):
     topic = f"av.{unique}.quotes"
     env = {
         **os.environ,
-        "STOCKAPP_TOPIC_QUOTES": topic,
-        "STOCKAPP_TOPIC_LATE": f"{topic}.l",
-        "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
-        "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+        **topic_env(topic),
         "STOCKAPP_ALPHA_VANTAGE_URL": url,
         "ALPHA_VANTAGE_API_KEY": "TOPSECRET",
     }
@@ -161,10 +152,7 @@ def test_sigterm_flushes_and_summarises(stack, unique):
     topic = f"term.{unique}.quotes"
     env = {
         **os.environ,
-        "STOCKAPP_TOPIC_QUOTES": topic,
-        "STOCKAPP_TOPIC_LATE": f"{topic}.l",
-        "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
-        "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+        **topic_env(topic),
     }
     proc = subprocess.Popen(
         [str(BIN / "stockapp"), "produce", "--rate", "500"],
@@ -202,10 +190,7 @@ def test_producer_rides_out_a_broker_restart(stack, unique, tmp_path):
         "STOCKAPP_STACK_DIR": str(stack_dir),
         "STOCKAPP_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
         "STOCKAPP_STACK_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "STOCKAPP_TOPIC_QUOTES": topic,
-        "STOCKAPP_TOPIC_LATE": f"{topic}.l",
-        "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
-        "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+        **topic_env(topic),
     }
     from stockapp.devstack.kafka import kafka_server
     from stockapp.settings import load_settings
