@@ -116,7 +116,6 @@ class QuoteProcessor:
         self.scanned = False  # loaded this worker's table keys since the last rebalance
         self.lock = asyncio.Lock()  # the agent and the timer both change states
         self.stats: Counter[str] = Counter()
-        self.listeners: list[Callable[[list[Candle], list[Candle]], None]] = []
 
     # -- state cache -------------------------------------------------------------------------
 
@@ -272,10 +271,6 @@ class QuoteProcessor:
         for symbol in touched:
             self.table[symbol.encode()] = self.states[symbol].to_dict()
         self.stats["candles_closed"] += len(closed)
-        if self.listeners and (closed or touched):
-            forming = [c for s in touched for c in self.states[s].forming_candles()]
-            for listener in self.listeners:
-                listener(closed, forming)
 
     def _side_output(self, topic: str, record: RawRecord, reason: str) -> Any:
         """Dead letters and late records keep the original key and bytes; why and where they

@@ -68,9 +68,6 @@ class QuoteProducer:
         )
         await self._producer.start()
 
-    async def send(self, quote: dict) -> None:
-        await self.send_many([quote])
-
     async def send_many(self, quotes: list[dict]) -> None:
         """Queue quotes (keyed by symbol, order kept per symbol); waits while too many batches
         are unacknowledged."""
