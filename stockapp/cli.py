@@ -356,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "worker":
             return _run_worker(argv[1:])
         args = build_parser().parse_args(argv)
+        from stockapp.logs import configure
+
+        configure(load_settings().log_level)
         return int(args.func(args))
     except StockappError as exc:
         print(f"stockapp: error: {exc}", file=sys.stderr)

@@ -25,4 +25,15 @@ class Stats(View):
         proc = quotes.processor
         counters = dict(proc.stats) if proc else {}
         retries = proc.writer.retries if proc else 0
-        return self.json({"counters": counters, "cassandra_retries": retries})
+        # What an operator asks when a candle does not close: which symbols still have a
+        # forming candle, and how far each quotes partition has been processed.
+        forming = sorted(s for s, st in proc.states.items() if st.has_forming) if proc else []
+        positions = dict(sorted(proc.position.items())) if proc else {}
+        return self.json(
+            {
+                "counters": counters,
+                "cassandra_retries": retries,
+                "forming": forming,
+                "positions": positions,
+            }
+        )

@@ -150,13 +150,14 @@ class Worker:
                 stderr=subprocess.STDOUT,
             )
 
-    def stats(self) -> dict:
+    def stats(self, full: bool = False) -> dict:
         url = f"http://127.0.0.1:{self.env['STOCKAPP_WEB_PORT']}/stats"
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                return json.loads(response.read())["counters"]
+                body = json.loads(response.read())
         except OSError:
             return {}
+        return body if full else body["counters"]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:
@@ -213,14 +214,15 @@ def stored_rows(session) -> dict:
     return rows
 
 
-def wait_for(predicate, timeout: float, what: str, worker: Worker) -> None:
+def wait_for(predicate, timeout: float, what: str, worker: Worker, missing=None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if worker.proc and worker.proc.poll() is not None:
             raise AssertionError(f"worker exited: {worker.log.read_text()[-3000:]}")
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"timed out waiting for {what}; stats {worker.stats()}; "
+                f"timed out waiting for {what}; stats {worker.stats(full=True)}; "
+                f"missing (symbol, interval): {missing() if missing else '?'}; "
                 f"log tail: {worker.log.read_text()[-2000:]}"
             )
         time.sleep(1)
@@ -252,6 +254,9 @@ def run_and_check(stack, env, worker, kill_midway: bool) -> None:
             600,
             "all candles closed",
             worker,
+            missing=lambda: sorted(
+                {(k[0], k[1]) for k in set(expected) - set(stored_rows(session))}
+            ),
         )
         time.sleep(2)  # anything still in flight would show up as an extra or changed row
         stored = stored_rows(session)
