@@ -58,7 +58,11 @@ async def backlog(partition: int, processed: int | None) -> int | None:
     tp = TP(settings.topic_quotes, partition)
     highwater = app.consumer.highwater(tp)
     if highwater is None:
-        return None
+        # Known from fetch responses only; a partition with nothing left to fetch since the
+        # worker started may never have had one. Ask the broker instead.
+        highwater = (await app.consumer.highwaters(tp)).get(tp)
+        if highwater is None:
+            return None
     if processed is not None:
         return highwater - (processed + 1)
     committed = app.consumer._committed_offset.get(tp)
@@ -82,6 +86,9 @@ async def start_processor() -> QuoteProcessor:
         processor = QuoteProcessor(
             settings, symbol_state, sink, publish, backlog=backlog, seeds=seeds.load
         )
+        from stockapp.web.live import attach
+
+        attach(processor)
     return processor
 
 

@@ -7,6 +7,7 @@ themselves through ``autodiscover``; this module only builds the app from the se
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import faust
 
@@ -24,9 +25,17 @@ def table_store(choice: str) -> str:
     return "memory://"
 
 
+class StockApp(faust.App):
+    def on_webserver_init(self, web: Any) -> None:
+        # The built front end, on the same port as the API (see stockapp/web/static.py).
+        from stockapp.web.static import mount
+
+        mount(web, get_settings())
+
+
 def create_app(settings: Settings) -> faust.App:
     store = table_store(settings.table_store)
-    return faust.App(
+    return StockApp(
         settings.app_id,
         broker=settings.kafka_broker_url,
         store=store,

@@ -30,6 +30,7 @@ from stockapp.settings import Settings
 from stockapp.sinks.cassandra import QuoteRow
 from stockapp.validation import InvalidQuote, parse_quote
 from tables.candle import Candle
+from tables.indicators import Values
 from tables.symbol_state import CandleSpec, SymbolState
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 # A symbol whose event time is this close to the wall clock is "live": its candles also close
 # by the wall clock, so a quiet live symbol's candle closes about grace + 1 s after its end.
 LIVE_WINDOW_MS = 60_000
+RESCAN_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +115,14 @@ class QuoteProcessor:
         self.position: dict[int, int] = {}  # last offset processed, by partition
         self.drained = False  # the last batch emptied the stream's buffer
         self.last_batch = 0.0  # wall clock of the last batch
-        self.scanned = False  # loaded this worker's table keys since the last rebalance
+        # When this worker last loaded the states in its table partitions (0: not since the
+        # last rebalance). Repeated now and then: a symbol that sent nothing since a restart is
+        # only found this way, and a scan that ran while stores were still opening would miss it.
+        self.scanned_at = 0.0
         self.lock = asyncio.Lock()  # the agent and the timer both change states
         self.stats: Counter[str] = Counter()
+        # Called after each change is stored: (symbols touched, candles closed). Live push.
+        self.listeners: list[Callable[[set[str], list[Candle]], None]] = []
 
     # -- state cache -------------------------------------------------------------------------
 
@@ -148,7 +155,7 @@ class QuoteProcessor:
         """Partitions moved: states may now live on another worker; reload lazily."""
         self.states.clear()
         self.position.clear()
-        self.scanned = False
+        self.scanned_at = 0.0
 
     # -- the stream --------------------------------------------------------------------------
 
@@ -203,11 +210,11 @@ class QuoteProcessor:
     async def on_timer(self) -> None:
         """Close the candles of live symbols by the wall clock, and of quiet ones after a while."""
         async with self.lock:
-            if not self.scanned:
+            now = self.clock()
+            if now - self.scanned_at >= RESCAN_SECONDS:
                 for key in list(self.table.keys()):
                     self.state(key.decode())
-                self.scanned = True
-            now = self.clock()
+                self.scanned_at = now
             now_ms = int(now * 1000)
             grace_ms = self.spec.grace_ms
             closed: list[Candle] = []
@@ -271,6 +278,19 @@ class QuoteProcessor:
         for symbol in touched:
             self.table[symbol.encode()] = self.states[symbol].to_dict()
         self.stats["candles_closed"] += len(closed)
+        for listener in self.listeners:
+            listener(touched, closed)
+
+    def forming(self, symbol: str, interval: str) -> list[tuple[Candle, Values]]:
+        """The symbol's forming candles of ``interval`` with provisional indicators; reads only
+        (an unknown symbol gets no state)."""
+        state = self.states.get(symbol)
+        if state is None:
+            stored = self.table.get(symbol.encode())
+            if not stored:
+                return []
+            state = SymbolState.from_dict(stored, self.spec)
+        return [(c, state.provisional(c)) for c in state.forming_candles(interval)]
 
     def _side_output(self, topic: str, record: RawRecord, reason: str) -> Any:
         """Dead letters and late records keep the original key and bytes; why and where they

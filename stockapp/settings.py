@@ -95,6 +95,8 @@ class Settings:
     app_id: str = "stockapp"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    cors_origins: tuple[str, ...] = ()
+    frontend_dist: Path = REPO_ROOT / "frontend" / "dist"
     table_store: str = "auto"
     data_dir: Path = REPO_ROOT / ".data"
     log_level: str = "WARNING"
@@ -200,6 +202,8 @@ def load_settings() -> Settings:
         app_id=_env("STOCKAPP_APP_ID", "stockapp"),
         web_host=_env("STOCKAPP_WEB_HOST", "127.0.0.1"),
         web_port=_int("STOCKAPP_WEB_PORT", 6066, low=1, high=65535),
+        cors_origins=_list("STOCKAPP_CORS_ORIGINS", ""),
+        frontend_dist=Path(_env("STOCKAPP_FRONTEND_DIST", str(REPO_ROOT / "frontend" / "dist"))),
         table_store=_choice("STOCKAPP_TABLE_STORE", "auto", ("auto", "memory", "rocksdb")),
         data_dir=Path(_env("STOCKAPP_DATA_DIR", str(REPO_ROOT / ".data"))),
         log_level=_choice(

@@ -261,10 +261,22 @@ def run_and_check(stack, env, worker, kill_midway: bool) -> None:
         time.sleep(2)  # anything still in flight would show up as an extra or changed row
         stored = stored_rows(session)
         quote_count = session.execute("SELECT count(*) FROM stock_prices", timeout=120).one()[0]
+        if quote_count != len(ticks):  # say which records are missing, and what the worker saw
+            positions = {
+                (r.source_partition, r.source_offset)
+                for r in session.execute(
+                    "SELECT source_partition, source_offset FROM stock_prices", timeout=120
+                )
+            }
+            raise AssertionError(
+                f"{quote_count} quotes stored of {len(ticks)}; stats {worker.stats(full=True)}; "
+                f"stored per partition: {Counter(p for p, _ in positions)}; "
+                f"highest stored offsets: "
+                f"{ {p: max(o for q, o in positions if q == p) for p, _ in positions} }"
+            )
     finally:
         cluster.shutdown()
 
-    assert quote_count == len(ticks)  # every valid tick once, late ones included
     assert set(stored) == set(expected)
     for key, row in expected.items():
         got = stored[key]

@@ -1,0 +1,89 @@
+"""The JSON API: symbols, candles (history + the forming candle), the latest quote, OpenAPI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from faust.web import Request, Response
+
+from stockapp.app import app
+from stockapp.settings import get_settings
+from stockapp.web.http import ROUTED_HEADER, ApiView, NotFound, owner_url
+from stockapp.web.params import parse_candle_query, parse_symbol
+from stockapp.web.payload import from_candle
+from stockapp.web.reader import Reader
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+reader = Reader(get_settings())
+
+
+def forming_json(symbol: str, interval: str) -> list[dict[str, Any]]:
+    """This worker's forming candles of a symbol (empty if it does not own the symbol)."""
+    from agents import quotes
+
+    proc = quotes.processor
+    if proc is None:
+        return []
+    return [from_candle(c, values) for c, values in proc.forming(symbol, interval)]
+
+
+@app.page("/api/symbols")
+class Symbols(ApiView):
+    async def get(self, request: Request) -> Response:
+        async def handler() -> Any:
+            return {"symbols": await reader.symbols()}
+
+        return await self.respond(request, handler)
+
+
+@app.page("/api/quote/{symbol}")
+class Quote(ApiView):
+    async def get(self, request: Request, symbol: str) -> Response:
+        async def handler() -> Any:
+            name = parse_symbol(symbol)
+            quote = await reader.quote(name)
+            if quote is None:
+                raise NotFound(f"unknown symbol {name}")
+            return quote
+
+        return await self.respond(request, handler)
+
+
+@app.page("/api/candles/{symbol}")
+class Candles(ApiView):
+    async def get(self, request: Request, symbol: str) -> Response:
+        async def handler() -> Any:
+            settings = get_settings()
+            q = parse_candle_query(symbol, dict(request.query), settings.intervals)
+            if not request.headers.get(ROUTED_HEADER):
+                owner = owner_url(q.symbol)
+                if owner is not None:
+                    forwarded = await self.forward(request, owner)
+                    if forwarded is not None:
+                        return forwarded
+            last_ms = await reader.last_tick_ms(q.symbol)
+            if last_ms is None:
+                raise NotFound(f"unknown symbol {q.symbol}")
+            candles = await reader.candles(q, last_ms)
+            newest = candles[-1]["t"] if candles else -1
+            for candle in forming_json(q.symbol, q.interval):
+                t_ms = candle["t"] * 1000
+                in_range = (q.start_ms is None or t_ms >= q.start_ms) and (
+                    q.end_ms is None or t_ms < q.end_ms
+                )
+                if in_range and candle["t"] > newest:
+                    candles.append(candle)
+            return {
+                "symbol": q.symbol,
+                "interval": q.interval,
+                "candles": candles[-q.limit :],
+            }
+
+        return await self.respond(request, handler)
+
+
+@app.page("/api/openapi.json")
+class OpenApi(ApiView):
+    async def get(self, request: Request) -> Response:
+        return self.bytes(OPENAPI.read_bytes(), content_type="application/json")

@@ -1,0 +1,149 @@
+"""Live push: a WebSocket per chart, fed by the processor right after each change is stored.
+
+``GET /api/live/{symbol}?interval=1m`` upgrades to a WebSocket that receives JSON messages
+``{"type": "candle", "symbol", "interval", "candle": {...}, "sent_at": <epoch ms>}``: every
+newly closed candle, then the forming one, after each batch or timer close touching the symbol.
+The worker that owns the symbol's partition produces them; any other worker relays its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from faust.web import Request
+
+from stockapp.app import app
+from stockapp.settings import get_settings
+from stockapp.web.http import ROUTED_HEADER, ApiView, origin_allowed, owner_url
+from stockapp.web.params import BadRequest, parse_interval, parse_symbol
+from stockapp.web.payload import from_candle
+from tables.candle import Candle
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 256  # messages a slow client may fall behind before it is disconnected
+
+
+class Subscriber:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        self.overflowed = False
+
+    def offer(self, message: dict) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.subscribers: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
+
+    def subscribe(self, symbol: str, interval: str) -> Subscriber:
+        subscriber = Subscriber()
+        self.subscribers[(symbol, interval)].add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, symbol: str, interval: str, queue: Subscriber) -> None:
+        queues = self.subscribers.get((symbol, interval))
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self.subscribers[(symbol, interval)]
+
+    def on_change(self, touched: set[str], closed: list[Candle]) -> None:
+        if not self.subscribers:
+            return
+        from agents import quotes
+
+        proc = quotes.processor
+        for (symbol, interval), queues in list(self.subscribers.items()):
+            if symbol not in touched:
+                continue
+            candles = [
+                from_candle(c, c.indicators)
+                for c in closed
+                if c.symbol == symbol and c.interval == interval
+            ]
+            if proc is not None:
+                candles += [from_candle(c, v) for c, v in proc.forming(symbol, interval)]
+            now = int(time.time() * 1000)
+            for candle in candles:
+                message = {
+                    "type": "candle",
+                    "symbol": symbol,
+                    "interval": interval,
+                    "candle": candle,
+                    "sent_at": now,
+                }
+                for subscriber in queues:
+                    subscriber.offer(message)
+
+
+hub = Hub()
+
+
+def attach(processor: Any) -> None:
+    processor.listeners.append(hub.on_change)
+
+
+@app.page("/api/live/{symbol}")
+class Live(ApiView):
+    async def get(self, request: Request, symbol: str) -> Any:
+        try:
+            name = parse_symbol(symbol)
+            interval = parse_interval(request.query.get("interval"), get_settings().intervals)
+        except BadRequest as exc:
+            return self.json({"error": str(exc)}, status=400)
+        if not origin_allowed(request):
+            return self.json({"error": "origin not allowed"}, status=403)
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        owner = None if request.headers.get(ROUTED_HEADER) else owner_url(name)
+        try:
+            if owner is not None:
+                await self._relay(ws, owner, request)
+            else:
+                await self._serve(ws, name, interval)
+        finally:
+            await ws.close()
+        return ws
+
+    async def _serve(self, ws: web.WebSocketResponse, symbol: str, interval: str) -> None:
+        subscriber = hub.subscribe(symbol, interval)
+        reader = asyncio.ensure_future(ws.receive())  # ends when the client goes away
+        try:
+            while not ws.closed:
+                getter = asyncio.ensure_future(subscriber.queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    getter.cancel()
+                    break
+                if subscriber.overflowed:
+                    await ws.close(code=1013, message=b"client too slow")
+                    break
+                await ws.send_json(getter.result())
+        finally:
+            hub.unsubscribe(symbol, interval, subscriber)
+            reader.cancel()
+
+    async def _relay(self, ws: web.WebSocketResponse, owner: Any, request: Request) -> None:
+        url = owner.with_scheme("ws").with_path(request.path).with_query(request.query)
+        try:
+            async with app.http_client.ws_connect(url, headers={ROUTED_HEADER: "1"}) as upstream:
+                reader = asyncio.ensure_future(ws.receive())
+                async for message in upstream:
+                    if reader.done():
+                        break
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        await ws.send_str(message.data)
+                reader.cancel()
+        except aiohttp.ClientError as exc:
+            log.warning("relay to %s failed: %s", owner, type(exc).__name__)

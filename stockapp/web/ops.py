@@ -1,0 +1,81 @@
+"""Operational endpoints: liveness, readiness, counters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from stockapp.app import app
+
+CHECK_TIMEOUT_S = 3.0
+
+
+@app.page("/health")
+class Health(View):
+    """Process liveness: answers as soon as the web server runs."""
+
+    async def get(self, request: Request) -> Response:
+        return self.json({"status": "ok", "app": app.conf.id})
+
+
+async def _cassandra() -> None:
+    from stockapp.sinks.cassandra import execute
+    from stockapp.web.api import reader
+
+    session = await reader.session()
+    await execute(session, "SELECT release_version FROM system.local")
+
+
+async def _kafka() -> None:
+    # A metadata round trip through the worker's own producer.
+    client = app.producer._ensure_producer().client
+    if not await client.fetch_all_metadata():
+        raise ConnectionError("no metadata")
+
+
+@app.page("/ready")
+class Ready(View):
+    """Readiness: Kafka and Cassandra answer, and the tables are recovered. 503 until then."""
+
+    async def get(self, request: Request) -> Response:
+        checks: dict[str, Any] = {
+            "tables_recovered": app.tables.recovery.completed.is_set(),
+        }
+        for name, check in (("kafka", _kafka), ("cassandra", _cassandra)):
+            try:
+                await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+                checks[name] = True
+            except Exception as exc:  # noqa: BLE001 - whatever the failure, the answer is "not ready"
+                checks[name] = False
+                checks[f"{name}_error"] = type(exc).__name__
+        ready = all(v for k, v in checks.items() if not k.endswith("_error"))
+        return self.json(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status=200 if ready else 503,
+        )
+
+
+@app.page("/stats")
+class Stats(View):
+    """Counters of this worker: quotes applied, late, invalid (dead-lettered), duplicates."""
+
+    async def get(self, request: Request) -> Response:
+        from agents import quotes
+
+        proc = quotes.processor
+        counters = dict(proc.stats) if proc else {}
+        retries = proc.writer.retries if proc else 0
+        # What an operator asks when a candle does not close: which symbols still have a
+        # forming candle, and how far each quotes partition has been processed.
+        forming = sorted(s for s, st in proc.states.items() if st.has_forming) if proc else []
+        positions = dict(sorted(proc.position.items())) if proc else {}
+        return self.json(
+            {
+                "counters": counters,
+                "cassandra_retries": retries,
+                "forming": forming,
+                "positions": positions,
+            }
+        )

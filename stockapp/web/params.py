@@ -1,0 +1,89 @@
+"""Validation of API requests: everything reaching Cassandra or the tables passes through here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from stockapp.validation import SYMBOL
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 5000
+# Far enough for any market data, small enough that a millisecond count stays exact.
+MAX_EPOCH_S = 32_503_680_000  # year 3000
+
+
+class BadRequest(ValueError):
+    """The request is malformed; the message says how (it becomes a 400)."""
+
+
+@dataclass(frozen=True)
+class CandleQuery:
+    symbol: str
+    interval: str
+    start_ms: int | None
+    end_ms: int | None
+    limit: int
+
+
+def parse_symbol(raw: str) -> str:
+    symbol = raw.strip().upper()
+    if not SYMBOL.match(symbol):
+        raise BadRequest(f"symbol {raw[:40]!r} is not 1-15 characters of A-Z 0-9 . - ^ =")
+    return symbol
+
+
+def parse_time(name: str, raw: str) -> int:
+    """Epoch milliseconds from epoch seconds (integer or decimal) or ISO-8601 with an offset."""
+    text = raw.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        if not 0 <= seconds <= MAX_EPOCH_S:  # also rejects nan and inf
+            raise BadRequest(f"{name} must be epoch seconds between 0 and {MAX_EPOCH_S}")
+        return int(round(seconds * 1000))
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"{name} {text[:40]!r} is neither epoch seconds nor ISO-8601") from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{name} {text[:40]!r} needs a UTC offset (e.g. Z or +00:00)")
+    ms = (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+    if not 0 <= ms <= MAX_EPOCH_S * 1000:
+        raise BadRequest(f"{name} is out of range")
+    return ms
+
+
+def parse_interval(raw: str | None, intervals: tuple[str, ...]) -> str:
+    interval = raw if raw is not None else "1m"
+    if interval not in intervals:
+        raise BadRequest(f"interval {interval[:20]!r} is not one of {', '.join(intervals)}")
+    return interval
+
+
+def parse_candle_query(
+    symbol: str, query: Mapping[str, str], intervals: tuple[str, ...]
+) -> CandleQuery:
+    unknown = sorted(set(query) - {"interval", "start", "end", "limit"})
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(u[:20] for u in unknown)}")
+    start = parse_time("start", query["start"]) if query.get("start") else None
+    end = parse_time("end", query["end"]) if query.get("end") else None
+    if start is not None and end is not None and start >= end:
+        raise BadRequest("start must be before end")
+    raw_limit = query.get("limit")
+    if raw_limit is None or raw_limit == "":
+        limit = DEFAULT_LIMIT
+    else:
+        if not re.fullmatch(r"[0-9]{1,7}", raw_limit.strip()):
+            raise BadRequest("limit must be an integer")
+        limit = int(raw_limit)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    return CandleQuery(
+        parse_symbol(symbol), parse_interval(query.get("interval"), intervals), start, end, limit
+    )

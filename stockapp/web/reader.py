@@ -1,0 +1,135 @@
+"""Reads of the API from Cassandra: symbols, the latest quote, candle history."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from stockapp.settings import Settings
+from stockapp.sinks.cassandra import execute
+from stockapp.sinks.layout import candle_bucket, quote_day
+from stockapp.web.params import CandleQuery
+from stockapp.web.payload import from_row, to_ms
+from tables.indicators import NAMES
+from tables.intervals import parse_interval
+
+# Candles are found by walking buckets (10,000 candles each) back from the symbol's last tick;
+# a run of this many empty buckets ends the walk, so a request costs a few queries whatever
+# range it asks for. (A gap in the data longer than this is the walk's horizon.)
+EMPTY_BUCKETS_TO_STOP = 2
+
+
+class Reader:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.interval_ms = {
+            n: parse_interval(n, settings.market_timezone).ms for n in settings.intervals
+        }
+        self._session: Any = None
+        self._lock = asyncio.Lock()
+        self._prepared: dict[str, Any] = {}
+
+    async def session(self) -> Any:
+        async with self._lock:
+            if self._session is None:
+                from stockapp.sinks.cassandra_session import connect
+
+                loop = asyncio.get_running_loop()
+                _, session = await loop.run_in_executor(
+                    None, connect, self.settings, self.settings.cassandra_keyspace
+                )
+                columns = ", ".join(
+                    ["start", "open", "high", "low", "close", "volume", "closed", *NAMES]
+                )
+                candles = (
+                    f"SELECT {columns} FROM candles WHERE symbol = ? AND interval = ? "
+                    "AND bucket = ? AND start >= ? AND start < ? ORDER BY start DESC LIMIT ?"
+                )
+                self._prepared = {
+                    "symbols": session.prepare("SELECT symbol, last_price, last_ts FROM symbols"),
+                    "symbol": session.prepare(
+                        "SELECT symbol, last_price, last_ts FROM symbols WHERE symbol = ?"
+                    ),
+                    "quote": session.prepare(
+                        "SELECT ts, price, volume, bid, ask, source FROM stock_prices "
+                        "WHERE symbol = ? AND day = ? LIMIT 1"
+                    ),
+                    "candles": session.prepare(candles),
+                }
+                self._session = session
+            return self._session
+
+    async def _run(self, name: str, params: tuple = ()) -> list:
+        session = await self.session()
+        return list(await execute(session, self._prepared[name], params))
+
+    async def symbols(self) -> list[dict]:
+        rows = await self._run("symbols")
+        return sorted(
+            (
+                {
+                    "symbol": r.symbol,
+                    "last_price": r.last_price,
+                    "last_time": to_ms(r.last_ts) // 1000 if r.last_ts else None,
+                }
+                for r in rows
+            ),
+            key=lambda s: s["symbol"],
+        )
+
+    async def last_tick_ms(self, symbol: str) -> int | None:
+        """None: the symbol is unknown."""
+        rows = await self._run("symbol", (symbol,))
+        if not rows or rows[0].last_ts is None:
+            return None
+        return to_ms(rows[0].last_ts)
+
+    async def quote(self, symbol: str) -> dict | None:
+        rows = await self._run("symbol", (symbol,))
+        if not rows or rows[0].last_ts is None:
+            return None
+        row = rows[0]
+        last_ms = to_ms(row.last_ts)
+        quote = {"symbol": symbol, "price": row.last_price, "time": last_ms / 1000}
+        ticks = await self._run("quote", (symbol, quote_day(last_ms)))
+        if ticks:  # raw quotes are stored (the default): the full tick
+            tick = ticks[0]
+            quote.update(
+                price=tick.price,
+                time=to_ms(tick.ts) / 1000,
+                volume=tick.volume,
+                bid=tick.bid,
+                ask=tick.ask,
+                source=tick.source,
+            )
+        return quote
+
+    async def candles(self, q: CandleQuery, last_tick_ms: int) -> list[dict]:
+        """Closed candles stored for ``q``, ascending: the latest ``limit`` in [start, end)."""
+        interval_ms = self.interval_ms[q.interval]
+        # Nothing is stored after the symbol's last tick, so the walk starts there at the latest.
+        end = last_tick_ms + interval_ms
+        if q.end_ms is not None:
+            end = min(end, q.end_ms)
+        start = 0 if q.start_ms is None else q.start_ms
+        if start >= end:
+            return []
+
+        def ts(ms: int) -> dt.datetime:
+            return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+        out: list = []
+        bucket = candle_bucket(max(end - 1, 0), interval_ms)
+        first = candle_bucket(start, interval_ms)
+        empty = 0
+        while bucket >= first and len(out) < q.limit:
+            rows = await self._run(
+                "candles", (q.symbol, q.interval, bucket, ts(start), ts(end), q.limit - len(out))
+            )
+            out.extend(rows)
+            empty = 0 if rows else empty + 1
+            if empty >= EMPTY_BUCKETS_TO_STOP:
+                break
+            bucket -= 1
+        return [from_row(r) for r in reversed(out)]
