@@ -1,0 +1,73 @@
+// End-to-end check of the chart in real headless Chromium (Debian's, no browser download),
+// against a running worker with a source publishing. Usage:
+//   STOCKAPP_URL=http://127.0.0.1:6066 STOCKAPP_ARTIFACTS=../artifacts node e2e/chart.e2e.mjs
+// Exits non-zero with a reason on the first failed check.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const url = process.env.STOCKAPP_URL ?? "http://127.0.0.1:6066";
+const artifacts = process.env.STOCKAPP_ARTIFACTS ?? "../artifacts";
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+function check(ok, message) {
+  if (!ok) throw new Error(`check failed: ${message}`);
+  console.log(`ok: ${message}`);
+}
+
+const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+const errors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+
+  const chart = page.getByTestId("chart");
+  await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart]")?.dataset.bars) > 0, null, { timeout: 30_000 });
+  const bars = Number(await chart.getAttribute("data-bars"));
+  check(bars > 0, `the chart shows ${bars} candles from the API`);
+  check((await page.locator("canvas").count()) > 0, "the chart draws on a canvas");
+
+  // The forming candle moves with new ticks (pushed over the WebSocket, no reload).
+  const before = `${await chart.getAttribute("data-last-time")}/${await chart.getAttribute("data-last-close")}/${await chart.getAttribute("data-last-volume")}`;
+  await page.waitForFunction(
+    (prev) => {
+      const d = document.querySelector("[data-testid=chart]")?.dataset;
+      return d && `${d.lastTime}/${d.lastClose}/${d.lastVolume}` !== prev;
+    },
+    before,
+    { timeout: 30_000 },
+  );
+  check(true, "the forming candle changed after new ticks");
+
+  // Interval switch.
+  await page.getByTestId("interval-5m").click();
+  await page.waitForFunction(() => {
+    const d = document.querySelector("[data-testid=chart]")?.dataset;
+    return d && Number(d.bars) > 0 && Number(d.lastTime) % 300 === 0;
+  }, null, { timeout: 30_000 });
+  check(await page.getByTestId("interval-5m").evaluate((b) => b.classList.contains("active")), "switching to 5m shows 5-minute candles");
+
+  // RSI toggle: its pane goes away and comes back.
+  const rsi = page.getByTestId("toggle-rsi");
+  const panes = async () => Number(await chart.getAttribute("data-panes"));
+  const withRsi = await rsi.isChecked();
+  const panesBefore = await panes();
+  await rsi.click();
+  check((await panes()) === panesBefore + (withRsi ? -1 : 1), "toggling RSI removes/adds its pane");
+  await rsi.click();
+  check((await panes()) === panesBefore, "toggling RSI back restores it");
+
+  // The legend shows O/H/L/C/V.
+  const legend = await page.getByTestId("legend").innerText();
+  check(/O .* H .* L .* C .*V /s.test(legend), "the legend shows O/H/L/C/V");
+
+  mkdirSync(artifacts, { recursive: true });
+  const shot = join(artifacts, "chart.png");
+  await page.screenshot({ path: shot });
+  console.log(`screenshot: ${shot}`);
+  check(errors.length === 0, `no console errors${errors.length ? `: ${errors.join(" | ")}` : ""}`);
+} finally {
+  await browser.close();
+}

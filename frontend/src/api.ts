@@ -1,0 +1,59 @@
+/** The API client: same origin (the worker serves the UI), or the dev server's proxy. */
+
+import type { ApiCandle, Interval, LiveMessage, SymbolInfo } from "./types";
+
+export class ApiError extends Error {}
+
+async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const response = await fetch(path, { signal });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new ApiError(body?.error ?? `${response.status} ${response.statusText}`);
+  }
+  return body as T;
+}
+
+export async function fetchSymbols(signal?: AbortSignal): Promise<SymbolInfo[]> {
+  return (await getJson<{ symbols: SymbolInfo[] }>("/api/symbols", signal)).symbols;
+}
+
+export async function fetchCandles(
+  symbol: string,
+  interval: Interval,
+  options: { end?: number; limit?: number } = {},
+  signal?: AbortSignal,
+): Promise<ApiCandle[]> {
+  const query = new URLSearchParams({ interval, limit: String(options.limit ?? 500) });
+  if (options.end !== undefined) query.set("end", String(options.end));
+  const path = `/api/candles/${encodeURIComponent(symbol)}?${query}`;
+  return (await getJson<{ candles: ApiCandle[] }>(path, signal)).candles;
+}
+
+/** Live candle updates; reconnects after a drop. Returns a function that stops it. */
+export function subscribeLive(
+  symbol: string,
+  interval: Interval,
+  onCandle: (candle: ApiCandle) => void,
+): () => void {
+  let socket: WebSocket | null = null;
+  let stopped = false;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  const connect = () => {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/api/live/${encodeURIComponent(symbol)}?interval=${interval}`;
+    socket = new WebSocket(url);
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data) as LiveMessage;
+      if (message.type === "candle") onCandle(message.candle);
+    };
+    socket.onclose = () => {
+      if (!stopped) retry = setTimeout(connect, 2000);
+    };
+  };
+  connect();
+  return () => {
+    stopped = true;
+    clearTimeout(retry);
+    socket?.close();
+  };
+}
