@@ -10,11 +10,11 @@ PY := $(VENV)/bin/python
 STACK := $(PY) -m stockapp.devstack
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status migrate demo demo-stop test test-unit lint reset
+.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium lint reset
 
 help:
 	@echo "make demo       stack + worker in the background, prints the URL (make demo-stop)"
-	@echo "make test       unit + integration tests against a real Kafka and Cassandra"
+	@echo "make test       lint, vitest, unit + integration + browser tests on a real Kafka and Cassandra"
 	@echo "make up|down    start/stop the local Kafka + Cassandra (make status)"
 	@echo "make migrate    create/upgrade the Cassandra schema"
 	@echo "make lint       ruff"
@@ -60,8 +60,16 @@ demo: install
 demo-stop:
 	@if [ -x $(PY) ]; then $(STACK) demo-down; fi
 
+# The browser test drives Debian's Chromium through playwright-core (no browser download).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+test-frontend: install
+	cd frontend && npm test
+
 # Leaves the stack as it found it: stopped afterwards only if this run started it.
-test: install lint
+test: install lint chromium test-frontend
 	@if $(STACK) status --quiet; then was_up=1; else was_up=0; fi; \
 	$(STACK) up; \
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 from faust.web import Request, Response, View
 from yarl import URL
 
@@ -16,6 +17,7 @@ from stockapp.web.params import BadRequest
 log = logging.getLogger(__name__)
 
 ROUTED_HEADER = "X-Stockapp-Routed"
+WORKER_HEADER = "X-Stockapp-Worker"  # which worker answered (the owner, when forwarded)
 STATE_TABLE = "symbol-state"
 
 
@@ -72,7 +74,7 @@ class ApiView(View):
     """Handlers return JSON-able values or raise BadRequest/NotFound; never a bare 500 page."""
 
     async def respond(self, request: Request, handler: Any, *args: Any) -> Response:
-        headers = cors_headers(request)
+        headers = {**cors_headers(request), WORKER_HEADER: str(app.conf.canonical_url)}
         try:
             body = await handler(*args)
         except BadRequest as exc:
@@ -82,7 +84,7 @@ class ApiView(View):
         except Exception:
             log.exception("request %s failed", request.path)
             return self.json({"error": "internal error"}, status=500, headers=headers)
-        if isinstance(body, Response):
+        if isinstance(body, aiohttp.web.StreamResponse):  # forwarded from the owner
             return body
         return self.json(body, headers=headers)
 
@@ -96,7 +98,10 @@ class ApiView(View):
                     body,
                     content_type=response.content_type,
                     status=response.status,
-                    headers=cors_headers(request),
+                    headers={
+                        **cors_headers(request),
+                        WORKER_HEADER: response.headers.get(WORKER_HEADER, str(owner)),
+                    },
                 )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("owner %s of a symbol did not answer: %s", owner, type(exc).__name__)

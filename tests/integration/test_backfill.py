@@ -13,7 +13,8 @@ from stockapp.sinks.cassandra_session import connect
 from stockapp.sources.simulator import Simulator
 from tables.indicators import NAMES
 from tests.helpers import BIN, free_port, run
-from tests.integration.test_pipeline import Worker, produce, stored_rows, wait_for
+from tests.integration.test_pipeline import stored_rows
+from tests.integration.workers import Worker, produce, wait_for
 from tests.oracle import Tick, assert_close_or_null, expected_candles
 
 SYMBOLS = ["AAPL", "MSFT", "TSLA"]

@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import json
-import os
 import signal
-import subprocess
 import time
-import urllib.request
 from collections import Counter
-from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
 from tables.indicators import NAMES
-from tests.helpers import BIN, create_topic, free_port, read_topic
+from tests.helpers import free_port, read_topic
+from tests.integration.workers import Worker, produce, wait_for
 from tests.oracle import assert_close_or_null, expected_candles, late_intervals
 from tests.streams import generate_ticks
 
@@ -112,63 +107,6 @@ def build_records() -> tuple[list, list, list]:
     return records, ticks, MALFORMED * 3
 
 
-async def produce(bootstrap: str, topic: str, records: list) -> dict[bytes, set[int]]:
-    """Returns the partition each key's records went to."""
-    await create_topic(bootstrap, topic, 8)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=20,
-        max_batch_size=256 * 1024,
-    )
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value=value, key=key) for key, value in records]
-        await producer.flush()
-        sent = await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    partitions: dict[bytes, set[int]] = {}
-    for (key, _), meta in zip(records, sent, strict=True):
-        partitions.setdefault(key, set()).add(meta.partition)
-    return partitions
-
-
-class Worker:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(BIN / "stockapp"), "worker"],
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stats(self, full: bool = False) -> dict:
-        url = f"http://127.0.0.1:{self.env['STOCKAPP_WEB_PORT']}/stats"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                body = json.loads(response.read())
-        except OSError:
-            return {}
-        return body if full else body["counters"]
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture
 def pipeline(stack, unique, tmp_path):
     keyspace = f"stockapp_it_{unique}"
@@ -212,20 +150,6 @@ def stored_rows(session) -> dict:
         start = calendar.timegm(row.start.timetuple()) * 1000 + row.start.microsecond // 1000
         rows[(row.symbol, row.interval, start)] = row
     return rows
-
-
-def wait_for(predicate, timeout: float, what: str, worker: Worker, missing=None) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if worker.proc and worker.proc.poll() is not None:
-            raise AssertionError(f"worker exited: {worker.log.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out waiting for {what}; stats {worker.stats(full=True)}; "
-                f"missing (symbol, interval): {missing() if missing else '?'}; "
-                f"log tail: {worker.log.read_text()[-2000:]}"
-            )
-        time.sleep(1)
 
 
 def run_and_check(stack, env, worker, kill_midway: bool) -> None:

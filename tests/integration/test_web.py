@@ -1,0 +1,382 @@
+"""The web API, live push and the browser UI against real workers on the real stack.
+
+One worker replays a deterministic stream (its candles are compared with the pandas/ta oracle,
+history from Cassandra and the forming candle from the worker), a simulator adds a live symbol
+for the browser, and a second worker joins at the end to check that either port answers for
+every symbol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import aiohttp
+import orjson
+import pytest
+
+from stockapp.db.migrate import migrate
+from stockapp.sinks.cassandra_session import connect
+from tables.indicators import NAMES
+from tests.helpers import BIN, REPO, free_port
+from tests.integration.workers import Worker, produce, wait_for
+from tests.oracle import Tick, expected_candles
+from tests.streams import generate_ticks
+
+TZ = "America/New_York"
+INTERVALS = ["1m", "5m", "15m", "1h", "1d"]
+SYMBOLS = ["WA", "WB", "WC", "WD"]
+START_MS = 1_767_621_600_000  # 2026-01-05 14:00 UTC
+LIVE = "LIVE"  # the simulator's symbol, first in the UI's list
+
+
+def build_ticks() -> list[Tick]:
+    ticks = generate_ticks(
+        8000, SYMBOLS, seed=5, start_ms=START_MS, mean_gap_ms=2000, jitter_ms=1000
+    )
+    # One last tick per symbol 30 s into a fresh minute: exactly one forming candle per interval
+    # (the one before it has passed the grace period).
+    for symbol in SYMBOLS:
+        last = max(t.ts for t in ticks if t.symbol == symbol)
+        ticks.append(Tick(symbol, (last // 60_000 + 1) * 60_000 + 30_000, 100.0, 10.0))
+    return ticks
+
+
+def get(port: int, path: str, origin: str | None = None) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if origin:
+        request.add_header("Origin", origin)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read()), dict(exc.headers)
+
+
+@pytest.fixture(scope="module")
+def web(stack, tmp_path_factory):
+    unique = os.urandom(5).hex()
+    tmp = tmp_path_factory.mktemp("web")
+    keyspace = f"stockapp_web_{unique}"
+    migrate(stack, keyspace=keyspace)
+    env = {
+        "STOCKAPP_APP_ID": f"stockapp-web-{unique}",
+        "STOCKAPP_TOPIC_QUOTES": f"web.{unique}.quotes",
+        "STOCKAPP_TOPIC_CANDLES": f"web.{unique}.candles",
+        "STOCKAPP_TOPIC_LATE": f"web.{unique}.late",
+        "STOCKAPP_TOPIC_DLQ": f"web.{unique}.dlq",
+        "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
+        "STOCKAPP_WEB_PORT": str(free_port()),
+        "STOCKAPP_DATA_DIR": str(tmp / "data1"),
+        "STOCKAPP_IDLE_CLOSE_SECONDS": "3600",  # the replay's last candles stay forming
+        "STOCKAPP_GRACE_SECONDS": "5",
+        "STOCKAPP_MARKET_TIMEZONE": TZ,
+        "STOCKAPP_TABLE_STORE": "memory",
+        "STOCKAPP_LOG_LEVEL": "INFO",
+    }
+    ticks = build_ticks()
+    records = [
+        (
+            t.symbol.encode(),
+            orjson.dumps({"symbol": t.symbol, "ts": t.ts, "price": t.price, "volume": t.volume}),
+        )
+        for t in ticks
+    ]
+    asyncio.run(produce(stack.kafka_bootstrap[0], env["STOCKAPP_TOPIC_QUOTES"], records))
+    worker = Worker(env, tmp / "worker1.log")
+    live = None
+    workers = [worker]
+    try:
+        worker.start()
+        wait_for(lambda: worker.stats().get("quotes", 0) >= len(ticks), 300, "the replay", worker)
+        live = subprocess.Popen(
+            [str(BIN / "stockapp"), "produce", "--symbols", LIVE, "--rate", "20"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / "live.log").open("w"),
+        )
+        wait_for(
+            lambda: get(int(env["STOCKAPP_WEB_PORT"]), f"/api/quote/{LIVE}")[0] == 200,
+            120,
+            "the live symbol",
+            worker,
+        )
+        yield {
+            "env": env,
+            "port": int(env["STOCKAPP_WEB_PORT"]),
+            "ticks": ticks,
+            "workers": workers,
+            "tmp": tmp,
+            "bootstrap": stack.kafka_bootstrap[0],
+        }
+    finally:
+        if live is not None:
+            live.terminate()
+            live.wait(timeout=60)
+        for w in workers:
+            w.stop()
+        cluster, session = connect(stack, keyspace=None)
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+        cluster.shutdown()
+
+
+def oracle(ticks: list[Tick], symbol: str, interval: str) -> list[dict]:
+    rows = expected_candles([t for t in ticks if t.symbol == symbol], interval, TZ)
+    return [
+        {
+            "t": int(r["start"]) // 1000,
+            "o": r["open"],
+            "h": r["high"],
+            "l": r["low"],
+            "c": r["close"],
+            "v": r["volume"],
+            "indicators": {n: r[n] for n in NAMES},
+        }
+        for _, r in rows.iterrows()
+    ]
+
+
+def assert_candles_equal(got: list[dict], want: list[dict], where: object) -> None:
+    assert [c["t"] for c in got] == [c["t"] for c in want], where
+    for g, w in zip(got, want, strict=True):
+        assert (g["o"], g["h"], g["l"], g["c"], g["v"]) == (
+            w["o"],
+            w["h"],
+            w["l"],
+            w["c"],
+            w["v"],
+        ), (where, g["t"])
+        assert set(g["indicators"]) == set(NAMES)
+        for name in NAMES:
+            theirs, ours = w["indicators"][name], g["indicators"][name]
+            if math.isnan(theirs):
+                assert ours is None, (where, g["t"], name)
+            else:
+                assert ours is not None and math.isclose(
+                    ours, theirs, rel_tol=1e-9, abs_tol=1e-9
+                ), (
+                    where,
+                    g["t"],
+                    name,
+                    ours,
+                    theirs,
+                )
+
+
+def test_candles_are_history_plus_the_forming_candle_and_equal_the_oracle(web):
+    for symbol in SYMBOLS:
+        for interval in INTERVALS:
+            status, body, _ = get(
+                web["port"], f"/api/candles/{symbol}?interval={interval}&limit=5000"
+            )
+            assert status == 200, body
+            assert (body["symbol"], body["interval"]) == (symbol, interval)
+            candles = body["candles"]
+            assert_candles_equal(
+                candles, oracle(web["ticks"], symbol, interval), (symbol, interval)
+            )
+            # History is closed; the last candle is the one forming in the worker.
+            assert [c["closed"] for c in candles] == [True] * (len(candles) - 1) + [False]
+
+
+def test_default_limit_and_ranges_slice_the_same_series(web):
+    port = web["port"]
+    full = get(port, "/api/candles/WA?interval=1m&limit=5000")[1]["candles"]
+    assert len(full) > 60  # enough for sma_50 to warm up
+    assert get(port, "/api/candles/wa?interval=1m")[1]["candles"] == full[-500:]
+    assert get(port, "/api/candles/WA?interval=1m&limit=5")[1]["candles"] == full[-5:]
+    t = [c["t"] for c in full]
+    # [start, end): the latest `limit` of the range, ascending; ISO-8601 works too.
+    body = get(port, f"/api/candles/WA?interval=1m&start={t[10]}&end={t[20]}")[1]
+    assert body["candles"] == full[10:20]
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t[20]))
+    assert get(port, f"/api/candles/WA?interval=1m&end={iso}&limit=3")[1]["candles"] == full[17:20]
+    assert get(port, f"/api/candles/WA?interval=1m&start={t[-1] + 60}")[1]["candles"] == []
+
+
+def test_symbols_and_latest_quote(web):
+    status, body, _ = get(web["port"], "/api/symbols")
+    assert status == 200
+    listed = {s["symbol"]: s for s in body["symbols"]}
+    assert set(SYMBOLS) | {LIVE} <= set(listed)
+    for symbol in SYMBOLS:
+        latest = max((t for t in web["ticks"] if t.symbol == symbol), key=lambda t: t.ts)
+        assert listed[symbol]["last_price"] == latest.price
+        assert listed[symbol]["last_time"] == latest.ts // 1000
+        status, quote, _ = get(web["port"], f"/api/quote/{symbol}")
+        assert status == 200
+        assert (quote["symbol"], quote["price"], quote["time"], quote["volume"]) == (
+            symbol,
+            latest.price,
+            latest.ts / 1000,
+            latest.volume,
+        )
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "fragment"),
+    [
+        ("/api/candles/WA?interval=2m", 400, "interval"),
+        ("/api/candles/WA?start=yesterday", 400, "neither epoch seconds nor ISO-8601"),
+        ("/api/candles/WA?start=200&end=100", 400, "start must be before end"),
+        ("/api/candles/WA?limit=0", 400, "limit must be between"),
+        ("/api/candles/WA?limit=100000", 400, "limit must be between"),
+        ("/api/candles/WA%20X", 400, "is not 1-15 characters"),
+        ("/api/candles/WA'--", 400, "is not 1-15 characters"),
+        ("/api/quote/%24%24%24", 400, "is not 1-15 characters"),
+        ("/api/candles/NOPE", 404, "unknown symbol NOPE"),
+        ("/api/quote/NOPE", 404, "unknown symbol NOPE"),
+    ],
+)
+def test_bad_requests_get_json_errors(web, path, status, fragment):
+    got, body, headers = get(web["port"], path)
+    assert got == status
+    assert fragment in body["error"]
+    assert headers["Content-Type"].startswith("application/json")
+
+
+def test_cors_is_same_origin_by_default(web):
+    _, _, headers = get(web["port"], "/api/symbols", origin="http://elsewhere.example")
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_health_ready_and_openapi(web):
+    assert get(web["port"], "/health")[0] == 200
+    status, body, _ = get(web["port"], "/ready")
+    assert status == 200 and body["checks"] == {
+        "tables_recovered": True,
+        "kafka": True,
+        "cassandra": True,
+    }
+    status, spec, _ = get(web["port"], "/api/openapi.json")
+    assert status == 200 and spec["openapi"].startswith("3.")
+    assert {"/api/symbols", "/api/candles/{symbol}", "/api/quote/{symbol}"} <= set(spec["paths"])
+
+
+def test_live_push_moves_the_forming_candle(web):
+    """A tick for the forming window reaches a WebSocket client as the updated candle."""
+    port, env = web["port"], web["env"]
+    last = max((t for t in web["ticks"] if t.symbol == "WB"), key=lambda t: t.ts)
+    tick = {"symbol": "WB", "ts": last.ts + 1000, "price": 123.25, "volume": 7.0}
+
+    async def run() -> tuple[dict, float]:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"http://127.0.0.1:{port}/api/live/WB?interval=1m") as ws:
+                await asyncio.sleep(0.5)  # subscribed before the tick is produced
+                sent = time.time()
+                await produce(
+                    web["bootstrap"], env["STOCKAPP_TOPIC_QUOTES"], [(b"WB", orjson.dumps(tick))]
+                )
+                message = await asyncio.wait_for(ws.receive_json(), 30)
+                return message, (time.time() - sent) * 1000
+
+    message, elapsed_ms = asyncio.run(run())
+    candle = message["candle"]
+    assert (message["type"], message["symbol"], message["interval"]) == ("candle", "WB", "1m")
+    assert candle["t"] == (tick["ts"] // 60_000) * 60
+    assert candle["c"] == 123.25 and candle["closed"] is False
+    assert candle["v"] == 10.0 + 7.0  # the closing tick of the replay, and this one
+    # Not a speed assertion (that is `make bench`): the figure goes to the test log.
+    print(f"live push: tick produced -> WebSocket message in {elapsed_ms:.0f} ms")
+    web["ticks"].append(Tick(tick["symbol"], tick["ts"], tick["price"], tick["volume"]))
+
+
+def test_schema_driven_api_check_finds_no_server_error(web):
+    result = subprocess.run(
+        [
+            str(BIN / "schemathesis"),
+            "run",
+            f"http://127.0.0.1:{web['port']}/api/openapi.json",
+            "--checks",
+            "not_a_server_error,status_code_conformance,response_schema_conformance",
+            "--include-path-regex",
+            "^/(api/(symbols|candles|quote)|health|ready)",
+            "--max-examples",
+            "60",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_browser_shows_a_live_chart(web):
+    artifacts = REPO / "artifacts"
+    result = subprocess.run(
+        ["node", "e2e/chart.e2e.mjs"],
+        cwd=REPO / "frontend",
+        env={
+            **os.environ,
+            "STOCKAPP_URL": f"http://127.0.0.1:{web['port']}",
+            "STOCKAPP_ARTIFACTS": str(artifacts),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (artifacts / "chart.png").stat().st_size > 10_000
+
+
+def test_two_workers_each_answer_every_symbol(web):
+    """A second worker takes over some partitions; both ports give the same answers, the
+    forming candle included, and the live feed is relayed from the owner."""
+    env2 = {
+        **web["env"],
+        "STOCKAPP_WEB_PORT": str(free_port()),
+        "STOCKAPP_DATA_DIR": str(web["tmp"] / "data2"),
+    }
+    second = Worker(env2, web["tmp"] / "worker2.log")
+    web["workers"].append(second)
+    second.start()
+    ports = [web["port"], int(env2["STOCKAPP_WEB_PORT"])]
+
+    def both_own_partitions() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/router/", timeout=5) as r:
+                hosts = json.loads(r.read())
+        except OSError:
+            return False
+        owners = [h for h, topics in hosts.items() if any(topics.values())]
+        return (
+            len(owners) == 2
+            and get(ports[1], "/ready")[0] == 200
+            and get(ports[0], "/ready")[0] == 200
+        )
+
+    wait_for(both_own_partitions, 180, "the second worker to take partitions", second)
+    answered_by = set()
+    for symbol in SYMBOLS:
+        want = oracle(web["ticks"], symbol, "5m")
+        owners = set()
+        for port in ports:
+            status, body, headers = get(port, f"/api/candles/{symbol}?interval=5m&limit=5000")
+            assert status == 200, body
+            owners.add(headers["X-Stockapp-Worker"])
+            candles = body["candles"]
+            assert_candles_equal(candles, want, (symbol, port))
+            assert candles[-1]["closed"] is False, (symbol, port)
+        assert len(owners) == 1, owners  # both ports: the answer of the symbol's owner
+        answered_by |= owners
+    assert len(answered_by) == 2  # the symbols are spread over both workers
+
+    # Live push through either port.
+    async def first_message(port: int) -> dict:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(
+                f"http://127.0.0.1:{port}/api/live/{LIVE}?interval=1m"
+            ) as ws:
+                return await asyncio.wait_for(ws.receive_json(), 30)
+
+    for port in ports:
+        message = asyncio.run(first_message(port))
+        assert message["symbol"] == LIVE and message["candle"]["closed"] in (True, False)

@@ -1,0 +1,87 @@
+"""A worker process and a record producer for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from tests.helpers import BIN, create_topic
+
+
+async def produce(bootstrap: str, topic: str, records: list) -> dict[bytes, set[int]]:
+    """Returns the partition each key's records went to."""
+    await create_topic(bootstrap, topic, 8)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=key) for key, value in records]
+        await producer.flush()
+        sent = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    partitions: dict[bytes, set[int]] = {}
+    for (key, _), meta in zip(records, sent, strict=True):
+        partitions.setdefault(key, set()).add(meta.partition)
+    return partitions
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "stockapp"), "worker"],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stats(self, full: bool = False) -> dict:
+        url = f"http://127.0.0.1:{self.env['STOCKAPP_WEB_PORT']}/stats"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body = json.loads(response.read())
+        except OSError:
+            return {}
+        return body if full else body["counters"]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_for(predicate, timeout: float, what: str, worker: Worker, missing=None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if worker.proc and worker.proc.poll() is not None:
+            raise AssertionError(f"worker exited: {worker.log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out waiting for {what}; stats {worker.stats(full=True)}; "
+                f"missing (symbol, interval): {missing() if missing else '?'}; "
+                f"log tail: {worker.log.read_text()[-2000:]}"
+            )
+        time.sleep(1)

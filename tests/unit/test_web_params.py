@@ -1,0 +1,62 @@
+import pytest
+
+from stockapp.web.params import (
+    DEFAULT_LIMIT,
+    BadRequest,
+    CandleQuery,
+    parse_candle_query,
+    parse_symbol,
+    parse_time,
+)
+
+INTERVALS = ("1m", "5m", "15m", "1h", "1d")
+
+
+def test_defaults():
+    assert parse_candle_query("aapl", {}, INTERVALS) == CandleQuery(
+        "AAPL", "1m", None, None, DEFAULT_LIMIT
+    )
+
+
+def test_times_in_both_forms():
+    q = parse_candle_query(
+        "BRK.B",
+        {"interval": "5m", "start": "1767621600", "end": "2026-01-05T15:00:00-05:00"},
+        INTERVALS,
+    )
+    assert (q.start_ms, q.end_ms) == (1_767_621_600_000, 1_767_643_200_000)
+    assert parse_time("start", "1767621600.5") == 1_767_621_600_500
+
+
+@pytest.mark.parametrize(
+    ("symbol", "query", "fragment"),
+    [
+        ("AAPL", {"interval": "2m"}, "interval '2m' is not one of"),
+        ("AAPL", {"start": "yesterday"}, "neither epoch seconds nor ISO-8601"),
+        ("AAPL", {"start": "2026-01-05T10:00:00"}, "needs a UTC offset"),
+        ("AAPL", {"start": "nan"}, "epoch seconds between"),
+        ("AAPL", {"start": "-5"}, "epoch seconds between"),
+        ("AAPL", {"end": "1e30"}, "epoch seconds between"),
+        ("AAPL", {"start": "200", "end": "100"}, "start must be before end"),
+        ("AAPL", {"start": "100", "end": "100"}, "start must be before end"),
+        ("AAPL", {"limit": "0"}, "limit must be between"),
+        ("AAPL", {"limit": "5001"}, "limit must be between"),
+        ("AAPL", {"limit": "ten"}, "limit must be an integer"),
+        ("AAPL", {"limit": "²"}, "limit must be an integer"),
+        ("AAPL", {"limit": "-1"}, "limit must be an integer"),
+        ("AAPL", {"foo": "1"}, "unknown query parameter"),
+        ("TOO-LONG-SYMBOL-X", {}, "is not 1-15 characters"),
+        ("A B", {}, "is not 1-15 characters"),
+        ("AAPL'; DROP", {}, "is not 1-15 characters"),
+        ("", {}, "is not 1-15 characters"),
+    ],
+)
+def test_bad_requests_say_why(symbol, query, fragment):
+    with pytest.raises(BadRequest, match=None) as info:
+        parse_candle_query(symbol, query, INTERVALS)
+    assert fragment in str(info.value)
+
+
+def test_symbol_is_normalised():
+    assert parse_symbol(" msft ") == "MSFT"
+    assert parse_symbol("^gspc") == "^GSPC"

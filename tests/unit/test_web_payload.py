@@ -1,0 +1,79 @@
+import asyncio
+import datetime as dt
+import math
+from types import SimpleNamespace
+
+from stockapp.web.live import Hub
+from stockapp.web.payload import from_candle, from_row
+from tables.candle import Candle
+from tables.indicators import NAMES
+
+
+def candle(**kw) -> Candle:
+    base = dict(
+        symbol="AAPL",
+        interval="1m",
+        start=1_767_621_600_000,
+        end=1_767_621_660_000,
+        open=10.0,
+        high=12.0,
+        low=9.5,
+        close=11.0,
+        volume=300.0,
+        trades=3,
+        open_ts=1_767_621_600_100,
+        close_ts=1_767_621_659_000,
+        pv=3300.0,
+    )
+    base.update(kw)
+    return Candle(**base)
+
+
+def test_candle_json_shape_and_nulls():
+    body = from_candle(candle(), {"sma_20": 10.5, "rsi_14": math.nan})
+    assert body == {
+        "t": 1_767_621_600,
+        "o": 10.0,
+        "h": 12.0,
+        "l": 9.5,
+        "c": 11.0,
+        "v": 300.0,
+        "closed": False,
+        "indicators": {name: (10.5 if name == "sma_20" else None) for name in NAMES},
+    }
+
+
+def test_row_json_uses_utc():
+    row = SimpleNamespace(
+        start=dt.datetime(2026, 1, 5, 14, 0),  # the driver's naive UTC
+        open=1.0,
+        high=2.0,
+        low=0.5,
+        close=1.5,
+        volume=10.0,
+        closed=True,
+        **{name: None for name in NAMES},
+    )
+    assert from_row(row)["t"] == 1_767_621_600
+
+
+def test_hub_delivers_closed_then_forming_to_matching_subscribers(monkeypatch):
+    from agents import quotes
+
+    forming = candle(start=1_767_621_660_000, end=1_767_621_720_000, close=11.2)
+    proc = SimpleNamespace(forming=lambda symbol, interval: [(forming, {"sma_20": 1.0})])
+    monkeypatch.setattr(quotes, "processor", proc)
+
+    async def run() -> None:
+        hub = Hub()
+        one = hub.subscribe("AAPL", "1m")
+        other = hub.subscribe("MSFT", "1m")
+        hub.on_change({"AAPL"}, [candle(closed=True)])
+        first, second = one.queue.get_nowait(), one.queue.get_nowait()
+        assert (first["candle"]["t"], first["candle"]["closed"]) == (1_767_621_600, True)
+        assert (second["candle"]["t"], second["candle"]["c"]) == (1_767_621_660, 11.2)
+        assert other.queue.empty()
+        hub.unsubscribe("AAPL", "1m", one)
+        assert ("AAPL", "1m") not in hub.subscribers
+
+    asyncio.run(run())
