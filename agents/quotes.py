@@ -103,7 +103,7 @@ async def process_quotes(stream: Any) -> None:
             for e in events
         ]
         # A batch cut short by the time limit means the stream's buffer is empty.
-        await proc.process(records, drained=len(records) < settings.batch_max)
+        await proc.process_until_done(records, drained=len(records) < settings.batch_max)
 
 
 @app.timer(interval=1.0)

@@ -159,53 +159,88 @@ class QuoteProcessor:
 
     # -- the stream --------------------------------------------------------------------------
 
+    async def process_until_done(
+        self, records: list[RawRecord], drained: bool = True, max_delay: float = 30.0
+    ) -> None:
+        """Apply a batch, retrying it until it is stored.
+
+        The batch must not leave the agent unstored: Faust acknowledges a batch's offsets when
+        the agent moves on or its loop ends, even by an exception, and the next commit would
+        skip whatever was not written. A failed attempt has already dropped this worker's
+        in-memory states (see ``process``), so the retry re-applies the batch from the stored
+        state; the writes are idempotent.
+        """
+        delay = 0.5
+        while True:
+            try:
+                await self.process(records, drained)
+                return
+            except Exception:
+                self.stats["batch_retries"] += 1
+                log.exception(
+                    "a batch of %d records failed; retrying in %.1f s from the stored state",
+                    len(records),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_delay)
+
     async def process(self, records: list[RawRecord], drained: bool = True) -> None:
         """Apply one batch. ``drained``: the stream had no further records buffered."""
         async with self.lock:
-            now = self.clock()
-            now_ms = int(now * 1000)
-            self.drained = drained
-            self.last_batch = now
-            self.stats["batches"] += 1
-            quotes: list[QuoteRow] = []
-            closed: list[Candle] = []
-            touched: set[str] = set()
-            outputs: list[tuple[str, RawRecord, str]] = []
-            stats = self.stats
-            parsed: list[tuple[RawRecord, Quote | InvalidQuote]] = []
-            for record in records:
-                try:
-                    parsed.append(
-                        (record, parse_quote(record.key, record.value, now_ms, self.max_skew_ms))
+            try:
+                await self._process(records, drained)
+            except BaseException:
+                # The states in memory are ahead of what was stored; the timer must not
+                # persist them, and a retry must start from the table.
+                self.forget()
+                raise
+
+    async def _process(self, records: list[RawRecord], drained: bool) -> None:
+        now = self.clock()
+        now_ms = int(now * 1000)
+        self.drained = drained
+        self.last_batch = now
+        self.stats["batches"] += 1
+        quotes: list[QuoteRow] = []
+        closed: list[Candle] = []
+        touched: set[str] = set()
+        outputs: list[tuple[str, RawRecord, str]] = []
+        stats = self.stats
+        parsed: list[tuple[RawRecord, Quote | InvalidQuote]] = []
+        for record in records:
+            try:
+                parsed.append(
+                    (record, parse_quote(record.key, record.value, now_ms, self.max_skew_ms))
+                )
+            except InvalidQuote as exc:
+                parsed.append((record, exc))
+        await self._load_seeds({q.symbol for _, q in parsed if isinstance(q, Quote)})
+        for record, quote in parsed:
+            self.position[record.partition] = record.offset
+            if isinstance(quote, InvalidQuote):
+                stats["invalid"] += 1
+                outputs.append((self.settings.topic_dlq, record, str(quote)))
+                continue
+            state = self.state(quote.symbol)
+            applied = state.apply(quote, record.offset, closed)
+            self.last_seen[quote.symbol] = now  # a replayed record is activity too
+            if applied.duplicate:
+                stats["duplicates"] += 1
+                continue
+            stats["quotes"] += 1
+            touched.add(quote.symbol)
+            quotes.append(QuoteRow(quote, record.partition, record.offset))
+            if applied.late:
+                stats["late"] += 1
+                outputs.append(
+                    (
+                        self.settings.topic_late,
+                        record,
+                        "candle already closed for " + ", ".join(applied.late),
                     )
-                except InvalidQuote as exc:
-                    parsed.append((record, exc))
-            await self._load_seeds({q.symbol for _, q in parsed if isinstance(q, Quote)})
-            for record, quote in parsed:
-                self.position[record.partition] = record.offset
-                if isinstance(quote, InvalidQuote):
-                    stats["invalid"] += 1
-                    outputs.append((self.settings.topic_dlq, record, str(quote)))
-                    continue
-                state = self.state(quote.symbol)
-                applied = state.apply(quote, record.offset, closed)
-                self.last_seen[quote.symbol] = now  # a replayed record is activity too
-                if applied.duplicate:
-                    stats["duplicates"] += 1
-                    continue
-                stats["quotes"] += 1
-                touched.add(quote.symbol)
-                quotes.append(QuoteRow(quote, record.partition, record.offset))
-                if applied.late:
-                    stats["late"] += 1
-                    outputs.append(
-                        (
-                            self.settings.topic_late,
-                            record,
-                            "candle already closed for " + ", ".join(applied.late),
-                        )
-                    )
-            await self._emit(quotes, closed, touched, outputs)
+                )
+        await self._emit(quotes, closed, touched, outputs)
 
     async def on_timer(self) -> None:
         """Close the candles of live symbols by the wall clock, and of quiet ones after a while."""

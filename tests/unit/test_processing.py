@@ -188,3 +188,28 @@ async def test_timer_scans_recovered_table_for_states():
     clock.now += 60
     await proc.on_timer()
     assert len(effects.candles) == 5
+
+
+async def test_a_failed_batch_is_retried_from_the_stored_state():
+    """A write that fails must not leave states ahead of storage: the retry re-applies the
+    batch, nothing is lost and nothing is counted twice (Faust would ack a batch that left
+    the agent by an exception)."""
+    proc, effects, table, _ = make(T0 + 3_600_000)
+    await proc.process([tick("TSLA", T0, 10.0, 0)])
+    real_write, failures = effects.write, []
+
+    async def flaky_write(quotes, candles):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("Cassandra said no")
+        return await real_write(quotes, candles)
+
+    effects.write = flaky_write
+    proc.writer = effects
+    batch = [tick("TSLA", T0 + 66_000 + i, 11.0 + i, 1 + i) for i in range(3)]
+    await proc.process_until_done(batch, max_delay=0.01)
+    assert proc.stats["batch_retries"] == 1
+    assert [q.offset for q in effects.quotes] == [0, 1, 2, 3]  # each quote stored once
+    assert table[b"TSLA"]["last_offset"] == 3
+    (closed,) = effects.candles  # the 14:00 candle, closed once, from the first tick only
+    assert (closed.volume, closed.trades) == (10.0, 1)
