@@ -245,34 +245,42 @@ class QuoteProcessor:
     async def on_timer(self) -> None:
         """Close the candles of live symbols by the wall clock, and of quiet ones after a while."""
         async with self.lock:
-            now = self.clock()
-            if now - self.scanned_at >= RESCAN_SECONDS:
-                for key in list(self.table.keys()):
-                    self.state(key.decode())
-                self.scanned_at = now
-            now_ms = int(now * 1000)
-            grace_ms = self.spec.grace_ms
-            closed: list[Candle] = []
-            touched: set[str] = set()
-            for symbol, state in self.states.items():
-                if not state.has_forming:
-                    continue
-                before = len(closed)
-                seen = self.last_seen.setdefault(symbol, now)
-                if state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS:
-                    # Live: event time follows the wall clock, so the wall clock can stand in
-                    # for the ticks a quiet symbol does not send. Only past windows close.
-                    state.advance(now_ms - grace_ms, closed)
-                elif now - seen >= self.settings.idle_close_seconds and await self._caught_up(
-                    symbol
-                ):
-                    # A replay that stopped: nothing will move its event time any more.
-                    state.close_all(closed)
-                if len(closed) > before:
-                    touched.add(symbol)
-            if touched:
-                self.stats["timer_closes"] += len(closed)
-                await self._emit([], closed, touched, [])
+            try:
+                await self._close_by_timer()
+            except Exception:
+                # As for a failed batch: states in memory may be ahead of storage. The next
+                # tick tries again from the table.
+                self.forget()
+                self.stats["timer_retries"] += 1
+                log.exception("closing candles by the timer failed; retrying on the next tick")
+
+    async def _close_by_timer(self) -> None:
+        now = self.clock()
+        if now - self.scanned_at >= RESCAN_SECONDS:
+            for key in list(self.table.keys()):
+                self.state(key.decode())
+            self.scanned_at = now
+        now_ms = int(now * 1000)
+        grace_ms = self.spec.grace_ms
+        closed: list[Candle] = []
+        touched: set[str] = set()
+        for symbol, state in self.states.items():
+            if not state.has_forming:
+                continue
+            before = len(closed)
+            seen = self.last_seen.setdefault(symbol, now)
+            if state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS:
+                # Live: event time follows the wall clock, so the wall clock can stand in
+                # for the ticks a quiet symbol does not send. Only past windows close.
+                state.advance(now_ms - grace_ms, closed)
+            elif now - seen >= self.settings.idle_close_seconds and await self._caught_up(symbol):
+                # A replay that stopped: nothing will move its event time any more.
+                state.close_all(closed)
+            if len(closed) > before:
+                touched.add(symbol)
+        if touched:
+            self.stats["timer_closes"] += len(closed)
+            await self._emit([], closed, touched, [])
 
     async def _caught_up(self, symbol: str) -> bool:
         """Quiet only counts once nothing of the symbol's partition waits to be processed,
