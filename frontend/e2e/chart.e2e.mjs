@@ -63,6 +63,19 @@ try {
   const legend = await page.getByTestId("legend").innerText();
   check(/O .* H .* L .* C .*V /s.test(legend), "the legend shows O/H/L/C/V");
 
+  // Symbol search: type, pick the first match with Enter (STOCKAPP_E2E_SYMBOL, if given).
+  const wanted = process.env.STOCKAPP_E2E_SYMBOL;
+  if (wanted) {
+    await page.getByTestId("symbol-search").fill(wanted);
+    await page.getByTestId("symbol-search").press("Enter");
+    await page.waitForFunction(
+      (s) => document.querySelector("[data-testid=symbol]")?.textContent === s && Number(document.querySelector("[data-testid=chart]")?.dataset.bars) > 0,
+      wanted,
+      { timeout: 30_000 },
+    );
+    check(true, `searching for ${wanted} shows its ${await chart.getAttribute("data-bars")} candles`);
+  }
+
   mkdirSync(artifacts, { recursive: true });
   const shot = join(artifacts, "chart.png");
   await page.screenshot({ path: shot });

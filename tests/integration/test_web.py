@@ -318,6 +318,7 @@ def test_browser_shows_a_live_chart(web):
             **os.environ,
             "STOCKAPP_URL": f"http://127.0.0.1:{web['port']}",
             "STOCKAPP_ARTIFACTS": str(artifacts),
+            "STOCKAPP_E2E_SYMBOL": "WA",
         },
         capture_output=True,
         text=True,
