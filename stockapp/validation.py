@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 
 import orjson
 
 from stockapp.models import Quote
+from stockapp.timestamps import NoUtcOffset, iso_to_epoch_ms
 
 SYMBOL = re.compile(r"^[A-Z0-9.\-^=]{1,15}$")
 _BAR_FIELDS = ("open", "high", "low", "bar_seconds")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class InvalidQuote(ValueError):
@@ -50,13 +49,11 @@ def parse_ts(value: object) -> int:
         return value
     if isinstance(value, str):
         try:
-            parsed = dt.datetime.fromisoformat(value)
+            return iso_to_epoch_ms(value)
+        except NoUtcOffset:
+            raise InvalidQuote(f"ts {value[:40]!r} has no UTC offset") from None
         except ValueError:
             raise InvalidQuote(f"ts {value[:40]!r} is not ISO-8601") from None
-        if parsed.tzinfo is None:
-            raise InvalidQuote(f"ts {value[:40]!r} has no UTC offset")
-        # Integer arithmetic: float timestamps can be off by one millisecond.
-        return (parsed - _EPOCH) // dt.timedelta(milliseconds=1)
     if value is None:
         raise InvalidQuote("missing field 'ts'")
     raise InvalidQuote("ts must be epoch milliseconds (integer) or ISO-8601 with offset")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stockapp.timestamps import NoUtcOffset, iso_to_epoch_ms
 from stockapp.validation import SYMBOL
 
 DEFAULT_LIMIT = 500
@@ -47,12 +47,11 @@ def parse_time(name: str, raw: str) -> int:
             raise BadRequest(f"{name} must be epoch seconds between 0 and {MAX_EPOCH_S}")
         return int(round(seconds * 1000))
     try:
-        parsed = dt.datetime.fromisoformat(text)
+        ms = iso_to_epoch_ms(text)
+    except NoUtcOffset:
+        raise BadRequest(f"{name} {text[:40]!r} needs a UTC offset (e.g. Z or +00:00)") from None
     except ValueError:
         raise BadRequest(f"{name} {text[:40]!r} is neither epoch seconds nor ISO-8601") from None
-    if parsed.tzinfo is None:
-        raise BadRequest(f"{name} {text[:40]!r} needs a UTC offset (e.g. Z or +00:00)")
-    ms = (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
     if not 0 <= ms <= MAX_EPOCH_S * 1000:
         raise BadRequest(f"{name} is out of range")
     return ms
