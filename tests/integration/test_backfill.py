@@ -12,9 +12,9 @@ from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sources.simulator import Simulator
 from tables.indicators import NAMES
-from tests.helpers import BIN, free_port, run
+from tests.helpers import BIN, run
 from tests.integration.test_pipeline import stored_rows
-from tests.integration.workers import Worker, produce, wait_for
+from tests.integration.workers import Worker, produce, wait_for, worker_env
 from tests.oracle import Tick, assert_close_or_null, expected_candles
 
 SYMBOLS = ["AAPL", "MSFT", "TSLA"]
@@ -29,18 +29,14 @@ TZ = "America/New_York"
 def env(stack, unique, tmp_path):
     keyspace = f"stockapp_bf_{unique}"
     migrate(stack, keyspace=keyspace)
-    yield {
-        "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
-        "STOCKAPP_APP_ID": f"stockapp-bf-{unique}",
-        "STOCKAPP_TOPIC_QUOTES": f"bf.{unique}.quotes",
-        "STOCKAPP_TOPIC_CANDLES": f"bf.{unique}.candles",
-        "STOCKAPP_TOPIC_LATE": f"bf.{unique}.late",
-        "STOCKAPP_TOPIC_DLQ": f"bf.{unique}.dlq",
-        "STOCKAPP_WEB_PORT": str(free_port()),
-        "STOCKAPP_DATA_DIR": str(tmp_path / "data"),
-        "STOCKAPP_IDLE_CLOSE_SECONDS": "3",
-        "STOCKAPP_TABLE_STORE": "memory",
-    }
+    yield worker_env(
+        "bf",
+        unique,
+        keyspace,
+        tmp_path / "data",
+        STOCKAPP_IDLE_CLOSE_SECONDS="3",
+        STOCKAPP_TABLE_STORE="memory",
+    )
     cluster, session = connect(stack, keyspace=None)
     session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
     cluster.shutdown()

@@ -16,8 +16,8 @@ import pytest
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
 from tables.indicators import NAMES
-from tests.helpers import free_port, read_topic
-from tests.integration.workers import Worker, produce, wait_for
+from tests.helpers import read_topic
+from tests.integration.workers import Worker, produce, wait_for, worker_env
 from tests.oracle import assert_close_or_null, expected_candles, late_intervals
 from tests.streams import generate_ticks
 
@@ -111,20 +111,16 @@ def build_records() -> tuple[list, list, list]:
 def pipeline(stack, unique, tmp_path):
     keyspace = f"stockapp_it_{unique}"
     migrate(stack, keyspace=keyspace)
-    env = {
-        "STOCKAPP_APP_ID": f"stockapp-it-{unique}",
-        "STOCKAPP_TOPIC_QUOTES": f"it.{unique}.quotes",
-        "STOCKAPP_TOPIC_CANDLES": f"it.{unique}.candles",
-        "STOCKAPP_TOPIC_LATE": f"it.{unique}.late",
-        "STOCKAPP_TOPIC_DLQ": f"it.{unique}.dlq",
-        "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
-        "STOCKAPP_WEB_PORT": str(free_port()),
-        "STOCKAPP_DATA_DIR": str(tmp_path / "data"),
-        "STOCKAPP_IDLE_CLOSE_SECONDS": "3",
-        "STOCKAPP_LOG_LEVEL": "INFO",
-        "STOCKAPP_GRACE_SECONDS": str(GRACE_MS / 1000),
-        "STOCKAPP_MARKET_TIMEZONE": TZ,
-    }
+    env = worker_env(
+        "it",
+        unique,
+        keyspace,
+        tmp_path / "data",
+        STOCKAPP_IDLE_CLOSE_SECONDS="3",
+        STOCKAPP_LOG_LEVEL="INFO",
+        STOCKAPP_GRACE_SECONDS=str(GRACE_MS / 1000),
+        STOCKAPP_MARKET_TIMEZONE=TZ,
+    )
     worker = Worker(env, tmp_path / "worker.log")
     yield env, worker
     worker.stop()

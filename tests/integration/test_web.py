@@ -25,7 +25,7 @@ from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
 from tables.indicators import NAMES
 from tests.helpers import BIN, REPO, free_port
-from tests.integration.workers import Worker, produce, wait_for
+from tests.integration.workers import Worker, produce, wait_for, worker_env
 from tests.oracle import Tick, expected_candles
 from tests.streams import generate_ticks
 
@@ -65,21 +65,17 @@ def web(stack, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web")
     keyspace = f"stockapp_web_{unique}"
     migrate(stack, keyspace=keyspace)
-    env = {
-        "STOCKAPP_APP_ID": f"stockapp-web-{unique}",
-        "STOCKAPP_TOPIC_QUOTES": f"web.{unique}.quotes",
-        "STOCKAPP_TOPIC_CANDLES": f"web.{unique}.candles",
-        "STOCKAPP_TOPIC_LATE": f"web.{unique}.late",
-        "STOCKAPP_TOPIC_DLQ": f"web.{unique}.dlq",
-        "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
-        "STOCKAPP_WEB_PORT": str(free_port()),
-        "STOCKAPP_DATA_DIR": str(tmp / "data1"),
-        "STOCKAPP_IDLE_CLOSE_SECONDS": "3600",  # the replay's last candles stay forming
-        "STOCKAPP_GRACE_SECONDS": "5",
-        "STOCKAPP_MARKET_TIMEZONE": TZ,
-        "STOCKAPP_TABLE_STORE": "memory",
-        "STOCKAPP_LOG_LEVEL": "INFO",
-    }
+    env = worker_env(
+        "web",
+        unique,
+        keyspace,
+        tmp / "data1",
+        STOCKAPP_IDLE_CLOSE_SECONDS="3600",  # the replay's last candles stay forming
+        STOCKAPP_GRACE_SECONDS="5",
+        STOCKAPP_MARKET_TIMEZONE=TZ,
+        STOCKAPP_TABLE_STORE="memory",
+        STOCKAPP_LOG_LEVEL="INFO",
+    )
     ticks = build_ticks()
     records = [
         (

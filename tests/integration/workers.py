@@ -13,7 +13,22 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from tests.helpers import BIN, create_topic
+from tests.helpers import BIN, create_topic, free_port
+
+
+def worker_env(prefix: str, unique: str, keyspace: str, data_dir: Path, **extra: str) -> dict:
+    """Settings that give a test worker its own app id, topics, keyspace, port and state dir."""
+    return {
+        "STOCKAPP_APP_ID": f"stockapp-{prefix}-{unique}",
+        "STOCKAPP_TOPIC_QUOTES": f"{prefix}.{unique}.quotes",
+        "STOCKAPP_TOPIC_CANDLES": f"{prefix}.{unique}.candles",
+        "STOCKAPP_TOPIC_LATE": f"{prefix}.{unique}.late",
+        "STOCKAPP_TOPIC_DLQ": f"{prefix}.{unique}.dlq",
+        "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
+        "STOCKAPP_WEB_PORT": str(free_port()),
+        "STOCKAPP_DATA_DIR": str(data_dir),
+        **extra,
+    }
 
 
 async def produce(bootstrap: str, topic: str, records: list) -> dict[bytes, set[int]]:
