@@ -13,17 +13,14 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from tests.helpers import BIN, create_topic, free_port
+from tests.helpers import BIN, create_topic, free_port, topic_env
 
 
 def worker_env(prefix: str, unique: str, keyspace: str, data_dir: Path, **extra: str) -> dict:
     """Settings that give a test worker its own app id, topics, keyspace, port and state dir."""
     return {
         "STOCKAPP_APP_ID": f"stockapp-{prefix}-{unique}",
-        "STOCKAPP_TOPIC_QUOTES": f"{prefix}.{unique}.quotes",
-        "STOCKAPP_TOPIC_CANDLES": f"{prefix}.{unique}.candles",
-        "STOCKAPP_TOPIC_LATE": f"{prefix}.{unique}.late",
-        "STOCKAPP_TOPIC_DLQ": f"{prefix}.{unique}.dlq",
+        **topic_env(f"{prefix}.{unique}.quotes"),
         "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
         "STOCKAPP_WEB_PORT": str(free_port()),
         "STOCKAPP_DATA_DIR": str(data_dir),
