@@ -31,11 +31,10 @@ install: $(VENV)/.installed
 	$(STACK) fetch
 	@if [ -f frontend/package.json ]; then $(MAKE) --no-print-directory frontend/dist/index.html; fi
 
-# `npm ci` refuses a lock file without every platform's optional packages (rollup's native
-# builds), and a registry mirror that serves only this platform's cannot produce one; `npm
-# install` then installs the same locked versions.
+# The lock lists every platform's optional packages (rollup's native builds), so `npm ci`
+# installs exactly it and never rewrites it.
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
-	cd frontend && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)
+	cd frontend && npm ci --no-audit --no-fund
 	touch $@
 
 # The worker serves the built front end at / (rebuilt when a source file changes).
