@@ -6,15 +6,16 @@ import asyncio
 from typing import Any
 
 from faust.types import TP
+from stockapp.tables.definitions import symbol_state
+from stockapp.tables.intervals import parse_interval
 
 from stockapp.app import app
+from stockapp.faust_compat import committed_offset
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import CassandraSink
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sinks.seeds import SeedStore
-from tables.definitions import symbol_state
-from tables.intervals import parse_interval
 
 settings = get_settings()
 
@@ -37,7 +38,6 @@ output_topics = {
     name: _raw_topic(name)
     for name in (settings.topic_candles, settings.topic_late, settings.topic_dlq)
 }
-processor: QuoteProcessor | None = None
 
 
 async def publish(
@@ -65,13 +65,12 @@ async def backlog(partition: int, processed: int | None) -> int | None:
             return None
     if processed is not None:
         return highwater - (processed + 1)
-    committed = app.consumer._committed_offset.get(tp)
+    committed = committed_offset(app, tp)
     return None if committed is None else highwater - committed
 
 
 async def start_processor() -> QuoteProcessor:
-    global processor
-    if processor is None:
+    if app.processor is None:
         loop = asyncio.get_running_loop()
         _, session = await loop.run_in_executor(
             None, connect, settings, settings.cassandra_keyspace
@@ -83,13 +82,10 @@ async def start_processor() -> QuoteProcessor:
         sink = CassandraSink(session, interval_ms, settings.cassandra_concurrency)
 
         seeds = SeedStore(session)
-        processor = QuoteProcessor(
-            settings, symbol_state, sink, publish, backlog=backlog, seeds=seeds.load
+        app.use_processor(
+            QuoteProcessor(settings, symbol_state, sink, publish, backlog=backlog, seeds=seeds.load)
         )
-        from stockapp.web.live import attach
-
-        attach(processor)
-    return processor
+    return app.processor
 
 
 @app.agent(quotes_topic)
@@ -108,12 +104,14 @@ async def process_quotes(stream: Any) -> None:
 
 @app.timer(interval=1.0)
 async def close_quiet_candles() -> None:
+    processor = app.processor
     if processor is not None and not app.rebalancing and app.tables.recovery.completed.is_set():
         await processor.on_timer()
 
 
 @app.on_partitions_revoked.connect
 async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+    processor = app.processor
     if processor is not None:
         async with processor.lock:
             processor.forget()

@@ -1,7 +1,10 @@
 """The Faust application: one per worker process.
 
-Agents and tables live in the top-level ``agents`` and ``tables`` packages and register
-themselves through ``autodiscover``; this module only builds the app from the settings.
+Agents and tables live in ``stockapp.agents`` and ``stockapp.tables`` (the repo's top-level
+``agents/`` and ``tables/`` folders, mapped in setup.cfg) and register themselves through
+``autodiscover``; this module only builds the app from the settings. The app object owns the
+worker's :class:`QuoteProcessor` once the quotes agent has started it; the web layer reads it
+from here, so no module reaches into another's globals.
 """
 
 from __future__ import annotations
@@ -11,35 +14,42 @@ from typing import Any
 
 import faust
 
+from stockapp.faust_compat import ROCKSDB_SCHEME
+from stockapp.processing import ChangeListener, QuoteProcessor
 from stockapp.settings import Settings, get_settings
+from stockapp.web.static import mount
 
 
 def table_store(choice: str) -> str:
     """``auto``: RocksDB where its binding (rocksdict) is installed, memory otherwise."""
     if choice == "auto":
         choice = "rocksdb" if importlib.util.find_spec("rocksdict") else "memory"
-    if choice == "rocksdb":
-        from tables.store import SCHEME
-
-        return f"{SCHEME}://"
-    return "memory://"
+    return f"{ROCKSDB_SCHEME}://" if choice == "rocksdb" else "memory://"
 
 
 class StockApp(faust.App):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.processor: QuoteProcessor | None = None  # set when the quotes agent starts
+        # Told after each stored change of the processor (live push registers here).
+        self.change_listeners: list[ChangeListener] = []
+
+    def use_processor(self, processor: QuoteProcessor) -> None:
+        processor.listeners.extend(self.change_listeners)
+        self.processor = processor
+
     def on_webserver_init(self, web: Any) -> None:
         # The built front end, on the same port as the API (see stockapp/web/static.py).
-        from stockapp.web.static import mount
-
         mount(web, get_settings())
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings) -> StockApp:
     store = table_store(settings.table_store)
     return StockApp(
         settings.app_id,
         broker=settings.kafka_broker_url,
         store=store,
-        autodiscover=["agents", "tables", "stockapp.web"],
+        autodiscover=["stockapp.agents", "stockapp.tables", "stockapp.web"],
         origin="stockapp",
         datadir=str(settings.data_dir / "{conf.id}"),
         web_bind=settings.web_host,

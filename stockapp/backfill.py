@@ -29,10 +29,10 @@ from stockapp.settings import Settings
 from stockapp.sinks.cassandra import CassandraSink
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sinks.seeds import SeedStore
+from stockapp.tables.candle import Candle
+from stockapp.tables.indicators import NAMES
+from stockapp.tables.symbol_state import CandleSpec, SymbolState
 from stockapp.validation import InvalidQuote, parse_quote
-from tables.candle import Candle
-from tables.indicators import NAMES
-from tables.symbol_state import CandleSpec, SymbolState
 
 _NO_SKEW_CHECK = 2**62
 
@@ -77,21 +77,21 @@ def _candle(row: dict, interval: str, end: int) -> Candle:
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
     return Candle(
-        row["symbol"],
-        interval,
-        int(row["start"]),
-        end,
-        float(row["open"]),
-        float(row["high"]),
-        float(row["low"]),
-        float(row["close"]),
-        float(row["volume"]),
-        int(row["trades"]),
-        int(row["start"]),
-        end - 1,
-        float(row["pv"]),
-        True,
-        {name: value(name) for name in NAMES},
+        symbol=row["symbol"],
+        interval=interval,
+        start=int(row["start"]),
+        end=end,
+        open=float(row["open"]),
+        high=float(row["high"]),
+        low=float(row["low"]),
+        close=float(row["close"]),
+        volume=float(row["volume"]),
+        trades=int(row["trades"]),
+        open_ts=int(row["start"]),
+        close_ts=end - 1,
+        pv=float(row["pv"]),
+        closed=True,
+        indicators={name: value(name) for name in NAMES},
     )
 
 
@@ -116,14 +116,12 @@ def compute(
         if state is None:
             state = states[quote.symbol] = SymbolState(quote.symbol, spec)
             state.last_offset = first - 1
-        late.append(state.apply(quote, offset, ignored).late)
+        late.append(state.apply(quote.bar(), offset, ignored).late)
     forming = {
         (c.symbol, c.interval, c.start) for s in states.values() for c in s.forming_candles()
     }
     for interval in spec.intervals:
-        accepted = [
-            q.to_json() for q, lt in zip(parsed, late, strict=True) if interval.name not in lt
-        ]
+        accepted = [q for q, lt in zip(parsed, late, strict=True) if interval.name not in lt]
         frame = history.candles(accepted, interval, settings.market_timezone)
         for row in frame.to_dict("records"):
             start = int(row["start"])

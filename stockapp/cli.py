@@ -162,7 +162,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if args.intervals:
-        from tables.intervals import parse_interval
+        from stockapp.tables.intervals import parse_interval
 
         names = tuple(n.strip() for n in args.intervals.split(",") if n.strip())
         try:

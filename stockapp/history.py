@@ -1,60 +1,64 @@
 """Candles and indicators in batch, with pandas and ``ta``: the definitions of the streaming
-contract (docs/streaming.md) computed the straightforward way. Used by ``stockapp backfill``,
-and by the tests as the oracle for the incremental streaming code."""
+contract (docs/streaming.md) computed the straightforward way, for ``stockapp backfill``.
+Each indicator kind of the registry has its ``ta`` formula here."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pandas as pd
 from ta.momentum import RSIIndicator
 from ta.trend import MACD, EMAIndicator, SMAIndicator
 from ta.volatility import BollingerBands
 
-from tables.intervals import Interval
+from stockapp.models import Quote
+from stockapp.tables.indicators.registry import DEFAULT_SET, IndicatorDef, Params
+from stockapp.tables.intervals import Interval
 
 
-def ta_indicators(closes: list[float]) -> pd.DataFrame:
-    close = pd.Series(closes, dtype="float64")
-    macd = MACD(close, window_slow=26, window_fast=12, window_sign=9, fillna=False)
-    bb = BollingerBands(close, window=20, window_dev=2, fillna=False)
-    return pd.DataFrame(
-        {
-            "sma_20": SMAIndicator(close, 20, fillna=False).sma_indicator(),
-            "sma_50": SMAIndicator(close, 50, fillna=False).sma_indicator(),
-            "ema_12": EMAIndicator(close, 12, fillna=False).ema_indicator(),
-            "ema_26": EMAIndicator(close, 26, fillna=False).ema_indicator(),
-            "rsi_14": RSIIndicator(close, 14, fillna=False).rsi(),
-            "macd": macd.macd(),
-            "macd_signal": macd.macd_signal(),
-            "macd_hist": macd.macd_diff(),
-            "bb_upper": bb.bollinger_hband(),
-            "bb_middle": bb.bollinger_mavg(),
-            "bb_lower": bb.bollinger_lband(),
-        }
-    )
+def _macd(bars: pd.DataFrame, p: Params) -> list[pd.Series]:
+    m = MACD(bars["close"], window_slow=p[1], window_fast=p[0], window_sign=p[2], fillna=False)
+    return [m.macd(), m.macd_signal(), m.macd_diff()]
 
 
-def session_start(ts_ms: int, tz: str) -> int:
-    """Start (epoch ms) of the market day holding ``ts_ms``."""
-    return int(
-        pd.Timestamp(ts_ms, unit="ms", tz="UTC").tz_convert(tz).normalize().value // 1_000_000
-    )
+def _bollinger(bars: pd.DataFrame, p: Params) -> list[pd.Series]:
+    bb = BollingerBands(bars["close"], window=p[0], window_dev=p[1], fillna=False)
+    return [bb.bollinger_hband(), bb.bollinger_mavg(), bb.bollinger_lband()]
 
 
-def _frame(quotes: list[dict], interval: Interval) -> pd.DataFrame:
-    """One row per quote, in arrival order, as OHLCV (a tick is O=H=L=C=price); bars longer
-    than a candle of ``interval``, or straddling its window, are left out (as when streaming)."""
+def _vwap(bars: pd.DataFrame, p: Params) -> list[pd.Series]:
+    cum = bars.groupby("session")[["pv", "volume"]].cumsum()
+    return [(cum["pv"] / cum["volume"]).where(cum["volume"] > 0)]
+
+
+# kind -> (one symbol's candles: close, pv, volume, session; params) -> output series
+FORMULAS: dict[str, Callable[[pd.DataFrame, Params], list[pd.Series]]] = {
+    "sma": lambda b, p: [SMAIndicator(b["close"], p[0], fillna=False).sma_indicator()],
+    "ema": lambda b, p: [EMAIndicator(b["close"], p[0], fillna=False).ema_indicator()],
+    "rsi": lambda b, p: [RSIIndicator(b["close"], p[0], fillna=False).rsi()],
+    "macd": _macd,
+    "bb": _bollinger,
+    "vwap": _vwap,
+}
+
+
+def indicators(bars: pd.DataFrame, defs: tuple[IndicatorDef, ...] = DEFAULT_SET) -> pd.DataFrame:
+    """Indicator columns for one symbol's candles (columns close, pv, volume, session)."""
+    columns = {}
+    for d in defs:
+        columns.update(zip(d.outputs, FORMULAS[d.kind](bars, d.params), strict=True))
+    return pd.DataFrame(columns, index=bars.index)
+
+
+def _frame(quotes: list[Quote], interval: Interval) -> pd.DataFrame:
+    """One row per quote, in arrival order, as OHLCV; bars longer than a candle of
+    ``interval``, or straddling its window, are left out (as when streaming)."""
     rows = []
     for q in quotes:
-        if "bar_seconds" in q and q.get("bar_seconds") is not None:
-            start, end = interval.window(q["ts"])
-            if q["ts"] + q["bar_seconds"] * 1000 > end:
-                continue
-            o, h, low, c = q["open"], q["high"], q["low"], q["price"]
-            pv = (h + low + c) / 3.0 * q["volume"]
-        else:
-            o = h = low = c = q["price"]
-            pv = c * q["volume"]
-        rows.append((q["symbol"], q["ts"], o, h, low, c, float(q["volume"]), pv))
+        bar = q.bar()
+        if bar.end > interval.window(bar.ts)[1]:
+            continue
+        rows.append((q.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.pv))
     frame = pd.DataFrame(
         rows, columns=["symbol", "ts", "open", "high", "low", "close", "volume", "pv"]
     )
@@ -62,7 +66,7 @@ def _frame(quotes: list[dict], interval: Interval) -> pd.DataFrame:
     return frame
 
 
-def candles(quotes: list[dict], interval: Interval, tz: str) -> pd.DataFrame:
+def candles(quotes: list[Quote], interval: Interval, tz: str) -> pd.DataFrame:
     """Closed candles of ``quotes`` (ticks or bars, arrival order, none of them late) with
     their indicators: one row per (symbol, start), ``start`` in epoch ms."""
     frame = _frame(quotes, interval)
@@ -94,9 +98,9 @@ def candles(quotes: list[dict], interval: Interval, tz: str) -> pd.DataFrame:
         bars["symbol"] = symbol
         bars["start"] = [int(ix.value // 1_000_000) for ix in bars.index]
         bars = bars.reset_index(drop=True)
-        bars = pd.concat([bars, ta_indicators(list(bars["close"]))], axis=1)
-        sessions = [session_start(s, tz) for s in bars["start"]]
-        cum = bars.groupby(sessions)[["pv", "volume"]].cumsum()
-        bars["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
-        out.append(bars)
+        bars["session"] = [
+            int(pd.Timestamp(s, unit="ms", tz="UTC").tz_convert(tz).normalize().value // 1_000_000)
+            for s in bars["start"]
+        ]
+        out.append(pd.concat([bars, indicators(bars)], axis=1))
     return pd.concat(out, ignore_index=True)

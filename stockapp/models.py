@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stockapp.tables.candle import Bar
+
 
 @dataclass(slots=True)
 class Quote:
@@ -26,6 +28,14 @@ class Quote:
     def is_bar(self) -> bool:
         return self.bar_seconds is not None
 
+    def bar(self) -> Bar:
+        """What this quote adds to a candle."""
+        if self.bar_seconds is None:
+            return Bar.tick(self.ts, self.price, self.volume)
+        return Bar.ohlc(
+            self.ts, self.open, self.high, self.low, self.price, self.volume, self.bar_seconds
+        )
+
     def to_json(self) -> dict:
         data: dict = {
             "symbol": self.symbol,
@@ -38,3 +48,12 @@ class Quote:
             if value is not None:
                 data[name] = value
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRow:
+    """A quote as stored in Cassandra: keyed by where it was read (idempotent replays)."""
+
+    quote: Quote
+    partition: int
+    offset: int

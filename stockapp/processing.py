@@ -24,14 +24,13 @@ from typing import Any, Protocol
 
 import orjson
 
-from stockapp.models import Quote
+from stockapp.models import Quote, QuoteRow
 from stockapp.partitioning import partition_for
 from stockapp.settings import Settings
-from stockapp.sinks.cassandra import QuoteRow
+from stockapp.tables.candle import Candle
+from stockapp.tables.indicators import Values
+from stockapp.tables.symbol_state import CandleSpec, SymbolState
 from stockapp.validation import InvalidQuote, parse_quote
-from tables.candle import Candle
-from tables.indicators import Values
-from tables.symbol_state import CandleSpec, SymbolState
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,9 @@ Backlog = Callable[[int, int | None], Awaitable[int | None]]
 
 # symbols -> {symbol: SymbolState dict} of those that have a backfill seed
 Seeds = Callable[[list[str]], Awaitable[dict[str, dict]]]
+
+# Told after each change is stored: (symbols touched, candles closed). Live push.
+ChangeListener = Callable[[set[str], list[Candle]], None]
 
 
 class Writer(Protocol):
@@ -121,8 +123,7 @@ class QuoteProcessor:
         self.scanned_at = 0.0
         self.lock = asyncio.Lock()  # the agent and the timer both change states
         self.stats: Counter[str] = Counter()
-        # Called after each change is stored: (symbols touched, candles closed). Live push.
-        self.listeners: list[Callable[[set[str], list[Candle]], None]] = []
+        self.listeners: list[ChangeListener] = []
 
     # -- state cache -------------------------------------------------------------------------
 
@@ -223,7 +224,7 @@ class QuoteProcessor:
                 outputs.append((self.settings.topic_dlq, record, str(quote)))
                 continue
             state = self.state(quote.symbol)
-            applied = state.apply(quote, record.offset, closed)
+            applied = state.apply(quote.bar(), record.offset, closed)
             self.last_seen[quote.symbol] = now  # a replayed record is activity too
             if applied.duplicate:
                 stats["duplicates"] += 1

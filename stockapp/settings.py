@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from stockapp.errors import StockappError
+from stockapp.tables.intervals import parse_interval
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,8 +140,6 @@ def _bool(name: str, default: bool) -> bool:
 
 
 def _intervals(name: str, default: str, market_tz: str) -> tuple[str, ...]:
-    from tables.intervals import parse_interval
-
     names = _list(name, default)
     try:
         for interval in names:

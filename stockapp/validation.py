@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 import orjson
 
@@ -18,7 +19,7 @@ class InvalidQuote(ValueError):
     """The record cannot be used; ``str(exc)`` is the reason recorded with it."""
 
 
-def _number(data: dict, name: str, *, required: bool = True) -> float | None:
+def _number(data: Mapping[str, object], name: str, *, required: bool = True) -> float | None:
     value = data.get(name)
     if value is None:
         if required:
@@ -32,7 +33,7 @@ def _number(data: dict, name: str, *, required: bool = True) -> float | None:
     return value
 
 
-def _positive(data: dict, name: str, *, required: bool = True) -> float | None:
+def _positive(data: Mapping[str, object], name: str, *, required: bool = True) -> float | None:
     value = _number(data, name, required=required)
     if value is not None and value <= 0:
         raise InvalidQuote(f"{name} must be > 0, got {value:g}")
@@ -60,7 +61,7 @@ def parse_ts(value: object) -> int:
 
 
 def parse_quote(key: bytes | None, value: bytes | None, now_ms: int, max_skew_ms: int) -> Quote:
-    """Validate one raw record; raises :class:`InvalidQuote` with the reason."""
+    """Validate one raw Kafka record; raises :class:`InvalidQuote` with the reason."""
     if value is None:
         raise InvalidQuote("empty record (no value)")
     try:
@@ -69,6 +70,25 @@ def parse_quote(key: bytes | None, value: bytes | None, now_ms: int, max_skew_ms
         raise InvalidQuote(f"not valid JSON: {str(exc)[:80]}") from None
     if not isinstance(data, dict):
         raise InvalidQuote(f"record must be a JSON object, got {type(data).__name__}")
+    symbol = _symbol(data)
+    if key is None or key != symbol.encode():
+        shown = None if key is None else key[:20].decode(errors="replace")
+        raise InvalidQuote(
+            f"record key {shown!r} must equal the upper-cased symbol {symbol!r} "
+            "(partitioning and state ownership depend on it)"
+        )
+    return _fields(data, symbol, now_ms, max_skew_ms)
+
+
+def quote_from_mapping(
+    data: Mapping[str, object], now_ms: int | None = None, max_skew_ms: int | None = None
+) -> Quote:
+    """Validate a quote given as a mapping (sources, history files) with the rules of
+    :func:`parse_quote`; the future-skew check only when ``now_ms`` is given."""
+    return _fields(data, _symbol(data), now_ms, max_skew_ms)
+
+
+def _symbol(data: Mapping[str, object]) -> str:
     symbol = data.get("symbol")
     if not isinstance(symbol, str):
         raise InvalidQuote(
@@ -77,14 +97,14 @@ def parse_quote(key: bytes | None, value: bytes | None, now_ms: int, max_skew_ms
     symbol = symbol.strip().upper()
     if not SYMBOL.match(symbol):
         raise InvalidQuote(f"bad symbol {symbol[:20]!r}: 1-15 characters of A-Z 0-9 . - ^ =")
-    if key is None or key != symbol.encode():
-        shown = None if key is None else key[:20].decode(errors="replace")
-        raise InvalidQuote(
-            f"record key {shown!r} must equal the upper-cased symbol {symbol!r} "
-            "(partitioning and state ownership depend on it)"
-        )
+    return symbol
+
+
+def _fields(
+    data: Mapping[str, object], symbol: str, now_ms: int | None, max_skew_ms: int | None
+) -> Quote:
     ts = parse_ts(data.get("ts"))
-    if ts > now_ms + max_skew_ms:
+    if now_ms is not None and max_skew_ms is not None and ts > now_ms + max_skew_ms:
         raise InvalidQuote(
             f"ts is {(ts - now_ms) / 1000:.0f}s in the future (limit {max_skew_ms / 1000:.0f}s)"
         )
@@ -96,13 +116,13 @@ def parse_quote(key: bytes | None, value: bytes | None, now_ms: int, max_skew_ms
     if source is not None and (not isinstance(source, str) or len(source) > 32):
         raise InvalidQuote("source must be a string of at most 32 characters")
     quote = Quote(
-        symbol,
-        ts,
-        price,
-        volume,
-        _positive(data, "bid", required=False),
-        _positive(data, "ask", required=False),
-        source,
+        symbol=symbol,
+        ts=ts,
+        price=price,
+        volume=volume,
+        bid=_positive(data, "bid", required=False),
+        ask=_positive(data, "ask", required=False),
+        source=source,
     )
     present = [name for name in _BAR_FIELDS if data.get(name) is not None]
     if present:

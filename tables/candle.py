@@ -1,4 +1,4 @@
-"""An OHLCV candle and how ticks and pre-aggregated bars merge into it.
+"""An OHLCV candle, the bar a quote contributes to it, and how bars merge into candles.
 
 Open and close follow event time, not arrival: the open is the earliest tick (the first to
 arrive among equal times), the close the latest (the last to arrive among equal times), which
@@ -10,7 +10,45 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """What one quote adds to a candle. A tick is a bar of length 0 with
+    open = high = low = close = price; a pre-aggregated bar covers ``[ts, ts + span_ms)``."""
+
+    ts: int  # event time, epoch ms
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    pv: float  # price x volume (typical price (h + l + c) / 3 for bars), for VWAP
+    span_ms: int = 0
+
+    @classmethod
+    def tick(cls, ts: int, price: float, volume: float) -> Bar:
+        return cls(ts, price, price, price, price, volume, price * volume)
+
+    @classmethod
+    def ohlc(
+        cls,
+        ts: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        seconds: int,
+    ) -> Bar:
+        typical = (high + low + close) / 3.0
+        return cls(ts, open, high, low, close, volume, typical * volume, seconds * 1000)
+
+    @property
+    def end(self) -> int:
+        """Event time the bar reaches (a tick: its own time)."""
+        return self.ts + self.span_ms
+
+
+@dataclass(slots=True)
 class Candle:
     symbol: str
     interval: str
@@ -28,49 +66,42 @@ class Candle:
     closed: bool = False
     indicators: dict[str, float | None] = field(default_factory=dict)
 
+    @classmethod
+    def first(cls, symbol: str, interval: str, start: int, end: int, bar: Bar) -> Candle:
+        """A new candle of window ``[start, end)`` holding ``bar``."""
+        return cls(
+            symbol=symbol,
+            interval=interval,
+            start=start,
+            end=end,
+            open=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+            volume=bar.volume,
+            trades=1,
+            open_ts=bar.ts,
+            close_ts=bar.ts,
+            pv=bar.pv,
+        )
+
+    def merge(self, bar: Bar) -> None:
+        """Fold one more tick or bar in."""
+        if bar.ts < self.open_ts:
+            self.open, self.open_ts = bar.open, bar.ts
+        if bar.ts >= self.close_ts:
+            self.close, self.close_ts = bar.close, bar.ts
+        if bar.high > self.high:
+            self.high = bar.high
+        if bar.low < self.low:
+            self.low = bar.low
+        self.volume += bar.volume
+        self.pv += bar.pv
+        self.trades += 1
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> Candle:
         return cls(**data)
-
-
-def new_candle(
-    symbol: str,
-    interval: str,
-    start: int,
-    end: int,
-    ts: int,
-    open_: float,
-    high: float,
-    low: float,
-    close: float,
-    volume: float,
-    pv: float,
-) -> Candle:
-    return Candle(symbol, interval, start, end, open_, high, low, close, volume, 1, ts, ts, pv)
-
-
-def merge(
-    candle: Candle,
-    ts: int,
-    open_: float,
-    high: float,
-    low: float,
-    close: float,
-    volume: float,
-    pv: float,
-) -> None:
-    """Fold one tick (open = high = low = close = price) or bar into ``candle`` in place."""
-    if ts < candle.open_ts:
-        candle.open, candle.open_ts = open_, ts
-    if ts >= candle.close_ts:
-        candle.close, candle.close_ts = close, ts
-    if high > candle.high:
-        candle.high = high
-    if low < candle.low:
-        candle.low = low
-    candle.volume += volume
-    candle.pv += pv
-    candle.trades += 1

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stockapp.models import Quote
-from tables.candle import Candle, merge, new_candle
-from tables.indicators import IndicatorSet, Values
-from tables.intervals import Interval, parse_interval
+from stockapp.tables.candle import Bar, Candle
+from stockapp.tables.indicators import IndicatorSet, Sample, Values
+from stockapp.tables.intervals import Interval, parse_interval
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,6 @@ class CandleSpec:
 class Applied:
     duplicate: bool = False
     late: tuple[str, ...] = ()  # intervals whose candle had closed already
-    skipped: tuple[str, ...] = ()  # intervals a bar does not fit in (bar longer than a candle)
 
 
 class SymbolState:
@@ -57,44 +55,32 @@ class SymbolState:
 
     # -- changes -----------------------------------------------------------------------------
 
-    def apply(self, quote: Quote, offset: int, closed: list[Candle]) -> Applied:
-        """Fold one quote in; candles it closes are appended to ``closed``."""
+    def apply(self, bar: Bar, offset: int, closed: list[Candle]) -> Applied:
+        """Fold one quote's bar in; candles it closes are appended to ``closed``."""
         if offset <= self.last_offset:
             return Applied(duplicate=True)
         self.last_offset = offset
-        ts = quote.ts
-        if quote.is_bar:
-            span = quote.bar_seconds * 1000
-            o, h, low, c = quote.open, quote.high, quote.low, quote.price
-            pv = (h + low + c) / 3.0 * quote.volume
-            event_end = ts + span
-        else:
-            span = 1
-            o = h = low = c = quote.price
-            pv = c * quote.volume
-            event_end = ts
-        late, skipped = [], []
+        ts = bar.ts
+        late = []
         watermark = self.watermark
         for interval in self.spec.intervals:
             start, end = interval.window(ts)
             if watermark is not None and end <= watermark:
                 late.append(interval.name)
                 continue
-            if ts + span > end:
-                skipped.append(interval.name)
+            if bar.end > end:  # a bar longer than this interval's candle does not fit in it
                 continue
             forming = self.forming[interval.name]
             candle = forming.get(start)
             if candle is None:
-                forming[start] = new_candle(
-                    self.symbol, interval.name, start, end, ts, o, h, low, c, quote.volume, pv
-                )
+                forming[start] = Candle.first(self.symbol, interval.name, start, end, bar)
             else:
-                merge(candle, ts, o, h, low, c, quote.volume, pv)
+                candle.merge(bar)
+        event_end = bar.end
         if self.event_max is None or event_end > self.event_max:
             self.event_max = event_end
             self.advance(event_end - self.spec.grace_ms, closed)
-        return Applied(late=tuple(late), skipped=tuple(skipped))
+        return Applied(late=tuple(late))
 
     def advance(self, watermark: int, closed: list[Candle]) -> None:
         """Move the watermark forward (never back) and close the candles it passes."""
@@ -111,9 +97,7 @@ class SymbolState:
                     break
                 del forming[start]
                 candle.closed = True
-                candle.indicators = self.indicators[interval.name].add(
-                    candle.close, self._session(candle), candle.pv, candle.volume
-                )
+                candle.indicators = self.indicators[interval.name].add(self._sample(candle))
                 closed.append(candle)
 
     def close_all(self, closed: list[Candle]) -> None:
@@ -124,14 +108,13 @@ class SymbolState:
 
     # -- views -------------------------------------------------------------------------------
 
-    def _session(self, candle: Candle) -> int:
-        return self.spec.day.window(candle.start)[0]
+    def _sample(self, candle: Candle) -> Sample:
+        session = self.spec.day.window(candle.start)[0]
+        return Sample(candle.close, candle.pv, candle.volume, session)
 
     def provisional(self, candle: Candle) -> Values:
         """Indicator values the forming candle would get if it closed now."""
-        return self.indicators[candle.interval].peek(
-            candle.close, self._session(candle), candle.pv, candle.volume
-        )
+        return self.indicators[candle.interval].peek(self._sample(candle))
 
     def forming_candles(self, interval: str | None = None) -> list[Candle]:
         names = [interval] if interval else list(self.forming)

@@ -1,17 +1,19 @@
 """What the pipeline must produce, computed independently with pandas and ``ta``.
 
-Used by unit tests (pure state) and integration tests (rows in Cassandra) alike.
+Used by unit tests (pure state) and integration tests (rows in Cassandra) alike. It shares no
+code with stockapp (not even :mod:`stockapp.history`, which does the same job for backfill): an
+oracle built from the code it checks could not catch that code's mistakes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
-
-from stockapp import history
-from stockapp.history import ta_indicators  # noqa: F401 - the oracle's ta, for tests
-from tables.intervals import parse_interval
+from ta.momentum import RSIIndicator
+from ta.trend import MACD, EMAIndicator, SMAIndicator
+from ta.volatility import BollingerBands
 
 INTRADAY_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 
@@ -60,17 +62,75 @@ def late_intervals(
     return result
 
 
+def ta_indicators(closes: list[float]) -> pd.DataFrame:
+    """The streaming contract's indicators of a close series (docs/streaming.md), by ``ta``."""
+    close = pd.Series(closes, dtype="float64")
+    macd = MACD(close, window_slow=26, window_fast=12, window_sign=9, fillna=False)
+    bb = BollingerBands(close, window=20, window_dev=2, fillna=False)
+    return pd.DataFrame(
+        {
+            "sma_20": SMAIndicator(close, 20, fillna=False).sma_indicator(),
+            "sma_50": SMAIndicator(close, 50, fillna=False).sma_indicator(),
+            "ema_12": EMAIndicator(close, 12, fillna=False).ema_indicator(),
+            "ema_26": EMAIndicator(close, 26, fillna=False).ema_indicator(),
+            "rsi_14": RSIIndicator(close, 14, fillna=False).rsi(),
+            "macd": macd.macd(),
+            "macd_signal": macd.macd_signal(),
+            "macd_hist": macd.macd_diff(),
+            "bb_upper": bb.bollinger_hband(),
+            "bb_middle": bb.bollinger_mavg(),
+            "bb_lower": bb.bollinger_lband(),
+        }
+    )
+
+
 def expected_candles(ticks: list[Tick], interval: str, tz: str) -> pd.DataFrame:
-    """One row per (symbol, start): OHLCV, trades, indicators and session VWAP, computed with
-    pandas and ta by :mod:`stockapp.history`; ``ticks`` are those accepted for ``interval``."""
-    quotes = [{"symbol": t.symbol, "ts": t.ts, "price": t.price, "volume": t.volume} for t in ticks]
-    return history.candles(quotes, parse_interval(interval, tz), tz)
+    """One row per (symbol, start): OHLCV, trades, indicators and session VWAP of ``ticks``
+    (those accepted for ``interval``, in arrival order), by a pandas resample and ``ta``."""
+    if not ticks:
+        return pd.DataFrame()
+    frame = pd.DataFrame(
+        {
+            "symbol": [t.symbol for t in ticks],
+            "ts": [t.ts for t in ticks],
+            "price": [t.price for t in ticks],
+            "volume": [t.volume for t in ticks],
+        }
+    )
+    frame["pv"] = frame["price"] * frame["volume"]
+    # Open/close by event time; among equal times, by arrival (a stable sort keeps it).
+    frame = frame.sort_values("ts", kind="stable")
+    frame.index = pd.to_datetime(frame["ts"], unit="ms", utc=True)
+    out = []
+    for symbol, group in frame.groupby("symbol", sort=True):
+        if interval == "1d":
+            resampled = group.tz_convert(tz).resample("1D")
+        else:
+            resampled = group.resample(f"{INTRADAY_MS[interval]}ms", origin="epoch")
+        bars = resampled.agg(
+            open=("price", "first"),
+            high=("price", "max"),
+            low=("price", "min"),
+            close=("price", "last"),
+            trades=("price", "count"),
+            volume=("volume", "sum"),
+            pv=("pv", "sum"),
+        )
+        bars = bars[bars["trades"] > 0]
+        starts = [int(ix.value // 1_000_000) for ix in bars.index]
+        bars = bars.reset_index(drop=True)
+        bars["symbol"] = symbol
+        bars["start"] = starts
+        bars = pd.concat([bars, ta_indicators(list(bars["close"]))], axis=1)
+        day = [day_window(s, tz)[0] for s in starts]
+        cum = bars.groupby(day)[["pv", "volume"]].cumsum()
+        bars["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
+        out.append(bars)
+    return pd.concat(out, ignore_index=True)
 
 
 def assert_close_or_null(ours: float | None, theirs: float, where: object) -> None:
     """Our value equals the oracle's within 1e-9, and is null exactly where it is NaN."""
-    import math
-
     if math.isnan(theirs):
         assert ours is None, f"{where}: expected null, got {ours}"
     else:

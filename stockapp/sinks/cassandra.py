@@ -14,24 +14,16 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from stockapp.models import Quote
+from stockapp.models import Quote, QuoteRow
 from stockapp.sinks.layout import candle_bucket, quote_day
-from tables.candle import Candle
-from tables.indicators import NAMES
+from stockapp.tables.candle import Candle
+from stockapp.tables.indicators import NAMES
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 20  # stays under Cassandra's default 5 KiB batch warning
-
-
-@dataclass(frozen=True, slots=True)
-class QuoteRow:
-    quote: Quote
-    partition: int
-    offset: int
 
 
 def _retryable() -> tuple[type[BaseException], ...]:

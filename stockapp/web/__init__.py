@@ -1,4 +1,3 @@
-"""HTTP served by every worker's Faust web server: the JSON API, live push, operational
-endpoints and the front end. Importing the package registers the views."""
-
-from stockapp.web import api, live, ops  # noqa: F401
+"""HTTP served by every worker's Faust web server: the JSON API (``api``), live push
+(``live``), operational endpoints (``ops``) and the front end (``static``). The app's
+``autodiscover`` imports the view modules, which register themselves on the app."""

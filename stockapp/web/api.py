@@ -20,9 +20,7 @@ reader = Reader(get_settings())
 
 def forming_json(symbol: str, interval: str) -> list[dict[str, Any]]:
     """This worker's forming candles of a symbol (empty if it does not own the symbol)."""
-    from agents import quotes
-
-    proc = quotes.processor
+    proc = app.processor
     if proc is None:
         return []
     return [from_candle(c, values) for c, values in proc.forming(symbol, interval)]

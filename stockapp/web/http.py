@@ -54,7 +54,7 @@ def owner_url(symbol: str) -> URL | None:
     one the quotes' partitioner chose (murmur2, as Kafka's Java client).
     """
     from stockapp.partitioning import partition_for
-    from tables.definitions import symbol_state
+    from stockapp.tables.definitions import symbol_state
 
     partition = partition_for(symbol.encode(), symbol_state.partitions)
     topic = symbol_state.changelog_topic_name

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -20,10 +21,10 @@ from faust.web import Request
 
 from stockapp.app import app
 from stockapp.settings import get_settings
+from stockapp.tables.candle import Candle
 from stockapp.web.http import ROUTED_HEADER, ApiView, origin_allowed, owner_url
 from stockapp.web.params import BadRequest, parse_interval, parse_symbol
 from stockapp.web.payload import from_candle
-from tables.candle import Candle
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,11 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self) -> None:
+    """Subscribers by (symbol, interval); ``processor()`` gives the worker's processor (or
+    None before it starts), whose forming candles follow each change."""
+
+    def __init__(self, processor: Callable[[], Any]) -> None:
+        self.processor = processor
         self.subscribers: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
 
     def subscribe(self, symbol: str, interval: str) -> Subscriber:
@@ -61,9 +66,7 @@ class Hub:
     def on_change(self, touched: set[str], closed: list[Candle]) -> None:
         if not self.subscribers:
             return
-        from agents import quotes
-
-        proc = quotes.processor
+        proc = self.processor()
         for (symbol, interval), queues in list(self.subscribers.items()):
             if symbol not in touched:
                 continue
@@ -87,11 +90,8 @@ class Hub:
                     subscriber.offer(message)
 
 
-hub = Hub()
-
-
-def attach(processor: Any) -> None:
-    processor.listeners.append(hub.on_change)
+hub = Hub(lambda: app.processor)
+app.change_listeners.append(hub.on_change)
 
 
 @app.page("/api/live/{symbol}")

@@ -8,6 +8,9 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from stockapp.app import app
+from stockapp.faust_compat import producer_client
+from stockapp.sinks.cassandra import execute
+from stockapp.web.api import reader
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -21,16 +24,13 @@ class Health(View):
 
 
 async def _cassandra() -> None:
-    from stockapp.sinks.cassandra import execute
-    from stockapp.web.api import reader
-
     session = await reader.session()
     await execute(session, "SELECT release_version FROM system.local")
 
 
 async def _kafka() -> None:
     # A metadata round trip through the worker's own producer.
-    client = app.producer._ensure_producer().client
+    client = producer_client(app)
     if not await client.fetch_all_metadata():
         raise ConnectionError("no metadata")
 
@@ -62,9 +62,7 @@ class Stats(View):
     """Counters of this worker: quotes applied, late, invalid (dead-lettered), duplicates."""
 
     async def get(self, request: Request) -> Response:
-        from agents import quotes
-
-        proc = quotes.processor
+        proc = app.processor
         counters = dict(proc.stats) if proc else {}
         retries = proc.writer.retries if proc else 0
         # What an operator asks when a candle does not close: which symbols still have a

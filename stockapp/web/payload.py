@@ -7,8 +7,8 @@ import datetime as dt
 import math
 from typing import Any
 
-from tables.candle import Candle
-from tables.indicators import NAMES
+from stockapp.tables.candle import Candle
+from stockapp.tables.indicators import NAMES
 
 
 def _num(value: float | None) -> float | None:

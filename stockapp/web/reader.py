@@ -9,10 +9,10 @@ from typing import Any
 from stockapp.settings import Settings
 from stockapp.sinks.cassandra import execute
 from stockapp.sinks.layout import candle_bucket, quote_day
+from stockapp.tables.indicators import NAMES
+from stockapp.tables.intervals import parse_interval
 from stockapp.web.params import CandleQuery
 from stockapp.web.payload import from_row, to_ms
-from tables.indicators import NAMES
-from tables.intervals import parse_interval
 
 # Candles are found by walking buckets (10,000 candles each) back from the symbol's last tick;
 # a run of this many empty buckets ends the walk, so a request costs a few queries whatever

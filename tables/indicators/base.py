@@ -1,23 +1,35 @@
-"""The incremental indicator shape shared by every module here.
+"""The incremental indicator shape shared by every module here (after talipp's).
 
-``add(x)`` takes the next input for good (a closed candle) and returns the output;
-``peek(x)`` returns what ``add(x)`` would return without changing anything (the forming candle,
-"as if it closed now"). State is small and bounded, and round-trips through ``state()`` /
-``restore()`` as JSON-safe values so it can live in a Faust table.
+Every indicator takes the same input, a :class:`Sample` (one candle as indicators see it), and
+returns a tuple of outputs named by its registry entry. ``add(s)`` takes the next closed candle
+for good; ``peek(s)`` returns what ``add(s)`` would return without changing anything (the
+forming candle, "as if it closed now"). State is small and bounded, and round-trips through
+``state()`` / ``restore()`` as JSON-safe values so it can live in a Faust table.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
+
+Output = tuple[float | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    close: float
+    pv: float  # sum of price x volume over the candle
+    volume: float
+    session: int  # start of the candle's market day, epoch ms (VWAP restarts there)
 
 
 class Indicator(ABC):
     @abstractmethod
-    def add(self, value: float) -> Any: ...
+    def add(self, sample: Sample) -> Output: ...
 
     @abstractmethod
-    def peek(self, value: float) -> Any: ...
+    def peek(self, sample: Sample) -> Output: ...
 
     @abstractmethod
     def state(self) -> Any: ...

@@ -1,13 +1,12 @@
-"""Bollinger bands, as ta's BollingerBands: rolling mean +/- k population std (ddof=0)."""
+"""Bollinger bands, as ta's BollingerBands: rolling mean +/- k population std (ddof=0).
+Outputs: upper, middle, lower."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
 
-from tables.indicators.base import Indicator
-
-Bands = tuple[float | None, float | None, float | None]  # upper, middle, lower
+from stockapp.tables.indicators.base import Indicator, Output, Sample
 
 
 class Bollinger(Indicator):
@@ -16,18 +15,19 @@ class Bollinger(Indicator):
         self.k = k
         self.window: deque[float] = deque(maxlen=n)
 
-    def _bands(self, values: list[float]) -> Bands:
+    def _bands(self, values: list[float]) -> Output:
         if len(values) < self.n:
             return None, None, None
         mean = sum(values) / self.n
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / self.n)
         return mean + self.k * std, mean, mean - self.k * std
 
-    def add(self, x: float) -> Bands:
-        self.window.append(x)
+    def add(self, sample: Sample) -> Output:
+        self.window.append(sample.close)
         return self._bands(list(self.window))
 
-    def peek(self, x: float) -> Bands:
+    def peek(self, sample: Sample) -> Output:
+        x = sample.close
         return self._bands([*list(self.window)[1 - self.n :], x] if self.n > 1 else [x])
 
     def state(self) -> list[float]:

@@ -1,15 +1,18 @@
 """Exponential moving average, as pandas ``ewm(adjust=False, min_periods=n).mean()``.
 
-Seeded with the first input; no output for the first ``min_periods - 1`` inputs. ``span(n)``
-is ta's EMAIndicator (alpha = 2/(n+1)), ``wilder(n)`` the smoothing inside RSI (alpha = 1/n).
+Seeded with the first input; no output for the first ``min_periods - 1`` inputs. ``Ewm.span(n)``
+is ta's EMAIndicator (alpha = 2/(n+1)), ``Ewm.wilder(n)`` the smoothing inside RSI
+(alpha = 1/n); :class:`EMA` is the indicator over closes.
 """
 
 from __future__ import annotations
 
-from tables.indicators.base import Indicator
+from stockapp.tables.indicators.base import Indicator, Output, Sample
 
 
-class EMA(Indicator):
+class Ewm:
+    """The recursion itself, over plain numbers (RSI and MACD feed it derived series)."""
+
     def __init__(self, alpha: float, min_periods: int) -> None:
         self.alpha = alpha
         self.min_periods = min_periods
@@ -17,11 +20,11 @@ class EMA(Indicator):
         self.value: float | None = None
 
     @classmethod
-    def span(cls, n: int) -> EMA:
+    def span(cls, n: int) -> Ewm:
         return cls(2.0 / (n + 1.0), n)
 
     @classmethod
-    def wilder(cls, n: int) -> EMA:
+    def wilder(cls, n: int) -> Ewm:
         return cls(1.0 / n, n)
 
     def _next(self, x: float) -> float:
@@ -45,3 +48,20 @@ class EMA(Indicator):
 
     def restore(self, state: list) -> None:
         self.count, self.value = state
+
+
+class EMA(Indicator):
+    def __init__(self, n: int) -> None:
+        self.ewm = Ewm.span(n)
+
+    def add(self, sample: Sample) -> Output:
+        return (self.ewm.add(sample.close),)
+
+    def peek(self, sample: Sample) -> Output:
+        return (self.ewm.peek(sample.close),)
+
+    def state(self) -> list:
+        return self.ewm.state()
+
+    def restore(self, state: list) -> None:
+        self.ewm.restore(state)

@@ -1,4 +1,5 @@
 """MACD, as ta's MACD: EMA(fast) - EMA(slow), its EMA(signal), and their difference.
+Outputs: macd, signal, histogram.
 
 The signal line starts at the first defined MACD value (pandas' ewm skips leading NaNs), so it
 needs ``slow + signal - 1`` closes before it appears.
@@ -6,31 +7,29 @@ needs ``slow + signal - 1`` closes before it appears.
 
 from __future__ import annotations
 
-from tables.indicators.base import Indicator
-from tables.indicators.ema import EMA
-
-Lines = tuple[float | None, float | None, float | None]  # macd, signal, histogram
+from stockapp.tables.indicators.base import Indicator, Output, Sample
+from stockapp.tables.indicators.ema import Ewm
 
 
 class MACD(Indicator):
     def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
-        self.fast = EMA.span(fast)
-        self.slow = EMA.span(slow)
-        self.signal = EMA.span(signal)
+        self.fast = Ewm.span(fast)
+        self.slow = Ewm.span(slow)
+        self.signal = Ewm.span(signal)
 
     @staticmethod
-    def _lines(macd: float | None, signal: float | None) -> Lines:
+    def _lines(macd: float | None, signal: float | None) -> Output:
         hist = None if macd is None or signal is None else macd - signal
         return macd, signal, hist
 
-    def add(self, x: float) -> Lines:
-        fast, slow = self.fast.add(x), self.slow.add(x)
+    def add(self, sample: Sample) -> Output:
+        fast, slow = self.fast.add(sample.close), self.slow.add(sample.close)
         macd = None if fast is None or slow is None else fast - slow
         signal = None if macd is None else self.signal.add(macd)
         return self._lines(macd, signal)
 
-    def peek(self, x: float) -> Lines:
-        fast, slow = self.fast.peek(x), self.slow.peek(x)
+    def peek(self, sample: Sample) -> Output:
+        fast, slow = self.fast.peek(sample.close), self.slow.peek(sample.close)
         macd = None if fast is None or slow is None else fast - slow
         signal = None if macd is None else self.signal.peek(macd)
         return self._lines(macd, signal)

@@ -7,14 +7,14 @@ the first value appears at the n-th close. Where the average loss is 0, RSI is 1
 
 from __future__ import annotations
 
-from tables.indicators.base import Indicator
-from tables.indicators.ema import EMA
+from stockapp.tables.indicators.base import Indicator, Output, Sample
+from stockapp.tables.indicators.ema import Ewm
 
 
 class RSI(Indicator):
     def __init__(self, n: int = 14) -> None:
-        self.up = EMA.wilder(n)
-        self.down = EMA.wilder(n)
+        self.up = Ewm.wilder(n)
+        self.down = Ewm.wilder(n)
         self.prev: float | None = None
 
     def _moves(self, x: float) -> tuple[float, float]:
@@ -22,20 +22,20 @@ class RSI(Indicator):
         return (change if change > 0 else 0.0), (-change if change < 0 else 0.0)
 
     @staticmethod
-    def _rsi(up: float | None, down: float | None) -> float | None:
+    def _rsi(up: float | None, down: float | None) -> Output:
         if up is None or down is None:
-            return None
+            return (None,)
         if down == 0:
-            return 100.0
-        return 100.0 - 100.0 / (1.0 + up / down)
+            return (100.0,)
+        return (100.0 - 100.0 / (1.0 + up / down),)
 
-    def add(self, x: float) -> float | None:
-        gain, loss = self._moves(x)
-        self.prev = x
+    def add(self, sample: Sample) -> Output:
+        gain, loss = self._moves(sample.close)
+        self.prev = sample.close
         return self._rsi(self.up.add(gain), self.down.add(loss))
 
-    def peek(self, x: float) -> float | None:
-        gain, loss = self._moves(x)
+    def peek(self, sample: Sample) -> Output:
+        gain, loss = self._moves(sample.close)
         return self._rsi(self.up.peek(gain), self.down.peek(loss))
 
     def state(self) -> list:

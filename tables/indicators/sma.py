@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from tables.indicators.base import Indicator
+from stockapp.tables.indicators.base import Indicator, Output, Sample
 
 
 class SMA(Indicator):
@@ -12,15 +12,17 @@ class SMA(Indicator):
         self.n = n
         self.window: deque[float] = deque(maxlen=n)
 
-    def _mean(self, values: list[float]) -> float | None:
-        return sum(values) / self.n if len(values) == self.n else None
+    def _mean(self, values: list[float]) -> Output:
+        return (sum(values) / self.n if len(values) == self.n else None,)
 
-    def add(self, x: float) -> float | None:
-        self.window.append(x)
+    def add(self, sample: Sample) -> Output:
+        self.window.append(sample.close)
         return self._mean(list(self.window))
 
-    def peek(self, x: float) -> float | None:
-        return self._mean([*list(self.window)[1 - self.n :], x] if self.n > 1 else [x])
+    def peek(self, sample: Sample) -> Output:
+        return self._mean(
+            [*list(self.window)[1 - self.n :], sample.close] if self.n > 1 else [sample.close]
+        )
 
     def state(self) -> list[float]:
         return list(self.window)

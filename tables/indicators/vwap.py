@@ -1,14 +1,12 @@
 """Session VWAP: cumulative price x volume over cumulative volume since the session began.
 
-Its inputs are whole candles (their price x volume sum and volume), not closes, and a session
-is a market day: the accumulator restarts when a candle belongs to a new session.
+Unlike the others it reads a candle's price x volume sum and volume, not its close; a session
+is a market day, and the accumulator restarts when a candle belongs to a new session.
 """
 
 from __future__ import annotations
 
-from tables.indicators.base import Indicator
-
-Input = tuple[int, float, float]  # session start (epoch ms), price x volume, volume
+from stockapp.tables.indicators.base import Indicator, Output, Sample
 
 
 class VWAP(Indicator):
@@ -17,23 +15,22 @@ class VWAP(Indicator):
         self.pv = 0.0
         self.volume = 0.0
 
-    def _totals(self, item: Input) -> tuple[float, float]:
-        session, pv, volume = item
-        if session != self.session:
-            return pv, volume
-        return self.pv + pv, self.volume + volume
+    def _totals(self, sample: Sample) -> tuple[float, float]:
+        if sample.session != self.session:
+            return sample.pv, sample.volume
+        return self.pv + sample.pv, self.volume + sample.volume
 
     @staticmethod
-    def _vwap(pv: float, volume: float) -> float | None:
-        return pv / volume if volume > 0 else None
+    def _vwap(pv: float, volume: float) -> Output:
+        return (pv / volume if volume > 0 else None,)
 
-    def add(self, item: Input) -> float | None:  # type: ignore[override]
-        self.pv, self.volume = self._totals(item)
-        self.session = item[0]
+    def add(self, sample: Sample) -> Output:
+        self.pv, self.volume = self._totals(sample)
+        self.session = sample.session
         return self._vwap(self.pv, self.volume)
 
-    def peek(self, item: Input) -> float | None:  # type: ignore[override]
-        return self._vwap(*self._totals(item))
+    def peek(self, sample: Sample) -> Output:
+        return self._vwap(*self._totals(sample))
 
     def state(self) -> list:
         return [self.session, self.pv, self.volume]

@@ -11,7 +11,7 @@ import pytest
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sources.simulator import Simulator
-from tables.indicators import NAMES
+from stockapp.tables.indicators import NAMES
 from tests.helpers import BIN, run
 from tests.integration.test_pipeline import stored_rows
 from tests.integration.workers import Worker, produce, wait_for, worker_env

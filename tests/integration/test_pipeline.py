@@ -15,7 +15,7 @@ import pytest
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
-from tables.indicators import NAMES
+from stockapp.tables.indicators import NAMES
 from tests.helpers import read_topic
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 from tests.oracle import assert_close_or_null, expected_candles, late_intervals

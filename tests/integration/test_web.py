@@ -23,7 +23,7 @@ import pytest
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
-from tables.indicators import NAMES
+from stockapp.tables.indicators import NAMES
 from tests.helpers import BIN, REPO, free_port
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 from tests.oracle import Tick, expected_candles

@@ -6,10 +6,10 @@ import asyncio
 import orjson
 import pytest
 
-from agents import quotes
+from stockapp.agents import quotes
 from stockapp.processing import QuoteProcessor
 from stockapp.settings import load_settings
-from tests.unit.test_processing import Effects, Table
+from tests.fakes import Effects, Table
 
 T0 = 1_767_621_600_000
 
@@ -24,7 +24,7 @@ def processor(monkeypatch):
         effects.publish,
         clock=lambda: (T0 + 3_600_000) / 1000,
     )
-    monkeypatch.setattr(quotes, "processor", proc)
+    monkeypatch.setattr(quotes.app, "processor", proc)
     return proc, effects
 
 
@@ -49,8 +49,8 @@ def test_rocksdb_store_files_keys_under_their_own_partition(tmp_path):
     from aiokafka.partitioner import DefaultPartitioner
 
     from stockapp.app import app
-    from tables.definitions import symbol_state
-    from tables.store import KeyPartitionedRocksDBStore
+    from stockapp.faust_compat import KeyPartitionedRocksDBStore
+    from stockapp.tables.definitions import symbol_state
 
     store = KeyPartitionedRocksDBStore(
         "keyrocksdb://", app, symbol_state, table_name="t", key_type=bytes

@@ -6,12 +6,12 @@ import pytest
 from cassandra import InvalidRequest, OperationTimedOut
 from cassandra.query import BatchStatement, SimpleStatement
 
-from stockapp.models import Quote
-from stockapp.sinks.cassandra import CassandraSink, QuoteRow
-from tables.candle import new_candle
+from stockapp.models import Quote, QuoteRow
+from stockapp.sinks.cassandra import CassandraSink
+from stockapp.tables.candle import Bar, Candle
 
 T0 = 1_767_621_600_000
-CANDLE = new_candle("AAPL", "1m", T0, T0 + 60_000, T0, 1.0, 1.0, 1.0, 1.0, 5.0, 5.0)
+CANDLE = Candle.first("AAPL", "1m", T0, T0 + 60_000, Bar.tick(T0, 1.0, 5.0))
 
 
 class Prepared:

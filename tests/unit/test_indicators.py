@@ -7,13 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tables.indicators import NAMES, IndicatorSet
+from stockapp.tables.indicators import NAMES, IndicatorSet, Sample
 from tests.oracle import assert_close_or_null, ta_indicators
+
+
+def sample(close: float, session: int, pv: float, volume: float) -> Sample:
+    return Sample(close=close, pv=pv, volume=volume, session=session)
 
 
 def run_incremental(closes: list[float]) -> list[dict]:
     indicators = IndicatorSet()
-    return [indicators.add(c, 0, c, 1.0) for c in closes]
+    return [indicators.add(sample(c, 0, c, 1.0)) for c in closes]
 
 
 def random_walk(n: int, seed: int) -> list[float]:
@@ -74,26 +78,26 @@ def test_peek_equals_add_and_changes_nothing():
     indicators = IndicatorSet()
     for c in closes:
         before = json.dumps(indicators.state())
-        peeked = indicators.peek(c, 0, c * 2, 2.0)
+        peeked = indicators.peek(sample(c, 0, c * 2, 2.0))
         assert json.dumps(indicators.state()) == before
-        assert peeked == indicators.add(c, 0, c * 2, 2.0)
+        assert peeked == indicators.add(sample(c, 0, c * 2, 2.0))
 
 
 def test_state_round_trips_through_json():
     closes = random_walk(70, 4)
     a = IndicatorSet()
     for c in closes[:40]:
-        a.add(c, 0, c, 1.0)
+        a.add(sample(c, 0, c, 1.0))
     b = IndicatorSet.restored(json.loads(json.dumps(a.state())))
     for c in closes[40:]:
-        assert a.add(c, 0, c, 1.0) == b.add(c, 0, c, 1.0)
+        assert a.add(sample(c, 0, c, 1.0)) == b.add(sample(c, 0, c, 1.0))
 
 
 def test_session_vwap_restarts_each_session():
     indicators = IndicatorSet()
-    assert indicators.add(10.0, 1, 10.0 * 3, 3.0)["vwap"] == 10.0
-    assert indicators.add(20.0, 1, 20.0 * 1, 1.0)["vwap"] == (30.0 + 20.0) / 4.0
-    assert indicators.add(30.0, 2, 30.0 * 5, 5.0)["vwap"] == 30.0
-    assert indicators.add(30.0, 2, 0.0, 0.0)["vwap"] == 30.0
+    assert indicators.add(sample(10.0, 1, 10.0 * 3, 3.0))["vwap"] == 10.0
+    assert indicators.add(sample(20.0, 1, 20.0 * 1, 1.0))["vwap"] == (30.0 + 20.0) / 4.0
+    assert indicators.add(sample(30.0, 2, 30.0 * 5, 5.0))["vwap"] == 30.0
+    assert indicators.add(sample(30.0, 2, 0.0, 0.0))["vwap"] == 30.0
     fresh = IndicatorSet()
-    assert fresh.add(1.0, 9, 0.0, 0.0)["vwap"] is None
+    assert fresh.add(sample(1.0, 9, 0.0, 0.0))["vwap"] is None

@@ -7,39 +7,9 @@ import orjson
 from stockapp.partitioning import partition_for
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import load_settings
+from tests.fakes import Effects, Table
 
 T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
-
-
-class Effects:
-    """Records writes, publishes and table puts in the order they happen."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple] = []
-        self.quotes: list = []
-        self.candles: list = []
-        self.published: list = []
-
-    async def write(self, quotes, candles) -> int:
-        quotes, candles = list(quotes), list(candles)
-        self.quotes += quotes
-        self.candles += candles
-        self.log.append(("write", len(quotes), len(candles)))
-        return 1
-
-    async def publish(self, topic, key, value, headers) -> None:
-        self.published.append((topic, key, value, dict(headers)))
-        self.log.append(("publish", topic))
-
-
-class Table(dict):
-    def __init__(self, effects: Effects) -> None:
-        super().__init__()
-        self.effects = effects
-
-    def __setitem__(self, key, value) -> None:
-        self.effects.log.append(("table", key))
-        super().__setitem__(key, value)
 
 
 class Clock:

@@ -1,14 +1,14 @@
 """The per-symbol state produces exactly the pandas/ta candles, and catches late ticks."""
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockapp.models import Quote
-from tables.candle import Candle
-from tables.symbol_state import CandleSpec, SymbolState
+from stockapp.tables.candle import Bar, Candle
+from stockapp.tables.symbol_state import CandleSpec, SymbolState
 from tests.oracle import Tick, assert_close_or_null, expected_candles, late_intervals
 from tests.streams import generate_ticks
 
@@ -25,7 +25,7 @@ def run_states(ticks: list[Tick], roundtrip_every: int = 0):
     late: list[set[str]] = []
     for offset, tick in enumerate(ticks):
         state = states.get(tick.symbol) or SymbolState(tick.symbol, SPEC)
-        applied = state.apply(Quote(tick.symbol, tick.ts, tick.price, tick.volume), offset, closed)
+        applied = state.apply(Bar.tick(tick.ts, tick.price, tick.volume), offset, closed)
         late.append(set(applied.late))
         if roundtrip_every and offset % roundtrip_every == 0:
             state = SymbolState.from_dict(json.loads(json.dumps(state.to_dict())), SPEC)
@@ -103,7 +103,7 @@ def test_daylight_saving_day_is_23_hours():
 def test_replayed_offsets_are_ignored():
     state = SymbolState("AAPL", SPEC)
     closed: list[Candle] = []
-    q = Quote("AAPL", 1_767_620_400_000, 10.0, 5.0)
+    q = Bar.tick(1_767_620_400_000, 10.0, 5.0)
     assert not state.apply(q, 7, closed).duplicate
     assert state.apply(q, 7, closed).duplicate
     assert state.apply(q, 3, closed).duplicate
@@ -114,9 +114,9 @@ def test_bar_merges_as_bar_and_skips_shorter_intervals():
     state = SymbolState("IBM", SPEC)
     closed: list[Candle] = []
     t0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC, a whole hour
-    bar = Quote("IBM", t0, 11.0, 100.0, open=10.0, high=12.0, low=9.0, bar_seconds=300)
-    applied = state.apply(bar, 0, closed)
-    assert applied.skipped == ("1m",)
+    bar = Bar.ohlc(t0, open=10.0, high=12.0, low=9.0, close=11.0, volume=100.0, seconds=300)
+    state.apply(bar, 0, closed)
+    assert state.forming_candles("1m") == []  # a 5-minute bar does not fit in a 1m candle
     five = state.forming_candles("5m")[0]
     assert (five.open, five.high, five.low, five.close, five.volume) == (
         10.0,
@@ -127,7 +127,7 @@ def test_bar_merges_as_bar_and_skips_shorter_intervals():
     )
     assert state.provisional(five)["vwap"] == pytest.approx((12.0 + 9.0 + 11.0) / 3)
     # The bar counts at its end: the 5m candle closes once that end is grace behind.
-    state.apply(Quote("IBM", t0 + 300_000 + GRACE_MS, 11.5, 1.0), 1, closed)
+    state.apply(Bar.tick(t0 + 300_000 + GRACE_MS, 11.5, 1.0), 1, closed)
     assert [c.interval for c in closed] == ["5m"]
 
 
@@ -145,3 +145,51 @@ def test_any_stream_matches_pandas(raw):
     closed, late = run_states(ticks)
     assert late == late_intervals(ticks, INTERVALS, GRACE_MS, TZ)
     assert_candles_equal(closed, ticks, late)
+
+
+def test_state_written_before_indicators_were_keyed_still_loads():
+    """A changelog value written by stockapp 0.1 (indicator state as a positional list) loads,
+    and the stream continues from it exactly as an uninterrupted run would."""
+    fixture = json.loads(
+        (Path(__file__).parent.parent / "fixtures" / "symbol_state_v1.json").read_text()
+    )
+    ticks = [Bar.tick(ts, price, volume) for ts, price, volume in fixture["ticks"]]
+    split = fixture["state_after"]
+    stored = fixture["state"]
+    assert isinstance(stored["intervals"]["1m"]["indicators"], list)  # the old format
+
+    uninterrupted = SymbolState("AAPL", SPEC)
+    expected: list[Candle] = []
+    for offset, bar in enumerate(ticks):
+        uninterrupted.apply(bar, offset, expected if offset >= split else [])
+
+    resumed = SymbolState.from_dict(stored, SPEC)
+    closed: list[Candle] = []
+    for offset, bar in enumerate(ticks[split:], start=split):
+        resumed.apply(bar, offset, closed)
+    assert len(closed) == len(expected) > 10
+    for ours, theirs in zip(closed, expected, strict=True):
+        assert ours.to_dict() == theirs.to_dict()
+    # Written back keyed by indicator.
+    assert set(resumed.to_dict()["intervals"]["1m"]["indicators"]) >= {"sma_20", "macd_12_26_9"}
+
+
+def test_indicator_state_from_another_set_loads():
+    """Indicators a stored state lacks start fresh; ones it has that are not configured, or
+    cannot be read, are dropped: an upgrade never stops the stream."""
+    from stockapp.tables.indicators import IndicatorSet, Sample
+    from stockapp.tables.indicators.registry import IndicatorDef
+
+    old = IndicatorSet((IndicatorDef("sma", (3,)), IndicatorDef("ema", (2,))))
+    for close in (1.0, 2.0, 3.0):
+        old.add(Sample(close=close, pv=close, volume=1.0, session=0))
+    state = old.state() | {"gone_9": [1, 2, 3], "rsi_2": "unreadable"}
+    new = IndicatorSet.restored(
+        state, (IndicatorDef("sma", (3,)), IndicatorDef("rsi", (2,)), IndicatorDef("vwap"))
+    )
+    values = new.add(Sample(close=4.0, pv=4.0, volume=1.0, session=0))
+    assert values["sma_3"] == 3.0  # carried over: (2 + 3 + 4) / 3
+    assert values["rsi_2"] is None  # fresh: warming up again
+    assert new.add(Sample(close=5.0, pv=5.0, volume=1.0, session=0))["rsi_2"] == 100.0
+    assert values["vwap"] == 4.0
+    assert "ema_2" not in values

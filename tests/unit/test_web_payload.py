@@ -3,10 +3,10 @@ import datetime as dt
 import math
 from types import SimpleNamespace
 
+from stockapp.tables.candle import Candle
+from stockapp.tables.indicators import NAMES
 from stockapp.web.live import Hub
 from stockapp.web.payload import from_candle, from_row
-from tables.candle import Candle
-from tables.indicators import NAMES
 
 
 def candle(**kw) -> Candle:
@@ -57,15 +57,12 @@ def test_row_json_uses_utc():
     assert from_row(row)["t"] == 1_767_621_600
 
 
-def test_hub_delivers_closed_then_forming_to_matching_subscribers(monkeypatch):
-    from agents import quotes
-
+def test_hub_delivers_closed_then_forming_to_matching_subscribers():
     forming = candle(start=1_767_621_660_000, end=1_767_621_720_000, close=11.2)
     proc = SimpleNamespace(forming=lambda symbol, interval: [(forming, {"sma_20": 1.0})])
-    monkeypatch.setattr(quotes, "processor", proc)
 
     async def run() -> None:
-        hub = Hub()
+        hub = Hub(lambda: proc)
         one = hub.subscribe("AAPL", "1m")
         other = hub.subscribe("MSFT", "1m")
         hub.on_change({"AAPL"}, [candle(closed=True)])

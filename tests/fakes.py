@@ -1,0 +1,35 @@
+"""Fakes shared by unit tests: the processor's effects (Cassandra writes, Kafka publishes)
+and its table, recording the order in which they happen."""
+
+from __future__ import annotations
+
+
+class Effects:
+    """Records writes, publishes and table puts in the order they happen."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple] = []
+        self.quotes: list = []
+        self.candles: list = []
+        self.published: list = []
+
+    async def write(self, quotes, candles) -> int:
+        quotes, candles = list(quotes), list(candles)
+        self.quotes += quotes
+        self.candles += candles
+        self.log.append(("write", len(quotes), len(candles)))
+        return 1
+
+    async def publish(self, topic, key, value, headers) -> None:
+        self.published.append((topic, key, value, dict(headers)))
+        self.log.append(("publish", topic))
+
+
+class Table(dict):
+    def __init__(self, effects: Effects) -> None:
+        super().__init__()
+        self.effects = effects
+
+    def __setitem__(self, key, value) -> None:
+        self.effects.log.append(("table", key))
+        super().__setitem__(key, value)
