@@ -6,8 +6,6 @@ import asyncio
 from typing import Any
 
 from faust.types import TP
-from stockapp.tables.definitions import symbol_state
-from stockapp.tables.intervals import parse_interval
 
 from stockapp.app import app
 from stockapp.faust_compat import committed_offset
@@ -16,6 +14,8 @@ from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import CassandraSink
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sinks.seeds import SeedStore
+from stockapp.tables.definitions import symbol_state
+from stockapp.tables.intervals import parse_interval
 
 settings = get_settings()
 

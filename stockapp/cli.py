@@ -155,7 +155,6 @@ def _time_arg(value: str | None, name: str) -> int | None:
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
-    import dataclasses
     import time
 
     from stockapp.backfill import compute, store
@@ -170,7 +169,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
                 parse_interval(name, settings.market_timezone)
         except ValueError as exc:
             raise StockappError(f"--intervals: {exc}") from None
-        settings = dataclasses.replace(settings, intervals=names)
+        settings = settings.model_copy(update={"intervals": names})
     symbols = _symbols(args.symbols)
     start, end = _time_arg(args.start, "--from"), _time_arg(args.end, "--to")
     if start is not None and end is not None and start >= end:

@@ -1,6 +1,5 @@
 """The processor's effects, their order, and its timer rules (fake sinks, fake clock)."""
 
-import dataclasses
 
 import orjson
 
@@ -21,7 +20,7 @@ class Clock:
 
 
 def make(now_ms: int, backlog=None, **overrides):
-    settings = dataclasses.replace(load_settings(), **overrides)
+    settings = load_settings().model_copy(update=overrides)
     effects = Effects()
     table = Table(effects)
     clock = Clock(now_ms / 1000)

@@ -1,4 +1,3 @@
-from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +14,7 @@ def request(origin: str | None, host: str = "127.0.0.1:6066") -> SimpleNamespace
 @pytest.fixture
 def allow(monkeypatch):
     def set_origins(*origins: str) -> None:
-        settings = replace(load_settings(), cors_origins=origins)
+        settings = load_settings().model_copy(update=dict(cors_origins=origins))
         monkeypatch.setattr(http, "get_settings", lambda: settings)
 
     return set_origins
