@@ -21,8 +21,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import orjson
-
 from stockapp import history
 from stockapp.models import Quote
 from stockapp.settings import Settings
@@ -32,9 +30,7 @@ from stockapp.sinks.seeds import SeedStore
 from stockapp.tables.candle import Candle
 from stockapp.tables.indicators import NAMES
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
-from stockapp.validation import InvalidQuote, parse_quote
-
-_NO_SKEW_CHECK = 2**62
+from stockapp.validation import InvalidQuote, quote_from_mapping
 
 
 @dataclass
@@ -54,15 +50,15 @@ class BackfillResult:
 
 
 def _parse(
-    quotes: Iterable[dict], start_ms: int | None, end_ms: int | None, result: BackfillResult
+    quotes: Iterable[Quote], start_ms: int | None, end_ms: int | None, result: BackfillResult
 ) -> list[Quote]:
+    """The valid quotes within ``[start_ms, end_ms)``. Sources yield typed quotes, but not all
+    of them check values (Alpha Vantage's come as the API sent them): the worker's rules
+    apply here too, without the future-skew check (this is history)."""
     out = []
     for raw in quotes:
-        raw = {k: v for k, v in raw.items() if k != "_ms"}
         try:
-            quote = parse_quote(
-                str(raw.get("symbol", "")).upper().encode(), orjson.dumps(raw), 0, _NO_SKEW_CHECK
-            )
+            quote = quote_from_mapping(raw.to_json())
         except InvalidQuote:
             result.rejected += 1
             continue
@@ -97,7 +93,7 @@ def _candle(row: dict, interval: str, end: int) -> Candle:
 
 def compute(
     settings: Settings,
-    quotes: Iterable[dict],
+    quotes: Iterable[Quote],
     start_ms: int | None = None,
     end_ms: int | None = None,
 ) -> BackfillResult:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from stockapp.errors import StockappError
 from stockapp.settings import load_settings
+from stockapp.sources.factory import SourceSpec
 from stockapp.sources.simulator import DEFAULT_SYMBOLS
+from stockapp.tables.intervals import parse_interval
 
 _LEVELS = {
     "DEBUG": "debug",
@@ -38,69 +40,70 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
-    from stockapp.produce import at_rate, keeping_gaps, run
+    from stockapp.produce import run
 
     if args.count is not None and args.count < 0:
         raise StockappError("--count must be >= 0")
-    if args.source == "csv":
-        from stockapp.sources.csv_replay import read_quotes
+    return run(load_settings(), _source_spec(args), args.count)
 
+
+def _source_spec(args: argparse.Namespace, end_ms: int | None = None) -> SourceSpec:
+    """The source the options of ``produce`` or ``backfill`` name, checked."""
+    from stockapp.sources.alphavantage import INTRADAY_SECONDS
+
+    symbols = _symbols(args.symbols)
+    spec = SourceSpec(
+        kind=args.source,
+        symbols=tuple(symbols),
+        only_symbols=args.symbols != ",".join(DEFAULT_SYMBOLS),
+        end_ms=end_ms,
+        seed=args.seed,
+        bar_seconds=args.bar_seconds,
+        bar_interval=args.bar_interval,
+    )
+    if args.source == "csv":
         if not args.file:
             raise StockappError("--source csv needs --file PATH")
         if not Path(args.file).is_file():
             raise StockappError(f"--file {args.file}: no such file")
-        if args.speed < 0:
+        speed = getattr(args, "speed", 0.0)
+        if speed < 0:
             raise StockappError("--speed must be >= 0")
-        quotes = read_quotes(Path(args.file), args.bar_seconds, args.strict)
-        return run(
-            load_settings(), quotes, keeping_gaps(args.speed) if args.speed else None, args.count
+        return replace(
+            spec, file=Path(args.file), strict=getattr(args, "strict", False), speed=speed
         )
-    if args.source == "alphavantage":
-        return _alphavantage(args)
-    quotes, rate = _simulated(args)
-    return run(load_settings(), quotes, at_rate(rate) if rate else None, args.count)
-
-
-def _alphavantage(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from stockapp.produce import publish
-    from stockapp.sources.alphavantage import (
-        INTRADAY_SECONDS,
-        AlphaVantageClient,
-        AlphaVantageError,
-        Poller,
-    )
-    from stockapp.topics import ensure_topics
-
-    settings = load_settings()
-    symbols = _symbols(args.symbols)
     if args.bar_interval not in INTRADAY_SECONDS:
         raise StockappError(f"--bar-interval must be one of {', '.join(INTRADAY_SECONDS)}")
-    if args.every < 1:
-        raise StockappError("--every must be at least 1 second")
-    try:
-        client = AlphaVantageClient(settings.alpha_vantage_url, settings.alpha_vantage_api_key)
-    except AlphaVantageError as exc:
-        raise StockappError(str(exc)) from None
-    ensure_topics(settings)
+    if args.source == "alphavantage":
+        every = getattr(args, "every", 30.0)
+        if every < 1:
+            raise StockappError("--every must be at least 1 second")
+        mode, size = getattr(args, "mode", "quote"), getattr(args, "outputsize", "compact")
+        return replace(spec, mode=mode, every=every, outputsize=size)
+    return replace(spec, **_simulator_options(args))
 
-    async def main() -> tuple:
-        async with client:
-            poller = Poller(
-                client, symbols, args.every, args.mode, args.bar_interval, args.outputsize
-            )
-            summary = await publish(settings, poller.quotes(), None, args.count)
-            return summary, poller.stats
 
-    summary, stats = asyncio.run(main())
-    print(
-        f"produce: {summary.line()}; alphavantage: {stats.unchanged} unchanged, "
-        f"{stats.rate_limited} rate-limited, {stats.errors} errors, "
-        f"bad symbols: {', '.join(stats.bad_symbols) or 'none'}",
-        file=sys.stderr,
-    )
-    return 0 if summary.failed == 0 else 1
+def _simulator_options(args: argparse.Namespace) -> dict:
+    if hasattr(args, "tick_seconds"):  # backfill: one tick every --tick-seconds of event time
+        if args.tick_seconds <= 0:
+            raise StockappError("--tick-seconds must be > 0")
+        return {"rate": 1.0, "speedup": args.tick_seconds, "start_ms": args.start_ms}
+    if args.rate < 0 or args.speedup <= 0:
+        raise StockappError("--rate must be >= 0 and --speedup > 0")
+    prices = {}
+    for item in (args.prices or "").split(","):
+        if item.strip():
+            symbol, _, price = item.partition("=")
+            try:
+                prices[symbol.strip().upper()] = float(price)
+            except ValueError:
+                raise StockappError(f"--prices: {item!r} is not SYMBOL=PRICE") from None
+    return {
+        "rate": args.rate,
+        "speedup": args.speedup,
+        "start_ms": _time_arg(args.start, "--start"),
+        "prices": prices,
+    }
 
 
 def _symbols(text: str) -> list[str]:
@@ -111,36 +114,6 @@ def _symbols(text: str) -> list[str]:
     if not symbols or bad:
         raise StockappError(f"--symbols: not valid symbols: {', '.join(bad) or '(none)'}")
     return symbols
-
-
-def _simulated(args: argparse.Namespace) -> tuple[Iterator[dict], float]:
-    import time
-
-    from stockapp.sources.simulator import Simulator
-    from stockapp.validation import InvalidQuote, parse_ts
-
-    symbols = _symbols(args.symbols)
-    if args.rate < 0 or args.speedup <= 0:
-        raise StockappError("--rate must be >= 0 and --speedup > 0")
-    try:
-        start = (
-            int(time.time() * 1000)
-            if args.start is None
-            else parse_ts(int(args.start) if args.start.isdigit() else args.start)
-        )
-    except InvalidQuote as exc:
-        raise StockappError(f"--start: {exc}") from None
-    # --rate 0 sends as fast as possible; event times are then spaced as for 1,000/s.
-    prices = {}
-    for item in (args.prices or "").split(","):
-        if item.strip():
-            symbol, _, price = item.partition("=")
-            try:
-                prices[symbol.strip().upper()] = float(price)
-            except ValueError:
-                raise StockappError(f"--prices: {item!r} is not SYMBOL=PRICE") from None
-    simulator = Simulator(symbols, args.seed, args.rate or 1000.0, start, args.speedup, prices)
-    return simulator.ticks(now_ms=lambda: int(time.time() * 1000)), args.rate
 
 
 def _time_arg(value: str | None, name: str) -> int | None:
@@ -155,14 +128,14 @@ def _time_arg(value: str | None, name: str) -> int | None:
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
+    import asyncio
     import time
 
     from stockapp.backfill import compute, store
+    from stockapp.sources.factory import collect
 
     settings = load_settings()
     if args.intervals:
-        from stockapp.tables.intervals import parse_interval
-
         names = tuple(n.strip() for n in args.intervals.split(",") if n.strip())
         try:
             for name in names:
@@ -170,62 +143,20 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise StockappError(f"--intervals: {exc}") from None
         settings = settings.model_copy(update={"intervals": names})
-    symbols = _symbols(args.symbols)
     start, end = _time_arg(args.start, "--from"), _time_arg(args.end, "--to")
     if start is not None and end is not None and start >= end:
         raise StockappError("--from must be before --to")
     if args.source == "simulator":
-        import itertools
-
-        from stockapp.sources.simulator import Simulator
-
-        if args.tick_seconds <= 0:
-            raise StockappError("--tick-seconds must be > 0")
         end = end if end is not None else int(time.time() * 1000) // 1000 * 1000
         start = start if start is not None else end - 86_400_000
-        ticks = Simulator(symbols, args.seed, 1.0, start, args.tick_seconds).ticks()
-        quotes = itertools.takewhile(lambda q: q["ts"] < end, ticks)
-    elif args.source == "csv":
-        from stockapp.sources.csv_replay import read_quotes
-
-        if not args.file or not Path(args.file).is_file():
-            raise StockappError("--source csv needs --file with an existing file")
-        wanted = set(symbols) if args.symbols != ",".join(DEFAULT_SYMBOLS) else None
-        quotes = (
-            q
-            for q in read_quotes(Path(args.file), args.bar_seconds)
-            if wanted is None or q["symbol"] in wanted
-        )
-    else:
-        quotes = _alphavantage_history(settings, symbols, args.bar_interval)
+    args.start_ms = start
+    spec = _source_spec(args, end_ms=end)
+    quotes = asyncio.run(collect(spec, settings))
     result = compute(settings, quotes, start, end)
     print(f"backfill: computed {result.line()}", file=sys.stderr)
     store(settings, result, args.source)
     print(f"backfill: done: {result.line()}", file=sys.stderr)
     return 0
-
-
-def _alphavantage_history(settings: object, symbols: list[str], interval: str) -> list[dict]:
-    import asyncio
-
-    from stockapp.sources.alphavantage import AlphaVantageClient, AlphaVantageError
-
-    async def fetch() -> list[dict]:
-        bars: list[dict] = []
-        async with AlphaVantageClient(
-            settings.alpha_vantage_url, settings.alpha_vantage_api_key
-        ) as client:
-            for symbol in symbols:
-                try:
-                    bars += await client.intraday(symbol, interval, "full")
-                except AlphaVantageError as exc:
-                    print(f"backfill: {exc}", file=sys.stderr)
-        return sorted(bars, key=lambda b: b["ts"])
-
-    try:
-        return asyncio.run(fetch())
-    except AlphaVantageError as exc:
-        raise StockappError(str(exc)) from None
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -8,35 +8,16 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 
+from stockapp.models import Quote
 from stockapp.settings import Settings
+from stockapp.sources.factory import Pacer, Quotes, SourceSpec, open_source
 from stockapp.sources.producer import QuoteProducer, SendSummary
 from stockapp.topics import ensure_topics
 
-# (index, quote) -> seconds after the start at which to send it; None: as fast as possible
-Pacer = Callable[[int, dict], float] | None
-Quotes = Iterable[dict] | AsyncIterator[dict]
 
-
-def at_rate(rate: float) -> Pacer:
-    """``rate`` quotes per second."""
-    return lambda n, quote: n / rate
-
-
-def keeping_gaps(speed: float) -> Pacer:
-    """The gaps between the quotes' own times (``_ms``), divided by ``speed``."""
-    first: list[int] = []
-
-    def due(n: int, quote: dict) -> float:
-        if not first:
-            first.append(quote["_ms"])
-        return (quote["_ms"] - first[0]) / 1000 / speed
-
-    return due
-
-
-async def _each(quotes: Quotes, stop: asyncio.Event) -> AsyncIterator[dict]:
+async def _each(quotes: Quotes, stop: asyncio.Event) -> AsyncIterator[Quote]:
     """The source's quotes until it ends or ``stop`` is set. An async source (a poller) is
     raced against ``stop``: it may wait minutes for its next quote, and a signal must not."""
     if not hasattr(quotes, "__aiter__"):
@@ -71,7 +52,7 @@ async def publish(
     if count == 0:
         return SendSummary()
     began = time.monotonic()
-    due: list[dict] = []
+    due: list[Quote] = []
     sent = 0
     async with QuoteProducer(settings) as producer:
         async for quote in _each(quotes, stop):
@@ -89,7 +70,6 @@ async def publish(
                         await asyncio.wait_for(stop.wait(), timeout=delay)
                     if stop.is_set():
                         break
-            quote.pop("_ms", None)
             due.append(quote)
             if count is not None and sent + len(due) >= count:
                 break  # now, not at the next quote: a poller may not send one for a while
@@ -102,8 +82,15 @@ async def publish(
     return producer.summary
 
 
-def run(settings: Settings, quotes: Quotes, pacer: Pacer, count: int | None) -> int:
+def run(settings: Settings, spec: SourceSpec, count: int | None) -> int:
+    """Publish the source's live quotes; prints the summary line, exit code 1 if any failed."""
     ensure_topics(settings)
-    summary = asyncio.run(publish(settings, quotes, pacer, count))
-    print(f"produce: {summary.line()}", file=sys.stderr)
+
+    async def main() -> tuple[SendSummary, str]:
+        async with open_source(spec, settings) as source:
+            summary = await publish(settings, source.quotes, source.pacer, count)
+            return summary, source.report()
+
+    summary, report = asyncio.run(main())
+    print(f"produce: {'; '.join(filter(None, (summary.line(), report)))}", file=sys.stderr)
     return 0 if summary.failed == 0 else 1

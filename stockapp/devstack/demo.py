@@ -73,7 +73,7 @@ def backfill_history(settings: Settings) -> dict[str, float]:
     ticks = Simulator(list(DEFAULT_SYMBOLS), 42, 1.0, end - 86_400_000, 2.0).ticks()
     history = []
     for tick in ticks:
-        if tick["ts"] >= end:
+        if tick.ts >= end:
             break
         history.append(tick)
     result = compute(settings, history, end - 86_400_000, end)
@@ -81,7 +81,7 @@ def backfill_history(settings: Settings) -> dict[str, float]:
     store(settings, result, "simulator")
     last: dict[str, float] = {}
     for tick in history:
-        last[tick["symbol"]] = tick["price"]
+        last[tick.symbol] = tick.price
     return last
 
 

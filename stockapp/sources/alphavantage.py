@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from stockapp.models import Quote
+
 log = logging.getLogger(__name__)
 
 INTRADAY_SECONDS = {"1min": 60, "5min": 300, "15min": 900, "30min": 1800, "60min": 3600}
@@ -107,8 +109,10 @@ class AlphaVantageClient:
         except (KeyError, ValueError):
             raise AlphaVantageError(f"GLOBAL_QUOTE {symbol}: malformed quote") from None
 
-    async def intraday(self, symbol: str, interval: str, outputsize: str = "compact") -> list[dict]:
-        """Bars as quote dicts (contract of docs/streaming.md), oldest first."""
+    async def intraday(
+        self, symbol: str, interval: str, outputsize: str = "compact"
+    ) -> list[Quote]:
+        """Bars as quotes (contract of docs/streaming.md), oldest first."""
         body = await self._get(
             "TIME_SERIES_INTRADAY", symbol, interval=interval, outputsize=outputsize
         )
@@ -119,21 +123,21 @@ class AlphaVantageClient:
             for stamp, bar in series.items():
                 local = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone)
                 bars.append(
-                    {
-                        "symbol": symbol,
-                        "ts": int(local.timestamp() * 1000),
-                        "open": float(bar["1. open"]),
-                        "high": float(bar["2. high"]),
-                        "low": float(bar["3. low"]),
-                        "price": float(bar["4. close"]),
-                        "volume": float(bar["5. volume"]),
-                        "bar_seconds": INTRADAY_SECONDS[interval],
-                        "source": "alphavantage",
-                    }
+                    Quote(
+                        symbol=symbol,
+                        ts=int(local.timestamp() * 1000),
+                        open=float(bar["1. open"]),
+                        high=float(bar["2. high"]),
+                        low=float(bar["3. low"]),
+                        price=float(bar["4. close"]),
+                        volume=float(bar["5. volume"]),
+                        bar_seconds=INTRADAY_SECONDS[interval],
+                        source="alphavantage",
+                    )
                 )
         except (KeyError, ValueError, TypeError):
             raise AlphaVantageError(f"TIME_SERIES_INTRADAY {symbol}: malformed series") from None
-        return sorted(bars, key=lambda b: b["ts"])
+        return sorted(bars, key=lambda b: b.ts)
 
 
 @dataclass
@@ -172,7 +176,7 @@ class Poller:
         self.last_bar: dict[str, int] = {}
         self.stats = PollStats()
 
-    async def quotes(self, rounds: int | None = None) -> AsyncIterator[dict]:
+    async def quotes(self, rounds: int | None = None) -> AsyncIterator[Quote]:
         done = 0
         while rounds is None or done < rounds:
             started = self.clock()
@@ -207,7 +211,7 @@ class Poller:
             if rounds is None or done < rounds:
                 await self.sleep(max(0.0, self.every - (self.clock() - started)))
 
-    async def _quote(self, symbol: str) -> list[dict]:
+    async def _quote(self, symbol: str) -> list[Quote]:
         got = await self.client.global_quote(symbol)
         previous = self.last.get(symbol)
         self.last[symbol] = _Last(got["price"], got["volume"], got["day"])
@@ -221,21 +225,21 @@ class Poller:
                 return []
             increment = max(0.0, got["volume"] - previous.volume)
         return [
-            {
-                "symbol": symbol,
-                "ts": int(self.clock() * 1000),
-                "price": got["price"],
-                "volume": increment,
-                "source": "alphavantage",
-            }
+            Quote(
+                symbol=symbol,
+                ts=int(self.clock() * 1000),
+                price=got["price"],
+                volume=increment,
+                source="alphavantage",
+            )
         ]
 
-    async def _bars(self, symbol: str) -> list[dict]:
+    async def _bars(self, symbol: str) -> list[Quote]:
         bars = await self.client.intraday(symbol, self.interval, self.outputsize)
         seen = self.last_bar.get(symbol, -1)
-        new = [b for b in bars if b["ts"] > seen]
+        new = [b for b in bars if b.ts > seen]
         if bars:
-            self.last_bar[symbol] = max(seen, bars[-1]["ts"])
+            self.last_bar[symbol] = max(seen, bars[-1].ts)
         if not new:
             self.stats.unchanged += 1
         return new

@@ -15,14 +15,12 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import orjson
-
 from stockapp.errors import StockappError
-from stockapp.validation import InvalidQuote, parse_quote
+from stockapp.models import Quote
+from stockapp.validation import InvalidQuote, quote_from_mapping
 
 TICK_COLUMNS = ("symbol", "ts", "price", "volume")
 BAR_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
-_NO_SKEW_CHECK = 2**62  # history files are checked for shape, not for future timestamps
 
 
 class CsvRowError(StockappError):
@@ -84,8 +82,9 @@ def read_quotes(
     bar_seconds: int = 60,
     strict: bool = False,
     report: Callable[[str], None] | None = None,
-) -> Iterator[dict]:
-    """Quote dicts in file order, each with ``_ms`` (its epoch ms, for pacing)."""
+) -> Iterator[Quote]:
+    """Valid quotes in file order (history files are checked for shape, not for future
+    timestamps)."""
     report = report or (lambda message: print(f"csv: {message}", file=sys.stderr))
     with open(path, newline="") as handle:
         reader = csv.reader(handle)
@@ -105,17 +104,13 @@ def read_quotes(
                     quote = _quote(dict(zip(names, values, strict=True)), bars, bar_seconds)
                 except ValueError as exc:
                     raise InvalidQuote(f"not a number: {exc}") from None
-                parsed = parse_quote(
-                    quote["symbol"].upper().encode(), orjson.dumps(quote), 0, _NO_SKEW_CHECK
-                )
+                parsed = quote_from_mapping(quote)
             except InvalidQuote as exc:
                 if strict:
                     raise CsvRowError(f"{path}:{line}: {exc}") from None
                 report(f"{path}:{line}: skipped: {exc}")
                 continue
-            quote["symbol"] = parsed.symbol
-            quote["_ms"] = parsed.ts
-            yield quote
+            yield parsed
 
 
 def _chain(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:

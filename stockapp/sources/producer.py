@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from stockapp.models import Quote
 from stockapp.partitioning import partition_for
 from stockapp.settings import Settings
 
@@ -109,20 +110,20 @@ class QuoteProducer:
                 log.warning("Kafka is not reachable yet (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(RECONNECT_BACKOFF_S)
 
-    async def send_many(self, quotes: list[dict]) -> None:
+    async def send_many(self, quotes: list[Quote]) -> None:
         """Queue quotes (keyed by symbol, order kept per symbol); waits while too many batches
         are unacknowledged."""
         if self._failed:
             await self._recover()
         batches: dict[int, tuple[Any, _Batch]] = {}
         for quote in quotes:
-            symbol = quote["symbol"]
+            symbol = quote.symbol
             key = symbol.encode()
             partition = partition_for(key, self.partitions)
             entry = batches.get(partition)
             if entry is None:
                 entry = batches[partition] = self._new_batch(partition)
-            value = orjson.dumps(quote)
+            value = orjson.dumps(quote.to_json())
             if entry[0].append(key=key, value=value, timestamp=None) is None:  # batch full
                 await self._ship(*entry)
                 entry = batches[partition] = self._new_batch(partition)

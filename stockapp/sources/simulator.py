@@ -13,6 +13,8 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from stockapp.models import Quote
+
 DEFAULT_SYMBOLS = ("AAPL", "AMZN", "GOOG", "MSFT", "TSLA")
 SECONDS_PER_YEAR = 252 * 6.5 * 3600  # trading seconds: volatility is quoted per trading year
 
@@ -63,7 +65,7 @@ class Simulator:
             return 100 * self.rng.randint(1, 10)
         return 100 * self.rng.randint(10, 100)
 
-    def ticks(self, now_ms: Callable[[], int] | None = None) -> Iterator[dict]:
+    def ticks(self, now_ms: Callable[[], int] | None = None) -> Iterator[Quote]:
         """Endless ticks; ``now_ms()`` caps event times (None: no cap)."""
         i = 0
         while True:
@@ -81,13 +83,13 @@ class Simulator:
             self.prices[model.symbol] = price
             price = round(price, 2) if price >= 1 else round(price, 4)
             spread = max(0.01, round(price * 0.0002, 2))
-            yield {
-                "symbol": model.symbol,
-                "ts": ts,
-                "price": price,
-                "volume": self._trade_size(),
-                "bid": round(price - spread / 2, 4),
-                "ask": round(price + spread / 2, 4),
-                "source": "simulator",
-            }
+            yield Quote(
+                symbol=model.symbol,
+                ts=ts,
+                price=price,
+                volume=self._trade_size(),
+                bid=round(price - spread / 2, 4),
+                ask=round(price + spread / 2, 4),
+                source="simulator",
+            )
             i += 1

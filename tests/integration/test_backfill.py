@@ -87,11 +87,11 @@ def test_backfill_then_stream_equals_ta_over_everything(stack, env):
     keyspace = env["STOCKAPP_CASSANDRA_KEYSPACE"]
     ticks = list(
         itertools.takewhile(
-            lambda q: q["ts"] < LIVE_END, Simulator(SYMBOLS, 5, 1.0, FROM, 1.0).ticks()
+            lambda q: q.ts < LIVE_END, Simulator(SYMBOLS, 5, 1.0, FROM, 1.0).ticks()
         )
     )
-    history = [t for t in ticks if t["ts"] < TO]
-    live = [t for t in ticks if t["ts"] >= TO]
+    history = [t for t in ticks if t.ts < TO]
+    live = [t for t in ticks if t.ts >= TO]
 
     assert f"computed {len(history)} quotes" in backfill(env)
     first = snapshot(stack, keyspace)
@@ -100,14 +100,14 @@ def test_backfill_then_stream_equals_ta_over_everything(stack, env):
     assert set(first[1]) == set(SYMBOLS)
 
     # History alone: the closed candles equal pandas/ta over the history.
-    as_ticks = [Tick(t["symbol"], t["ts"], t["price"], t["volume"]) for t in history]
+    as_ticks = [Tick(t.symbol, t.ts, t.price, t.volume) for t in history]
     expected_history = sum(len(expected_candles(as_ticks, i, TZ)) for i in INTERVALS)
     assert len(first[0]) == expected_history - len(SYMBOLS) * len(INTERVALS)  # minus forming
 
     # Then the live part through Kafka and a worker that starts from the seeds.
-    records = [(t["symbol"].encode(), orjson.dumps(t)) for t in live]
+    records = [(t.symbol.encode(), orjson.dumps(t.to_json())) for t in live]
     asyncio.run(produce(stack.kafka_bootstrap[0], env["STOCKAPP_TOPIC_QUOTES"], records))
-    everything = [Tick(t["symbol"], t["ts"], t["price"], t["volume"]) for t in ticks]
+    everything = [Tick(t.symbol, t.ts, t.price, t.volume) for t in ticks]
     expected = {}
     for interval in INTERVALS:
         for _, row in expected_candles(everything, interval, TZ).iterrows():

@@ -58,14 +58,14 @@ async def test_quotes_volume_increments_and_unchanged_skipped(fake):
     )  # a new day
     clock = Clock()
     quotes, stats = await poll(url, ["IBM"], 5, clock)
-    assert [(q["price"], q["volume"]) for q in quotes] == [
+    assert [(q.price, q.volume) for q in quotes] == [
         (190.0, 0.0),
         (190.5, 300.0),
         (190.4, 0.0),
         (191.0, 5000.0),
     ]
-    assert all(q["symbol"] == "IBM" and q["source"] == "alphavantage" for q in quotes)
-    assert quotes[1]["ts"] - quotes[0]["ts"] == 30_000  # stamped when polled, every 30 s
+    assert all(q.symbol == "IBM" and q.source == "alphavantage" for q in quotes)
+    assert quotes[1].ts - quotes[0].ts == 30_000  # stamped when polled, every 30 s
     assert stats.unchanged == 1 and clock.sleeps == [30.0] * 4
     assert server.requests[0] == {"function": "GLOBAL_QUOTE", "symbol": "IBM", "apikey": KEY}
 
@@ -79,7 +79,7 @@ async def test_rate_limit_backs_off_and_goes_on(fake, caplog):
     clock = Clock()
     with caplog.at_level(logging.WARNING):
         quotes, stats = await poll(url, ["IBM", "MSFT"], 2, clock)
-    assert [q["symbol"] for q in quotes] == ["MSFT", "IBM"]  # MSFT went on meanwhile
+    assert [q.symbol for q in quotes] == ["MSFT", "IBM"]  # MSFT went on meanwhile
     assert stats.rate_limited == 1 and clock.sleeps[0] == 60.0
     assert "rate limited" in caplog.text and "Alpha Vantage" in caplog.text
     assert KEY not in caplog.text
@@ -138,12 +138,12 @@ async def test_intraday_bars_in_eastern_time_without_repeats(fake):
         intraday("IBM", "5min", second),
     )
     quotes, _ = await poll(url, ["IBM"], 2, Clock(), mode="intraday", interval="5min")
-    assert [q["ts"] for q in quotes] == [
+    assert [q.ts for q in quotes] == [
         1_767_623_400_000,
         1_767_623_700_000,
         1_767_624_000_000,
     ]  # 09:30 New York = 14:30 UTC
-    assert quotes[0] | {} == {
+    assert quotes[0].to_json() == {
         "symbol": "IBM",
         "ts": 1_767_623_400_000,
         "open": 10.0,

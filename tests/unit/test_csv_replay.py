@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from stockapp.produce import keeping_gaps
+from stockapp.models import Quote
 from stockapp.sources.csv_replay import CsvRowError, read_quotes
+from stockapp.sources.factory import keeping_gaps
 
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
@@ -21,33 +22,26 @@ def test_sample_files_are_clean():
     ticks = list(read_quotes(SAMPLES / "ticks.csv", report=problems.append))
     bars = list(read_quotes(SAMPLES / "bars-1min.csv", report=problems.append))
     assert problems == [] and len(ticks) == 120 and len(bars) == 30
-    assert bars[0]["bar_seconds"] == 60 and bars[0]["_ms"] == 1_767_623_400_000
+    assert bars[0].bar_seconds == 60 and bars[0].ts == 1_767_623_400_000
 
 
 def test_header_in_any_order_and_iso_times(tmp_path):
     path = write(tmp_path, "volume,price,TS,Symbol\n10,1.5,2026-01-05T14:00:00Z,aapl\n")
     assert list(read_quotes(path)) == [
-        {
-            "symbol": "AAPL",
-            "ts": "2026-01-05T14:00:00Z",
-            "volume": 10,
-            "price": 1.5,
-            "source": "csv",
-            "_ms": 1_767_621_600_000,
-        }
+        Quote(symbol="AAPL", ts=1_767_621_600_000, price=1.5, volume=10.0, source="csv")
     ]
 
 
 def test_no_header_ticks_and_bars(tmp_path):
     ticks = list(read_quotes(write(tmp_path, "MSFT,1767621600000,410.5,3\n")))
-    assert ticks[0]["price"] == 410.5 and ticks[0]["volume"] == 3
+    assert ticks[0].price == 410.5 and ticks[0].volume == 3
     bars = list(read_quotes(write(tmp_path, "IBM,1767621600000,10,12,9,11,500\n"), bar_seconds=300))
     assert (
-        bars[0]["open"],
-        bars[0]["high"],
-        bars[0]["low"],
-        bars[0]["price"],
-        bars[0]["bar_seconds"],
+        bars[0].open,
+        bars[0].high,
+        bars[0].low,
+        bars[0].price,
+        bars[0].bar_seconds,
     ) == (10, 12, 9, 11, 300)
 
 
@@ -66,7 +60,7 @@ def test_bad_rows_are_reported_with_line_numbers_and_skipped(tmp_path):
     )
     problems: list[str] = []
     quotes = list(read_quotes(path, report=problems.append))
-    assert [q["price"] for q in quotes] == [1.5, 2.5]
+    assert [q.price for q in quotes] == [1.5, 2.5]
     assert [p.split(": skipped: ")[0].rsplit(":", 1)[1] for p in problems] == [
         "3",
         "4",
@@ -82,7 +76,7 @@ def test_bad_rows_are_reported_with_line_numbers_and_skipped(tmp_path):
 def test_strict_stops_at_the_first_bad_row(tmp_path):
     path = write(tmp_path, "AAPL,1767621600000,1.5,10\nAAPL,1767621600001,0,10\n")
     reader = read_quotes(path, strict=True)
-    assert next(reader)["price"] == 1.5
+    assert next(reader).price == 1.5
     with pytest.raises(CsvRowError, match=r"q.csv:2: price must be > 0"):
         next(reader)
 
@@ -94,7 +88,10 @@ def test_unknown_layout_is_refused(tmp_path):
 
 def test_replay_keeps_gaps_at_a_speed():
     due = keeping_gaps(10.0)
-    assert [due(n, {"_ms": ms}) for n, ms in enumerate([1000, 1000, 3000, 21_000])] == [
+    assert [
+        due(n, Quote(symbol="X", ts=ms, price=1.0, volume=1.0))
+        for n, ms in enumerate([1000, 1000, 3000, 21_000])
+    ] == [
         0.0,
         0.0,
         0.2,

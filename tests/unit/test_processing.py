@@ -1,6 +1,5 @@
 """The processor's effects, their order, and its timer rules (fake sinks, fake clock)."""
 
-
 import orjson
 
 from stockapp.partitioning import partition_for

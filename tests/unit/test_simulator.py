@@ -10,7 +10,7 @@ from stockapp.validation import parse_quote
 START = 1_767_621_600_000
 
 
-def take(sim: Simulator, n: int, now=None) -> list[dict]:
+def take(sim: Simulator, n: int, now=None) -> list:
     return list(itertools.islice(sim.ticks(now), n))
 
 
@@ -23,10 +23,11 @@ def test_same_seed_same_ticks():
 
 def test_every_tick_is_a_valid_quote():
     for tick in take(Simulator(["AAPL", "BRK.B", "^GSPC"], 1, 100.0, START), 2000):
-        quote = parse_quote(tick["symbol"].encode(), orjson.dumps(tick), START + 10**9, 0)
+        quote = parse_quote(tick.symbol.encode(), orjson.dumps(tick.to_json()), START + 10**9, 0)
+        assert quote == tick
         assert quote.bid < quote.price < quote.ask
         assert quote.volume >= 1 and quote.source == "simulator"
-    assert {t["symbol"] for t in take(Simulator(["A", "B", "C"], 1, 1.0, START), 300)} == {
+    assert {t.symbol for t in take(Simulator(["A", "B", "C"], 1, 1.0, START), 300)} == {
         "A",
         "B",
         "C",
@@ -36,17 +37,17 @@ def test_every_tick_is_a_valid_quote():
 def test_event_time_follows_rate_and_speedup():
     ticks = take(Simulator(["X"], 3, 50.0, START, speedup=60.0), 101)
     # 50 ticks per wall second, 60 event seconds per wall second: 1.2 s of event time apart.
-    assert ticks[100]["ts"] - ticks[0]["ts"] == 120_000
+    assert ticks[100].ts - ticks[0].ts == 120_000
 
 
 def test_replay_never_runs_ahead_of_the_present():
     ticks = take(Simulator(["X"], 3, 1.0, START, speedup=3600.0), 10, now=lambda: START + 5_000)
-    assert max(t["ts"] for t in ticks) == START + 5_000
+    assert max(t.ts for t in ticks) == START + 5_000
 
 
 def test_prices_move_like_gbm():
     ticks = take(Simulator(["X"], 5, 1.0, START, speedup=3600.0), 2000)
-    prices = [t["price"] for t in ticks]
+    prices = [t.price for t in ticks]
     assert len(set(prices)) > 1000  # they move
     assert 0.2 < prices[-1] / prices[0] < 5  # but within reason over ~2000 hours
 

@@ -1,0 +1,182 @@
+"""One place that turns the command line's choice of source into quotes, for both
+``stockapp produce`` (live, paced) and ``stockapp backfill`` (history up to an end time)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from stockapp.errors import StockappError
+from stockapp.models import Quote
+from stockapp.settings import Settings
+from stockapp.sources.simulator import DEFAULT_SYMBOLS, Simulator
+
+# (index, quote) -> seconds after the start at which to send it; None: as fast as possible
+Pacer = Callable[[int, Quote], float] | None
+Quotes = Iterable[Quote] | AsyncIterator[Quote]
+
+
+def at_rate(rate: float) -> Pacer:
+    """``rate`` quotes per second."""
+    return lambda n, quote: n / rate
+
+
+def keeping_gaps(speed: float) -> Pacer:
+    """The gaps between the quotes' own times, divided by ``speed``."""
+    first: list[int] = []
+
+    def due(n: int, quote: Quote) -> float:
+        if not first:
+            first.append(quote.ts)
+        return (quote.ts - first[0]) / 1000 / speed
+
+    return due
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: Literal["simulator", "csv", "alphavantage"] = "simulator"
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    only_symbols: bool = False  # csv: keep only ``symbols`` (they were named explicitly)
+    end_ms: int | None = None  # history: event times before this (simulator: required)
+    # simulator: tick i at event time start + i * 1000 * speedup / rate; paced at ``rate``/s
+    # when live (0: as fast as possible, event times spaced as for 1,000/s)
+    seed: int = 42
+    rate: float = 0.0
+    start_ms: int | None = None
+    speedup: float = 1.0
+    prices: Mapping[str, float] = field(default_factory=dict)
+    # csv
+    file: Path | None = None
+    bar_seconds: int = 60
+    strict: bool = False
+    speed: float = 0.0  # live replay keeping the gaps, this many times faster (0: flat out)
+    # alphavantage: "quote" / "intraday" polling when live; the full intraday series as history
+    mode: Literal["quote", "intraday"] = "quote"
+    every: float = 30.0
+    bar_interval: str = "1min"
+    outputsize: Literal["compact", "full"] = "compact"
+
+
+class Source:
+    """An opened source: ``quotes`` to iterate (sync or async) with their ``pacer``, inside
+    ``async with`` (Alpha Vantage holds an HTTP session); ``report()`` is a line of source
+    statistics, or empty."""
+
+    def __init__(self, spec: SourceSpec, settings: Settings, history: bool) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.history = history
+        self.quotes: Quotes = ()
+        self.pacer: Pacer = None
+        self._client = None
+        self._poller = None
+        self.problems: list[str] = []  # per-symbol errors of a history fetch (shown, not fatal)
+
+    async def __aenter__(self) -> Source:
+        spec = self.spec
+        if spec.kind == "simulator":
+            self._simulator()
+        elif spec.kind == "csv":
+            self._csv()
+        else:
+            await self._alphavantage()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._client is not None:
+            await self._client.__aexit__(kind, exc, tb)
+
+    def _simulator(self) -> None:
+        spec = self.spec
+        now = int(time.time() * 1000)
+        start = spec.start_ms if spec.start_ms is not None else now
+        simulator = Simulator(
+            list(spec.symbols),
+            spec.seed,
+            spec.rate or 1000.0,
+            start,
+            spec.speedup,
+            dict(spec.prices),
+        )
+        if self.history:
+            if spec.end_ms is None:
+                raise StockappError("a simulated history needs an end time")
+            self.quotes = itertools.takewhile(lambda q: q.ts < spec.end_ms, simulator.ticks())
+        else:
+            self.quotes = simulator.ticks(now_ms=lambda: int(time.time() * 1000))
+            self.pacer = at_rate(spec.rate) if spec.rate else None
+
+    def _csv(self) -> None:
+        from stockapp.sources.csv_replay import read_quotes
+
+        spec = self.spec
+        if spec.file is None or not spec.file.is_file():
+            raise StockappError(f"--source csv needs --file with an existing file, got {spec.file}")
+        quotes: Iterable[Quote] = read_quotes(spec.file, spec.bar_seconds, spec.strict)
+        if spec.only_symbols:
+            wanted = set(spec.symbols)
+            quotes = (q for q in quotes if q.symbol in wanted)
+        self.quotes = quotes
+        if not self.history and spec.speed:
+            self.pacer = keeping_gaps(spec.speed)
+
+    async def _alphavantage(self) -> None:
+        from stockapp.sources.alphavantage import AlphaVantageClient, AlphaVantageError, Poller
+
+        spec = self.spec
+        try:
+            client = AlphaVantageClient(
+                self.settings.alpha_vantage_url, self.settings.alpha_vantage_api_key
+            )
+        except AlphaVantageError as exc:
+            raise StockappError(str(exc)) from None
+        self._client = await client.__aenter__()
+        if self.history:
+            self.quotes = await self._intraday_history(client)
+            return
+        self._poller = Poller(
+            client, list(spec.symbols), spec.every, spec.mode, spec.bar_interval, spec.outputsize
+        )
+        self.quotes = self._poller.quotes()
+
+    async def _intraday_history(self, client: object) -> list[Quote]:
+        from stockapp.sources.alphavantage import AlphaVantageError
+
+        bars: list[Quote] = []
+        for symbol in self.spec.symbols:
+            try:
+                bars += await client.intraday(symbol, self.spec.bar_interval, "full")
+            except AlphaVantageError as exc:
+                self.problems.append(str(exc))
+        return sorted(bars, key=lambda b: b.ts)
+
+    def report(self) -> str:
+        if self._poller is None:
+            return ""
+        stats = self._poller.stats
+        return (
+            f"alphavantage: {stats.unchanged} unchanged, {stats.rate_limited} rate-limited, "
+            f"{stats.errors} errors, bad symbols: {', '.join(stats.bad_symbols) or 'none'}"
+        )
+
+
+def open_source(spec: SourceSpec, settings: Settings, *, history: bool = False) -> Source:
+    """``async with open_source(...) as source``: live quotes (``history=False``), or the
+    source's history up to ``spec.end_ms``."""
+    return Source(spec, settings, history)
+
+
+async def collect(spec: SourceSpec, settings: Settings) -> list[Quote]:
+    """A source's whole history, in order (for backfill)."""
+    async with open_source(spec, settings, history=True) as source:
+        if hasattr(source.quotes, "__aiter__"):
+            return [q async for q in source.quotes]
+        return list(source.quotes)
