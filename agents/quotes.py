@@ -15,7 +15,6 @@ from stockapp.sinks.cassandra import CassandraSink
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sinks.seeds import SeedStore
 from stockapp.tables.definitions import symbol_state
-from stockapp.tables.intervals import parse_interval
 
 settings = get_settings()
 
@@ -75,11 +74,8 @@ async def start_processor() -> QuoteProcessor:
         _, session = await loop.run_in_executor(
             None, connect, settings, settings.cassandra_keyspace
         )
-        interval_ms = {
-            n: parse_interval(n, settings.market_timezone).ms for n in settings.intervals
-        }
         # Topics are created by `stockapp worker` before Faust starts (stockapp/topics.py).
-        sink = CassandraSink(session, interval_ms, settings.cassandra_concurrency)
+        sink = CassandraSink(session, settings.interval_ms, settings.cassandra_concurrency)
 
         seeds = SeedStore(session)
         app.use_processor(

@@ -144,15 +144,9 @@ def store(settings: Settings, result: BackfillResult, source: str, chunk: int = 
     """Write the candles (idempotent) and the seeds to Cassandra."""
     cluster, session = connect(settings, keyspace=settings.cassandra_keyspace)
     try:
-        interval_ms = {
-            i.name: i.ms
-            for i in CandleSpec.build(
-                settings.intervals, settings.market_timezone, settings.grace_seconds
-            ).intervals
-        }
 
         async def write() -> None:
-            sink = CassandraSink(session, interval_ms, settings.cassandra_concurrency)
+            sink = CassandraSink(session, settings.interval_ms, settings.cassandra_concurrency)
             total = len(result.closed)
             for i in range(0, total, chunk):
                 await sink.write([], result.closed[i : i + chunk])

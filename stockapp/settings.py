@@ -147,6 +147,11 @@ class Settings(BaseSettings):
         return "kafka://" + ";".join(self.kafka_bootstrap)
 
     @property
+    def interval_ms(self) -> dict[str, int]:
+        """Nominal length of each candle interval (a daily candle's is 24 h)."""
+        return {name: parse_interval(name, self.market_timezone).ms for name in self.intervals}
+
+    @property
     def kafka_host_port(self) -> tuple[str, int]:
         return host_port(self.kafka_bootstrap[0], 9092)
 

@@ -1,4 +1,5 @@
-"""ISO-8601 times to epoch milliseconds, shared by record validation and the API."""
+"""Epoch milliseconds to and from ISO-8601 text and datetimes, for validation, the sinks
+and the API. Integer arithmetic throughout: float timestamps can be off by a millisecond."""
 
 from __future__ import annotations
 
@@ -16,5 +17,16 @@ def iso_to_epoch_ms(text: str) -> int:
     parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise NoUtcOffset(text)
-    # Integer arithmetic: float timestamps can be off by one millisecond.
     return (parsed - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def ms_to_datetime(ms: int) -> dt.datetime:
+    """An aware UTC datetime (what the Cassandra driver stores as a timestamp)."""
+    return _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def datetime_to_ms(value: dt.datetime) -> int:
+    """Epoch ms of a datetime; a naive one is UTC (the Cassandra driver returns those)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return (value - _EPOCH) // dt.timedelta(milliseconds=1)

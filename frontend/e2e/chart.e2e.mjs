@@ -50,7 +50,7 @@ try {
   check(await page.getByTestId("interval-5m").evaluate((b) => b.classList.contains("active")), "switching to 5m shows 5-minute candles");
 
   // RSI toggle: its pane goes away and comes back.
-  const rsi = page.getByTestId("toggle-rsi");
+  const rsi = page.getByTestId("toggle-rsi_14"); // toggles are named by the indicator keys of /api/meta
   const panes = async () => Number(await chart.getAttribute("data-panes"));
   const withRsi = await rsi.isChecked();
   const panesBefore = await panes();

@@ -1,15 +1,16 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { fetchCandles, fetchSymbols, subscribeLive } from "./api";
+import { fetchCandles, fetchMeta, fetchSymbols, subscribeLive } from "./api";
 import { Chart } from "./Chart";
 import { mergeCandles } from "./mapping";
-import { TOGGLES, TOGGLE_LABELS, loadPrefs, savePrefs, type Prefs } from "./prefs";
+import { loadPrefs, savePrefs, withMeta, type Prefs } from "./prefs";
 import { SymbolPicker } from "./SymbolPicker";
-import { INTERVALS, type ApiCandle, type SymbolInfo } from "./types";
+import type { ApiCandle, Meta, SymbolInfo } from "./types";
 
 type Status = { kind: "loading" } | { kind: "error"; message: string } | { kind: "ready" };
 
 export function App() {
   const [prefs, setPrefs] = useState<Prefs>(() => loadPrefs());
+  const [meta, setMeta] = useState<Meta | null>(null);
   const [symbols, setSymbols] = useState<SymbolInfo[]>([]);
   const [symbolsError, setSymbolsError] = useState<string | null>(null);
   const [candles, setCandles] = useState<ApiCandle[]>([]);
@@ -21,6 +22,21 @@ export function App() {
   useEffect(() => {
     document.documentElement.dataset.theme = prefs.theme;
   }, [prefs.theme]);
+
+  // What the server computes (intervals, indicators): once; it fixes the toolbar and the panes.
+  useEffect(() => {
+    let cancelled = false;
+    fetchMeta()
+      .then((m) => {
+        if (cancelled) return;
+        setMeta(m);
+        setPrefs((p) => withMeta(p, m.intervals, m.indicators));
+      })
+      .catch((e: Error) => !cancelled && setStatus({ kind: "error", message: e.message }));
+    return () => {
+      cancelled = true;
+    };
+  }, [reload]);
 
   // Symbols: on load and every 30 s (new ones appear as sources start).
   useEffect(() => {
@@ -46,7 +62,7 @@ export function App() {
 
   // History, then live updates for the chosen symbol and interval.
   useEffect(() => {
-    if (!symbol) return;
+    if (!symbol || !meta) return;
     const abort = new AbortController();
     let stop: (() => void) | undefined;
     older.current = { loading: false, exhausted: false };
@@ -65,7 +81,7 @@ export function App() {
       abort.abort();
       stop?.();
     };
-  }, [symbol, interval, reload]);
+  }, [symbol, interval, reload, meta]);
 
   const loadOlder = useCallback(() => {
     const state = older.current;
@@ -90,22 +106,22 @@ export function App() {
         <strong className="brand">stockapp</strong>
         <SymbolPicker symbols={symbols} value={symbol} onChange={(s) => update({ symbol: s })} />
         <div className="intervals" role="group" aria-label="Interval">
-          {INTERVALS.map((i) => (
+          {(meta?.intervals ?? []).map((i) => (
             <button key={i} data-testid={`interval-${i}`} className={i === interval ? "active" : ""} onClick={() => update({ interval: i })}>
               {i}
             </button>
           ))}
         </div>
         <div className="toggles">
-          {TOGGLES.map((t) => (
-            <label key={t}>
+          {[{ key: "volume", label: "Volume" }, ...(meta?.indicators ?? [])].map(({ key, label }) => (
+            <label key={key}>
               <input
                 type="checkbox"
-                data-testid={`toggle-${t}`}
-                checked={prefs.shown[t]}
-                onChange={(e) => update({ shown: { ...prefs.shown, [t]: e.target.checked } })}
+                data-testid={`toggle-${key}`}
+                checked={prefs.shown[key] ?? false}
+                onChange={(e) => update({ shown: { ...prefs.shown, [key]: e.target.checked } })}
               />
-              {TOGGLE_LABELS[t]}
+              {label}
             </label>
           ))}
         </div>
@@ -131,7 +147,7 @@ export function App() {
             No {interval} candles for {symbol} yet.
           </div>
         )}
-        <Chart candles={candles} shown={prefs.shown} theme={prefs.theme} onScrolledToStart={loadOlder} />
+        <Chart candles={candles} indicators={meta?.indicators ?? []} shown={prefs.shown} theme={prefs.theme} onScrolledToStart={loadOlder} />
       </main>
     </div>
   );

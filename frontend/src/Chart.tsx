@@ -13,13 +13,14 @@ import {
   type Time,
 } from "lightweight-charts";
 import { useEffect, useMemo, useRef, useState } from "react";
-import { DOWN, UP, formatValue, formatVolume, toBar, toLocalTime, toPoint, toVolume } from "./mapping";
-import type { Toggle } from "./prefs";
-import type { ApiCandle, IndicatorName } from "./types";
+import { DOWN, UP, chartLayout, formatValue, formatVolume, toBar, toLocalTime, toPoint, toVolume, type SeriesSpec } from "./mapping";
+import type { Shown } from "./prefs";
+import type { ApiCandle, IndicatorInfo } from "./types";
 
 interface Props {
   candles: ApiCandle[];
-  shown: Record<Toggle, boolean>;
+  indicators: IndicatorInfo[];
+  shown: Shown;
   theme: "dark" | "light";
   onScrolledToStart: () => void;
 }
@@ -29,42 +30,29 @@ const THEMES = {
   light: { background: "#ffffff", text: "#191919", grid: "#eef0f3" },
 };
 
-/** Line overlays: which toggle shows them, their colour, and their pane (0: price). */
-const LINES: { name: IndicatorName; toggle: Toggle; color: string; pane: "price" | "rsi" | "macd" }[] = [
-  { name: "sma_20", toggle: "sma20", color: "#f7c948", pane: "price" },
-  { name: "sma_50", toggle: "sma50", color: "#ff9800", pane: "price" },
-  { name: "ema_12", toggle: "ema12", color: "#42a5f5", pane: "price" },
-  { name: "ema_26", toggle: "ema26", color: "#ab47bc", pane: "price" },
-  { name: "bb_upper", toggle: "bb", color: "#80cbc4", pane: "price" },
-  { name: "bb_middle", toggle: "bb", color: "#4db6ac", pane: "price" },
-  { name: "bb_lower", toggle: "bb", color: "#80cbc4", pane: "price" },
-  { name: "vwap", toggle: "vwap", color: "#e91e63", pane: "price" },
-  { name: "rsi_14", toggle: "rsi", color: "#7e57c2", pane: "rsi" },
-  { name: "macd", toggle: "macd", color: "#2962ff", pane: "macd" },
-  { name: "macd_signal", toggle: "macd", color: "#ff6d00", pane: "macd" },
-];
-
 interface Handles {
   chart: IChartApi;
   candles: ISeriesApi<"Candlestick">;
   volume: ISeriesApi<"Histogram"> | null;
-  hist: ISeriesApi<"Histogram"> | null;
-  lines: Partial<Record<IndicatorName, ISeriesApi<"Line">>>;
+  lines: Record<string, ISeriesApi<"Line">>; // by indicator output
+  hists: Record<string, ISeriesApi<"Histogram">>; // by indicator output (MACD's histogram)
   loaded: ApiCandle[];
 }
 
 const shift = (t: number) => toLocalTime(t);
 
-function histPoint(c: ApiCandle) {
-  const value = c.indicators.macd_hist;
-  return value === null ? { time: shift(c.t) as Time } : { time: shift(c.t) as Time, value, color: value >= 0 ? `${UP}b0` : `${DOWN}b0` };
+function histPoint(c: ApiCandle, output: string) {
+  const value = c.indicators[output];
+  return value === null || value === undefined
+    ? { time: shift(c.t) as Time }
+    : { time: shift(c.t) as Time, value, color: value >= 0 ? `${UP}b0` : `${DOWN}b0` };
 }
 
 function setAll(h: Handles, candles: ApiCandle[]) {
   h.candles.setData(candles.map((c) => ({ ...toBar(c, shift), time: shift(c.t) as Time })));
   h.volume?.setData(candles.map((c) => ({ ...toVolume(c, shift), time: shift(c.t) as Time })));
-  h.hist?.setData(candles.map(histPoint));
-  for (const [name, series] of Object.entries(h.lines) as [IndicatorName, ISeriesApi<"Line">][]) {
+  for (const [output, series] of Object.entries(h.hists)) series.setData(candles.map((c) => histPoint(c, output)));
+  for (const [name, series] of Object.entries(h.lines)) {
     // Whitespace (no value) keeps warm-up gaps aligned with the candles.
     series.setData(
       candles.map((c) => {
@@ -79,20 +67,21 @@ function updateOne(h: Handles, c: ApiCandle) {
   const time = shift(c.t) as Time;
   h.candles.update({ ...toBar(c, shift), time });
   h.volume?.update({ ...toVolume(c, shift), time });
-  h.hist?.update(histPoint(c));
-  for (const [name, series] of Object.entries(h.lines) as [IndicatorName, ISeriesApi<"Line">][]) {
+  for (const [output, series] of Object.entries(h.hists)) series.update(histPoint(c, output));
+  for (const [name, series] of Object.entries(h.lines)) {
     const p = toPoint(c, name, shift);
     series.update(p ? { time, value: p.value } : { time });
   }
 }
 
-export function Chart({ candles, shown, theme, onScrolledToStart }: Props) {
+export function Chart({ candles, indicators, shown, theme, onScrolledToStart }: Props) {
   const container = useRef<HTMLDivElement>(null);
   const handles = useRef<Handles | null>(null);
   const [hovered, setHovered] = useState<ApiCandle | null>(null);
   const scrolled = useRef(onScrolledToStart);
   scrolled.current = onScrolledToStart;
-  const shownKey = JSON.stringify(shown);
+  const layout = useMemo(() => chartLayout(indicators, shown), [indicators, shown]);
+  const shownKey = JSON.stringify([layout, shown.volume]);
   const byTime = useMemo(() => new Map(candles.map((c) => [shift(c.t), c])), [candles]);
   const byTimeRef = useRef(byTime);
   byTimeRef.current = byTime;
@@ -123,39 +112,36 @@ export function Chart({ candles, shown, theme, onScrolledToStart }: Props) {
         wickDownColor: DOWN,
       }),
       volume: null,
-      hist: null,
       lines: {},
+      hists: {},
       loaded: [],
     };
     if (shown.volume) {
       h.volume = chart.addSeries(HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "volume" });
       chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
     }
-    const paneIndex = { price: 0, rsi: 0, macd: 0 };
-    let next = 1;
-    if (shown.rsi) paneIndex.rsi = next++;
-    if (shown.macd) paneIndex.macd = next++;
-    for (const line of LINES) {
-      if (!shown[line.toggle]) continue;
-      h.lines[line.name] = chart.addSeries(
+    for (const spec of layout.series) {
+      if (spec.histogram) {
+        h.hists[spec.output] = chart.addSeries(HistogramSeries, { priceLineVisible: false, lastValueVisible: false }, spec.pane);
+        continue;
+      }
+      const line = chart.addSeries(
         LineSeries,
         {
-          color: line.color,
-          lineWidth: line.pane === "price" ? 1 : 2,
+          color: spec.color,
+          lineWidth: spec.pane === 0 ? 1 : 2,
           priceLineVisible: false,
-          lastValueVisible: line.pane !== "price",
+          lastValueVisible: spec.pane !== 0,
           crosshairMarkerVisible: false,
         },
-        paneIndex[line.pane],
+        spec.pane,
       );
-    }
-    if (shown.rsi) {
-      for (const level of [30, 70]) {
-        h.lines.rsi_14?.createPriceLine({ price: level, color: "#787b86", lineStyle: 2, lineWidth: 1, axisLabelVisible: true, title: "" });
+      if (spec.kind === "rsi") {
+        for (const level of [30, 70]) {
+          line.createPriceLine({ price: level, color: "#787b86", lineStyle: 2, lineWidth: 1, axisLabelVisible: true, title: "" });
+        }
       }
-    }
-    if (shown.macd) {
-      h.hist = chart.addSeries(HistogramSeries, { priceLineVisible: false, lastValueVisible: false }, paneIndex.macd);
+      h.lines[spec.output] = line;
     }
     for (const pane of chart.panes().slice(1)) pane.setHeight(110);
 
@@ -203,7 +189,7 @@ export function Chart({ candles, shown, theme, onScrolledToStart }: Props) {
   const last = candles[candles.length - 1];
   return (
     <div className="chart-wrap">
-      <Legend candle={shownCandle} shown={shown} />
+      <Legend candle={shownCandle} series={layout.series} />
       <div
         ref={container}
         className="chart"
@@ -212,18 +198,18 @@ export function Chart({ candles, shown, theme, onScrolledToStart }: Props) {
         data-last-time={last?.t ?? ""}
         data-last-close={last?.c ?? ""}
         data-last-volume={last?.v ?? ""}
-        data-panes={1 + (shown.rsi ? 1 : 0) + (shown.macd ? 1 : 0)}
+        data-panes={layout.panes}
       />
     </div>
   );
 }
 
-function Legend({ candle, shown }: { candle: ApiCandle | undefined; shown: Record<Toggle, boolean> }) {
+function Legend({ candle, series }: { candle: ApiCandle | undefined; series: SeriesSpec[] }) {
   if (!candle) return null;
   const up = candle.c >= candle.o;
-  const values = LINES.filter((l) => shown[l.toggle]).map((l) => (
-    <span key={l.name} style={{ color: l.color }}>
-      {l.name} {formatValue(candle.indicators[l.name])}
+  const values = series.map((s) => (
+    <span key={s.output} style={s.histogram ? undefined : { color: s.color }}>
+      {s.output} {formatValue(candle.indicators[s.output], s.pane === 0 ? 2 : 3)}
     </span>
   ));
   return (
@@ -234,7 +220,6 @@ function Legend({ candle, shown }: { candle: ApiCandle | undefined; shown: Recor
         O {formatValue(candle.o)} H {formatValue(candle.h)} L {formatValue(candle.l)} C {formatValue(candle.c)}
       </span>
       <span>V {formatVolume(candle.v)}</span>
-      {shown.macd && <span>macd_hist {formatValue(candle.indicators.macd_hist, 3)}</span>}
       {values}
     </div>
   );

@@ -1,6 +1,6 @@
 /** The API client: same origin (the worker serves the UI), or the dev server's proxy. */
 
-import type { ApiCandle, Interval, LiveMessage, SymbolInfo } from "./types";
+import type { ApiCandle, LiveMessage, Meta, SymbolInfo } from "./types";
 
 export class ApiError extends Error {}
 
@@ -13,13 +13,17 @@ async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
   return body as T;
 }
 
+export async function fetchMeta(signal?: AbortSignal): Promise<Meta> {
+  return getJson<Meta>("/api/meta", signal);
+}
+
 export async function fetchSymbols(signal?: AbortSignal): Promise<SymbolInfo[]> {
   return (await getJson<{ symbols: SymbolInfo[] }>("/api/symbols", signal)).symbols;
 }
 
 export async function fetchCandles(
   symbol: string,
-  interval: Interval,
+  interval: string,
   options: { end?: number; limit?: number } = {},
   signal?: AbortSignal,
 ): Promise<ApiCandle[]> {
@@ -32,7 +36,7 @@ export async function fetchCandles(
 /** Live candle updates; reconnects after a drop. Returns a function that stops it. */
 export function subscribeLive(
   symbol: string,
-  interval: Interval,
+  interval: string,
   onCandle: (candle: ApiCandle) => void,
 ): () => void {
   let socket: WebSocket | null = null;

@@ -1,29 +1,45 @@
 import { describe, expect, it } from "vitest";
-import { formatValue, formatVolume, mergeCandles, toLocalTime, toSeries } from "./mapping";
-import { INDICATOR_NAMES, type ApiCandle } from "./types";
+import { chartLayout, formatValue, formatVolume, mergeCandles, toLocalTime, toPoint } from "./mapping";
+import type { ApiCandle, IndicatorInfo } from "./types";
 
 function candle(t: number, o: number, c: number, extra: Partial<ApiCandle["indicators"]> = {}): ApiCandle {
-  const indicators = Object.fromEntries(INDICATOR_NAMES.map((n) => [n, null])) as ApiCandle["indicators"];
-  return { t, o, h: Math.max(o, c) + 1, l: Math.min(o, c) - 1, c, v: 100, closed: true, indicators: { ...indicators, ...extra } };
+  return { t, o, h: Math.max(o, c) + 1, l: Math.min(o, c) - 1, c, v: 100, closed: true, indicators: { sma_20: null, ...extra } };
 }
 
 const utc = (t: number) => t;
 
-describe("toSeries", () => {
-  it("maps OHLC, colours volume by direction and leaves warm-up gaps", () => {
-    const data = toSeries([candle(60, 10, 12), candle(120, 12, 11, { sma_20: 11.5 })], ["sma_20", "rsi_14"], utc);
-    expect(data.bars).toEqual([
-      { time: 60, open: 10, high: 13, low: 9, close: 12 },
-      { time: 120, open: 12, high: 13, low: 10, close: 11 },
+describe("toPoint", () => {
+  it("gives a point, or null during warm-up (a gap, not a zero)", () => {
+    expect(toPoint(candle(120, 12, 11, { sma_20: 11.5 }), "sma_20", utc)).toEqual({ time: 120, value: 11.5 });
+    expect(toPoint(candle(60, 10, 12), "sma_20", utc)).toBeNull();
+    expect(toPoint(candle(60, 10, 12), "not_sent", (t) => t + 7200)).toBeNull();
+  });
+});
+
+describe("chartLayout", () => {
+  const info = (key: string, kind: string, pane: string, outputs: string[]): IndicatorInfo => ({ key, kind, params: [], label: key, pane, outputs });
+  const indicators = [
+    info("sma_20", "sma", "price", ["sma_20"]),
+    info("sma_50", "sma", "price", ["sma_50"]),
+    info("rsi_14", "rsi", "rsi", ["rsi_14"]),
+    info("macd_12_26_9", "macd", "macd", ["macd", "macd_signal", "macd_hist"]),
+  ];
+
+  it("puts overlays on the price pane and gives each other shown indicator a pane", () => {
+    const { series, panes } = chartLayout(indicators, { sma_20: true, sma_50: true, rsi_14: false, macd_12_26_9: true });
+    expect(panes).toBe(2);
+    expect(series.map((s) => [s.output, s.pane, s.histogram])).toEqual([
+      ["sma_20", 0, false],
+      ["sma_50", 0, false],
+      ["macd", 1, false],
+      ["macd_signal", 1, false],
+      ["macd_hist", 1, true],
     ]);
-    expect(data.volume.map((v) => v.color)).toEqual(["#26a69a80", "#ef535080"]);
-    expect(data.lines.sma_20).toEqual([{ time: 120, value: 11.5 }]);
-    expect(data.lines.rsi_14).toEqual([]);
+    expect(series[0].color).not.toBe(series[1].color);
   });
 
-  it("shifts times with the given function", () => {
-    const data = toSeries([candle(3600, 1, 2)], [], (t) => t + 7200);
-    expect(data.bars[0].time).toBe(10800);
+  it("shows nothing that is not toggled on", () => {
+    expect(chartLayout(indicators, { volume: true })).toEqual({ series: [], panes: 1 });
   });
 });
 

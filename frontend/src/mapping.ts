@@ -1,6 +1,7 @@
 /** Pure mapping from API candles to chart series data: tested with vitest, no DOM needed. */
 
-import type { ApiCandle, IndicatorName } from "./types";
+import type { ApiCandle, IndicatorInfo } from "./types";
+import type { Shown } from "./prefs";
 
 /**
  * lightweight-charts draws times as UTC. To show the user's local time, each timestamp is
@@ -28,12 +29,6 @@ export interface VolumePoint extends Point {
   color: string;
 }
 
-export interface SeriesData {
-  bars: Bar[];
-  volume: VolumePoint[];
-  lines: Record<IndicatorName, Point[]>;
-}
-
 export type Shift = (utcSeconds: number) => number;
 
 export const UP = "#26a69a";
@@ -48,26 +43,52 @@ export function toVolume(c: ApiCandle, shift: Shift): VolumePoint {
 }
 
 /** An indicator's point, or null during warm-up (the series then has a gap, not a zero). */
-export function toPoint(c: ApiCandle, name: IndicatorName, shift: Shift): Point | null {
+export function toPoint(c: ApiCandle, name: string, shift: Shift): Point | null {
   const value = c.indicators[name];
   return value === null || value === undefined || !Number.isFinite(value)
     ? null
     : { time: shift(c.t), value };
 }
 
-export function toSeries(candles: ApiCandle[], names: readonly IndicatorName[], shift: Shift): SeriesData {
-  const lines = Object.fromEntries(names.map((n) => [n, [] as Point[]])) as Record<IndicatorName, Point[]>;
-  for (const c of candles) {
-    for (const n of names) {
-      const p = toPoint(c, n, shift);
-      if (p) lines[n].push(p);
-    }
+/** One series of an indicator output: where it goes and how it is drawn. */
+export interface SeriesSpec {
+  output: string;
+  key: string; // the indicator's key (its toggle)
+  kind: string;
+  pane: number; // 0: the price pane
+  color: string;
+  histogram: boolean; // MACD's histogram; every other output is a line
+}
+
+const PALETTE: Record<string, string[]> = {
+  sma: ["#f7c948", "#ff9800", "#ffd54f", "#ffb74d"],
+  ema: ["#42a5f5", "#ab47bc", "#4fc3f7", "#ce93d8"],
+  bb: ["#80cbc4", "#4db6ac", "#80cbc4"],
+  vwap: ["#e91e63"],
+  rsi: ["#7e57c2", "#9575cd"],
+  macd: ["#2962ff", "#ff6d00"],
+};
+
+/**
+ * The chart's series for the shown indicators, from the server's list: overlays on the price
+ * pane, and one pane below it per shown indicator that has a pane of its own.
+ */
+export function chartLayout(indicators: IndicatorInfo[], shown: Shown): { series: SeriesSpec[]; panes: number } {
+  const series: SeriesSpec[] = [];
+  const used: Record<string, number> = {};
+  let panes = 1;
+  for (const indicator of indicators) {
+    if (!shown[indicator.key]) continue;
+    const pane = indicator.pane === "price" ? 0 : panes++;
+    const colors = PALETTE[indicator.kind] ?? ["#9e9e9e"];
+    indicator.outputs.forEach((output, i) => {
+      const histogram = indicator.kind === "macd" && i === 2;
+      const color = histogram ? UP : colors[(used[indicator.kind] ?? 0) % colors.length];
+      if (!histogram) used[indicator.kind] = (used[indicator.kind] ?? 0) + 1;
+      series.push({ output, key: indicator.key, kind: indicator.kind, pane, color, histogram });
+    });
   }
-  return {
-    bars: candles.map((c) => toBar(c, shift)),
-    volume: candles.map((c) => toVolume(c, shift)),
-    lines,
-  };
+  return { series, panes };
 }
 
 /**

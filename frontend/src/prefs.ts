@@ -1,37 +1,30 @@
 /** User choices remembered across reloads (localStorage). */
 
-import type { Interval } from "./types";
+import type { IndicatorInfo } from "./types";
 
-export const TOGGLES = ["volume", "sma20", "sma50", "ema12", "ema26", "bb", "vwap", "rsi", "macd"] as const;
-export type Toggle = (typeof TOGGLES)[number];
-
-export const TOGGLE_LABELS: Record<Toggle, string> = {
-  volume: "Volume",
-  sma20: "SMA 20",
-  sma50: "SMA 50",
-  ema12: "EMA 12",
-  ema26: "EMA 26",
-  bb: "Bollinger",
-  vwap: "VWAP",
-  rsi: "RSI 14",
-  macd: "MACD",
-};
+/** What can be shown: volume, and each indicator the server computes (by its key). */
+export type Shown = Record<string, boolean>;
 
 export interface Prefs {
   symbol: string | null;
-  interval: Interval;
+  interval: string;
   theme: "dark" | "light";
-  shown: Record<Toggle, boolean>;
+  shown: Shown;
 }
 
 const KEY = "stockapp.prefs.v1";
 
-export const DEFAULT_PREFS: Prefs = {
-  symbol: null,
-  interval: "1m",
-  theme: "dark",
-  shown: { volume: true, sma20: true, sma50: false, ema12: false, ema26: false, bb: true, vwap: false, rsi: true, macd: false },
-};
+/** Shown at first: volume, the first SMA, the Bollinger bands and the first RSI. */
+export function defaultShown(indicators: IndicatorInfo[]): Shown {
+  const shown: Shown = { volume: true };
+  for (const kind of ["sma", "bb", "rsi"]) {
+    const first = indicators.find((i) => i.kind === kind);
+    if (first) shown[first.key] = true;
+  }
+  return shown;
+}
+
+export const DEFAULT_PREFS: Prefs = { symbol: null, interval: "1m", theme: "dark", shown: { volume: true } };
 
 export function loadPrefs(storage: Pick<Storage, "getItem"> = localStorage): Prefs {
   try {
@@ -40,6 +33,16 @@ export function loadPrefs(storage: Pick<Storage, "getItem"> = localStorage): Pre
   } catch {
     return DEFAULT_PREFS;
   }
+}
+
+/** Fill in what the server offers and the saved prefs do not mention (first visit, or an
+ * indicator added since), and fall back to the first interval if the saved one is gone. */
+export function withMeta(prefs: Prefs, intervals: string[], indicators: IndicatorInfo[]): Prefs {
+  const defaults = defaultShown(indicators);
+  const shown: Shown = { volume: prefs.shown.volume ?? true };
+  for (const i of indicators) shown[i.key] = prefs.shown[i.key] ?? defaults[i.key] ?? false;
+  const interval = intervals.includes(prefs.interval) ? prefs.interval : (intervals[0] ?? prefs.interval);
+  return { ...prefs, interval, shown };
 }
 
 export function savePrefs(prefs: Prefs, storage: Pick<Storage, "setItem"> = localStorage): void {

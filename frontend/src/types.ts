@@ -1,21 +1,5 @@
-/** The API's shapes (stockapp/web/openapi.json). */
-
-export const INDICATOR_NAMES = [
-  "sma_20",
-  "sma_50",
-  "ema_12",
-  "ema_26",
-  "rsi_14",
-  "macd",
-  "macd_signal",
-  "macd_hist",
-  "bb_upper",
-  "bb_middle",
-  "bb_lower",
-  "vwap",
-] as const;
-
-export type IndicatorName = (typeof INDICATOR_NAMES)[number];
+/** The API's shapes (stockapp/web/openapi.json). Which intervals and indicators exist is the
+ * server's to say (GET /api/meta), not this file's. */
 
 export interface ApiCandle {
   t: number; // start, epoch seconds (UTC)
@@ -25,7 +9,7 @@ export interface ApiCandle {
   c: number;
   v: number;
   closed: boolean;
-  indicators: Record<IndicatorName, number | null>;
+  indicators: Record<string, number | null>; // keys: the outputs listed by /api/meta
 }
 
 export interface SymbolInfo {
@@ -42,5 +26,16 @@ export interface LiveMessage {
   sent_at: number;
 }
 
-export const INTERVALS = ["1m", "5m", "15m", "1h", "1d"] as const;
-export type Interval = (typeof INTERVALS)[number];
+export interface IndicatorInfo {
+  key: string; // kind and parameters, e.g. "sma_20", "macd_12_26_9"
+  kind: string; // sma, ema, rsi, macd, bb, vwap
+  params: number[];
+  label: string;
+  pane: string; // "price": over the candles; otherwise a pane of its own
+  outputs: string[];
+}
+
+export interface Meta {
+  intervals: string[];
+  indicators: IndicatorInfo[];
+}

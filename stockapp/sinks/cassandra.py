@@ -10,7 +10,6 @@ forever: the stream waits (back-pressure) rather than drop data.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from stockapp.models import Quote, QuoteRow
 from stockapp.sinks.layout import candle_bucket, quote_day
 from stockapp.tables.candle import Candle
 from stockapp.tables.indicators import NAMES
+from stockapp.timestamps import ms_to_datetime
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,6 @@ def execute(session: Any, statement: Any, params: Any = None) -> asyncio.Future:
         errback=lambda e: loop.call_soon_threadsafe(reject, e),
     )
     return future
-
-
-def _ms_to_datetime(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
 class CassandraSink:
@@ -99,7 +95,7 @@ class CassandraSink:
         return (
             q.symbol,
             quote_day(q.ts),
-            _ms_to_datetime(q.ts),
+            ms_to_datetime(q.ts),
             row.partition,
             row.offset,
             q.price,
@@ -115,7 +111,7 @@ class CassandraSink:
             c.symbol,
             c.interval,
             bucket,
-            _ms_to_datetime(c.start),
+            ms_to_datetime(c.start),
             c.open,
             c.high,
             c.low,
@@ -156,7 +152,7 @@ class CassandraSink:
                 out.append(batch)
         for q in latest.values():
             out.append(
-                self.update_symbol.bind((q.ts * 1000, q.price, _ms_to_datetime(q.ts), q.symbol))
+                self.update_symbol.bind((q.ts * 1000, q.price, ms_to_datetime(q.ts), q.symbol))
             )
         return out
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from stockapp.timestamps import ms_to_datetime
+
 CANDLES_PER_PARTITION = 10_000
 
 
@@ -14,4 +16,4 @@ def candle_bucket(start_ms: int, interval_ms: int) -> int:
 
 def quote_day(ts_ms: int) -> dt.date:
     """Partition day of a raw quote (UTC)."""
-    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).date()
+    return ms_to_datetime(ts_ms).date()

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+import orjson
 from faust.web import Request, Response
 
 from stockapp.app import app
 from stockapp.settings import get_settings
+from stockapp.web import describe
 from stockapp.web.http import ROUTED_HEADER, ApiView, NotFound, owner_url
 from stockapp.web.params import parse_candle_query, parse_symbol
 from stockapp.web.payload import from_candle
 from stockapp.web.reader import Reader
 
-OPENAPI = Path(__file__).with_name("openapi.json")
 reader = Reader(get_settings())
+META = describe.meta(get_settings())
+OPENAPI = orjson.dumps(describe.openapi(get_settings()))
 
 
 def forming_json(symbol: str, interval: str) -> list[dict[str, Any]]:
@@ -81,7 +83,16 @@ class Candles(ApiView):
         return await self.respond(request, handler)
 
 
+@app.page("/api/meta")
+class Meta(ApiView):
+    async def get(self, request: Request) -> Response:
+        async def handler() -> Any:
+            return META
+
+        return await self.respond(request, handler)
+
+
 @app.page("/api/openapi.json")
 class OpenApi(ApiView):
     async def get(self, request: Request) -> Response:
-        return self.bytes(OPENAPI.read_bytes(), content_type="application/json")
+        return self.bytes(OPENAPI, content_type="application/json")

@@ -11,7 +11,9 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from stockapp.app import app
+from stockapp.partitioning import partition_for
 from stockapp.settings import get_settings
+from stockapp.tables.definitions import symbol_state
 from stockapp.web.params import BadRequest
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,6 @@ def owner_url(symbol: str) -> URL | None:
     changelog topic, which a worker that never wrote to it may not have; the partition is the
     one the quotes' partitioner chose (murmur2, as Kafka's Java client).
     """
-    from stockapp.partitioning import partition_for
-    from stockapp.tables.definitions import symbol_state
-
     partition = partition_for(symbol.encode(), symbol_state.partitions)
     topic = symbol_state.changelog_topic_name
     try:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 import math
 from typing import Any
 
 from stockapp.tables.candle import Candle
 from stockapp.tables.indicators import NAMES
+from stockapp.timestamps import datetime_to_ms
 
 
 def _num(value: float | None) -> float | None:
@@ -51,14 +50,9 @@ def from_candle(candle: Candle, indicators: dict[str, float | None]) -> dict[str
     )
 
 
-def to_ms(value: dt.datetime) -> int:
-    """The driver returns naive datetimes in UTC."""
-    return calendar.timegm(value.timetuple()) * 1000 + value.microsecond // 1000
-
-
 def from_row(row: Any) -> dict[str, Any]:
     return candle_json(
-        to_ms(row.start),
+        datetime_to_ms(row.start),
         row.open,
         row.high,
         row.low,

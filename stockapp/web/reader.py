@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Any
 
 from stockapp.settings import Settings
 from stockapp.sinks.cassandra import execute
 from stockapp.sinks.layout import candle_bucket, quote_day
 from stockapp.tables.indicators import NAMES
-from stockapp.tables.intervals import parse_interval
+from stockapp.timestamps import datetime_to_ms, ms_to_datetime
 from stockapp.web.params import CandleQuery
-from stockapp.web.payload import from_row, to_ms
+from stockapp.web.payload import from_row
 
 # Candles are found by walking buckets (10,000 candles each) back from the symbol's last tick;
 # a run of this many empty buckets ends the walk, so a request costs a few queries whatever
@@ -23,9 +22,7 @@ EMPTY_BUCKETS_TO_STOP = 2
 class Reader:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.interval_ms = {
-            n: parse_interval(n, settings.market_timezone).ms for n in settings.intervals
-        }
+        self.interval_ms = settings.interval_ms
         self._session: Any = None
         self._lock = asyncio.Lock()
         self._prepared: dict[str, Any] = {}
@@ -71,7 +68,7 @@ class Reader:
                 {
                     "symbol": r.symbol,
                     "last_price": r.last_price,
-                    "last_time": to_ms(r.last_ts) // 1000 if r.last_ts else None,
+                    "last_time": datetime_to_ms(r.last_ts) // 1000 if r.last_ts else None,
                 }
                 for r in rows
             ),
@@ -83,21 +80,21 @@ class Reader:
         rows = await self._run("symbol", (symbol,))
         if not rows or rows[0].last_ts is None:
             return None
-        return to_ms(rows[0].last_ts)
+        return datetime_to_ms(rows[0].last_ts)
 
     async def quote(self, symbol: str) -> dict | None:
         rows = await self._run("symbol", (symbol,))
         if not rows or rows[0].last_ts is None:
             return None
         row = rows[0]
-        last_ms = to_ms(row.last_ts)
+        last_ms = datetime_to_ms(row.last_ts)
         quote = {"symbol": symbol, "price": row.last_price, "time": last_ms / 1000}
         ticks = await self._run("quote", (symbol, quote_day(last_ms)))
         if ticks:  # raw quotes are stored (the default): the full tick
             tick = ticks[0]
             quote.update(
                 price=tick.price,
-                time=to_ms(tick.ts) / 1000,
+                time=datetime_to_ms(tick.ts) / 1000,
                 volume=tick.volume,
                 bid=tick.bid,
                 ask=tick.ask,
@@ -116,16 +113,21 @@ class Reader:
         if start >= end:
             return []
 
-        def ts(ms: int) -> dt.datetime:
-            return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-
         out: list = []
         bucket = candle_bucket(max(end - 1, 0), interval_ms)
         first = candle_bucket(start, interval_ms)
         empty = 0
         while bucket >= first and len(out) < q.limit:
             rows = await self._run(
-                "candles", (q.symbol, q.interval, bucket, ts(start), ts(end), q.limit - len(out))
+                "candles",
+                (
+                    q.symbol,
+                    q.interval,
+                    bucket,
+                    ms_to_datetime(start),
+                    ms_to_datetime(end),
+                    q.limit - len(out),
+                ),
             )
             out.extend(rows)
             empty = 0 if rows else empty + 1

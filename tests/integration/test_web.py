@@ -253,6 +253,12 @@ def test_health_ready_and_openapi(web):
     status, spec, _ = get(web["port"], "/api/openapi.json")
     assert status == 200 and spec["openapi"].startswith("3.")
     assert {"/api/symbols", "/api/candles/{symbol}", "/api/quote/{symbol}"} <= set(spec["paths"])
+    status, meta, _ = get(web["port"], "/api/meta")
+    assert status == 200 and meta["intervals"] == ["1m", "5m", "15m", "1h", "1d"]
+    outputs = [name for indicator in meta["indicators"] for name in indicator["outputs"]]
+    assert outputs == list(NAMES)
+    indicators = spec["components"]["schemas"]["Candle"]["properties"]["indicators"]
+    assert indicators["required"] == list(NAMES)
 
 
 def test_live_push_moves_the_forming_candle(web):
