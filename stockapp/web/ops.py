@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 from typing import Any
 
 from faust.web import Request, Response, View
@@ -13,6 +14,7 @@ from stockapp.sinks.cassandra import execute
 from stockapp.web.api import reader
 
 CHECK_TIMEOUT_S = 3.0
+STATS_SAMPLE = 20  # symbols named in /stats; the rest are counted
 
 
 @app.page("/health")
@@ -66,14 +68,19 @@ class Stats(View):
         counters = dict(proc.stats) if proc else {}
         retries = proc.writer.retries if proc else 0
         # What an operator asks when a candle does not close: which symbols still have a
-        # forming candle, and how far each quotes partition has been processed.
-        forming = sorted(s for s, st in proc.states.items() if st.has_forming) if proc else []
+        # forming candle (how many, and a few by name: a worker may hold tens of thousands),
+        # and how far each quotes partition has been processed.
+        forming = [s for s, st in proc.states.items() if st.has_forming] if proc else []
         positions = dict(sorted(proc.position.items())) if proc else {}
         return self.json(
             {
                 "counters": counters,
                 "cassandra_retries": retries,
-                "forming": forming,
+                "symbols_loaded": len(proc.states) if proc else 0,
+                "forming": {
+                    "count": len(forming),
+                    "sample": heapq.nsmallest(STATS_SAMPLE, forming),
+                },
                 "positions": positions,
             }
         )

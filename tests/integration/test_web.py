@@ -253,6 +253,9 @@ def test_health_ready_and_openapi(web):
     status, spec, _ = get(web["port"], "/api/openapi.json")
     assert status == 200 and spec["openapi"].startswith("3.")
     assert {"/api/symbols", "/api/candles/{symbol}", "/api/quote/{symbol}"} <= set(spec["paths"])
+    status, stats, _ = get(web["port"], "/stats")
+    assert status == 200 and stats["symbols_loaded"] >= stats["forming"]["count"]
+    assert stats["forming"]["sample"] == sorted(stats["forming"]["sample"])[:20]
     status, meta, _ = get(web["port"], "/api/meta")
     assert status == 200 and meta["intervals"] == ["1m", "5m", "15m", "1h", "1d"]
     outputs = [name for indicator in meta["indicators"] for name in indicator["outputs"]]
