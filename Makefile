@@ -67,12 +67,17 @@ chromium:
 test-frontend: install
 	cd frontend && npm test
 
-# Leaves the stack as it found it: stopped afterwards only if this run started it.
+# Leaves the stack as it found it: stopped afterwards only if this run started it. A run must
+# not change tracked files either (a build that rewrites the lock file, a test that writes into
+# the tree): the git status after the tests must equal the one before install.
+TREE_STATE := $(shell git status --porcelain 2>/dev/null | md5sum)
 test: install lint chromium test-frontend
 	@if $(STACK) status --quiet; then was_up=1; else was_up=0; fi; \
 	$(STACK) up; \
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$was_up = 0 ]; then $(STACK) down; fi; \
+	if [ "$$(git status --porcelain 2>/dev/null | md5sum)" != "$(TREE_STATE)" ]; then \
+		echo "make test changed the work tree:"; git status --short; rc=1; fi; \
 	exit $$rc
 
 test-unit: $(VENV)/.installed
