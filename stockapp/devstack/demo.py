@@ -6,6 +6,7 @@ only if the demo was the one that started it.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 import urllib.request
@@ -59,7 +60,7 @@ def backfill_history(settings: Settings) -> dict[str, float]:
 
     from stockapp.backfill import compute, store
     from stockapp.sinks.cassandra_session import connect
-    from stockapp.sources.simulator import DEFAULT_SYMBOLS, Simulator
+    from stockapp.sources.factory import SourceSpec, collect
 
     cluster, session = connect(settings, keyspace=settings.cassandra_keyspace)
     try:
@@ -70,13 +71,12 @@ def backfill_history(settings: Settings) -> dict[str, float]:
     if seeded is not None or candles is not None:
         return {}
     end = int(time.time()) * 1000
-    ticks = Simulator(list(DEFAULT_SYMBOLS), 42, 1.0, end - 86_400_000, 2.0).ticks()
-    history = []
-    for tick in ticks:
-        if tick.ts >= end:
-            break
-        history.append(tick)
-    result = compute(settings, history, end - 86_400_000, end)
+    start = end - 86_400_000
+    # A day of history, one tick every 2 s of event time: the same source as `stockapp
+    # backfill` with its defaults.
+    spec = SourceSpec(rate=1.0, speedup=2.0, start_ms=start, end_ms=end)
+    history = asyncio.run(collect(spec, settings))
+    result = compute(settings, history, start, end)
     print(f"demo: backfilling a day of simulated history: {result.line()}", flush=True)
     store(settings, result, "simulator")
     last: dict[str, float] = {}
