@@ -14,6 +14,15 @@ from stockapp.timestamps import NoUtcOffset, iso_to_epoch_ms
 SYMBOL = re.compile(r"^[A-Z0-9.\-^=]{1,15}$")
 _BAR_FIELDS = ("open", "high", "low", "bar_seconds")
 
+# Bounds that keep every value derived from a quote finite and every window computable: event
+# times from 1970 to the year 3000 (a daily window of any such time has an end), prices and
+# volumes whose products and sums over billions of quotes stay far below float overflow, bars
+# of at most a day. A record outside them is dead-lettered with the bound it broke.
+MAX_TS_MS = 32_503_680_000_000  # 3000-01-01T00:00:00Z
+MAX_PRICE = 1e12
+MAX_VOLUME = 1e15
+MAX_BAR_SECONDS = 86_400
+
 
 class InvalidQuote(ValueError):
     """The record cannot be used; ``str(exc)`` is the reason recorded with it."""
@@ -37,6 +46,8 @@ def _positive(data: Mapping[str, object], name: str, *, required: bool = True) -
     value = _number(data, name, required=required)
     if value is not None and value <= 0:
         raise InvalidQuote(f"{name} must be > 0, got {value:g}")
+    if value is not None and value > MAX_PRICE:
+        raise InvalidQuote(f"{name} must be at most {MAX_PRICE:g}, got {value:g}")
     return value
 
 
@@ -45,19 +56,26 @@ def parse_ts(value: object) -> int:
     if isinstance(value, bool):
         raise InvalidQuote("ts must be epoch milliseconds (integer) or ISO-8601 with offset")
     if isinstance(value, int):
-        if value < 0:
-            raise InvalidQuote(f"ts must not be negative, got {value}")
-        return value
+        return _in_range(value)
     if isinstance(value, str):
         try:
-            return iso_to_epoch_ms(value)
+            ms = iso_to_epoch_ms(value)
         except NoUtcOffset:
             raise InvalidQuote(f"ts {value[:40]!r} has no UTC offset") from None
-        except ValueError:
+        except (ValueError, OverflowError):
             raise InvalidQuote(f"ts {value[:40]!r} is not ISO-8601") from None
+        return _in_range(ms)
     if value is None:
         raise InvalidQuote("missing field 'ts'")
     raise InvalidQuote("ts must be epoch milliseconds (integer) or ISO-8601 with offset")
+
+
+def _in_range(ms: int) -> int:
+    if ms < 0:
+        raise InvalidQuote(f"ts must not be before 1970, got {ms} ms")
+    if ms >= MAX_TS_MS:
+        raise InvalidQuote(f"ts must be before the year 3000, got {ms} ms")
+    return ms
 
 
 def parse_quote(key: bytes | None, value: bytes | None, now_ms: int, max_skew_ms: int) -> Quote:
@@ -110,8 +128,8 @@ def _fields(
         )
     price = _positive(data, "price")
     volume = _number(data, "volume")
-    if volume < 0:
-        raise InvalidQuote(f"volume must be >= 0, got {volume:g}")
+    if not 0 <= volume <= MAX_VOLUME:
+        raise InvalidQuote(f"volume must be within 0..{MAX_VOLUME:g}, got {volume:g}")
     source = data.get("source")
     if source is not None and (not isinstance(source, str) or len(source) > 32):
         raise InvalidQuote("source must be a string of at most 32 characters")
@@ -132,6 +150,15 @@ def _fields(
         seconds = data["bar_seconds"]
         if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
             raise InvalidQuote("bar_seconds must be a positive integer")
+        if seconds > MAX_BAR_SECONDS:
+            raise InvalidQuote(f"bar_seconds must be at most {MAX_BAR_SECONDS} (a day)")
+        # A bar counts at its end: that end is the event time the symbol's watermark follows.
+        end = ts + seconds * 1000
+        if now_ms is not None and max_skew_ms is not None and end > now_ms + max_skew_ms:
+            raise InvalidQuote(
+                f"bar ends {(end - now_ms) / 1000:.0f}s in the future "
+                f"(limit {max_skew_ms / 1000:.0f}s)"
+            )
         quote.open = _positive(data, "open")
         quote.high = _positive(data, "high")
         quote.low = _positive(data, "low")

@@ -73,7 +73,11 @@ def test_bar_record():
         (b"AAPL", b'{"symbol": "AAPL", "price": 1, "volume": 1}', "missing field 'ts'"),
         (b"AAPL", b'{"symbol": "AAPL", "ts": 1.5, "price": 1, "volume": 1}', "ts must be epoch"),
         (b"AAPL", b'{"symbol": "AAPL", "ts": true, "price": 1, "volume": 1}', "ts must be epoch"),
-        (b"AAPL", b'{"symbol": "AAPL", "ts": -1, "price": 1, "volume": 1}', "must not be negative"),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": -1, "price": 1, "volume": 1}',
+            "must not be before 1970",
+        ),
         (
             b"AAPL",
             b'{"symbol": "AAPL", "ts": "yesterday", "price": 1, "volume": 1}',
@@ -99,7 +103,11 @@ def test_bar_record():
         (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": -3, "volume": 1}', "price must be > 0"),
         (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": 1e999, "volume": 1}', "infinity"),
         (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": 1}', "missing field 'volume'"),
-        (b"AAPL", b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": -1}', "volume must be >= 0"),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": -1}',
+            "volume must be within 0..1e+15",
+        ),
         (
             b"AAPL",
             b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1, "bid": 0}',
@@ -127,9 +135,61 @@ def test_bar_record():
             b' "low": 1, "bar_seconds": 60}',
             "low <= open, close <= high",
         ),
+        # Bounds that keep every derived value finite and every window computable.
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": "0001-01-01T00:00:00+00:00", "price": 1, "volume": 1}',
+            "before 1970",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": "9999-12-31T23:59:59+00:00", "price": 1, "volume": 1}',
+            "before the year 3000",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": "9999-12-31T23:59:59-14:00", "price": 1, "volume": 1}',
+            "before the year 3000",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 1e200, "volume": 1e200}',
+            "price must be at most",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1e200}',
+            "volume must be within",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1, "ask": 1e300}',
+            "ask must be at most",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1, "price": 1, "volume": 1, "open": 1, "high": 1,'
+            b' "low": 1, "bar_seconds": 1000000000}',
+            "bar_seconds must be at most 86400",
+        ),
+        (
+            b"AAPL",
+            b'{"symbol": "AAPL", "ts": 1767621600000, "price": 1, "volume": 1, "open": 1,'
+            b' "high": 1, "low": 1, "bar_seconds": 3600}',
+            "bar ends 3600s in the future",
+        ),
     ],
 )
 def test_rejections_name_the_problem(key, value, reason):
     with pytest.raises(InvalidQuote, match=None) as info:
         parse_quote(key, value, NOW, SKEW)
     assert reason in str(info.value)
+
+
+def test_history_without_a_skew_check_is_still_bounded():
+    from stockapp.validation import quote_from_mapping
+
+    with pytest.raises(InvalidQuote, match="year 3000"):
+        quote_from_mapping({"symbol": "X", "ts": 99_999_999_999_999, "price": 1, "volume": 1})
+    q = quote_from_mapping({"symbol": "X", "ts": 32_503_679_999_999, "price": 1, "volume": 1})
+    assert q.bar().ts == 32_503_679_999_999
