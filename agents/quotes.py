@@ -42,7 +42,11 @@ output_topics = {
 async def publish(
     topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
 ) -> None:
-    await output_topics[topic].send(key=key, value=value, headers=headers)
+    """Returns once the broker has acknowledged the record (acks=all): the processor writes
+    the symbol state, whose offset guard skips the record on replay, only after that. ``send``
+    alone only queues it; ``force`` sends now even if Faust were set to publish on commit."""
+    delivery = await output_topics[topic].send(key=key, value=value, headers=headers, force=True)
+    await delivery
 
 
 async def backlog(partition: int, processed: int | None) -> int | None:
@@ -68,6 +72,12 @@ async def backlog(partition: int, processed: int | None) -> int | None:
     return None if committed is None else highwater - committed
 
 
+def owned_partitions() -> set[int]:
+    """The quotes partitions assigned to this worker now (the timer runs only between
+    rebalances, once tables are recovered, so this is the settled assignment)."""
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_quotes}
+
+
 async def start_processor() -> QuoteProcessor:
     if app.processor is None:
         loop = asyncio.get_running_loop()
@@ -79,7 +89,15 @@ async def start_processor() -> QuoteProcessor:
 
         seeds = SeedStore(session)
         app.use_processor(
-            QuoteProcessor(settings, symbol_state, sink, publish, backlog=backlog, seeds=seeds.load)
+            QuoteProcessor(
+                settings,
+                symbol_state,
+                sink,
+                publish,
+                backlog=backlog,
+                seeds=seeds.load,
+                owned=owned_partitions,
+            )
         )
     return app.processor
 

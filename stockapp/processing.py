@@ -27,7 +27,7 @@ import orjson
 from stockapp.models import Quote, QuoteRow
 from stockapp.partitioning import partition_for
 from stockapp.settings import Settings
-from stockapp.tables.candle import Candle
+from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.indicators import Values
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
 from stockapp.validation import InvalidQuote, parse_quote
@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 # by the wall clock, so a quiet live symbol's candle closes about grace + 1 s after its end.
 LIVE_WINDOW_MS = 60_000
 RESCAN_SECONDS = 10.0
+# A batch that still cannot be stored after this many tries is reported by /ready (503).
+STUCK_AFTER_TRIES = 5
+# Side outputs (late, dead letter) keep the record's bytes, cut to this size: a record within
+# the broker's limit can be over the producer's request limit (1 MB by default).
+FORWARD_MAX_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,9 @@ class RawRecord:
 # (None: cannot tell yet)
 Backlog = Callable[[int, int | None], Awaitable[int | None]]
 
+
+# The quotes partitions this worker is assigned now (None: not known yet)
+Owned = Callable[[], set[int] | None]
 
 # symbols -> {symbol: SymbolState dict} of those that have a backfill seed
 Seeds = Callable[[list[str]], Awaitable[dict[str, dict]]]
@@ -100,6 +108,7 @@ class QuoteProcessor:
         clock: Callable[[], float] = time.time,
         backlog: Backlog | None = None,
         seeds: Seeds | None = None,
+        owned: Owned | None = None,
     ) -> None:
         self.settings = settings
         self.spec = CandleSpec.build(
@@ -111,6 +120,7 @@ class QuoteProcessor:
         self.clock = clock
         self.backlog = backlog
         self.seeds = seeds
+        self.owned = owned
         self.max_skew_ms = int(settings.max_future_skew_seconds * 1000)
         self.states: dict[str, SymbolState] = {}  # decoded table values, by symbol
         self.last_seen: dict[str, float] = {}  # wall clock of each symbol's last record
@@ -123,6 +133,9 @@ class QuoteProcessor:
         self.scanned_at = 0.0
         self.lock = asyncio.Lock()  # the agent and the timer both change states
         self.stats: Counter[str] = Counter()
+        # Set while a batch keeps failing (STUCK_AFTER_TRIES or more tries): what /ready shows.
+        self.stuck: dict[str, Any] | None = None
+        self._seed_dicts: dict[str, dict] = {}  # seeds loaded in the current batch
         self.listeners: list[ChangeListener] = []
 
     # -- state cache -------------------------------------------------------------------------
@@ -150,7 +163,16 @@ class QuoteProcessor:
             return
         for symbol, stored in (await self.seeds(unknown)).items():
             self.states[symbol] = SymbolState.from_dict(stored, self.spec)
+            self._seed_dicts[symbol] = stored
             self.stats["seeded"] += 1
+
+    def _owns(self, symbol: str, owned: set[int] | None) -> bool:
+        """Whether the symbol's partition is assigned here. A memory table keeps the keys this
+        worker wrote before a rebalance took their partition away; acting on those would close
+        or overwrite another worker's candles."""
+        if owned is None:
+            return True
+        return partition_for(symbol.encode(), self.settings.quotes_partitions) in owned
 
     def forget(self) -> None:
         """Partitions moved: states may now live on another worker; reload lazily."""
@@ -172,15 +194,29 @@ class QuoteProcessor:
         state; the writes are idempotent.
         """
         delay = 0.5
+        tries = 0
         while True:
             try:
                 await self.process(records, drained)
+                self.stuck = None
                 return
-            except Exception:
+            except Exception as exc:
+                tries += 1
                 self.stats["batch_retries"] += 1
+                if tries >= STUCK_AFTER_TRIES:
+                    first = records[0] if records else None
+                    self.stuck = {
+                        "records": len(records),
+                        "tries": tries,
+                        "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+                        "partition": first.partition if first else None,
+                        "offset": first.offset if first else None,
+                    }
                 log.exception(
-                    "a batch of %d records failed; retrying in %.1f s from the stored state",
+                    "a batch of %d records failed (try %d); retrying in %.1f s from the stored "
+                    "state",
                     len(records),
+                    tries,
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -210,25 +246,34 @@ class QuoteProcessor:
         stats = self.stats
         parsed: list[tuple[RawRecord, Quote | InvalidQuote]] = []
         for record in records:
-            try:
-                parsed.append(
-                    (record, parse_quote(record.key, record.value, now_ms, self.max_skew_ms))
-                )
-            except InvalidQuote as exc:
-                parsed.append((record, exc))
+            parsed.append((record, self._parse(record, now_ms)))
+        self._seed_dicts: dict[str, dict] = {}
         await self._load_seeds({q.symbol for _, q in parsed if isinstance(q, Quote)})
+        applied_bars: dict[str, list[tuple[Bar, int]]] = {}  # this batch's, per symbol
         for record, quote in parsed:
             self.position[record.partition] = record.offset
             if isinstance(quote, InvalidQuote):
                 stats["invalid"] += 1
                 outputs.append((self.settings.topic_dlq, record, str(quote)))
                 continue
-            state = self.state(quote.symbol)
-            applied = state.apply(quote.bar(), record.offset, closed)
+            bar = quote.bar()
+            try:
+                applied = self.state(quote.symbol).apply(bar, record.offset, closed)
+            except Exception as exc:  # noqa: BLE001 - one record must not stop the stream
+                # Validation should have refused it; whatever it was, it goes to the dead-letter
+                # topic with the reason, and the symbol's state is rebuilt without it.
+                log.warning("a record of %s could not be applied: %r", quote.symbol, exc)
+                stats["invalid"] += 1
+                stats["apply_errors"] += 1
+                reason = f"could not be applied: {type(exc).__name__}: {str(exc)[:200]}"
+                outputs.append((self.settings.topic_dlq, record, reason))
+                self._rebuild(quote.symbol, applied_bars.get(quote.symbol, []), closed)
+                continue
             self.last_seen[quote.symbol] = now  # a replayed record is activity too
             if applied.duplicate:
                 stats["duplicates"] += 1
                 continue
+            applied_bars.setdefault(quote.symbol, []).append((bar, record.offset))
             stats["quotes"] += 1
             touched.add(quote.symbol)
             quotes.append(QuoteRow(quote, record.partition, record.offset))
@@ -242,6 +287,27 @@ class QuoteProcessor:
                     )
                 )
         await self._emit(quotes, closed, touched, outputs)
+
+    def _parse(self, record: RawRecord, now_ms: int) -> Quote | InvalidQuote:
+        try:
+            return parse_quote(record.key, record.value, now_ms, self.max_skew_ms)
+        except InvalidQuote as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - an unforeseen input is a dead letter too
+            return InvalidQuote(f"could not be parsed: {type(exc).__name__}: {str(exc)[:200]}")
+
+    def _rebuild(self, symbol: str, bars: list[tuple[Bar, int]], closed: list[Candle]) -> None:
+        """The symbol's state as stored before this batch plus the batch's records that applied
+        (a record that raised may have left it half-changed). Its candles closed in this batch
+        are closed again by the replay, so the earlier copies leave ``closed``."""
+        stored = self.table.get(symbol.encode()) or self._seed_dicts.get(symbol)
+        state = (
+            SymbolState.from_dict(stored, self.spec) if stored else SymbolState(symbol, self.spec)
+        )
+        closed[:] = [c for c in closed if c.symbol != symbol]
+        for bar, offset in bars:
+            state.apply(bar, offset, closed)
+        self.states[symbol] = state
 
     async def on_timer(self) -> None:
         """Close the candles of live symbols by the wall clock, and of quiet ones after a while."""
@@ -257,24 +323,34 @@ class QuoteProcessor:
 
     async def _close_by_timer(self) -> None:
         now = self.clock()
+        owned = self.owned() if self.owned is not None else None
         if now - self.scanned_at >= RESCAN_SECONDS:
             for key in list(self.table.keys()):
-                self.state(key.decode())
+                symbol = key.decode()
+                if self._owns(symbol, owned):
+                    self.state(symbol)
             self.scanned_at = now
         now_ms = int(now * 1000)
         grace_ms = self.spec.grace_ms
         closed: list[Candle] = []
         touched: set[str] = set()
-        for symbol, state in self.states.items():
-            if not state.has_forming:
+        caught_up: dict[int, bool] = {}  # by partition, asked once per tick
+        for symbol, state in list(self.states.items()):
+            if not state.has_forming or not self._owns(symbol, owned):
                 continue
             before = len(closed)
             seen = self.last_seen.setdefault(symbol, now)
             if state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS:
                 # Live: event time follows the wall clock, so the wall clock can stand in
-                # for the ticks a quiet symbol does not send. Only past windows close.
-                state.advance(now_ms - grace_ms, closed)
-            elif now - seen >= self.settings.idle_close_seconds and await self._caught_up(symbol):
+                # for the ticks a quiet symbol does not send. Only past windows close, and
+                # only once nothing waits in the symbol's partition: after a stall (a slow
+                # Cassandra, GC, a rebalance) the records waiting there arrived on time and
+                # must not be judged late because the worker was behind.
+                if await self._caught_up(symbol, caught_up):
+                    state.advance(now_ms - grace_ms, closed)
+            elif now - seen >= self.settings.idle_close_seconds and await self._caught_up(
+                symbol, caught_up
+            ):
                 # A replay that stopped: nothing will move its event time any more.
                 state.close_all(closed)
             if len(closed) > before:
@@ -283,16 +359,22 @@ class QuoteProcessor:
             self.stats["timer_closes"] += len(closed)
             await self._emit([], closed, touched, [])
 
-    async def _caught_up(self, symbol: str) -> bool:
-        """Quiet only counts once nothing of the symbol's partition waits to be processed,
-        and the stream is not in the middle of a run of full batches."""
+    async def _caught_up(self, symbol: str, cache: dict[int, bool] | None = None) -> bool:
+        """Nothing of the symbol's partition waits to be processed, and the stream is not in
+        the middle of a run of full batches. ``cache`` keeps the answer per partition for
+        the rest of one timer tick."""
         if not self.drained and self.clock() - self.last_batch < 1.0:
             return False  # a full batch, and the next one may be right behind it
         if self.backlog is None:
             return True
         partition = partition_for(symbol.encode(), self.settings.quotes_partitions)
+        if cache is not None and partition in cache:
+            return cache[partition]
         left = await self.backlog(partition, self.position.get(partition))
-        return left is not None and left <= 0
+        answer = left is not None and left <= 0
+        if cache is not None:
+            cache[partition] = answer
+        return answer
 
     # -- effects -----------------------------------------------------------------------------
 
@@ -330,7 +412,8 @@ class QuoteProcessor:
         (an unknown symbol gets no state)."""
         state = self.states.get(symbol)
         if state is None:
-            stored = self.table.get(symbol.encode())
+            owned = self.owned() if self.owned is not None else None
+            stored = self.table.get(symbol.encode()) if self._owns(symbol, owned) else None
             if not stored:
                 return []
             state = SymbolState.from_dict(stored, self.spec)
@@ -345,4 +428,13 @@ class QuoteProcessor:
             ("stockapp.source.partition", str(record.partition).encode()),
             ("stockapp.source.offset", str(record.offset).encode()),
         ]
-        return self.publish(topic, record.key, record.value, headers)
+        key, value = record.key, record.value
+        for name, data in (("key", key), ("value", value)):
+            if data is not None and len(data) > FORWARD_MAX_BYTES:
+                # The original stays in the source topic at the offset named above.
+                headers.append((f"stockapp.truncated.{name}", str(len(data)).encode()))
+        if key is not None and len(key) > FORWARD_MAX_BYTES:
+            key = key[:FORWARD_MAX_BYTES]
+        if value is not None and len(value) > FORWARD_MAX_BYTES:
+            value = value[:FORWARD_MAX_BYTES]
+        return self.publish(topic, key, value, headers)

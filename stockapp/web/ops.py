@@ -39,12 +39,19 @@ async def _kafka() -> None:
 
 @app.page("/ready")
 class Ready(View):
-    """Readiness: Kafka and Cassandra answer, and the tables are recovered. 503 until then."""
+    """Readiness: Kafka and Cassandra answer, the tables are recovered, and no batch is stuck
+    (failing again and again). 503 otherwise, naming what is wrong."""
 
     async def get(self, request: Request) -> Response:
         checks: dict[str, Any] = {
             "tables_recovered": app.tables.recovery.completed.is_set(),
         }
+        stuck = app.processor.stuck if app.processor else None
+        checks["batches"] = stuck is None
+        if stuck is not None:
+            # A batch that keeps failing is retried, never skipped (that would lose data):
+            # the operator has to see which one, and why.
+            checks["batches_error"] = stuck
         for name, check in (("kafka", _kafka), ("cassandra", _cassandra)):
             try:
                 await asyncio.wait_for(check(), CHECK_TIMEOUT_S)

@@ -247,6 +247,7 @@ def test_health_ready_and_openapi(web):
     status, body, _ = get(web["port"], "/ready")
     assert status == 200 and body["checks"] == {
         "tables_recovered": True,
+        "batches": True,
         "kafka": True,
         "cassandra": True,
     }

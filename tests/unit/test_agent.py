@@ -68,3 +68,22 @@ def test_rocksdb_store_files_keys_under_their_own_partition(tmp_path):
         expected = partitioner(symbol, list(range(8)), list(range(8)))
         assert store._key_index[symbol] == expected
         assert symbol in store._dbs[expected]
+
+
+async def test_publish_returns_only_once_the_broker_acknowledged(monkeypatch):
+    """The replay guard (the state's last offset) is written after publish returns, so publish
+    must wait for delivery, not only for the record to be queued."""
+    delivered = asyncio.get_running_loop().create_future()
+    sent = []
+
+    async def send(**kwargs):
+        sent.append(kwargs)
+        return delivered
+
+    monkeypatch.setattr(quotes.output_topics["quotes.dlq"], "send", send)
+    task = asyncio.ensure_future(quotes.publish("quotes.dlq", b"K", b"V", []))
+    await asyncio.sleep(0.05)
+    assert sent and sent[0]["force"] is True
+    assert not task.done()  # queued, not acknowledged: the caller must still wait
+    delivered.set_result("metadata")
+    await asyncio.wait_for(task, 1)

@@ -1,6 +1,12 @@
 """The processor's effects, their order, and its timer rules (fake sinks, fake clock)."""
 
+import json
+import math
+
 import orjson
+from hypothesis import example, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from stockapp.partitioning import partition_for
 from stockapp.processing import QuoteProcessor, RawRecord
@@ -181,3 +187,201 @@ async def test_a_failed_batch_is_retried_from_the_stored_state():
     assert table[b"TSLA"]["last_offset"] == 3
     (closed,) = effects.candles  # the 14:00 candle, closed once, from the first tick only
     assert (closed.volume, closed.trades) == (10.0, 1)
+
+
+async def test_a_record_that_cannot_be_applied_is_dead_lettered_and_the_batch_goes_on(
+    monkeypatch,
+):
+    """Whatever an unforeseen record does inside the state, it lands in the dead-letter topic
+    with the reason, and its neighbours (of its own symbol too) are applied exactly once."""
+    from stockapp.tables.symbol_state import SymbolState
+
+    real_apply = SymbolState.apply
+
+    def apply(self, bar, offset, closed):
+        applied = real_apply(self, bar, offset, closed)
+        if bar.close == 13.0:  # fails after changing the state: half-applied
+            raise OverflowError("date value out of range")
+        return applied
+
+    monkeypatch.setattr(SymbolState, "apply", apply)
+    proc, effects, table, _ = make(T0 + 3_600_000)
+    batch = [
+        tick("AAPL", T0, 10.0, 0),
+        tick("AAPL", T0 + 1000, 13.0, 1),  # the poison
+        tick("MSFT", T0 + 1000, 20.0, 2),
+        tick("AAPL", T0 + 70_000, 11.0, 3),  # closes AAPL's 14:00 minute
+    ]
+    await proc.process_until_done(batch, max_delay=0.01)
+    monkeypatch.setattr(SymbolState, "apply", real_apply)
+    assert proc.stats["batch_retries"] == 0 and proc.stats["apply_errors"] == 1
+    (dead,) = [p for p in effects.published if p[0] == "quotes.dlq"]
+    assert dead[3]["stockapp.reason"].startswith(b"could not be applied: OverflowError")
+    assert dead[3]["stockapp.source.offset"] == b"1"
+    (minute,) = [c for c in effects.candles if c.interval == "1m"]
+    assert (minute.symbol, minute.open, minute.high, minute.close, minute.trades) == (
+        "AAPL",
+        10.0,
+        10.0,
+        10.0,
+        1,
+    )  # the poison's price is nowhere
+    assert [q.offset for q in effects.quotes] == [0, 2, 3]
+    assert table[b"AAPL"]["last_offset"] == 3 and table[b"MSFT"]["last_offset"] == 2
+
+
+async def test_an_oversized_record_is_forwarded_cut_with_a_header():
+    proc, effects, _, _ = make(T0)
+    huge = b'{"symbol": "AAPL", "pad": "' + b"x" * 1_000_000 + b'"}'
+    await proc.process([RawRecord(b"AAPL", huge, 0, 0)])
+    ((topic, key, value, headers),) = effects.published
+    assert topic == "quotes.dlq" and key == b"AAPL"
+    assert len(value) == 256 * 1024 and value == huge[: len(value)]
+    assert headers["stockapp.truncated.value"] == str(len(huge)).encode()
+    assert headers["stockapp.reason"].startswith(b"missing field 'ts'")
+
+
+async def test_a_batch_that_keeps_failing_is_reported_until_it_is_stored():
+    proc, effects, _, _ = make(T0 + 3_600_000)
+    real_write, calls = effects.write, []
+
+    async def failing_write(quotes, candles):
+        calls.append(1)
+        if len(calls) <= 6:
+            raise RuntimeError("Cassandra said no")
+        assert proc.stuck is not None  # reported while it kept failing
+        assert proc.stuck["tries"] == 6 and proc.stuck["records"] == 1
+        assert proc.stuck["error"] == "RuntimeError: Cassandra said no"
+        return await real_write(quotes, candles)
+
+    effects.write = failing_write
+    await proc.process_until_done([tick("TSLA", T0, 10.0, 0)], max_delay=0.001)
+    assert proc.stuck is None and len(calls) == 7
+
+
+HOSTILE_NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 1e-300, 1e12, 1e15, 1e200, 1e308, -1.0]),
+)
+HOSTILE_TS = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00+00:00",
+            "9999-12-31T23:59:59+00:00",
+            "9999-12-31T23:59:59-14:00",
+            "2026-01-05T14:00:00Z",
+            "2026-01-05T14:00:00",
+            "",
+        ]
+    ),
+    st.integers(min_value=T0 - 10**10, max_value=T0 + 10**6),
+)
+
+
+@hsettings(max_examples=150, deadline=None)
+@example([{"ts": "0001-01-01T00:00:00+00:00", "price": 1.0, "volume": 1.0}])
+@example([{"ts": T0, "price": 1e200, "volume": 1e200}, {"ts": T0 + 1, "price": 1.0, "volume": 1}])
+@example(
+    [{"ts": T0, "price": 1.0, "volume": 1.0, "open": 1, "high": 1, "low": 1, "bar_seconds": 10**9}]
+)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"ts": HOSTILE_TS, "price": HOSTILE_NUMBERS, "volume": HOSTILE_NUMBERS},
+            optional={
+                "open": HOSTILE_NUMBERS,
+                "high": HOSTILE_NUMBERS,
+                "low": HOSTILE_NUMBERS,
+                "bar_seconds": st.one_of(st.integers(-5, 10**12), st.sampled_from([60, 86_400])),
+                "bid": HOSTILE_NUMBERS,
+            },
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+async def test_no_hostile_quote_stops_the_stream_or_corrupts_state(bodies):
+    """Well-formed but hostile quotes: each is applied or dead-lettered, the batch never fails,
+    and every stored state holds finite numbers only (JSON would turn inf into null)."""
+    proc, effects, table, _ = make(T0 + 1_000_000)
+    batch = []
+    for i, body in enumerate(bodies):
+        # The standard library writes what orjson would not: NaN, Infinity, integers > 64 bits.
+        value = json.dumps({"symbol": "HOST", **body}).encode()
+        batch.append(RawRecord(b"HOST", value, 0, i))
+    await proc.process(batch)
+    assert proc.stats["quotes"] + proc.stats["invalid"] == len(batch)
+    stored = table.get(b"HOST")
+    if stored is not None:
+        for value in _numbers(stored):
+            assert math.isfinite(value), stored
+    # The same stream after a reload gives the same state (nothing lost in JSON).
+    assert SymbolStateRoundTrip.ok(proc, stored)
+
+
+def _numbers(data):
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from _numbers(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _numbers(value)
+    elif isinstance(data, float):
+        yield data
+
+
+class SymbolStateRoundTrip:
+    @staticmethod
+    def ok(proc, stored) -> bool:
+        if stored is None:
+            return True
+        from stockapp.tables.symbol_state import SymbolState
+
+        again = SymbolState.from_dict(orjson.loads(orjson.dumps(stored)), proc.spec).to_dict()
+        return again == stored
+
+
+async def test_a_stalled_worker_does_not_judge_waiting_on_time_ticks_late():
+    """Cassandra froze across a window end: the quotes sent meanwhile wait in the partition.
+    The wall clock must not close the window before they are processed."""
+    waiting = {"records": 0}
+
+    async def backlog(partition: int, processed: int | None) -> int:
+        return waiting["records"]
+
+    proc, effects, _, clock = make(T0 + 40_000, backlog=backlog)
+    await proc.process([tick("TSLA", T0 + 40_000, 5.0, 0)])
+    waiting["records"] = 3  # ticks of 14:00:50 .. 14:00:59 sent on time, not yet processed
+    clock.now = (T0 + 95_000) / 1000  # the stall ends 30 s after the minute's end
+    await proc.on_timer()
+    assert effects.candles == []  # held: records are waiting
+    waiting["records"] = 0
+    await proc.process([tick("TSLA", T0 + 50_000 + i, 6.0 + i, 1 + i) for i in range(3)])
+    assert proc.stats["late"] == 0
+    clock.now += 1.0
+    await proc.on_timer()  # caught up: now the wall clock closes it, with every tick in it
+    (minute,) = [c for c in effects.candles if c.interval == "1m"]
+    assert (minute.trades, minute.close) == (4, 8.0)
+
+
+async def test_symbols_of_partitions_lost_in_a_rebalance_are_left_alone():
+    """A memory table keeps the keys this worker wrote before a rebalance moved their
+    partition: the timer's rescan and the web's forming candle must not act on them."""
+    owned = {"partitions": set(range(8))}
+    proc, effects, table, clock = make(T0 + 30_000)
+    proc.owned = lambda: owned["partitions"]
+    await proc.process([tick("TSLA", T0 + 20_000, 5.0, 0)])
+    lost = partition_for(b"TSLA", 8)
+    owned["partitions"] = set(range(8)) - {lost}
+    proc.forget()  # the revoke
+    assert proc.forming("TSLA", "1m") == []
+    clock.now = (T0 + 66_000) / 1000  # the minute ended more than grace ago
+    await proc.on_timer()
+    assert effects.candles == [] and "TSLA" not in proc.states
+    owned["partitions"].add(lost)  # assigned back (another rebalance): found again
+    proc.forget()
+    clock.now += 1
+    await proc.on_timer()
+    assert [(c.interval, c.start) for c in effects.candles] == [("1m", T0)]
