@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     cassandra_username: str = ""
     cassandra_password: Secret = ""
     cassandra_connect_timeout: Annotated[float, Field(ge=1)] = 5.0
+    # "Durable" must mean durable on a real cluster: a quorum of the local DC's replicas
+    # acknowledges every write (with replication factor 1, as locally, that is the one node).
+    cassandra_consistency: Literal["ONE", "LOCAL_ONE", "LOCAL_QUORUM", "QUORUM", "ALL"] = (
+        "LOCAL_QUORUM"
+    )
+    cassandra_local_dc: str = "datacenter1"  # the local stack's (SimpleSnitch) data centre
     # Topics (docs/streaming.md)
     topic_quotes: str = "quotes.raw"
     topic_candles: str = "candles"

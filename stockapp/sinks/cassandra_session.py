@@ -16,21 +16,27 @@ def connect(
     settings: Settings, keyspace: str | None, timeout: float | None = None
 ) -> tuple[Cluster, Session]:
     """Return ``(cluster, session)``; the caller shuts the cluster down."""
-    from cassandra import InvalidRequest
+    from cassandra import ConsistencyLevel, InvalidRequest
     from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import Cluster, NoHostAvailable
-    from cassandra.policies import DCAwareRoundRobinPolicy
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
     # The driver logs each failed host at WARNING/ERROR; one clear error is raised instead.
     logging.getLogger("cassandra").setLevel(logging.CRITICAL)
     auth = None
     if settings.cassandra_username:
         auth = PlainTextAuthProvider(settings.cassandra_username, settings.cassandra_password)
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(
+            DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)
+        ),
+        consistency_level=getattr(ConsistencyLevel, settings.cassandra_consistency),
+    )
     cluster = Cluster(
         contact_points=list(settings.cassandra_hosts),
         port=settings.cassandra_port,
         auth_provider=auth,
-        load_balancing_policy=DCAwareRoundRobinPolicy(),
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         protocol_version=5,
         connect_timeout=timeout or settings.cassandra_connect_timeout,
         control_connection_timeout=timeout or settings.cassandra_connect_timeout,
@@ -46,6 +52,9 @@ def connect(
             raise ConnectivityError(
                 f"Cassandra keyspace {keyspace!r} does not exist: run `stockapp db migrate`"
             ) from None
+        dcs = _data_centres(settings, auth, timeout or settings.cassandra_connect_timeout)
+        if dcs and settings.cassandra_local_dc not in dcs:
+            raise _wrong_dc(settings, dcs) from None
         hosts = ",".join(settings.cassandra_hosts)
         raise ConnectivityError(
             f"Cassandra at {hosts}:{settings.cassandra_port} is not reachable. "
@@ -58,3 +67,35 @@ def connect(
             f"Cassandra connection failed: {type(exc).__name__}: {exc}".splitlines()[0]
         ) from None
     return cluster, session
+
+
+def _wrong_dc(settings: Settings, dcs: set[str]) -> ConnectivityError:
+    return ConnectivityError(
+        f"STOCKAPP_CASSANDRA_LOCAL_DC={settings.cassandra_local_dc!r} is not a data centre of "
+        f"this cluster (it has {', '.join(sorted(dcs))})"
+    )
+
+
+def _data_centres(settings: Settings, auth: object, timeout: float) -> set[str]:
+    """The cluster's data centres, asked without a DC preference (a wrong local DC leaves the
+    DC-aware policy no host at all, which would read as "not reachable"); empty if even that
+    connection fails."""
+    from cassandra.cluster import Cluster
+    from cassandra.policies import RoundRobinPolicy
+
+    probe = Cluster(
+        contact_points=list(settings.cassandra_hosts),
+        port=settings.cassandra_port,
+        auth_provider=auth,
+        load_balancing_policy=RoundRobinPolicy(),
+        protocol_version=5,
+        connect_timeout=timeout,
+        control_connection_timeout=timeout,
+    )
+    try:
+        probe.connect()
+        return {h.datacenter for h in probe.metadata.all_hosts() if h.datacenter}
+    except Exception:  # noqa: BLE001 - no answer at all: the caller reports it as unreachable
+        return set()
+    finally:
+        probe.shutdown()

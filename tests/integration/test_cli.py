@@ -25,6 +25,11 @@ def test_migrate_with_wrong_cassandra_port(stack):
     _one_line_error(result, f"127.0.0.1:{port}", "make up", "STOCKAPP_CASSANDRA_PORT")
 
 
+def test_wrong_local_data_centre_names_the_ones_there_are(stack):
+    result = run([str(BIN / "stockapp"), "check"], env={"STOCKAPP_CASSANDRA_LOCAL_DC": "dc9"})
+    _one_line_error(result, "STOCKAPP_CASSANDRA_LOCAL_DC='dc9'", "it has datacenter1")
+
+
 def test_worker_without_kafka(stack):
     port = free_port()
     result = run(

@@ -53,7 +53,7 @@ MALFORMED = [
     (
         b"S04",
         b'{"symbol": "S04", "ts": 1767621600000, "price": 3.0, "volume": -5}',
-        "volume must be >= 0",
+        "volume must be within 0..",
     ),
     (
         b"BAD SYM",
@@ -74,7 +74,28 @@ MALFORMED = [
         "bar record is missing",
     ),
     (b"S07", b"", "not valid JSON"),
+    # Well-formed but hostile: each once stopped a worker (an overflow, an inf stored as null,
+    # a watermark years ahead).
+    (
+        b"S08",
+        b'{"symbol": "S08", "ts": "0001-01-01T00:00:00+00:00", "price": 3.0, "volume": 1}',
+        "before 1970",
+    ),
+    (
+        b"S08",
+        b'{"symbol": "S08", "ts": 1767621600000, "price": 1e200, "volume": 1e200}',
+        "price must be at most",
+    ),
+    (
+        b"S09",
+        b'{"symbol": "S09", "ts": 1767621600000, "price": 3.0, "volume": 1, "open": 3,'
+        b' "high": 3, "low": 3, "bar_seconds": 1000000000}',
+        "bar_seconds must be at most",
+    ),
 ]
+# Within the broker's limit, over the worker's producer limit (Faust's 1,000,000 bytes) once
+# headers are added: forwarded cut, with a header saying so.
+HUGE = (b"S10", b'{"symbol": "S10", "pad": "' + b"x" * 1_045_000 + b'"}')
 
 
 def build_records() -> tuple[list, list, list]:
@@ -104,6 +125,8 @@ def build_records() -> tuple[list, list, list]:
             key, raw, _ = next(bad, (None, None, None))
             if raw is not None:
                 records.append((key, raw))
+        if n == len(ticks) // 2:
+            records.append(HUGE)
     return records, ticks, MALFORMED * 3
 
 
@@ -240,7 +263,11 @@ def run_and_check(stack, env, worker, kill_midway: bool) -> None:
     for key, parts in state_partitions.items():
         assert parts == quote_partitions[key], key
 
-    dlq = by_source(asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_DLQ"])))
+    dead = asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_DLQ"]))
+    cut = [m for m in dead if "stockapp.truncated.value" in dict(m.headers)]
+    assert {m.value for m in cut} == {HUGE[1][: 256 * 1024]}
+    assert {dict(m.headers)["stockapp.truncated.value"] for m in cut} == {b"%d" % len(HUGE[1])}
+    dlq = by_source([m for m in dead if m not in cut])
     assert Counter(v for v, _ in dlq.values()) == Counter(raw for _, raw, _ in malformed)
     reasons = {v: r for v, r in dlq.values()}
     for _, raw, fragment in malformed:
