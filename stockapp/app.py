@@ -51,7 +51,9 @@ def create_app(settings: Settings) -> StockApp:
         store=store,
         autodiscover=["stockapp.agents", "stockapp.tables", "stockapp.web"],
         origin="stockapp",
-        datadir=str(settings.data_dir / "{conf.id}"),
+        # Per web port: two workers on one machine (as docs/streaming.md's Scaling starts them)
+        # must not open the same RocksDB files.
+        datadir=str(settings.data_dir / f"worker-{settings.web_port}" / "{conf.id}"),
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -61,6 +63,9 @@ def create_app(settings: Settings) -> StockApp:
         topic_partitions=settings.quotes_partitions,
         topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
+        # Faust would read its own variables (WEB_PORT, BROKER_URL, APP_STORE, ...) and let
+        # them override these settings; stockapp's settings are the only configuration.
+        env={},
     )
 
 

@@ -170,11 +170,28 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _web_port_option(faust_args: list[str]) -> str | None:
+    """The value of Faust's ``--web-port``/``-p`` option, if given."""
+    for i, arg in enumerate(faust_args):
+        if arg in ("--web-port", "-p") and i + 1 < len(faust_args):
+            return faust_args[i + 1]
+        if arg.startswith("--web-port="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def _run_worker(faust_args: list[str]) -> int:
+    import os
+
     from stockapp.connectivity import check_kafka
     from stockapp.sinks.cassandra_session import connect
     from stockapp.topics import ensure_topics
 
+    # `stockapp worker --web-port 6067` must mean STOCKAPP_WEB_PORT=6067 for stockapp too: the
+    # port names the worker to the others (routing) and its own state directory.
+    port = _web_port_option(faust_args)
+    if port is not None:
+        os.environ["STOCKAPP_WEB_PORT"] = port
     settings = load_settings()
     # Faust would otherwise retry forever with a traceback per attempt: fail fast, in one line.
     check_kafka(settings)

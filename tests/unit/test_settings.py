@@ -62,3 +62,32 @@ def test_password_is_not_in_repr(monkeypatch):
 def test_host_port():
     assert host_port("127.0.0.1:9092", 1) == ("127.0.0.1", 9092)
     assert host_port("broker", 9092) == ("broker", 9092)
+
+
+def test_faust_reads_no_environment_of_its_own(tmp_path):
+    """Faust's own variables (WEB_PORT, BROKER_URL, APP_STORE...) would override stockapp's
+    settings; the app is built so that only STOCKAPP_* configure it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "WEB_PORT": "1234", "BROKER_URL": "kafka://elsewhere:1"}
+    env.update(STOCKAPP_WEB_PORT="6071", STOCKAPP_DATA_DIR=str(tmp_path))
+    probe = (
+        "from stockapp.app import app; "
+        "print(app.conf.web_port, app.conf.broker[0], app.conf.datadir)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[:2] == ["6071", "kafka://127.0.0.1:9092"]
+    assert out[2].startswith(str(tmp_path / "worker-6071"))  # one state directory per worker
+
+
+def test_worker_web_port_option_is_stockapps_web_port():
+    from stockapp.cli import _web_port_option
+
+    assert _web_port_option(["--web-port", "6067"]) == "6067"
+    assert _web_port_option(["-l", "info", "-p", "6068"]) == "6068"
+    assert _web_port_option(["--web-port=6069"]) == "6069"
+    assert _web_port_option(["-l", "info"]) is None
