@@ -87,7 +87,7 @@ async def start_processor() -> QuoteProcessor:
         # Topics are created by `stockapp worker` before Faust starts (stockapp/topics.py).
         sink = CassandraSink(session, settings.interval_ms, settings.cassandra_concurrency)
 
-        seeds = SeedStore(session)
+        seeds = SeedStore(session, settings.cassandra_concurrency)
         app.use_processor(
             QuoteProcessor(
                 settings,

@@ -141,7 +141,7 @@ class QuoteProcessor:
     # -- state cache -------------------------------------------------------------------------
 
     def state(self, symbol: str) -> SymbolState:
-        state = self.states.get(symbol)
+        state = self.states.pop(symbol, None)  # re-inserted last: the dict's order is recency
         if state is None:
             stored = self.table.get(symbol.encode())
             state = (
@@ -149,8 +149,24 @@ class QuoteProcessor:
                 if stored
                 else SymbolState(symbol, self.spec)
             )
-            self.states[symbol] = state
+        self.states[symbol] = state
         return state
+
+    def _evict(self) -> None:
+        """Keep at most ``state_cache_symbols`` decoded states, dropping the least recently
+        used ones without a forming candle (those the timer must watch stay: they are the
+        working set). Only called when every cached state is stored."""
+        limit = self.settings.state_cache_symbols
+        if len(self.last_seen) > len(self.states) + limit:
+            # Symbols dropped by a rebalance or an eviction: their quiet time restarts.
+            self.last_seen = {s: t for s, t in self.last_seen.items() if s in self.states}
+        excess = len(self.states) - limit
+        if excess <= 0:
+            return
+        for symbol in [s for s, st in self.states.items() if not st.has_forming][:excess]:
+            del self.states[symbol]
+            self.last_seen.pop(symbol, None)
+            self.stats["evicted"] += 1
 
     async def _load_seeds(self, symbols: set[str]) -> None:
         """Symbols this worker has no state for start from their backfill seed, if any."""
@@ -327,8 +343,12 @@ class QuoteProcessor:
         if now - self.scanned_at >= RESCAN_SECONDS:
             for key in list(self.table.keys()):
                 symbol = key.decode()
-                if self._owns(symbol, owned):
-                    self.state(symbol)
+                if symbol in self.states or not self._owns(symbol, owned):
+                    continue
+                stored = self.table.get(key)
+                state = SymbolState.from_dict(stored, self.spec) if stored else None
+                if state is not None and state.has_forming:  # only those the timer may close
+                    self.states[symbol] = state
             self.scanned_at = now
         now_ms = int(now * 1000)
         grace_ms = self.spec.grace_ms
@@ -358,6 +378,7 @@ class QuoteProcessor:
         if touched:
             self.stats["timer_closes"] += len(closed)
             await self._emit([], closed, touched, [])
+        self._evict()
 
     async def _caught_up(self, symbol: str, cache: dict[int, bool] | None = None) -> bool:
         """Nothing of the symbol's partition waits to be processed, and the stream is not in
@@ -406,6 +427,7 @@ class QuoteProcessor:
         self.stats["candles_closed"] += len(closed)
         for listener in self.listeners:
             listener(touched, closed)
+        self._evict()
 
     def forming(self, symbol: str, interval: str) -> list[tuple[Candle, Values]]:
         """The symbol's forming candles of ``interval`` with provisional indicators; reads only

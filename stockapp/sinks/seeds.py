@@ -12,15 +12,22 @@ from stockapp.sinks.cassandra import execute
 
 
 class SeedStore:
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, concurrency: int = 32) -> None:
         self.session = session
+        self.concurrency = concurrency
         self.select = session.prepare("SELECT state FROM state_seeds WHERE symbol = ?")
         self.insert = session.prepare(
             "INSERT INTO state_seeds (symbol, state, source, updated_at) VALUES (?, ?, ?, ?)"
         )
 
     async def load(self, symbols: list[str]) -> dict[str, dict]:
-        results = await asyncio.gather(*(execute(self.session, self.select, (s,)) for s in symbols))
+        """Seeds of those symbols that have one; at most ``concurrency`` queries in flight."""
+        results: list = []
+        for i in range(0, len(symbols), self.concurrency):
+            chunk = symbols[i : i + self.concurrency]
+            results += await asyncio.gather(
+                *(execute(self.session, self.select, (s,)) for s in chunk)
+            )
         out = {}
         for symbol, rows in zip(symbols, results, strict=True):
             row = rows[0] if rows else None  # the driver's callback gets a list of rows

@@ -385,3 +385,34 @@ async def test_symbols_of_partitions_lost_in_a_rebalance_are_left_alone():
     clock.now += 1
     await proc.on_timer()
     assert [(c.interval, c.start) for c in effects.candles] == [("1m", T0)]
+
+
+async def test_memory_is_bounded_and_evicted_states_come_back_exactly():
+    """Thousands of symbols: decoded states beyond the cache bound are dropped once nothing
+    is forming, and reloaded from the table later with the same results as never dropping."""
+
+    async def run(cache: int):
+        proc, effects, table, clock = make(
+            T0 + 86_400_000, state_cache_symbols=cache, idle_close_seconds=1.0
+        )
+        symbols = [f"Z{i:04d}" for i in range(2000)]
+        offset = 0
+        for day_ms in (0, 3_600_000):
+            for start in range(0, len(symbols), 250):
+                batch = []
+                for s in symbols[start : start + 250]:
+                    batch.append(tick(s, T0 + day_ms + 1000, 10.0 + offset % 7, offset))
+                    offset += 1
+                await proc.process(batch)
+            clock.now += 2
+            await proc.on_timer()  # quiet now: every candle closes, nothing is forming
+            assert len(proc.states) <= cache and len(proc.last_seen) <= 2 * cache + 2000
+        return proc, effects, table
+
+    small, small_effects, small_table = await run(50)
+    big, big_effects, big_table = await run(100_000)
+    assert small.stats["evicted"] > 3000 and big.stats["evicted"] == 0
+    assert dict(small_table) == dict(big_table)
+    assert [c.to_dict() for c in small_effects.candles] == [
+        c.to_dict() for c in big_effects.candles
+    ]
