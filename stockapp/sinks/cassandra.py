@@ -55,6 +55,34 @@ def execute(session: Any, statement: Any, params: Any = None) -> asyncio.Future:
     return future
 
 
+def execute_all(session: Any, statement: Any, params: Any = None) -> asyncio.Future:
+    """Like :func:`execute`, but with every page of the result (the driver hands over the
+    first page, 5,000 rows by default, and fetches the next on request)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+    rows: list = []
+
+    def resolve() -> None:
+        if not future.done():
+            future.set_result(rows)
+
+    def reject(exc: BaseException) -> None:
+        if not future.done():
+            future.set_exception(exc)
+
+    response = session.execute_async(statement, params)
+
+    def page(result: Any) -> None:  # runs on the driver's thread
+        rows.extend(result)
+        if response.has_more_pages:
+            response.start_fetching_next_page()
+        else:
+            loop.call_soon_threadsafe(resolve)
+
+    response.add_callbacks(page, errback=lambda e: loop.call_soon_threadsafe(reject, e))
+    return future
+
+
 class CassandraSink:
     def __init__(
         self,

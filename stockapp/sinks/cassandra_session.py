@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from stockapp.errors import ConnectivityError
+from stockapp.logs import RepeatFilter
 from stockapp.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,8 +24,6 @@ def connect(
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
-    # The driver logs each failed host at WARNING/ERROR; one clear error is raised instead.
-    logging.getLogger("cassandra").setLevel(logging.CRITICAL)
     auth = None
     if settings.cassandra_username:
         auth = PlainTextAuthProvider(settings.cassandra_username, settings.cassandra_password)
@@ -42,7 +43,8 @@ def connect(
         control_connection_timeout=timeout or settings.cassandra_connect_timeout,
     )
     try:
-        session = cluster.connect(keyspace)
+        with _quiet_driver():
+            session = cluster.connect(keyspace)
     except (NoHostAvailable, InvalidRequest) as exc:
         cluster.shutdown()
         # A missing keyspace surfaces as NoHostAvailable("... using keyspace 'x'") once the
@@ -69,6 +71,26 @@ def connect(
     return cluster, session
 
 
+@contextlib.contextmanager
+def _quiet_driver() -> Iterator[None]:
+    """While connecting, the driver logs each failed host at WARNING/ERROR; the caller raises
+    one clear error instead. Afterwards its warnings (a node down, a retry) get through, at
+    most once per message per 10 s (stockapp.logs.RepeatFilter)."""
+    driver = logging.getLogger("cassandra")
+    # A logger's filters do not apply to its children, and the driver logs on its modules'.
+    repeats = RepeatFilter()
+    for name in [n for n in logging.Logger.manager.loggerDict if n.split(".")[0] == "cassandra"]:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+            logger.addFilter(repeats)
+    level = driver.level
+    driver.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        driver.setLevel(level)
+
+
 def _wrong_dc(settings: Settings, dcs: set[str]) -> ConnectivityError:
     return ConnectivityError(
         f"STOCKAPP_CASSANDRA_LOCAL_DC={settings.cassandra_local_dc!r} is not a data centre of "
@@ -93,7 +115,8 @@ def _data_centres(settings: Settings, auth: object, timeout: float) -> set[str]:
         control_connection_timeout=timeout,
     )
     try:
-        probe.connect()
+        with _quiet_driver():
+            probe.connect()
         return {h.datacenter for h in probe.metadata.all_hosts() if h.datacenter}
     except Exception:  # noqa: BLE001 - no answer at all: the caller reports it as unreachable
         return set()

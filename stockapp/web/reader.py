@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from stockapp.settings import Settings
-from stockapp.sinks.cassandra import execute
+from stockapp.sinks.cassandra import execute, execute_all
 from stockapp.sinks.layout import candle_bucket, quote_day
 from stockapp.tables.indicators import NAMES
 from stockapp.timestamps import datetime_to_ms, ms_to_datetime
@@ -62,7 +62,8 @@ class Reader:
         return list(await execute(session, self._prepared[name], params))
 
     async def symbols(self) -> list[dict]:
-        rows = await self._run("symbols")
+        session = await self.session()
+        rows = await execute_all(session, self._prepared["symbols"])
         return sorted(
             (
                 {

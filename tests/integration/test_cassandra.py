@@ -37,3 +37,20 @@ def test_migrate_twice_is_a_no_op(stack, test_keyspace, cql):
         )
     }
     assert {"stock_prices", "candles", "symbols", "schema_migrations"} <= tables
+
+
+async def test_symbols_lists_every_page(stack, test_keyspace, cql):
+    """More symbols than one driver page (5,000 rows): the API lists them all."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    from stockapp.web.reader import Reader
+
+    insert = cql.prepare("INSERT INTO symbols (symbol, last_price) VALUES (?, ?)")
+    names = [f"P{i:05d}" for i in range(5_050)]
+    execute_concurrent_with_args(cql, insert, [(n, 1.0) for n in names], concurrency=64)
+    reader = Reader(stack.model_copy(update={"cassandra_keyspace": test_keyspace}))
+    try:
+        listed = [s["symbol"] for s in await reader.symbols()]
+    finally:
+        (await reader.session()).cluster.shutdown()
+    assert [n for n in listed if n.startswith("P")] == names
