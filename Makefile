@@ -13,7 +13,8 @@ PYTEST_ARGS ?=
 .PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium lint reset
 
 help:
-	@echo "make demo       stack + worker in the background, prints the URL (make demo-stop)"
+	@echo "make demo       stack + worker in the background, prints the URL (make demo-stop;"
+	@echo "                make demo WORKERS=3 starts three workers on ports 6066..6068)"
 	@echo "make test       lint, vitest, unit + integration + browser tests on a real Kafka and Cassandra"
 	@echo "make up|down    start/stop the local Kafka + Cassandra (make status)"
 	@echo "make migrate    create/upgrade the Cassandra schema"
@@ -53,8 +54,9 @@ status: $(VENV)/.installed
 migrate: up
 	$(VENV)/bin/stockapp db migrate
 
+WORKERS ?= 1
 demo: install
-	$(STACK) demo-up
+	$(STACK) demo-up --workers $(WORKERS)
 
 demo-stop:
 	@if [ -x $(PY) ]; then $(STACK) demo-down; fi

@@ -51,9 +51,7 @@ def create_app(settings: Settings) -> StockApp:
         store=store,
         autodiscover=["stockapp.agents", "stockapp.tables", "stockapp.web"],
         origin="stockapp",
-        # Per web port: two workers on one machine (as docs/streaming.md's Scaling starts them)
-        # must not open the same RocksDB files.
-        datadir=str(settings.data_dir / f"worker-{settings.web_port}" / "{conf.id}"),
+        datadir=str(settings.worker_dir / "{conf.id}"),
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,

@@ -198,7 +198,7 @@ def _run_worker(faust_args: list[str]) -> int:
     cluster, _ = connect(settings, keyspace=settings.cassandra_keyspace)
     cluster.shutdown()
     ensure_topics(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.worker_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     from stockapp.app import app
 
     sys.argv = ["stockapp", "--loglevel", _LEVELS[settings.log_level], "worker", *faust_args]

@@ -154,6 +154,12 @@ class Settings(BaseSettings):
         return "kafka://" + ";".join(self.kafka_bootstrap)
 
     @property
+    def worker_dir(self) -> Path:
+        """This worker's state directory: one per web port, so workers on one machine never
+        open the same RocksDB files."""
+        return self.data_dir / f"worker-{self.web_port}"
+
+    @property
     def interval_ms(self) -> dict[str, int]:
         """Nominal length of each candle interval (a daily candle's is 24 h)."""
         return {name: parse_interval(name, self.market_timezone).ms for name in self.intervals}

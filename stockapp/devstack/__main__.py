@@ -110,7 +110,7 @@ def status(settings: Settings, quiet: bool) -> int:
     return 0 if ok else 3
 
 
-def demo_up(settings: Settings) -> None:
+def demo_up(settings: Settings, workers: int = 1) -> None:
     from stockapp.db.migrate import migrate
     from stockapp.devstack import demo
 
@@ -121,9 +121,10 @@ def demo_up(settings: Settings) -> None:
     report = migrate(settings)
     _say(f"schema: {len(report.applied)} migration(s) applied to {report.keyspace}")
     prices = demo.backfill_history(settings)
-    url = demo.start_worker(settings)
+    urls = [demo.start_worker(settings, n) for n in range(1, workers + 1)]
     demo.start_simulator(settings, prices=prices)
-    print(f"\nstockapp is running: {url}\nStop it with: make demo-stop\n", flush=True)
+    shown = urls[0] + (f" (and {', '.join(urls[1:])})" if urls[1:] else "")
+    print(f"\nstockapp is running: {shown}\nStop it with: make demo-stop\n", flush=True)
 
 
 def demo_down(settings: Settings) -> None:
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop the servers this stack started")
     st = sub.add_parser("status", help="exit 0 if both servers answer")
     st.add_argument("--quiet", action="store_true")
-    sub.add_parser("demo-up", help="stack, schema and a worker in the background")
+    demo_parser = sub.add_parser("demo-up", help="stack, schema and workers in the background")
+    demo_parser.add_argument("--workers", type=int, default=1, help="how many workers (ports N..)")
     sub.add_parser("demo-down", help="stop what demo-up started")
     args = parser.parse_args(argv)
     try:
@@ -159,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             down(settings)
         elif args.command == "demo-up":
-            demo_up(settings)
+            if args.workers < 1:
+                raise StockappError("--workers must be at least 1")
+            demo_up(settings, args.workers)
         elif args.command == "demo-down":
             demo_down(settings)
         else:

@@ -30,14 +30,22 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def start_worker(settings: Settings, timeout: float = 90.0) -> str:
-    pid_file = settings.run_dir / "worker.pid"
-    log_file = settings.run_dir / "worker.log"
-    url = f"http://{settings.web_host}:{settings.web_port}/"
+def _worker_files(settings: Settings, n: int) -> tuple[Path, Path]:
+    """PID and log file of the demo's n-th worker (1: worker.pid, 2: worker-2.pid, ...)."""
+    name = "worker" if n == 1 else f"worker-{n}"
+    return settings.run_dir / f"{name}.pid", settings.run_dir / f"{name}.log"
+
+
+def start_worker(settings: Settings, n: int = 1, timeout: float = 90.0) -> str:
+    """The n-th worker, on web port STOCKAPP_WEB_PORT + n - 1 (its own state directory)."""
+    pid_file, log_file = _worker_files(settings, n)
+    port = settings.web_port + n - 1
+    url = f"http://{settings.web_host}:{port}/"
     pid = processes.read_pid(pid_file)
     if pid is None:
-        pid = processes.spawn([_bin("stockapp"), "worker"], pid_file, log_file)
-        print(f"demo: worker starting (pid {pid}), log {log_file}", flush=True)
+        argv = [_bin("stockapp"), "worker", "--web-port", str(port)]
+        pid = processes.spawn(argv, pid_file, log_file)
+        print(f"demo: worker starting on port {port} (pid {pid}), log {log_file}", flush=True)
     deadline = time.monotonic() + timeout
     while not _http_ok(url + "health"):
         if processes.read_pid(pid_file) is None:
@@ -111,9 +119,11 @@ def start_simulator(
 def stop(settings: Settings) -> list[str]:
     """Stop the demo's processes; returns the names of those that were running."""
     stopped = []
-    for name in ("simulator", "worker"):  # the producer first: nothing is left unprocessed
-        if processes.stop(settings.run_dir / f"{name}.pid", grace=30):
-            stopped.append(name)
+    workers = sorted(settings.run_dir.glob("worker*.pid"))
+    # The producer first: nothing is left unprocessed.
+    for pid_file in [settings.run_dir / "simulator.pid", *workers]:
+        if processes.stop(pid_file, grace=30):
+            stopped.append(pid_file.stem)
     return stopped
 
 
