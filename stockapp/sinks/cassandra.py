@@ -34,42 +34,40 @@ def _retryable() -> tuple[type[BaseException], ...]:
     return (OperationTimedOut, WriteTimeout, Unavailable, NoHostAvailable, OverloadedErrorMessage)
 
 
+class _Settle:
+    """A future on the running loop, settled from the driver's I/O thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future = self.loop.create_future()
+
+    def result(self, value: Any) -> None:
+        self.loop.call_soon_threadsafe(self._set, value, None)
+
+    def error(self, exc: BaseException) -> None:
+        self.loop.call_soon_threadsafe(self._set, None, exc)
+
+    def _set(self, value: Any, exc: BaseException | None) -> None:
+        if self.future.done():
+            return
+        if exc is not None:
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(value)
+
+
 def execute(session: Any, statement: Any, params: Any = None) -> asyncio.Future:
     """Run a statement with the driver's own async I/O; the future resolves on our loop."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future = loop.create_future()
-
-    def resolve(result: Any) -> None:
-        if not future.done():
-            future.set_result(result)
-
-    def reject(exc: BaseException) -> None:
-        if not future.done():
-            future.set_exception(exc)
-
-    response = session.execute_async(statement, params)
-    response.add_callbacks(
-        lambda r: loop.call_soon_threadsafe(resolve, r),
-        errback=lambda e: loop.call_soon_threadsafe(reject, e),
-    )
-    return future
+    settle = _Settle()
+    session.execute_async(statement, params).add_callbacks(settle.result, errback=settle.error)
+    return settle.future
 
 
 def execute_all(session: Any, statement: Any, params: Any = None) -> asyncio.Future:
     """Like :func:`execute`, but with every page of the result (the driver hands over the
     first page, 5,000 rows by default, and fetches the next on request)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future = loop.create_future()
+    settle = _Settle()
     rows: list = []
-
-    def resolve() -> None:
-        if not future.done():
-            future.set_result(rows)
-
-    def reject(exc: BaseException) -> None:
-        if not future.done():
-            future.set_exception(exc)
-
     response = session.execute_async(statement, params)
 
     def page(result: Any) -> None:  # runs on the driver's thread
@@ -77,10 +75,10 @@ def execute_all(session: Any, statement: Any, params: Any = None) -> asyncio.Fut
         if response.has_more_pages:
             response.start_fetching_next_page()
         else:
-            loop.call_soon_threadsafe(resolve)
+            settle.result(rows)
 
-    response.add_callbacks(page, errback=lambda e: loop.call_soon_threadsafe(reject, e))
-    return future
+    response.add_callbacks(page, errback=settle.error)
+    return settle.future
 
 
 class CassandraSink:
