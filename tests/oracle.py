@@ -136,3 +136,14 @@ def assert_close_or_null(ours: float | None, theirs: float, where: object) -> No
     else:
         assert ours is not None, f"{where}: expected {theirs}, got null"
         assert math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-9), (where, ours, theirs)
+
+
+def assert_candle_row(got: object, row: object, where: object) -> None:
+    """A stored candle (Cassandra row) has the oracle row's OHLC, volume and trades exactly."""
+    assert (got.open, got.high, got.low, got.close) == (
+        row["open"],
+        row["high"],
+        row["low"],
+        row["close"],
+    ), where
+    assert got.volume == row["volume"] and got.trades == row["trades"], where

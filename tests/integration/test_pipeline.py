@@ -18,7 +18,7 @@ from stockapp.sinks.cassandra_session import connect
 from stockapp.tables.indicators import NAMES
 from tests.helpers import read_topic
 from tests.integration.workers import Worker, produce, wait_for, worker_env
-from tests.oracle import assert_close_or_null, expected_candles, late_intervals
+from tests.oracle import assert_candle_row, assert_close_or_null, expected_candles, late_intervals
 from tests.streams import generate_ticks
 
 TZ = "America/New_York"
@@ -224,13 +224,7 @@ def run_and_check(stack, env, worker, kill_midway: bool) -> None:
     for key, row in expected.items():
         got = stored[key]
         assert got.closed is True, key
-        assert (got.open, got.high, got.low, got.close) == (
-            row["open"],
-            row["high"],
-            row["low"],
-            row["close"],
-        ), key
-        assert got.volume == row["volume"] and got.trades == row["trades"], key
+        assert_candle_row(got, row, key)
         for name in NAMES:
             assert_close_or_null(getattr(got, name), row[name], (key, name))
 

@@ -1,0 +1,147 @@
+"""Faults on the real stack: the worker keeps every number exact through them.
+
+Each test is bounded in time and leaves the servers as it found them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from stockapp.db.migrate import migrate
+from stockapp.devstack import processes
+from stockapp.devstack.cassandra import cassandra_server
+from stockapp.sinks.cassandra_session import connect
+from tests.helpers import create_topic, read_topic
+from tests.integration.test_pipeline import stored_rows
+from tests.integration.workers import Worker, wait_for, worker_env
+from tests.oracle import Tick, assert_candle_row, expected_candles
+
+TZ = "America/New_York"
+SYMBOLS = ["FA", "FB", "FC", "FD"]
+
+
+def _ready(port: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+async def _live_ticks(bootstrap: str, topic: str, seconds: float, rate: float, during) -> list:
+    """Ticks stamped with the wall clock, ``rate`` a second for ``seconds``, while
+    ``during()`` runs; returns what was sent (acknowledged)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    sent: list[Tick] = []
+    try:
+        side = asyncio.ensure_future(during())
+        begin = time.monotonic()
+        n = 0
+        while time.monotonic() - begin < seconds:
+            symbol = SYMBOLS[n % len(SYMBOLS)]
+            tick = Tick(symbol, int(time.time() * 1000), 100.0 + (n % 97) / 10, float(1 + n % 9))
+            body = {
+                "symbol": tick.symbol,
+                "ts": tick.ts,
+                "price": tick.price,
+                "volume": tick.volume,
+            }
+            await producer.send_and_wait(topic, orjson.dumps(body), key=symbol.encode())
+            sent.append(tick)
+            n += 1
+            await asyncio.sleep(max(0.0, begin + n / rate - time.monotonic()))
+        await side
+    finally:
+        await producer.stop()
+    return sent
+
+
+@pytest.fixture
+def frozen_cassandra_worker(stack, unique, tmp_path):
+    pid = processes.read_pid(cassandra_server(stack).pid_file)
+    if pid is None:
+        pytest.skip("Cassandra was not started by this stack: the test will not freeze it")
+    keyspace = f"stockapp_ft_{unique}"
+    migrate(stack, keyspace=keyspace)
+    env = worker_env(
+        "ft",
+        unique,
+        keyspace,
+        tmp_path / "data",
+        STOCKAPP_GRACE_SECONDS="2",
+        STOCKAPP_TABLE_STORE="memory",
+        STOCKAPP_STORE_RAW_QUOTES="false",
+    )
+    asyncio.run(create_topic(stack.kafka_bootstrap[0], env["STOCKAPP_TOPIC_QUOTES"], 8))
+    worker = Worker(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        yield env, worker, pid
+    finally:
+        os.kill(pid, signal.SIGCONT)  # whatever happened, Cassandra runs again
+        worker.stop()
+        cluster, session = connect(stack, keyspace=None)
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+        cluster.shutdown()
+
+
+def test_frozen_cassandra_across_a_minute_end_makes_nothing_late(stack, frozen_cassandra_worker):
+    """Cassandra frozen (SIGSTOP) from 12 s before a minute ends until 10 s after it, under
+    live traffic: /ready says 503 naming cassandra meanwhile; afterwards no tick is late and
+    every 1m candle equals pandas over every tick produced."""
+    env, worker, pid = frozen_cassandra_worker
+    port = env["STOCKAPP_WEB_PORT"]
+    wait_for(lambda: _ready(port)[0] == 200, 120, "the worker to be ready", worker)
+    # Start so that a minute ends 12 s into the freeze, which starts 8 s into the traffic.
+    to_boundary = 60 - time.time() % 60
+    time.sleep((to_boundary - 20) % 60)
+    seen: dict = {}
+
+    async def freeze() -> None:
+        await asyncio.sleep(8)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(12 + 4)  # the minute ends, and grace + the timer pass
+            seen["ready"] = await asyncio.to_thread(_ready, port)
+            await asyncio.sleep(6)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    bootstrap = stack.kafka_bootstrap[0]
+    ticks = asyncio.run(_live_ticks(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], 40, 25, freeze))
+    status, body = seen["ready"]
+    assert status == 503 and body["checks"]["cassandra"] is False, body
+
+    expected = {
+        (row["symbol"], int(row["start"])): row
+        for _, row in expected_candles(ticks, "1m", TZ).iterrows()
+    }
+    cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
+    try:
+
+        def stored() -> dict:
+            rows = stored_rows(session)
+            return {(s, start): r for (s, i, start), r in rows.items() if i == "1m"}
+
+        wait_for(lambda: len(stored()) >= len(expected), 180, "every 1m candle", worker)
+        rows = stored()
+    finally:
+        cluster.shutdown()
+    assert worker.stats().get("late", 0) == 0
+    assert asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_LATE"], idle_ms=2000)) == []
+    assert set(rows) == set(expected)
+    for key, row in expected.items():
+        assert_candle_row(rows[key], row, key)
