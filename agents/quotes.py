@@ -15,6 +15,7 @@ from stockapp.sinks.cassandra import CassandraSink
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sinks.seeds import SeedStore
 from stockapp.tables.definitions import symbol_state
+from stockapp.topic_identity import topic_id
 
 settings = get_settings()
 
@@ -97,6 +98,7 @@ async def start_processor() -> QuoteProcessor:
                 backlog=backlog,
                 seeds=seeds.load,
                 owned=owned_partitions,
+                topic_id=lambda: topic_id(settings, settings.topic_quotes),
             )
         )
     return app.processor

@@ -60,6 +60,8 @@ def create_app(settings: Settings) -> StockApp:
         loghandlers=[],
         topic_partitions=settings.quotes_partitions,
         topic_replication_factor=settings.topic_replication,
+        # Workers that keep a copy of other workers' table partitions, ready for a takeover.
+        table_standby_replicas=settings.standby_replicas,
         producer_acks=-1,
         # Faust would read its own variables (WEB_PORT, BROKER_URL, APP_STORE, ...) and let
         # them override these settings; stockapp's settings are the only configuration.

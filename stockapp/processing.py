@@ -58,6 +58,9 @@ class RawRecord:
 Backlog = Callable[[int, int | None], Awaitable[int | None]]
 
 
+# The quotes topic's id (None: cannot tell, e.g. a broker older than Kafka 2.8)
+TopicId = Callable[[], Awaitable[str | None]]
+
 # The quotes partitions this worker is assigned now (None: not known yet)
 Owned = Callable[[], set[int] | None]
 
@@ -109,6 +112,7 @@ class QuoteProcessor:
         backlog: Backlog | None = None,
         seeds: Seeds | None = None,
         owned: Owned | None = None,
+        topic_id: TopicId | None = None,
     ) -> None:
         self.settings = settings
         self.spec = CandleSpec.build(
@@ -121,6 +125,9 @@ class QuoteProcessor:
         self.backlog = backlog
         self.seeds = seeds
         self.owned = owned
+        self.topic_id = topic_id
+        self.current_topic_id: str | None = None
+        self.topic_id_known = False  # asked again after each rebalance
         self.max_skew_ms = int(settings.max_future_skew_seconds * 1000)
         self.states: dict[str, SymbolState] = {}  # decoded table values, by symbol
         self.last_seen: dict[str, float] = {}  # wall clock of each symbol's last record
@@ -195,6 +202,7 @@ class QuoteProcessor:
         self.states.clear()
         self.position.clear()
         self.scanned_at = 0.0
+        self.topic_id_known = False
 
     # -- the stream --------------------------------------------------------------------------
 
@@ -260,6 +268,10 @@ class QuoteProcessor:
         touched: set[str] = set()
         outputs: list[tuple[str, RawRecord, str]] = []
         stats = self.stats
+        if not self.topic_id_known and self.topic_id is not None:
+            self.current_topic_id = await self.topic_id()
+            self.topic_id_known = True
+        topic_id = self.current_topic_id
         parsed: list[tuple[RawRecord, Quote | InvalidQuote]] = []
         for record in records:
             parsed.append((record, self._parse(record, now_ms)))
@@ -273,8 +285,16 @@ class QuoteProcessor:
                 outputs.append((self.settings.topic_dlq, record, str(quote)))
                 continue
             bar = quote.bar()
+            state = self.state(quote.symbol)
+            if topic_id is not None and state.follow_topic(topic_id):
+                log.warning(
+                    "%s: the quotes topic was recreated (now %s); offsets start again",
+                    quote.symbol,
+                    topic_id,
+                )
+                stats["topic_recreated"] += 1
             try:
-                applied = self.state(quote.symbol).apply(bar, record.offset, closed)
+                applied = state.apply(bar, record.offset, closed)
             except Exception as exc:  # noqa: BLE001 - one record must not stop the stream
                 # Validation should have refused it; whatever it was, it goes to the dead-letter
                 # topic with the reason, and the symbol's state is rebuilt without it.

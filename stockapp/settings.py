@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     batch_within_ms: Annotated[int, Field(ge=1)] = 50
     cassandra_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
     state_cache_symbols: Annotated[int, Field(ge=1)] = 10_000
+    standby_replicas: Annotated[int, Field(ge=0, le=10)] = 1
     # Faust worker and its web server
     app_id: str = "stockapp"
     web_host: str = "127.0.0.1"

@@ -48,12 +48,25 @@ class SymbolState:
         self.symbol = symbol
         self.spec = spec
         self.last_offset = -1
+        self.topic_id: str | None = None  # the quotes topic's id that last_offset refers to
         self.event_max: int | None = None
         self.watermark: int | None = None
         self.forming: dict[str, dict[int, Candle]] = {i.name: {} for i in spec.intervals}
         self.indicators: dict[str, IndicatorSet] = {i.name: IndicatorSet() for i in spec.intervals}
 
     # -- changes -----------------------------------------------------------------------------
+
+    def follow_topic(self, topic_id: str) -> bool:
+        """Offsets are per topic incarnation: a state built on a topic that was deleted and
+        created again forgets its replay guard (the new topic's offsets start again at 0);
+        candles and indicators go on. True if the guard was reset."""
+        if self.topic_id == topic_id:
+            return False
+        reset = self.topic_id is not None
+        if reset:
+            self.last_offset = -1
+        self.topic_id = topic_id
+        return reset
 
     def apply(self, bar: Bar, offset: int, closed: list[Candle]) -> Applied:
         """Fold one quote's bar in; candles it closes are appended to ``closed``."""
@@ -130,6 +143,7 @@ class SymbolState:
         return {
             "symbol": self.symbol,
             "last_offset": self.last_offset,
+            "topic_id": self.topic_id,
             "event_max": self.event_max,
             "watermark": self.watermark,
             "intervals": {
@@ -145,6 +159,7 @@ class SymbolState:
     def from_dict(cls, data: dict, spec: CandleSpec) -> SymbolState:
         state = cls(data["symbol"], spec)
         state.last_offset = data["last_offset"]
+        state.topic_id = data.get("topic_id")  # absent in states written before 0.2
         state.event_max = data["event_max"]
         state.watermark = data["watermark"]
         for name, stored in data["intervals"].items():

@@ -145,3 +145,68 @@ def test_frozen_cassandra_across_a_minute_end_makes_nothing_late(stack, frozen_c
     assert set(rows) == set(expected)
     for key, row in expected.items():
         assert_candle_row(rows[key], row, key)
+
+
+async def _recreate_topic(bootstrap: str, topic: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+        deadline = time.monotonic() + 60
+        while True:  # deletion completes in the background; creation fails until then
+            response = await admin.create_topics([NewTopic(topic, 8, 1)])
+            (error_code,) = {error[1] for error in response.topic_errors}
+            if error_code == 0:
+                return
+            assert time.monotonic() < deadline, f"could not recreate {topic}: {error_code}"
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
+def test_a_recreated_quotes_topic_is_processed_not_skipped(stack, unique, tmp_path):
+    """The quotes topic deleted and created again between two runs: its offsets start at 0
+    again, below every symbol's replay guard; the worker sees the new topic id and applies
+    the records instead of skipping them as replays."""
+    from tests.integration.workers import produce
+
+    keyspace = f"stockapp_rt_{unique}"
+    migrate(stack, keyspace=keyspace)
+    env = worker_env("rt", unique, keyspace, tmp_path / "data", STOCKAPP_TABLE_STORE="memory")
+    bootstrap, topic = stack.kafka_bootstrap[0], env["STOCKAPP_TOPIC_QUOTES"]
+
+    def records(start: int, n: int) -> list:
+        return [
+            (
+                b"RT1",
+                orjson.dumps(
+                    {"symbol": "RT1", "ts": start + i * 1000, "price": 5.0 + i, "volume": 1}
+                ),
+            )
+            for i in range(n)
+        ]
+
+    t0 = int(time.time() * 1000) - 600_000
+    asyncio.run(produce(bootstrap, topic, records(t0, 50)))
+    worker = Worker(env, tmp_path / "worker.log")
+    cluster, session = connect(stack, keyspace=keyspace)
+    try:
+        worker.start()
+        wait_for(lambda: worker.stats().get("quotes", 0) >= 50, 120, "the first run", worker)
+        worker.stop()
+        asyncio.run(_recreate_topic(bootstrap, topic))
+        asyncio.run(produce(bootstrap, topic, records(t0 + 60_000, 30)))
+        worker.start()
+        wait_for(lambda: worker.stats().get("quotes", 0) >= 30, 120, "the second run", worker)
+        stats = worker.stats()
+        assert stats.get("duplicates", 0) == 0 and stats.get("topic_recreated", 0) >= 1, stats
+        stored = session.execute("SELECT count(*) FROM stock_prices", timeout=60).one()[0]
+        assert stored == 80
+    finally:
+        worker.stop()
+        cluster.shutdown()
+        admin_cluster, admin = connect(stack, keyspace=None)
+        admin.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+        admin_cluster.shutdown()

@@ -16,7 +16,7 @@ import pytest
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
 from stockapp.tables.indicators import NAMES
-from tests.helpers import read_topic
+from tests.helpers import free_port, read_topic
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 from tests.oracle import assert_candle_row, assert_close_or_null, expected_candles, late_intervals
 from tests.streams import generate_ticks
@@ -171,7 +171,10 @@ def stored_rows(session) -> dict:
     return rows
 
 
-def run_and_check(stack, env, worker, kill_midway: bool) -> None:
+def run_and_check(stack, env, worker, kill_midway: bool, disrupt=None) -> None:
+    """The stream through ``worker`` (killed and restarted a third of the way in, with
+    ``kill_midway``; or whatever ``disrupt(session, total)`` does once it runs, which returns
+    the worker to watch), then every effect compared with the oracle."""
     bootstrap = stack.kafka_bootstrap[0]
     records, ticks, malformed = build_records()
     expected, late = expected_rows(ticks)
@@ -189,6 +192,8 @@ def run_and_check(stack, env, worker, kill_midway: bool) -> None:
             )
             worker.stop(signal.SIGKILL)
             worker.start()
+        if disrupt is not None:  # returns the worker to watch from then on
+            worker = disrupt(session, len(ticks))
         wait_for(
             lambda: (
                 session.execute("SELECT count(*) FROM candles", timeout=60).one()[0]
@@ -278,3 +283,34 @@ def test_sigkill_midstream_gives_identical_results(stack, pipeline):
     env, worker = pipeline
     env["STOCKAPP_TABLE_STORE"] = "rocksdb"  # local state on disk, ahead of the changelog
     run_and_check(stack, env, worker, kill_midway=True)
+
+
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
+def test_rebalances_give_identical_results(stack, pipeline, tmp_path, store):
+    """Two workers share the stream; one is SIGKILLed a third of the way in, a third worker
+    joins at two thirds: the final candles, late and dead-letter records equal the oracle, as
+    for one uninterrupted worker."""
+    env, first = pipeline
+    env["STOCKAPP_TABLE_STORE"] = store
+    others: list[Worker] = []
+
+    def stored(session) -> int:
+        return session.execute("SELECT count(*) FROM stock_prices", timeout=120).one()[0]
+
+    def disrupt(session, total: int) -> Worker:
+        second = Worker({**env, "STOCKAPP_WEB_PORT": str(free_port())}, tmp_path / "w2.log")
+        second.start()
+        others.append(second)
+        wait_for(lambda: stored(session) >= total // 3, 300, "a third of the stream", second)
+        first.stop(signal.SIGKILL)
+        wait_for(lambda: stored(session) >= 2 * total // 3, 300, "two thirds", second)
+        third = Worker({**env, "STOCKAPP_WEB_PORT": str(free_port())}, tmp_path / "w3.log")
+        third.start()
+        others.append(third)
+        return third
+
+    try:
+        run_and_check(stack, env, first, kill_midway=False, disrupt=disrupt)
+    finally:
+        for worker in others:
+            worker.stop()

@@ -416,3 +416,40 @@ async def test_memory_is_bounded_and_evicted_states_come_back_exactly():
     assert [c.to_dict() for c in small_effects.candles] == [
         c.to_dict() for c in big_effects.candles
     ]
+
+
+async def test_a_recreated_quotes_topic_does_not_hide_below_the_replay_guard():
+    """Offsets start again at 0 in a topic created anew under the same name: the guard is
+    tied to the topic's id, so those records are applied, not skipped as replays."""
+    topic = {"id": "11111111-1111-1111-1111-111111111111"}
+
+    async def topic_id():
+        return topic["id"]
+
+    proc, effects, table, _ = make(T0 + 3_600_000)
+    proc.topic_id = topic_id
+    await proc.process([tick("ABC", T0 + i * 1000, 10.0 + i, 100 + i) for i in range(3)])
+    assert table[b"ABC"]["topic_id"] == topic["id"] and table[b"ABC"]["last_offset"] == 102
+    await proc.process([tick("ABC", T0 + 5000, 20.0, 101)])  # a real replay: skipped
+    assert proc.stats["duplicates"] == 1
+
+    topic["id"] = "22222222-2222-2222-2222-222222222222"  # deleted and created again
+    proc.forget()  # the deletion and creation are rebalances
+    await proc.process([tick("ABC", T0 + 6000 + i, 30.0 + i, i) for i in range(3)])
+    assert proc.stats["topic_recreated"] == 1 and proc.stats["quotes"] == 6
+    assert proc.stats["duplicates"] == 1
+    assert table[b"ABC"]["topic_id"] == topic["id"] and table[b"ABC"]["last_offset"] == 2
+    (forming,) = proc.forming("ABC", "1m")
+    assert forming[0].trades == 6 and forming[0].close == 32.0
+
+
+def test_a_state_written_before_topic_ids_adopts_the_topic_without_a_reset():
+    from stockapp.tables.symbol_state import CandleSpec, SymbolState
+
+    spec = CandleSpec.build(("1m",), "America/New_York", 5.0)
+    old = SymbolState("X", spec).to_dict()
+    del old["topic_id"]
+    old["last_offset"] = 41
+    state = SymbolState.from_dict(old, spec)
+    assert state.follow_topic("abc") is False and state.last_offset == 41
+    assert state.follow_topic("def") is True and state.last_offset == -1
