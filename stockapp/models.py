@@ -23,6 +23,9 @@ class Quote:
     high: float | None = None
     low: float | None = None
     bar_seconds: int | None = None
+    # Names the quote at its source, so a repeat (a resend, a poller that restarted) can be
+    # told from a new quote with the same values. A bar's is its start and length.
+    id: str | None = None
 
     @property
     def is_bar(self) -> bool:
@@ -43,7 +46,7 @@ class Quote:
             "price": self.price,
             "volume": self.volume,
         }
-        for name in ("bid", "ask", "source", "open", "high", "low", "bar_seconds"):
+        for name in ("bid", "ask", "source", "open", "high", "low", "bar_seconds", "id"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value

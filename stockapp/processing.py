@@ -294,7 +294,7 @@ class QuoteProcessor:
                 )
                 stats["topic_recreated"] += 1
             try:
-                applied = state.apply(bar, record.offset, closed)
+                applied = state.apply(bar, record.offset, closed, quote.id)
             except Exception as exc:  # noqa: BLE001 - one record must not stop the stream
                 # Validation should have refused it; whatever it was, it goes to the dead-letter
                 # topic with the reason, and the symbol's state is rebuilt without it.
@@ -307,7 +307,7 @@ class QuoteProcessor:
                 continue
             self.last_seen[quote.symbol] = now  # a replayed record is activity too
             if applied.duplicate:
-                stats["duplicates"] += 1
+                stats["repeats" if applied.repeat else "duplicates"] += 1
                 continue
             applied_bars.setdefault(quote.symbol, []).append((bar, record.offset))
             stats["quotes"] += 1

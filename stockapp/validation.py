@@ -133,6 +133,9 @@ def _fields(
     source = data.get("source")
     if source is not None and (not isinstance(source, str) or len(source) > 32):
         raise InvalidQuote("source must be a string of at most 32 characters")
+    quote_id = data.get("id")
+    if quote_id is not None and (not isinstance(quote_id, str) or not 0 < len(quote_id) <= 64):
+        raise InvalidQuote("id must be a string of 1 to 64 characters")
     quote = Quote(
         symbol=symbol,
         ts=ts,
@@ -141,6 +144,7 @@ def _fields(
         bid=_positive(data, "bid", required=False),
         ask=_positive(data, "ask", required=False),
         source=source,
+        id=quote_id,
     )
     present = [name for name in _BAR_FIELDS if data.get(name) is not None]
     if present:

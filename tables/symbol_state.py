@@ -21,6 +21,12 @@ from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.indicators import IndicatorSet, Sample, Values
 from stockapp.tables.intervals import Interval, parse_interval
 
+# Ids of ticks are kept this far behind the symbol's event time (a producer's resend comes
+# within its delivery timeout, minutes), and at most this many: enough for any resend, bounded
+# whatever the rate. Ids of bars are kept until every candle they could count in has closed.
+TICK_ID_HORIZON_MS = 15 * 60_000
+TICK_IDS_MAX = 4096
+
 
 @dataclass(frozen=True)
 class CandleSpec:
@@ -40,6 +46,7 @@ class CandleSpec:
 @dataclass
 class Applied:
     duplicate: bool = False
+    repeat: bool = False  # a duplicate by its quote id (a resend), not by its offset
     late: tuple[str, ...] = ()  # intervals whose candle had closed already
 
 
@@ -49,6 +56,8 @@ class SymbolState:
         self.spec = spec
         self.last_offset = -1
         self.topic_id: str | None = None  # the quotes topic's id that last_offset refers to
+        self.tick_ids: dict[str, int] = {}  # recent tick ids -> event time, oldest first
+        self.bar_ids: dict[str, int] = {}  # bar ids -> bar end, while a candle may hold them
         self.event_max: int | None = None
         self.watermark: int | None = None
         self.forming: dict[str, dict[int, Candle]] = {i.name: {} for i in spec.intervals}
@@ -68,11 +77,19 @@ class SymbolState:
         self.topic_id = topic_id
         return reset
 
-    def apply(self, bar: Bar, offset: int, closed: list[Candle]) -> Applied:
-        """Fold one quote's bar in; candles it closes are appended to ``closed``."""
+    def apply(
+        self, bar: Bar, offset: int, closed: list[Candle], quote_id: str | None = None
+    ) -> Applied:
+        """Fold one quote's bar in; candles it closes are appended to ``closed``. A record at
+        or below the replay guard, or whose ``quote_id`` was seen recently, changes nothing."""
         if offset <= self.last_offset:
             return Applied(duplicate=True)
         self.last_offset = offset
+        if quote_id is not None:
+            seen = self.bar_ids if bar.span_ms else self.tick_ids
+            if quote_id in seen:
+                return Applied(duplicate=True, repeat=True)
+            seen[quote_id] = bar.end
         ts = bar.ts
         late = []
         watermark = self.watermark
@@ -100,6 +117,7 @@ class SymbolState:
         if self.watermark is not None and watermark <= self.watermark:
             return
         self.watermark = watermark
+        self._forget_ids(watermark)
         for interval in self.spec.intervals:
             forming = self.forming[interval.name]
             if not forming:
@@ -112,6 +130,18 @@ class SymbolState:
                 candle.closed = True
                 candle.indicators = self.indicators[interval.name].add(self._sample(candle))
                 closed.append(candle)
+
+    def _forget_ids(self, watermark: int) -> None:
+        ticks = self.tick_ids
+        while ticks and (
+            len(ticks) > TICK_IDS_MAX or next(iter(ticks.values())) < watermark - TICK_ID_HORIZON_MS
+        ):
+            del ticks[next(iter(ticks))]
+        if self.bar_ids:
+            # A bar ending before the oldest forming candle starts can only be late now.
+            starts = [start for forming in self.forming.values() for start in forming]
+            oldest = min(starts) if starts else watermark
+            self.bar_ids = {i: end for i, end in self.bar_ids.items() if end > oldest}
 
     def close_all(self, closed: list[Candle]) -> None:
         """Close every forming candle (the symbol went quiet after a replay)."""
@@ -144,6 +174,8 @@ class SymbolState:
             "symbol": self.symbol,
             "last_offset": self.last_offset,
             "topic_id": self.topic_id,
+            "tick_ids": self.tick_ids,
+            "bar_ids": self.bar_ids,
             "event_max": self.event_max,
             "watermark": self.watermark,
             "intervals": {
@@ -160,6 +192,8 @@ class SymbolState:
         state = cls(data["symbol"], spec)
         state.last_offset = data["last_offset"]
         state.topic_id = data.get("topic_id")  # absent in states written before 0.2
+        state.tick_ids = dict(data.get("tick_ids") or {})
+        state.bar_ids = dict(data.get("bar_ids") or {})
         state.event_max = data["event_max"]
         state.watermark = data["watermark"]
         for name, stored in data["intervals"].items():

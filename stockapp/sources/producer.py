@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ class QuoteProducer:
         self._pending: dict[asyncio.Future, _Batch] = {}
         self._failed: list[_Batch] = []
         self._seq = 0
+        self._run = secrets.token_hex(4)  # this process's quote ids: <run>:<n>
+        self._ids = 0
 
     async def start(self) -> None:
         self._producer = await self._connect(deadline=None)
@@ -117,6 +120,14 @@ class QuoteProducer:
             await self._recover()
         batches: dict[int, tuple[Any, _Batch]] = {}
         for quote in quotes:
+            if quote.id is None:
+                # A resend carries the same bytes, so the same id: the worker drops the repeat.
+                self._ids += 1
+                quote.id = (
+                    f"bar:{quote.ts}:{quote.bar_seconds}"
+                    if quote.is_bar
+                    else f"{self._run}:{self._ids}"
+                )
             symbol = quote.symbol
             key = symbol.encode()
             partition = partition_for(key, self.partitions)

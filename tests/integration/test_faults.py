@@ -82,8 +82,7 @@ def frozen_cassandra_worker(stack, unique, tmp_path):
         keyspace,
         tmp_path / "data",
         STOCKAPP_GRACE_SECONDS="2",
-        STOCKAPP_TABLE_STORE="memory",
-        STOCKAPP_STORE_RAW_QUOTES="false",
+        STOCKAPP_TABLE_STORE="memory",  # raw-quote rows on: every batch waits on Cassandra
     )
     asyncio.run(create_topic(stack.kafka_bootstrap[0], env["STOCKAPP_TOPIC_QUOTES"], 8))
     worker = Worker(env, tmp_path / "worker.log")

@@ -198,8 +198,8 @@ async def test_a_record_that_cannot_be_applied_is_dead_lettered_and_the_batch_go
 
     real_apply = SymbolState.apply
 
-    def apply(self, bar, offset, closed):
-        applied = real_apply(self, bar, offset, closed)
+    def apply(self, bar, offset, closed, quote_id=None):
+        applied = real_apply(self, bar, offset, closed, quote_id)
         if bar.close == 13.0:  # fails after changing the state: half-applied
             raise OverflowError("date value out of range")
         return applied
@@ -453,3 +453,71 @@ def test_a_state_written_before_topic_ids_adopts_the_topic_without_a_reset():
     state = SymbolState.from_dict(old, spec)
     assert state.follow_topic("abc") is False and state.last_offset == 41
     assert state.follow_topic("def") is True and state.last_offset == -1
+
+
+def quote_record(symbol: str, offset: int, **body) -> RawRecord:
+    key = symbol.encode()
+    value = orjson.dumps({"symbol": symbol, **body})
+    return RawRecord(key, value, partition_for(key, 8), offset)
+
+
+async def test_a_resent_quote_counts_once():
+    """The producer's resend after a broker failure is a new record with the same id."""
+    proc, effects, table, _ = make(T0 + 3_600_000)
+    first = quote_record("RS", 0, ts=T0, price=10.0, volume=5, id="run1:1")
+    again = quote_record("RS", 7, ts=T0, price=10.0, volume=5, id="run1:1")
+    other = quote_record("RS", 8, ts=T0 + 1, price=11.0, volume=5, id="run1:2")
+    await proc.process([first, again, other])
+    assert proc.stats["repeats"] == 1 and proc.stats["quotes"] == 2
+    (minute,) = proc.forming("RS", "1m")
+    assert (minute[0].volume, minute[0].trades) == (10.0, 2)
+    assert [q.offset for q in effects.quotes] == [0, 8]
+    assert table[b"RS"]["last_offset"] == 8  # the repeat moves the guard all the same
+
+
+async def test_bars_sent_again_by_a_restarted_poller_do_not_double_the_day():
+    """An intraday poller that restarts sends its last bars again (ids: start and length);
+    the hour and day candles still forming count each bar once."""
+    proc, effects, table, _ = make(T0 + 3 * 3_600_000)
+
+    def bars(offset: int) -> list[RawRecord]:
+        return [
+            quote_record(
+                "AVB",
+                offset + i,
+                ts=T0 + i * 60_000,
+                price=10.0,
+                open=10.0,
+                high=10.0,
+                low=10.0,
+                volume=100,
+                bar_seconds=60,
+                id=f"bar:{T0 + i * 60_000}:60",
+            )
+            for i in range(10)
+        ]
+
+    await proc.process(bars(0))
+    await proc.process(bars(10))  # the restart
+    assert proc.stats["repeats"] == 10
+    (hour,) = proc.forming("AVB", "1h")
+    assert (hour[0].volume, hour[0].trades) == (1000.0, 10)
+    assert len(table[b"AVB"]["bar_ids"]) == 10  # kept while the hour and day are forming
+
+
+def test_quote_ids_are_bounded_and_survive_the_table():
+    from stockapp.tables.candle import Bar
+    from stockapp.tables.symbol_state import TICK_IDS_MAX, CandleSpec, SymbolState
+
+    spec = CandleSpec.build(("1m", "1d"), "America/New_York", 5.0)
+    state = SymbolState("IDS", spec)
+    closed: list = []
+    for i in range(TICK_IDS_MAX + 500):
+        state.apply(Bar.tick(T0 + i * 10, 1.0, 1.0), i, closed, f"r:{i}")
+    assert len(state.tick_ids) <= TICK_IDS_MAX + 1
+    state.apply(Bar.tick(T0 + 20 * 60_000, 1.0, 1.0), 10**6, closed, "late-enough")
+    assert list(state.tick_ids) == ["late-enough"]  # 20 min on: the rest is past the horizon
+    again = SymbolState.from_dict(orjson.loads(orjson.dumps(state.to_dict())), spec)
+    assert again.apply(
+        Bar.tick(T0 + 20 * 60_000, 1.0, 1.0), 10**6 + 1, closed, "late-enough"
+    ).repeat
