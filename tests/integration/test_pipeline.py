@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from stockapp.db.migrate import migrate
+from stockapp.devstack import processes
 from stockapp.sinks.cassandra_session import connect
 from stockapp.tables.indicators import NAMES
 from tests.helpers import free_port, read_topic
@@ -314,3 +315,33 @@ def test_rebalances_give_identical_results(stack, pipeline, tmp_path, store):
     finally:
         for worker in others:
             worker.stop()
+
+
+def test_broker_restart_under_a_running_worker_gives_identical_results(stack, pipeline):
+    """Kafka stopped a third of the way through the stream and started again 10 s later: the
+    worker reconnects and the final effects equal the oracle."""
+    from stockapp.devstack.__main__ import up
+    from stockapp.devstack.kafka import kafka_server
+
+    env, worker = pipeline
+    env["STOCKAPP_TABLE_STORE"] = "memory"
+    kafka = kafka_server(stack)
+    if processes.read_pid(kafka.pid_file) is None:
+        pytest.skip("Kafka was not started by this stack: the test will not stop it")
+
+    def disrupt(session, total: int) -> Worker:
+        wait_for(
+            lambda: (
+                session.execute("SELECT count(*) FROM stock_prices", timeout=120).one()[0]
+                >= total // 3
+            ),
+            300,
+            "a third of the stream",
+            worker,
+        )
+        processes.stop(kafka.pid_file)
+        time.sleep(10)
+        up(stack)
+        return worker
+
+    run_and_check(stack, env, worker, kill_midway=False, disrupt=disrupt)
