@@ -209,3 +209,45 @@ def test_a_recreated_quotes_topic_is_processed_not_skipped(stack, unique, tmp_pa
         admin_cluster, admin = connect(stack, keyspace=None)
         admin.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
         admin_cluster.shutdown()
+
+
+def test_sigterm_while_cassandra_is_frozen_stops_in_bounded_time(stack, frozen_cassandra_worker):
+    """A batch is stuck retrying its Cassandra writes when SIGTERM comes: the worker stops by
+    itself (Worker.stop allows it 60 s before SIGKILL); after a restart nothing acknowledged
+    is missing."""
+    env, worker, pid = frozen_cassandra_worker
+    port = env["STOCKAPP_WEB_PORT"]
+    wait_for(lambda: _ready(port)[0] == 200, 120, "the worker to be ready", worker)
+    took: dict = {}
+
+    async def freeze_and_stop() -> None:
+        await asyncio.sleep(3)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(5)  # the batch in flight now waits on Cassandra
+            began = time.monotonic()
+            await asyncio.to_thread(worker.stop, signal.SIGTERM)
+            took["seconds"] = time.monotonic() - began
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    bootstrap = stack.kafka_bootstrap[0]
+    ticks = asyncio.run(
+        _live_ticks(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], 10, 25, freeze_and_stop)
+    )
+    print(f"SIGTERM with Cassandra frozen: the worker stopped in {took['seconds']:.1f} s")
+    assert worker.proc.returncode != -signal.SIGKILL
+    worker.start()
+    cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
+    try:
+        wait_for(
+            lambda: (
+                session.execute("SELECT count(*) FROM stock_prices", timeout=60).one()[0]
+                >= len(ticks)
+            ),
+            180,
+            "every tick stored after the restart",
+            worker,
+        )
+    finally:
+        cluster.shutdown()

@@ -345,3 +345,22 @@ def test_broker_restart_under_a_running_worker_gives_identical_results(stack, pi
         return worker
 
     run_and_check(stack, env, worker, kill_midway=False, disrupt=disrupt)
+
+
+def test_sigterm_midstream_gives_identical_results(stack, pipeline):
+    """SIGTERM a third of the way in (mid-batch, with batches in flight): the worker stops by
+    itself, in bounded time, and once restarted the results equal the oracle."""
+    env, worker = pipeline
+    env["STOCKAPP_TABLE_STORE"] = "rocksdb"
+
+    def disrupt(session, total: int) -> Worker:
+        wait_for(lambda: worker.stats().get("quotes", 0) >= total // 3, 300, "a third", worker)
+        began = time.monotonic()
+        worker.stop(signal.SIGTERM)
+        took = time.monotonic() - began
+        print(f"SIGTERM mid-stream: the worker stopped in {took:.1f} s")
+        assert worker.proc.returncode != -signal.SIGKILL  # stopped by itself, not killed
+        worker.start()
+        return worker
+
+    run_and_check(stack, env, worker, kill_midway=False, disrupt=disrupt)

@@ -74,3 +74,28 @@ def test_hub_delivers_closed_then_forming_to_matching_subscribers():
         assert ("AAPL", "1m") not in hub.subscribers
 
     asyncio.run(run())
+
+
+def test_many_slow_clients_stay_bounded_and_are_marked_for_dropping():
+    """A thousand subscribers that never read: each holds at most QUEUE_SIZE messages and is
+    flagged (its socket is then closed with 1013); one that reads keeps up."""
+    from stockapp.web.live import QUEUE_SIZE
+
+    forming = candle(start=1_767_621_660_000, end=1_767_621_720_000, close=11.2)
+    proc = SimpleNamespace(forming=lambda symbol, interval: [(forming, {"sma_20": 1.0})])
+
+    async def run() -> None:
+        hub = Hub(lambda: proc)
+        slow = [hub.subscribe("AAPL", "1m") for _ in range(1000)]
+        fast = hub.subscribe("AAPL", "1m")
+        for _ in range(QUEUE_SIZE + 50):
+            hub.on_change({"AAPL"}, [])
+            while not fast.queue.empty():
+                fast.queue.get_nowait()
+        assert all(s.queue.qsize() == QUEUE_SIZE and s.overflowed for s in slow)
+        assert not fast.overflowed and fast.queue.empty()
+        for s in slow:
+            hub.unsubscribe("AAPL", "1m", s)
+        assert hub.subscribers[("AAPL", "1m")] == {fast}
+
+    asyncio.run(run())
