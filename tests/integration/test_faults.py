@@ -70,7 +70,7 @@ async def _live_ticks(bootstrap: str, topic: str, seconds: float, rate: float, d
 
 
 @pytest.fixture
-def frozen_cassandra_worker(stack, unique, tmp_path):
+def cassandra_fault_worker(stack, unique, tmp_path):
     pid = processes.read_pid(cassandra_server(stack).pid_file)
     if pid is None:
         pytest.skip("Cassandra was not started by this stack: the test will not freeze it")
@@ -90,18 +90,19 @@ def frozen_cassandra_worker(stack, unique, tmp_path):
     try:
         yield env, worker, pid
     finally:
-        os.kill(pid, signal.SIGCONT)  # whatever happened, Cassandra runs again
+        if processes.read_pid(cassandra_server(stack).pid_file) == pid:
+            os.kill(pid, signal.SIGCONT)  # whatever happened, a frozen Cassandra runs again
         worker.stop()
         cluster, session = connect(stack, keyspace=None)
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
         cluster.shutdown()
 
 
-def test_frozen_cassandra_across_a_minute_end_makes_nothing_late(stack, frozen_cassandra_worker):
+def test_frozen_cassandra_across_a_minute_end_makes_nothing_late(stack, cassandra_fault_worker):
     """Cassandra frozen (SIGSTOP) from 12 s before a minute ends until 10 s after it, under
     live traffic: /ready says 503 naming cassandra meanwhile; afterwards no tick is late and
     every 1m candle equals pandas over every tick produced."""
-    env, worker, pid = frozen_cassandra_worker
+    env, worker, pid = cassandra_fault_worker
     port = env["STOCKAPP_WEB_PORT"]
     wait_for(lambda: _ready(port)[0] == 200, 120, "the worker to be ready", worker)
     # Start so that a minute ends 12 s into the freeze, which starts 8 s into the traffic.
@@ -211,11 +212,11 @@ def test_a_recreated_quotes_topic_is_processed_not_skipped(stack, unique, tmp_pa
         admin_cluster.shutdown()
 
 
-def test_sigterm_while_cassandra_is_frozen_stops_in_bounded_time(stack, frozen_cassandra_worker):
+def test_sigterm_while_cassandra_is_frozen_stops_in_bounded_time(stack, cassandra_fault_worker):
     """A batch is stuck retrying its Cassandra writes when SIGTERM comes: the worker stops by
     itself (Worker.stop allows it 60 s before SIGKILL); after a restart nothing acknowledged
     is missing."""
-    env, worker, pid = frozen_cassandra_worker
+    env, worker, pid = cassandra_fault_worker
     port = env["STOCKAPP_WEB_PORT"]
     wait_for(lambda: _ready(port)[0] == 200, 120, "the worker to be ready", worker)
     took: dict = {}
@@ -251,3 +252,55 @@ def test_sigterm_while_cassandra_is_frozen_stops_in_bounded_time(stack, frozen_c
         )
     finally:
         cluster.shutdown()
+
+
+def test_cassandra_stopped_for_a_minute_loses_nothing(stack, cassandra_fault_worker):
+    """Cassandra's process stopped for 60 s under live traffic, then started again: /ready
+    says 503 naming cassandra meanwhile and 200 after; every tick is stored, none is late, and
+    every 1m candle equals pandas over every tick produced."""
+    from stockapp.devstack.__main__ import up
+
+    env, worker, _ = cassandra_fault_worker
+    port = env["STOCKAPP_WEB_PORT"]
+    server = cassandra_server(stack)
+    wait_for(lambda: _ready(port)[0] == 200, 120, "the worker to be ready", worker)
+    seen: dict = {}
+
+    async def outage() -> None:
+        await asyncio.sleep(5)
+        processes.stop(server.pid_file)
+        began = time.monotonic()
+        try:
+            await asyncio.sleep(10)
+            seen["during"] = await asyncio.to_thread(_ready, port)
+            await asyncio.sleep(max(0.0, 60 - (time.monotonic() - began)))
+        finally:
+            await asyncio.to_thread(up, stack)
+
+    bootstrap = stack.kafka_bootstrap[0]
+    ticks = asyncio.run(_live_ticks(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], 70, 20, outage))
+    status, body = seen["during"]
+    assert status == 503 and body["checks"]["cassandra"] is False, body
+    wait_for(lambda: _ready(port)[0] == 200, 300, "ready again after the restart", worker)
+
+    expected = {
+        (row["symbol"], int(row["start"])): row
+        for _, row in expected_candles(ticks, "1m", TZ).iterrows()
+    }
+    cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
+    try:
+
+        def stored() -> dict:
+            rows = stored_rows(session)
+            return {(s, start): r for (s, i, start), r in rows.items() if i == "1m"}
+
+        wait_for(lambda: len(stored()) >= len(expected), 300, "every 1m candle", worker)
+        rows = stored()
+        quotes = session.execute("SELECT count(*) FROM stock_prices", timeout=60).one()[0]
+    finally:
+        cluster.shutdown()
+    assert quotes == len(ticks)
+    assert worker.stats().get("late", 0) == 0
+    assert set(rows) == set(expected)
+    for key, row in expected.items():
+        assert_candle_row(rows[key], row, key)
