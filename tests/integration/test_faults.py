@@ -69,6 +69,27 @@ async def _live_ticks(bootstrap: str, topic: str, seconds: float, rate: float, d
     return sent
 
 
+def _one_minute_candles(stack, env: dict, worker: Worker, ticks: list, wait_s: float) -> tuple:
+    """(stored 1m candles, pandas' 1m candles of ``ticks``, stored quote rows), once at least
+    as many candles as expected are stored."""
+    expected = {
+        (row["symbol"], int(row["start"])): row
+        for _, row in expected_candles(ticks, "1m", TZ).iterrows()
+    }
+    cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
+    try:
+
+        def stored() -> dict:
+            rows = stored_rows(session)
+            return {(s, start): r for (s, i, start), r in rows.items() if i == "1m"}
+
+        wait_for(lambda: len(stored()) >= len(expected), wait_s, "every 1m candle", worker)
+        quotes = session.execute("SELECT count(*) FROM stock_prices", timeout=60).one()[0]
+        return stored(), expected, quotes
+    finally:
+        cluster.shutdown()
+
+
 @pytest.fixture
 def cassandra_fault_worker(stack, unique, tmp_path):
     pid = processes.read_pid(cassandra_server(stack).pid_file)
@@ -125,21 +146,7 @@ def test_frozen_cassandra_across_a_minute_end_makes_nothing_late(stack, cassandr
     status, body = seen["ready"]
     assert status == 503 and body["checks"]["cassandra"] is False, body
 
-    expected = {
-        (row["symbol"], int(row["start"])): row
-        for _, row in expected_candles(ticks, "1m", TZ).iterrows()
-    }
-    cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
-    try:
-
-        def stored() -> dict:
-            rows = stored_rows(session)
-            return {(s, start): r for (s, i, start), r in rows.items() if i == "1m"}
-
-        wait_for(lambda: len(stored()) >= len(expected), 180, "every 1m candle", worker)
-        rows = stored()
-    finally:
-        cluster.shutdown()
+    rows, expected, _ = _one_minute_candles(stack, env, worker, ticks, 180)
     assert worker.stats().get("late", 0) == 0
     assert asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_LATE"], idle_ms=2000)) == []
     assert set(rows) == set(expected)
@@ -283,22 +290,7 @@ def test_cassandra_stopped_for_a_minute_loses_nothing(stack, cassandra_fault_wor
     assert status == 503 and body["checks"]["cassandra"] is False, body
     wait_for(lambda: _ready(port)[0] == 200, 300, "ready again after the restart", worker)
 
-    expected = {
-        (row["symbol"], int(row["start"])): row
-        for _, row in expected_candles(ticks, "1m", TZ).iterrows()
-    }
-    cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
-    try:
-
-        def stored() -> dict:
-            rows = stored_rows(session)
-            return {(s, start): r for (s, i, start), r in rows.items() if i == "1m"}
-
-        wait_for(lambda: len(stored()) >= len(expected), 300, "every 1m candle", worker)
-        rows = stored()
-        quotes = session.execute("SELECT count(*) FROM stock_prices", timeout=60).one()[0]
-    finally:
-        cluster.shutdown()
+    rows, expected, quotes = _one_minute_candles(stack, env, worker, ticks, 300)
     assert quotes == len(ticks)
     assert worker.stats().get("late", 0) == 0
     assert set(rows) == set(expected)
