@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -76,7 +77,6 @@ class Source:
         self.pacer: Pacer = None
         self._client = None
         self._poller = None
-        self.problems: list[str] = []  # per-symbol errors of a history fetch (shown, not fatal)
 
     async def __aenter__(self) -> Source:
         spec = self.spec
@@ -154,8 +154,8 @@ class Source:
         for symbol in self.spec.symbols:
             try:
                 bars += await client.intraday(symbol, self.spec.bar_interval, "full")
-            except AlphaVantageError as exc:
-                self.problems.append(str(exc))
+            except AlphaVantageError as exc:  # one symbol's failure does not stop the others
+                print(f"backfill: {exc}", file=sys.stderr)
         return sorted(bars, key=lambda b: b.ts)
 
     def report(self) -> str:
