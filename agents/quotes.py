@@ -107,7 +107,10 @@ async def start_processor() -> QuoteProcessor:
 @app.agent(quotes_topic)
 async def process_quotes(stream: Any) -> None:
     proc = await start_processor()
-    async for events in stream.take_events(
+    # noack_take, not take_events: take_events acks a batch in a ``finally``, so a batch cut
+    # short by SIGTERM (the agent is cancelled mid-batch) would be acked and committed without
+    # having been stored. Here a batch is acked only once it is stored.
+    async for events in stream.noack_take(
         settings.batch_max, within=settings.batch_within_ms / 1000
     ):
         records = [
@@ -116,6 +119,8 @@ async def process_quotes(stream: Any) -> None:
         ]
         # A batch cut short by the time limit means the stream's buffer is empty.
         await proc.process_until_done(records, drained=len(records) < settings.batch_max)
+        for event in events:
+            await stream.ack(event)
 
 
 @app.timer(interval=1.0)

@@ -64,8 +64,9 @@ def create_app(settings: Settings) -> StockApp:
         table_standby_replicas=settings.standby_replicas,
         producer_acks=-1,
         # On shutdown or rebalance, don't wait for the batch in flight: one stuck on a Cassandra
-        # outage would hold SIGTERM for ever. It is not acknowledged, so it is replayed, and
-        # every effect is idempotent. (A revoke still waits for it: on_revoked takes the lock.)
+        # outage would hold SIGTERM for ever. The agent acks a batch only once it is stored
+        # (agents/quotes.py), so a cut-short batch is replayed, and every effect is
+        # idempotent. (A revoke still waits for it: on_revoked takes the lock.)
         stream_wait_empty=False,
         # Faust would read its own variables (WEB_PORT, BROKER_URL, APP_STORE, ...) and let
         # them override these settings; stockapp's settings are the only configuration.
