@@ -144,6 +144,9 @@ class QuoteProcessor:
         self.stuck: dict[str, Any] | None = None
         self._seed_dicts: dict[str, dict] = {}  # seeds loaded in the current batch
         self.listeners: list[ChangeListener] = []
+        # Records handed to the producer and not yet acknowledged by the broker (a worker that
+        # waits on Kafka shows it here).
+        self.pending_sends = 0
 
     # -- state cache -------------------------------------------------------------------------
 
@@ -277,7 +280,8 @@ class QuoteProcessor:
             parsed.append((record, self._parse(record, now_ms)))
         self._seed_dicts: dict[str, dict] = {}
         await self._load_seeds({q.symbol for _, q in parsed if isinstance(q, Quote)})
-        applied_bars: dict[str, list[tuple[Bar, int]]] = {}  # this batch's, per symbol
+        # This batch's applied records per symbol: (bar, offset, quote id)
+        applied_bars: dict[str, list[tuple[Bar, int, str | None]]] = {}
         for record, quote in parsed:
             self.position[record.partition] = record.offset
             if isinstance(quote, InvalidQuote):
@@ -309,8 +313,10 @@ class QuoteProcessor:
             if applied.duplicate:
                 stats["repeats" if applied.repeat else "duplicates"] += 1
                 continue
-            applied_bars.setdefault(quote.symbol, []).append((bar, record.offset))
+            applied_bars.setdefault(quote.symbol, []).append((bar, record.offset, quote.id))
             stats["quotes"] += 1
+            if applied.revised:
+                stats["revised"] += 1
             touched.add(quote.symbol)
             quotes.append(QuoteRow(quote, record.partition, record.offset))
             if applied.late:
@@ -332,7 +338,9 @@ class QuoteProcessor:
         except Exception as exc:  # noqa: BLE001 - an unforeseen input is a dead letter too
             return InvalidQuote(f"could not be parsed: {type(exc).__name__}: {str(exc)[:200]}")
 
-    def _rebuild(self, symbol: str, bars: list[tuple[Bar, int]], closed: list[Candle]) -> None:
+    def _rebuild(
+        self, symbol: str, bars: list[tuple[Bar, int, str | None]], closed: list[Candle]
+    ) -> None:
         """The symbol's state as stored before this batch plus the batch's records that applied
         (a record that raised may have left it half-changed). Its candles closed in this batch
         are closed again by the replay, so the earlier copies leave ``closed``."""
@@ -341,8 +349,8 @@ class QuoteProcessor:
             SymbolState.from_dict(stored, self.spec) if stored else SymbolState(symbol, self.spec)
         )
         closed[:] = [c for c in closed if c.symbol != symbol]
-        for bar, offset in bars:
-            state.apply(bar, offset, closed)
+        for bar, offset, quote_id in bars:
+            state.apply(bar, offset, closed, quote_id)
         self.states[symbol] = state
 
     async def on_timer(self) -> None:
@@ -441,7 +449,11 @@ class QuoteProcessor:
                 )
             )
         if sends:
-            await asyncio.gather(*sends)
+            self.pending_sends = len(sends)
+            try:
+                await asyncio.gather(*sends)
+            finally:
+                self.pending_sends = 0
         for symbol in touched:
             self.table[symbol.encode()] = self.states[symbol].to_dict()
         self.stats["candles_closed"] += len(closed)

@@ -85,6 +85,27 @@ class Candle:
             pv=bar.pv,
         )
 
+    @classmethod
+    def of(cls, symbol: str, interval: str, start: int, end: int, bars: list[Bar]) -> Candle:
+        """The candle of window ``[start, end)`` holding ``bars``, in arrival order."""
+        candle = cls.first(symbol, interval, start, end, bars[0])
+        for bar in bars[1:]:
+            candle.merge(bar)
+        return candle
+
+    def withdraw(self, bar: Bar) -> None:
+        """Take out what ``bar`` added, as far as the candle's sums allow: volume, VWAP sum
+        and count exactly; open/close go to the bar's replacement when it set them (the caller
+        merges the replacement next); high and low stay (they cannot narrow without the other
+        contributions)."""
+        self.volume -= bar.volume
+        self.pv -= bar.pv
+        self.trades -= 1
+        if self.open_ts == bar.ts:
+            self.open_ts = bar.ts + 1  # the replacement (same time) sets the open again
+        if self.close_ts == bar.ts:
+            self.close_ts = bar.ts - 1
+
     def merge(self, bar: Bar) -> None:
         """Fold one more tick or bar in."""
         if bar.ts < self.open_ts:

@@ -47,7 +47,29 @@ class CandleSpec:
 class Applied:
     duplicate: bool = False
     repeat: bool = False  # a duplicate by its quote id (a resend), not by its offset
+    revised: bool = False  # a bar sent again with other values: it replaced the earlier one
     late: tuple[str, ...] = ()  # intervals whose candle had closed already
+
+
+# A bar as kept under its id: [ts, span_ms, open, high, low, close, volume]. States written
+# before revisions were supported kept the bar's end (an int) instead: such a bar is known,
+# its values are not.
+StoredBar = list[float] | int
+
+
+def _stored(bar: Bar) -> list[float]:
+    return [bar.ts, bar.span_ms, bar.open, bar.high, bar.low, bar.close, bar.volume]
+
+
+def _bar_of(stored: StoredBar) -> Bar | None:
+    if isinstance(stored, int):
+        return None
+    ts, span_ms, open_, high, low, close, volume = stored
+    return Bar.ohlc(int(ts), open_, high, low, close, volume, int(span_ms) // 1000)
+
+
+def _bar_end(stored: StoredBar) -> int:
+    return stored if isinstance(stored, int) else int(stored[0] + stored[1])
 
 
 class SymbolState:
@@ -57,7 +79,9 @@ class SymbolState:
         self.last_offset = -1
         self.topic_id: str | None = None  # the quotes topic's id that last_offset refers to
         self.tick_ids: dict[str, int] = {}  # recent tick ids -> event time, oldest first
-        self.bar_ids: dict[str, int] = {}  # bar ids -> bar end, while a candle may hold them
+        # bar ids -> the bar (as last applied), while a candle may hold it: what a revision
+        # of the bar is compared with, and what a candle holding it is rebuilt from.
+        self.bar_ids: dict[str, StoredBar] = {}
         self.event_max: int | None = None
         self.watermark: int | None = None
         self.forming: dict[str, dict[int, Candle]] = {i.name: {} for i in spec.intervals}
@@ -85,11 +109,19 @@ class SymbolState:
         if offset <= self.last_offset:
             return Applied(duplicate=True)
         self.last_offset = offset
-        if quote_id is not None:
-            seen = self.bar_ids if bar.span_ms else self.tick_ids
-            if quote_id in seen:
+        revised = False
+        if quote_id is not None and bar.span_ms:
+            earlier = self.bar_ids.get(quote_id)
+            if earlier is not None:
+                if isinstance(earlier, int) or _bar_of(earlier) == bar:
+                    return Applied(duplicate=True, repeat=True)
+                self._withdraw(quote_id, earlier)
+                revised = True
+            self.bar_ids[quote_id] = _stored(bar)
+        elif quote_id is not None:
+            if quote_id in self.tick_ids:
                 return Applied(duplicate=True, repeat=True)
-            seen[quote_id] = bar.end
+            self.tick_ids[quote_id] = bar.end
         ts = bar.ts
         late = []
         watermark = self.watermark
@@ -110,7 +142,35 @@ class SymbolState:
         if self.event_max is None or event_end > self.event_max:
             self.event_max = event_end
             self.advance(event_end - self.spec.grace_ms, closed)
-        return Applied(late=tuple(late))
+        return Applied(revised=revised, late=tuple(late))
+
+    def _withdraw(self, quote_id: str, earlier: list[float]) -> None:
+        """Take a bar's earlier version out of the candles still forming (a revision replaces
+        it; candles that closed keep it, and the revision is late there). A candle made only
+        of bars with ids is rebuilt from them, exactly; one that also holds ticks gets the
+        earlier bar's volume and VWAP sum taken out and open/close re-read where that bar set
+        them, but its high and low cannot narrow (the ticks are not kept)."""
+        old = _bar_of(earlier)
+        assert old is not None
+        del self.bar_ids[quote_id]
+        for interval in self.spec.intervals:
+            start, end = interval.window(old.ts)
+            forming = self.forming[interval.name]
+            candle = forming.get(start)
+            if candle is None or old.end > end:
+                continue
+            held = [
+                b
+                for b in map(_bar_of, self.bar_ids.values())
+                if b is not None and start <= b.ts and b.end <= end
+            ]
+            if len(held) == candle.trades - 1:  # every other contribution is a known bar
+                if held:
+                    forming[start] = Candle.of(self.symbol, interval.name, start, end, held)
+                else:
+                    del forming[start]
+            else:
+                candle.withdraw(old)
 
     def advance(self, watermark: int, closed: list[Candle]) -> None:
         """Move the watermark forward (never back) and close the candles it passes."""
@@ -141,7 +201,7 @@ class SymbolState:
             # A bar ending before the oldest forming candle starts can only be late now.
             starts = [start for forming in self.forming.values() for start in forming]
             oldest = min(starts) if starts else watermark
-            self.bar_ids = {i: end for i, end in self.bar_ids.items() if end > oldest}
+            self.bar_ids = {i: b for i, b in self.bar_ids.items() if _bar_end(b) > oldest}
 
     def close_all(self, closed: list[Candle]) -> None:
         """Close every forming candle (the symbol went quiet after a replay)."""

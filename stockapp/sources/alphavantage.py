@@ -8,7 +8,9 @@ What the real API does and how it is handled:
 - ``GLOBAL_QUOTE``'s volume is the day's running total: we publish the increment since the last
   poll (0 on the first poll of a run, whose earlier volume we did not see), never the total.
   It has no time of day, so a quote is stamped with the time it was polled.
-- A quote that did not change since the last poll is not published again.
+- A quote that did not change since the last poll is not published again. The newest intraday
+  bar may still be forming: published again when its values change (same id: it replaces the
+  earlier version in candles still forming, docs/streaming.md).
 - Intraday bar times are in the time zone named in ``Meta Data`` (US/Eastern).
 The API key is sent only as a request parameter and never appears in a log line or an error.
 """
@@ -140,6 +142,10 @@ class AlphaVantageClient:
         return sorted(bars, key=lambda b: b.ts)
 
 
+def _values(bar: Quote) -> tuple:
+    return (bar.open, bar.high, bar.low, bar.price, bar.volume)
+
+
 @dataclass
 class _Last:
     price: float
@@ -173,7 +179,7 @@ class Poller:
         self.max_backoff = max_backoff
         self.backoff = 0.0
         self.last: dict[str, _Last] = {}
-        self.last_bar: dict[str, int] = {}
+        self.last_bar: dict[str, Quote] = {}  # the newest bar published, by symbol
         self.stats = PollStats()
 
     async def quotes(self, rounds: int | None = None) -> AsyncIterator[Quote]:
@@ -236,10 +242,16 @@ class Poller:
 
     async def _bars(self, symbol: str) -> list[Quote]:
         bars = await self.client.intraday(symbol, self.interval, self.outputsize)
-        seen = self.last_bar.get(symbol, -1)
-        new = [b for b in bars if b.ts > seen]
-        if bars:
-            self.last_bar[symbol] = max(seen, bars[-1].ts)
-        if not new:
+        last = self.last_bar.get(symbol)
+        # The newest bar may still be forming at the source: when a later poll shows it with
+        # other values, it is published again under the same id and replaces the earlier one.
+        new = [
+            b
+            for b in bars
+            if last is None or b.ts > last.ts or (b.ts == last.ts and _values(b) != _values(last))
+        ]
+        if new:
+            self.last_bar[symbol] = new[-1]
+        else:
             self.stats.unchanged += 1
         return new

@@ -157,6 +157,29 @@ async def test_intraday_bars_in_eastern_time_without_repeats(fake):
     assert server.requests[0]["interval"] == "5min"
 
 
+async def test_the_newest_bar_is_published_again_when_the_source_revises_it(fake):
+    server, url = fake
+    first = {
+        "2026-01-05 09:30:00": (10, 12, 9, 11, 100),
+        "2026-01-05 09:35:00": (11, 11.5, 10.5, 11.2, 50),  # still forming at the source
+    }
+    revised = {**first, "2026-01-05 09:35:00": (11, 11.8, 10.5, 11.6, 90)}
+    server.queue(
+        "TIME_SERIES_INTRADAY",
+        "IBM",
+        intraday("IBM", "5min", first),
+        intraday("IBM", "5min", revised),
+        intraday("IBM", "5min", revised),
+    )
+    quotes, stats = await poll(url, ["IBM"], 3, Clock(), mode="intraday", interval="5min")
+    assert [(q.ts, q.price, q.volume) for q in quotes] == [
+        (1_767_623_400_000, 11.0, 100.0),
+        (1_767_623_700_000, 11.2, 50.0),
+        (1_767_623_700_000, 11.6, 90.0),  # the revision; the third poll changed nothing
+    ]
+    assert stats.unchanged == 1
+
+
 def test_missing_key_is_refused_and_key_never_shown():
     with pytest.raises(AlphaVantageError, match="ALPHA_VANTAGE_API_KEY"):
         AlphaVantageClient("http://127.0.0.1:1/query", "")

@@ -505,6 +505,33 @@ async def test_bars_sent_again_by_a_restarted_poller_do_not_double_the_day():
     assert len(table[b"AVB"]["bar_ids"]) == 10  # kept while the hour and day are forming
 
 
+async def test_a_revised_bar_replaces_the_earlier_version_through_the_table():
+    """A bar published again with other values (the poller saw it still forming): the hour
+    holds the new version only, also after the state went through the table."""
+    proc, effects, table, _ = make(T0 + 3 * 3_600_000)
+
+    def bar(offset: int, close: float, volume: int) -> RawRecord:
+        return quote_record(
+            "REV",
+            offset,
+            ts=T0,
+            price=close,
+            open=10.0,
+            high=max(10.0, close),
+            low=min(10.0, close),
+            volume=volume,
+            bar_seconds=60,
+            id=f"bar:{T0}:60",
+        )
+
+    await proc.process([bar(0, 11.0, 100)])
+    proc.forget()  # the next batch starts from the table
+    await proc.process([bar(1, 10.5, 140)])
+    assert proc.stats["revised"] == 1 and proc.stats["repeats"] == 0
+    (hour,) = proc.forming("REV", "1h")
+    assert (hour[0].close, hour[0].high, hour[0].volume, hour[0].trades) == (10.5, 10.5, 140, 1)
+
+
 def test_quote_ids_are_bounded_and_survive_the_table():
     from stockapp.tables.candle import Bar
     from stockapp.tables.symbol_state import TICK_IDS_MAX, CandleSpec, SymbolState

@@ -1,0 +1,148 @@
+"""A bar sent again under its id with other values (an intraday bar revised at its source)
+replaces the earlier version in every candle still forming; candles that closed keep the
+earlier one, and the revision is late there. Checked against pandas over the versions that
+count, on generated streams."""
+
+import json
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stockapp.tables.candle import Bar, Candle
+from stockapp.tables.symbol_state import CandleSpec, SymbolState
+from tests.oracle import window_end
+
+TZ = "America/New_York"
+INTERVALS = ["1m", "5m", "15m", "1h"]
+GRACE_MS = 5000
+SPEC = CandleSpec.build(tuple(INTERVALS), TZ, GRACE_MS / 1000)
+LENGTH_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
+T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
+
+
+def minute_bar(i: int, open_: float, high: float, low: float, close: float, vol: float) -> Bar:
+    return Bar.ohlc(T0 + i * 60_000, open_, high, low, close, vol, 60)
+
+
+def expected(arrivals: list[tuple[str, Bar]], interval: str) -> pd.DataFrame:
+    """pandas over, per bar id, the last version that arrived while its window was open."""
+    latest_end: int | None = None
+    counted: dict[str, Bar] = {}
+    for bar_id, bar in arrivals:
+        watermark = None if latest_end is None else latest_end - GRACE_MS
+        if watermark is None or window_end(bar.ts, interval, TZ) > watermark:
+            counted.pop(bar_id, None)
+            counted[bar_id] = bar  # re-inserted: the revision's arrival is its place
+        end = bar.ts + bar.span_ms
+        latest_end = end if latest_end is None else max(latest_end, end)
+    frame = pd.DataFrame(
+        [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in counted.values()],
+        columns=["ts", "open", "high", "low", "close", "volume"],
+    )
+    frame["start"] = frame["ts"] - frame["ts"] % LENGTH_MS[interval]
+    frame = frame.sort_values("ts", kind="stable")
+    return frame.groupby("start").agg(
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+        trades=("ts", "size"),
+    )
+
+
+def run(arrivals: list[tuple[str, Bar]], roundtrip: bool = False) -> tuple[list[Candle], int]:
+    state = SymbolState("AV", SPEC)
+    closed: list[Candle] = []
+    revised = 0
+    for offset, (bar_id, bar) in enumerate(arrivals):
+        revised += state.apply(bar, offset, closed, bar_id).revised
+        if roundtrip:
+            state = SymbolState.from_dict(json.loads(json.dumps(state.to_dict())), SPEC)
+    state.close_all(closed)
+    return closed, revised
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),  # how many bars later the revision comes (0: none)
+            st.floats(1, 100),
+            st.floats(0, 5),
+            st.floats(0, 5),
+            st.integers(0, 1000),
+        ),
+        min_size=1,
+        max_size=90,
+    ),
+    st.booleans(),
+)
+def test_revised_bars_match_pandas_over_the_versions_that_count(raw, roundtrip):
+    arrivals: list[tuple[str, Bar]] = []
+    pending: dict[int, list[tuple[str, Bar]]] = {}
+    for i, (later, base, up, down, volume) in enumerate(raw):
+        bar_id = f"bar:{i}"
+        bar = minute_bar(i, base, base + up, base - down, base + up / 2, float(volume))
+        arrivals.append((bar_id, bar))
+        arrivals.extend(pending.pop(i, []))
+        if later:
+            revision = minute_bar(i, base, base + down, base - up, base - down / 2, volume + 7.0)
+            pending.setdefault(i + later - 1, []).append((bar_id, revision))
+    for rest in pending.values():
+        arrivals.extend(rest)
+    closed, revised = run(arrivals, roundtrip)
+    assert revised >= 0
+    for interval in INTERVALS:
+        want = expected(arrivals, interval)
+        ours = sorted((c for c in closed if c.interval == interval), key=lambda c: c.start)
+        assert [c.start for c in ours] == list(want.index), interval
+        for candle, (_, row) in zip(ours, want.iterrows(), strict=True):
+            where = (interval, candle.start)
+            assert (candle.open, candle.high, candle.low, candle.close) == (
+                row["open"],
+                row["high"],
+                row["low"],
+                row["close"],
+            ), where
+            assert candle.volume == row["volume"] and candle.trades == row["trades"], where
+
+
+def test_a_revision_replaces_the_bar_in_the_hour_but_is_late_for_its_closed_minute():
+    state = SymbolState("AV", SPEC)
+    closed: list[Candle] = []
+    state.apply(minute_bar(0, 10, 12, 9, 11, 100), 0, closed, "b0")
+    state.apply(minute_bar(1, 11, 11, 10, 10.5, 50), 1, closed, "b1")  # closes minute 0
+    applied = state.apply(minute_bar(0, 10, 10.5, 9.5, 10.2, 80), 2, closed, "b0")
+    assert applied.revised and applied.late == ("1m",)
+    (minute,) = [c for c in closed if c.interval == "1m"]
+    assert (minute.high, minute.volume) == (12, 100)  # closed: the first version stays
+    (hour,) = state.forming_candles("1h")
+    assert (hour.open, hour.high, hour.low, hour.close) == (10, 11, 9.5, 10.5)
+    assert (hour.volume, hour.trades) == (130, 2)
+    again = state.apply(minute_bar(0, 10, 10.5, 9.5, 10.2, 80), 3, closed, "b0")
+    assert again.repeat and not again.revised  # the same version again is a repeat
+
+
+def test_in_a_candle_that_also_holds_ticks_volume_is_replaced_and_high_low_only_widen():
+    state = SymbolState("MIX", SPEC)
+    closed: list[Candle] = []
+    state.apply(Bar.tick(T0 + 1_000, 10.0, 5.0), 0, closed, "t1")
+    state.apply(minute_bar(1, 10, 15, 8, 11, 100), 1, closed, "b1")
+    state.apply(minute_bar(1, 10, 12, 9, 11.5, 60), 2, closed, "b1")
+    (hour,) = state.forming_candles("1h")
+    assert (hour.volume, hour.trades, hour.close) == (65.0, 2, 11.5)
+    assert (hour.high, hour.low) == (15, 8)  # the tick is not kept: cannot narrow
+
+
+def test_bars_kept_by_an_older_state_count_once_and_are_not_revised():
+    state = SymbolState("OLD", SPEC)
+    closed: list[Candle] = []
+    state.apply(minute_bar(0, 10, 12, 9, 11, 100), 0, closed, "b0")
+    stored = state.to_dict()
+    stored["bar_ids"] = {"b0": T0 + 60_000}  # how states before revisions kept bar ids
+    old = SymbolState.from_dict(stored, SPEC)
+    applied = old.apply(minute_bar(0, 10, 10.5, 9.5, 10.2, 80), 1, closed, "b0")
+    assert applied.repeat and not applied.revised
+    assert old.forming_candles("1h")[0].volume == 100
