@@ -89,5 +89,6 @@ class Stats(View):
                     "sample": heapq.nsmallest(STATS_SAMPLE, forming),
                 },
                 "positions": positions,
+                "pending_sends": proc.pending_sends if proc else 0,
             }
         )
