@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
+from aiokafka.structs import RecordMetadata
 from faust.types import TP
 
 from stockapp.app import app
@@ -42,12 +44,11 @@ output_topics = {
 
 async def publish(
     topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
-) -> None:
-    """Returns once the broker has acknowledged the record (acks=all): the processor writes
-    the symbol state, whose offset guard skips the record on replay, only after that. ``send``
-    alone only queues it; ``force`` sends now even if Faust were set to publish on commit."""
-    delivery = await output_topics[topic].send(key=key, value=value, headers=headers, force=True)
-    await delivery
+) -> Awaitable[RecordMetadata]:
+    """Queues the record and returns its delivery (acks=all). The processor awaits the
+    deliveries before it writes the symbol state, whose offset guard skips the record on
+    replay. ``force`` sends now even if Faust were set to publish on commit."""
+    return await output_topics[topic].send(key=key, value=value, headers=headers, force=True)
 
 
 async def backlog(partition: int, processed: int | None) -> int | None:

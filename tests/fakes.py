@@ -3,6 +3,8 @@ and its table, recording the order in which they happen."""
 
 from __future__ import annotations
 
+import asyncio
+
 
 class Effects:
     """Records writes, publishes and table puts in the order they happen."""
@@ -12,6 +14,7 @@ class Effects:
         self.quotes: list = []
         self.candles: list = []
         self.published: list = []
+        self.deliveries: list = []  # futures handed out by the next publishes
 
     async def write(self, quotes, candles) -> int:
         quotes, candles = list(quotes), list(candles)
@@ -20,9 +23,15 @@ class Effects:
         self.log.append(("write", len(quotes), len(candles)))
         return 1
 
-    async def publish(self, topic, key, value, headers) -> None:
+    async def publish(self, topic, key, value, headers):
+        """Queued and delivered at once, unless ``deliveries`` holds a future to return."""
         self.published.append((topic, key, value, dict(headers)))
         self.log.append(("publish", topic))
+        if self.deliveries:
+            return self.deliveries.pop(0)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
 
 class Table(dict):

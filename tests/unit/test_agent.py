@@ -71,9 +71,9 @@ def test_rocksdb_store_files_keys_under_their_own_partition(tmp_path):
         assert symbol in store._dbs[expected]
 
 
-async def test_publish_returns_only_once_the_broker_acknowledged(monkeypatch):
-    """The replay guard (the state's last offset) is written after publish returns, so publish
-    must wait for delivery, not only for the record to be queued."""
+async def test_publish_hands_back_the_delivery_not_the_queueing(monkeypatch):
+    """The replay guard (the state's last offset) is written once the processor has awaited
+    what publish returns, so that must be the broker's acknowledgement, not the queueing."""
     delivered = asyncio.get_running_loop().create_future()
     sent = []
 
@@ -82,12 +82,9 @@ async def test_publish_returns_only_once_the_broker_acknowledged(monkeypatch):
         return delivered
 
     monkeypatch.setattr(quotes.output_topics["quotes.dlq"], "send", send)
-    task = asyncio.ensure_future(quotes.publish("quotes.dlq", b"K", b"V", []))
-    await asyncio.sleep(0.05)
+    delivery = await asyncio.wait_for(quotes.publish("quotes.dlq", b"K", b"V", []), 1)
     assert sent and sent[0]["force"] is True
-    assert not task.done()  # queued, not acknowledged: the caller must still wait
-    delivered.set_result("metadata")
-    await asyncio.wait_for(task, 1)
+    assert delivery is delivered and not delivery.done()
 
 
 async def test_a_batch_is_acked_only_once_it_is_stored(processor, monkeypatch):

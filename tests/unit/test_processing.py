@@ -1,9 +1,11 @@
 """The processor's effects, their order, and its timer rules (fake sinks, fake clock)."""
 
+import asyncio
 import json
 import math
 
 import orjson
+import pytest
 from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -70,6 +72,34 @@ async def test_effects_happen_in_durable_order():
         "candles_closed": 1,
         "batches": 1,
     }
+
+
+async def test_the_state_is_written_only_once_every_record_is_delivered():
+    """Publishing queues; the broker's acknowledgement comes later. The state write (which
+    moves the replay guard past the batch) waits for every delivery."""
+    proc, effects, table, _ = make(T0 + 3_600_000)
+    slow = asyncio.get_running_loop().create_future()
+    effects.deliveries.append(slow)
+    task = asyncio.ensure_future(
+        proc.process([tick("AAPL", T0, 10.0, 0), tick("AAPL", T0 + 66_000, 11.0, 1)])
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert [p[0] for p in effects.published] == ["candles"]  # queued, not delivered
+    assert not task.done() and b"AAPL" not in table and proc.pending_sends == 1
+    slow.set_result(None)
+    await asyncio.wait_for(task, 1)
+    assert table[b"AAPL"]["last_offset"] == 1 and proc.pending_sends == 0
+
+
+async def test_a_failed_delivery_fails_the_batch_before_the_state_is_written():
+    proc, effects, table, _ = make(T0 + 3_600_000)
+    failed = asyncio.get_running_loop().create_future()
+    failed.set_exception(RuntimeError("broker gone"))
+    effects.deliveries.append(failed)
+    with pytest.raises(RuntimeError):
+        await proc.process([tick("AAPL", T0, 10.0, 0), tick("AAPL", T0 + 66_000, 11.0, 1)])
+    assert b"AAPL" not in table
 
 
 async def test_replayed_batch_changes_nothing():
@@ -416,6 +446,23 @@ async def test_memory_is_bounded_and_evicted_states_come_back_exactly():
     assert [c.to_dict() for c in small_effects.candles] == [
         c.to_dict() for c in big_effects.candles
     ]
+
+
+async def test_a_timer_closing_thousands_of_symbols_stores_them_in_chunks():
+    """A replay that stops closes every symbol at once; the writes and publishes go out a
+    chunk of symbols at a time (bounded memory, a loop that keeps turning), all of them."""
+    proc, effects, table, clock = make(T0 + 86_400_000, idle_close_seconds=1.0)
+    symbols = [f"C{i:04d}" for i in range(1_200)]
+    await proc.process([tick(s, T0 + 1000, 10.0, i) for i, s in enumerate(symbols)])
+    effects.log.clear()
+    clock.now += 2
+    await proc.on_timer()
+    writes = [entry for entry in effects.log if entry[0] == "write"]
+    assert [w[2] for w in writes] == [5 * 500, 5 * 500, 5 * 200]  # five intervals each
+    assert sorted({c.symbol for c in effects.candles}) == symbols
+    assert proc.stats["timer_closes"] == 5 * 1_200
+    stored = [e[1] for e in effects.log if e[0] == "table"]
+    assert sorted(stored) == [s.encode() for s in symbols]  # each once
 
 
 async def test_a_recreated_quotes_topic_does_not_hide_below_the_replay_guard():
