@@ -62,6 +62,9 @@ def create_app(settings: Settings) -> StockApp:
         topic_replication_factor=settings.topic_replication,
         # Workers that keep a copy of other workers' table partitions, ready for a takeover.
         table_standby_replicas=settings.standby_replicas,
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        # The usual third of the session timeout, never more than Faust's 3 s.
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
         producer_acks=-1,
         # On shutdown or rebalance, don't wait for the batch in flight: one stuck on a Cassandra
         # outage would hold SIGTERM for ever. The agent acks a batch only once it is stored

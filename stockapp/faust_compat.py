@@ -40,6 +40,18 @@ class KeyPartitionedRocksDBStore(RocksDBStore):
 STORES.aliases[ROCKSDB_SCHEME] = f"{__name__}:KeyPartitionedRocksDBStore"
 
 
+def rocksdb_options(megabytes: int) -> dict[str, int]:
+    """Faust's RocksDB options (``RocksDBOptions`` fields) for a database of at most about
+    ``megabytes`` of memory: half block cache, half two write buffers."""
+    mib = 1024 * 1024
+    return {
+        "write_buffer_size": max(1, megabytes // 4) * mib,
+        "max_write_buffer_number": 2,
+        "block_cache_size": max(1, megabytes // 2) * mib,
+        "block_cache_compressed_size": max(1, megabytes // 8) * mib,
+    }
+
+
 def committed_offset(app: Any, tp: TP) -> int | None:
     """The committed offset the consumer sought to at start (or last committed) for ``tp``.
 

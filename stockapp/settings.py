@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     cassandra_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
     state_cache_symbols: Annotated[int, Field(ge=1)] = 10_000
     standby_replicas: Annotated[int, Field(ge=0, le=10)] = 1
+    rocksdb_memory_mb: Annotated[int, Field(ge=4, le=65_536)] = 16
+    # How long a silent worker keeps its partitions before the group gives them to others:
+    # the floor of a takeover after a crash (docs/operations.md has measured times).
+    kafka_session_timeout_seconds: Annotated[float, Field(ge=6, le=300)] = 60.0
     # Faust worker and its web server
     app_id: str = "stockapp"
     web_host: str = "127.0.0.1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stockapp.app import app
+from stockapp.faust_compat import rocksdb_options
 from stockapp.settings import get_settings
 
 _settings = get_settings()
@@ -20,4 +21,8 @@ symbol_state = app.Table(
     partitions=_settings.quotes_partitions,
     use_partitioner=True,
     help="Forming candles, indicator state, watermark and last offset of each symbol.",
+    # RocksDB's memory, per partition's database (Faust's defaults allow 192 MiB of write
+    # buffers and a 2 GiB block cache for each, with one database per partition); the
+    # memory store ignores these.
+    options=rocksdb_options(_settings.rocksdb_memory_mb),
 )

@@ -8,6 +8,7 @@ loads: indicators it lacks start fresh, ones no longer configured are dropped.
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
 from stockapp.tables.indicators.base import Sample
@@ -25,9 +26,20 @@ log = logging.getLogger(__name__)
 Values = dict[str, float | None]
 
 
+@cache
+def _layout(defs: tuple[IndicatorDef, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each indicator's state key and output names, built once per set: every symbol's
+    every interval shares these strings rather than holding copies."""
+    return tuple((d.key, d.outputs) for d in defs)
+
+
 class IndicatorSet:
+    __slots__ = ("parts",)
+
     def __init__(self, defs: tuple[IndicatorDef, ...] = DEFAULT_SET) -> None:
-        self.parts = [(d.key, d.outputs, d.make()) for d in defs]
+        self.parts = [
+            (key, outputs, d.make()) for d, (key, outputs) in zip(defs, _layout(defs), strict=True)
+        ]
 
     def add(self, sample: Sample) -> Values:
         """Take a closed candle for good."""

@@ -25,6 +25,9 @@ class Sample:
 
 
 class Indicator(ABC):
+    # Thousands of symbols x intervals x indicators live in memory: no per-instance dict.
+    __slots__ = ()
+
     @abstractmethod
     def add(self, sample: Sample) -> Output: ...
 

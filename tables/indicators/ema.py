@@ -13,6 +13,8 @@ from stockapp.tables.indicators.base import Indicator, Output, Sample
 class Ewm:
     """The recursion itself, over plain numbers (RSI and MACD feed it derived series)."""
 
+    __slots__ = ("alpha", "min_periods", "count", "value")
+
     def __init__(self, alpha: float, min_periods: int) -> None:
         self.alpha = alpha
         self.min_periods = min_periods
@@ -51,6 +53,8 @@ class Ewm:
 
 
 class EMA(Indicator):
+    __slots__ = ("ewm",)
+
     def __init__(self, n: int) -> None:
         self.ewm = Ewm.span(n)
 

@@ -12,6 +12,8 @@ from stockapp.tables.indicators.ema import Ewm
 
 
 class MACD(Indicator):
+    __slots__ = ("fast", "slow", "signal")
+
     def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
         self.fast = Ewm.span(fast)
         self.slow = Ewm.span(slow)

@@ -12,6 +12,8 @@ from stockapp.tables.indicators.ema import Ewm
 
 
 class RSI(Indicator):
+    __slots__ = ("up", "down", "prev")
+
     def __init__(self, n: int = 14) -> None:
         self.up = Ewm.wilder(n)
         self.down = Ewm.wilder(n)

@@ -10,6 +10,8 @@ from stockapp.tables.indicators.base import Indicator, Output, Sample
 
 
 class VWAP(Indicator):
+    __slots__ = ("session", "pv", "volume")
+
     def __init__(self) -> None:
         self.session: int | None = None
         self.pv = 0.0
