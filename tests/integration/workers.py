@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from tests.helpers import BIN, create_topic, free_port, topic_env
+from stockapp.devstack.worker import WorkerProcess
+from tests.helpers import create_topic, free_port, topic_env
 
 
 def worker_env(prefix: str, unique: str, keyspace: str, data_dir: Path, **extra: str) -> dict:
@@ -51,38 +47,8 @@ async def produce(bootstrap: str, topic: str, records: list) -> dict[bytes, set[
     return partitions
 
 
-class Worker:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(BIN / "stockapp"), "worker"],
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stats(self, full: bool = False) -> dict:
-        url = f"http://127.0.0.1:{self.env['STOCKAPP_WEB_PORT']}/stats"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                body = json.loads(response.read())
-        except OSError:
-            return {}
-        return body if full else body["counters"]
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+# Tests call it Worker.
+Worker = WorkerProcess
 
 
 def wait_for(predicate, timeout: float, what: str, worker: Worker, missing=None) -> None:

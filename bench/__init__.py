@@ -1,0 +1,1 @@
+"""Measurements of stockapp on the local stack (docs/performance.md, docs/operations.md)."""
