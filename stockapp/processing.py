@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import orjson
 
 from stockapp.models import Quote, QuoteRow
-from stockapp.partitioning import partition_for
+from stockapp.partitioning import symbol_partition
 from stockapp.settings import Settings
 from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.indicators import Values
@@ -180,7 +180,13 @@ class QuoteProcessor:
         excess = len(self.states) - limit
         if excess <= 0:
             return
-        for symbol in [s for s, st in self.states.items() if not st.has_forming][:excess]:
+        doomed = []
+        for symbol, state in self.states.items():  # oldest first
+            if not state.has_forming:
+                doomed.append(symbol)
+                if len(doomed) == excess:
+                    break
+        for symbol in doomed:
             del self.states[symbol]
             self.last_seen.pop(symbol, None)
             self.stats["evicted"] += 1
@@ -205,7 +211,7 @@ class QuoteProcessor:
         or overwrite another worker's candles."""
         if owned is None:
             return True
-        return partition_for(symbol.encode(), self.settings.quotes_partitions) in owned
+        return symbol_partition(symbol, self.settings.quotes_partitions) in owned
 
     def forget(self) -> None:
         """Partitions moved: states may now live on another worker; reload lazily."""
@@ -336,6 +342,7 @@ class QuoteProcessor:
                     )
                 )
         await self._emit(quotes, closed, touched, outputs)
+        stats["stored_records"] += len(records)
 
     def _parse(self, record: RawRecord, now_ms: int) -> Quote | InvalidQuote:
         try:
@@ -427,7 +434,7 @@ class QuoteProcessor:
             return False  # a full batch, and the next one may be right behind it
         if self.backlog is None:
             return True
-        partition = partition_for(symbol.encode(), self.settings.quotes_partitions)
+        partition = symbol_partition(symbol, self.settings.quotes_partitions)
         if cache is not None and partition in cache:
             return cache[partition]
         left = await self.backlog(partition, self.position.get(partition))

@@ -71,6 +71,7 @@ async def test_effects_happen_in_durable_order():
         "late": 1,
         "candles_closed": 1,
         "batches": 1,
+        "stored_records": 4,
     }
 
 
