@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STACK := $(PY) -m stockapp.devstack
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium lint reset
+.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium lint reset bench bench-smoke
 
 help:
 	@echo "make demo       stack + worker in the background, prints the URL (make demo-stop;"
@@ -19,6 +19,7 @@ help:
 	@echo "make up|down    start/stop the local Kafka + Cassandra (make status)"
 	@echo "make migrate    create/upgrade the Cassandra schema"
 	@echo "make lint       ruff"
+	@echo "make bench      the same stream through stockapp and the alternatives (docs/performance.md)"
 	@echo "make reset      stop the stack and delete its data (jars are kept)"
 
 # The venv is rebuilt when the dependency list changes.
@@ -84,6 +85,15 @@ test: install lint chromium test-frontend
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# Needs the stack (started if it is not); results in bench/results/ (git-ignored).
+bench: up
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench --profile
+
+# The harness on a tiny stream; make test runs it as tests/integration/test_bench_smoke.py.
+bench-smoke: up
+	$(PY) -m bench --smoke
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

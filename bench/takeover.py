@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import shutil
 import signal
-import socket
 import tempfile
 import time
 import uuid
@@ -27,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from stockapp.db.migrate import migrate
-from stockapp.devstack.worker import WorkerProcess
+from stockapp.devstack.worker import WorkerProcess, free_port
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra_session import connect
 
@@ -41,12 +40,6 @@ class Result:
     takeover_s: float | None
     caught_up_s: float | None
     moved: int  # partitions the dead worker had
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _produce(bootstrap: str, topic: str, symbols: list[str], rate: int, stop: asyncio.Event):
@@ -104,7 +97,7 @@ async def measure(
         "STOCKAPP_KAFKA_SESSION_TIMEOUT_SECONDS": str(session_timeout),
     }
     workers = [
-        WorkerProcess({**env, "STOCKAPP_WEB_PORT": str(_port())}, workdir / f"w{i}.log")
+        WorkerProcess({**env, "STOCKAPP_WEB_PORT": str(free_port())}, workdir / f"w{i}.log")
         for i in range(2)
     ]
     names = [f"T{i:05d}" for i in range(symbols)]

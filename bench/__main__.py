@@ -1,0 +1,232 @@
+"""`make bench`: the same preloaded stream through every contender, in one run.
+
+    .venv/bin/python -m bench [--quotes 100000] [--symbols 500] [--runs 3] [--smoke]
+
+Needs the local stack (`make up`). Prints one table (medians of the runs, ratios computed in
+this run) and writes it as JSON and Markdown to bench/results/ (git-ignored). Speeds are
+reported, never asserted: `--smoke` runs a tiny stream once to check the harness's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from importlib import metadata
+from pathlib import Path
+
+from bench import contenders
+from bench import profile as bench_profile
+from bench.contenders import Context, Timing
+from bench.stream import delete_topics, preload
+from stockapp.db.migrate import migrate
+from stockapp.settings import get_settings
+from stockapp.sinks.cassandra_session import connect
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+Contender = Callable[[Context], Awaitable[Timing]]
+SMOKE_SKIPS = {"stockapp, 1 worker, no raw-quote rows", "stockapp, 2 workers"}
+
+
+def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
+    """(name, what it does, run). ``limit_slow``: records the slow ones stop after."""
+    full = 10**12  # the whole topic
+    return [
+        (
+            "aiokafka decode-only",
+            "fetch + orjson.loads per record: the Kafka + Python ceiling",
+            lambda ctx: contenders.decode_only(ctx, min(full, ctx.records)),
+        ),
+        (
+            "Faust no-op agent",
+            "take_events(5000, within=0.1), nothing else: Faust's ceiling",
+            contenders.faust_noop,
+        ),
+        (
+            "Cassandra raw-row writer",
+            "UNLOGGED batches of 20 rows of one symbol, 64 in flight: rows from one process",
+            lambda ctx: contenders.raw_writer(ctx, ctx.records),
+        ),
+        (
+            "original design's consumer",
+            "one synchronous INSERT per message",
+            lambda ctx: contenders.naive(ctx, min(limit_slow, ctx.records)),
+        ),
+        (
+            "stockapp, 1 worker",
+            "every interval and indicator, both Cassandra tables, side topics",
+            lambda ctx: contenders.stockapp_workers(ctx, 1, {}, profile=True),
+        ),
+        (
+            "stockapp, 1 worker, no raw-quote rows",
+            "as above with STOCKAPP_STORE_RAW_QUOTES=false",
+            lambda ctx: contenders.stockapp_workers(ctx, 1, {"STOCKAPP_STORE_RAW_QUOTES": "false"}),
+        ),
+        (
+            "stockapp, 2 workers",
+            "two worker processes on the same cores",
+            lambda ctx: contenders.stockapp_workers(ctx, 2, {}),
+        ),
+    ]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("faust-streaming", "aiokafka", "cassandra-driver", "orjson"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "-"
+    return out
+
+
+async def _run(args: argparse.Namespace) -> dict:
+    settings = get_settings()
+    bootstrap = settings.kafka_bootstrap[0]
+    unique = uuid.uuid4().hex[:8]
+    topic = f"bench.{unique}.quotes"
+    keyspace = f"stockapp_bench_{unique}"
+    workdir = Path(tempfile.mkdtemp(prefix="stockapp-bench-"))
+    migrate(settings, keyspace=keyspace)
+    cluster, session = connect(settings, keyspace=keyspace)
+    session.execute(contenders.BENCH_TABLE)
+    results: list[dict] = []
+    try:
+        began = time.monotonic()
+        records = await preload(bootstrap, topic, args.quotes, args.symbols)
+        print(
+            f"preloaded {records:,} quotes over {args.symbols} symbols into {topic} "
+            f"in {time.monotonic() - began:.1f} s",
+            flush=True,
+        )
+        profile = args.out / f"profile-{unique}.txt" if args.profile else None
+        args.out.mkdir(parents=True, exist_ok=True)
+        ctx = Context(bootstrap, topic, records, keyspace, session, workdir, profile)
+        chosen = _contenders(args.slow_limit)
+        if args.only:
+            chosen = [c for c in chosen if any(o in c[0] for o in args.only.split(","))]
+        elif args.smoke:  # one of each kind: the variants add start-up time, not coverage
+            chosen = [c for c in chosen if c[0] not in SMOKE_SKIPS]
+        for name, what, run in chosen:
+            timings = []
+            for n in range(args.runs):
+                timing = await run(ctx)
+                timings.append(timing)
+                print(
+                    f"  {name} (run {n + 1}): {timing.records:,} records in "
+                    f"{timing.seconds:.2f} s = {timing.per_second:,.0f}/s",
+                    flush=True,
+                )
+            results.append(
+                {
+                    "name": name,
+                    "what": what,
+                    "records": timings[0].records,
+                    "per_second": statistics.median(t.per_second for t in timings),
+                    "runs": [round(t.per_second, 1) for t in timings],
+                }
+            )
+    finally:
+        cluster.shutdown()
+        cluster, session = connect(settings, keyspace=None)
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+        cluster.shutdown()
+        await delete_topics(bootstrap, [topic])
+        shutil.rmtree(workdir, ignore_errors=True)
+    profiled = None
+    if args.profile and ctx.profile is not None and ctx.profile.exists():
+        profiled = bench_profile.summary(ctx.profile)
+    base = {r["name"]: r["per_second"] for r in results}
+    noop = base.get("Faust no-op agent")
+    mine = base.get("stockapp, 1 worker")
+    for r in results:
+        r["vs_faust_noop"] = r["per_second"] / noop if noop else None
+        r["vs_stockapp"] = r["per_second"] / mine if mine else None
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "versions": _versions(),
+        "settings": {
+            "quotes": args.quotes,
+            "symbols": args.symbols,
+            "runs": args.runs,
+            "slow_limit": args.slow_limit,
+        },
+        "throughput": results,
+        "profile": profiled,
+    }
+
+
+def markdown(report: dict) -> str:
+    s = report["settings"]
+    lines = [
+        f"Throughput, {report['date']}: {s['quotes']:,} quotes over {s['symbols']} symbols "
+        f"preloaded into 8 partitions, median of {s['runs']} run(s), {report['cores']} cores "
+        f"shared with Kafka and Cassandra.",
+        "",
+        "| contender | what it does | records | per second | vs Faust no-op | vs stockapp |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def ratio(x: float | None) -> str:
+        return "—" if x is None else f"{x:.2f}×"
+
+    for r in report["throughput"]:
+        lines.append(
+            f"| {r['name']} | {r['what']} | {r['records']:,} | {r['per_second']:,.0f} "
+            f"| {ratio(r['vs_faust_noop'])} | {ratio(r['vs_stockapp'])} |"
+        )
+    versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+    lines += ["", f"Versions: {versions}."]
+    if report.get("profile"):
+        lines += ["", "Profile of the 1-worker stockapp run (py-spy, its last run):", ""]
+        lines.append(report["profile"])
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quotes", type=int, default=100_000)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--slow-limit",
+        type=int,
+        default=20_000,
+        help="records the original design's consumer stops after",
+    )
+    parser.add_argument("--only", help="comma-separated parts of contender names")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny stream, one run: checks the harness, not speeds",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on the stockapp worker (the bench extra)"
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        args.quotes, args.symbols, args.runs, args.slow_limit = 2_000, 20, 1, 500
+    report = asyncio.run(_run(args))
+    text = markdown(report)
+    print("\n" + text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "smoke" if args.smoke else time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(text)
+    print(f"written: {args.out / stem}.json and .md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""What reads the benchmark stream, each timed from its first record to its last effect.
+
+Each contender gets a fresh consumer (group or none) on the preloaded topic and reads it from
+the beginning; slow ones stop after ``limit`` records (the table says how many they did).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+from bench import profile as bench_profile
+from bench.stream import PARTITIONS
+from stockapp.devstack.worker import WorkerProcess, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Context:
+    bootstrap: str
+    topic: str
+    records: int  # in the topic
+    keyspace: str  # with the bench_quotes table and stockapp's schema
+    session: Any  # a Cassandra session on ``keyspace``
+    workdir: Path
+    profile: Path | None = None  # where the stockapp worker's py-spy samples go, if anywhere
+
+
+@dataclass
+class Timing:
+    records: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+BENCH_TABLE = """CREATE TABLE IF NOT EXISTS bench_quotes (
+    symbol text, ts timestamp, price double, volume double, PRIMARY KEY ((symbol), ts))"""
+
+
+async def _consumer(ctx: Context) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(bootstrap_servers=ctx.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    tps = [TopicPartition(ctx.topic, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    return consumer
+
+
+async def _consume(
+    ctx: Context, limit: int, handle: Callable[[list[ConsumerRecord]], Awaitable[None]]
+) -> Timing:
+    """Feeds ``handle(records)`` batches until ``limit`` records; times first to last."""
+    consumer = await _consumer(ctx)
+    seen = 0
+    first = None
+    try:
+        while seen < limit:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batches.values():
+                if first is None:
+                    first = time.monotonic()
+                records = records[: limit - seen]
+                await handle(records)
+                seen += len(records)
+        return Timing(seen, time.monotonic() - (first or time.monotonic()))
+    finally:
+        await consumer.stop()
+
+
+async def decode_only(ctx: Context, limit: int) -> Timing:
+    """The Kafka + Python ceiling: fetch and ``orjson.loads`` each record."""
+
+    async def handle(records: list[ConsumerRecord]) -> None:
+        for record in records:
+            orjson.loads(record.value)
+
+    return await _consume(ctx, limit, handle)
+
+
+def _row(value: bytes) -> tuple:
+    quote = orjson.loads(value)
+    return (quote["symbol"], quote["ts"], float(quote["price"]), float(quote["volume"]))
+
+
+async def naive(ctx: Context, limit: int) -> Timing:
+    """The original design's consumer: one synchronous INSERT per message."""
+    insert = ctx.session.prepare(
+        "INSERT INTO bench_quotes (symbol, ts, price, volume) VALUES (?, ?, ?, ?)"
+    )
+
+    async def handle(records: list[ConsumerRecord]) -> None:
+        for record in records:
+            ctx.session.execute(insert, _row(record.value))
+
+    return await _consume(ctx, limit, handle)
+
+
+async def raw_writer(ctx: Context, limit: int) -> Timing:
+    """The database ceiling for rows from one process: UNLOGGED batches of up to 20 rows of
+    one partition (symbol), 64 batches in flight."""
+    from cassandra.query import BatchStatement, BatchType
+
+    insert = ctx.session.prepare(
+        "INSERT INTO bench_quotes (symbol, ts, price, volume) VALUES (?, ?, ?, ?)"
+    )
+    loop = asyncio.get_running_loop()
+    slots = asyncio.Semaphore(64)
+
+    def send(rows: list[tuple]) -> asyncio.Future:
+        done = loop.create_future()
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for row in rows:
+            batch.add(insert, row)
+        response = ctx.session.execute_async(batch)
+        response.add_callbacks(
+            lambda _: loop.call_soon_threadsafe(_settle, done, None),
+            lambda exc: loop.call_soon_threadsafe(_settle, done, exc),
+        )
+        return done
+
+    in_flight: set[asyncio.Future] = set()
+
+    async def handle(records: list[ConsumerRecord]) -> None:
+        by_symbol: dict[str, list[tuple]] = {}
+        for record in records:
+            row = _row(record.value)
+            by_symbol.setdefault(row[0], []).append(row)
+        for rows in by_symbol.values():
+            for start in range(0, len(rows), 20):
+                await slots.acquire()
+                future = send(rows[start : start + 20])
+                in_flight.add(future)
+                future.add_done_callback(lambda f: (in_flight.discard(f), slots.release()))
+
+    timing = await _consume(ctx, limit, handle)
+    began = time.monotonic() - timing.seconds
+    results = await asyncio.gather(*in_flight, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return Timing(timing.records, time.monotonic() - began)
+
+
+def _settle(future: asyncio.Future, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
+
+
+async def faust_noop(ctx: Context) -> Timing:
+    """Faust's own per-record cost: an agent that takes batches and does nothing."""
+    out = ctx.workdir / f"noop-{uuid.uuid4().hex[:6]}.json"
+    env = {
+        **os.environ,
+        "BENCH_TOPIC": ctx.topic,
+        "BENCH_COUNT": str(ctx.records),
+        "BENCH_OUT": str(out),
+        "BENCH_APP_ID": f"bench-noop-{uuid.uuid4().hex[:8]}",
+        "BENCH_BOOTSTRAP": ctx.bootstrap,
+        "BENCH_WEB_PORT": str(free_port()),
+        "PYTHONPATH": str(REPO),  # bench/ is not an installed package
+    }
+    log = open(ctx.workdir / "faust-noop.log", "ab")  # closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.faust_noop"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ctx.workdir,  # Faust writes its data directory into the cwd
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not out.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Faust no-op agent did not finish; see {log.name}")
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)  # written in one go; let it land
+        result = json.loads(out.read_text())
+        return Timing(result["records"], result["last"] - result["first"])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+async def stockapp_workers(
+    ctx: Context, workers: int, extra: dict[str, str], profile: bool = False
+) -> Timing:
+    """stockapp itself: ``workers`` worker processes, timed from the first quote any of them
+    stored to the last (``stored_records``: records whose writes, messages and state are done)."""
+    unique = uuid.uuid4().hex[:8]
+    env = {
+        "STOCKAPP_APP_ID": f"stockapp-bench-{unique}",
+        "STOCKAPP_TOPIC_QUOTES": ctx.topic,
+        "STOCKAPP_TOPIC_CANDLES": f"{ctx.topic}.{unique}.candles",
+        "STOCKAPP_TOPIC_LATE": f"{ctx.topic}.{unique}.late",
+        "STOCKAPP_TOPIC_DLQ": f"{ctx.topic}.{unique}.dlq",
+        "STOCKAPP_CASSANDRA_KEYSPACE": ctx.keyspace,
+        "STOCKAPP_DATA_DIR": str(ctx.workdir / f"data-{unique}"),
+        **extra,
+    }
+    procs = [
+        WorkerProcess(
+            {**env, "STOCKAPP_WEB_PORT": str(free_port())}, ctx.workdir / f"worker-{unique}-{i}.log"
+        )
+        for i in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    spy = None
+    if profile and ctx.profile is not None and procs[0].proc is not None:
+        spy = bench_profile.start(procs[0].proc.pid, ctx.profile)
+    try:
+        first = None
+        deadline = time.monotonic() + 1200
+        while True:
+            counts = await asyncio.gather(*(asyncio.to_thread(p.stats) for p in procs))
+            stored = sum(c.get("stored_records", 0) for c in counts)
+            now = time.monotonic()
+            if first is None and stored > 0:
+                first = now
+            if stored >= ctx.records:
+                return Timing(stored, now - (first or now))
+            for proc in procs:
+                if proc.proc is not None and proc.proc.poll() is not None:
+                    raise RuntimeError(f"a stockapp worker exited; see {proc.log}")
+            if now > deadline:
+                raise RuntimeError(f"stockapp stored {stored} of {ctx.records} in time")
+            await asyncio.sleep(0.1)
+    finally:
+        bench_profile.stop(spy)
+        for proc in procs:
+            proc.stop()

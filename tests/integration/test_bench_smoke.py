@@ -1,0 +1,33 @@
+"""`make bench-smoke`: the benchmark harness on a tiny stream, checked for the shape of what it
+reports (every contender ran and has a rate and ratios), never for speeds."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tests.helpers import run
+
+
+def test_the_benchmark_harness_reports_every_contender(stack, tmp_path):
+    done = run([sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)], timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / "smoke.json").read_text())
+    assert {"date", "cores", "machine", "versions", "settings", "throughput"} <= set(report)
+    names = [r["name"] for r in report["throughput"]]
+    assert names == [
+        "aiokafka decode-only",
+        "Faust no-op agent",
+        "Cassandra raw-row writer",
+        "original design's consumer",
+        "stockapp, 1 worker",
+    ]
+    for row in report["throughput"]:
+        assert row["records"] > 0 and row["per_second"] > 0, row
+        assert row["vs_faust_noop"] > 0 and row["vs_stockapp"] > 0, row
+    # Every record of the stream went through the ones that read it all.
+    full = {r["name"]: r["records"] for r in report["throughput"]}
+    assert full["stockapp, 1 worker"] == full["aiokafka decode-only"] == 2_000
+    table = (tmp_path / "smoke.md").read_text()
+    assert "| contender | what it does | records | per second |" in table
+    assert "| stockapp, 1 worker |" in table
