@@ -100,6 +100,7 @@ async def start_processor() -> QuoteProcessor:
                 seeds=seeds.load,
                 owned=owned_partitions,
                 topic_id=lambda: topic_id(settings, settings.topic_quotes),
+                generation=lambda: app.consumer_generation_id,
             )
         )
     return app.processor
@@ -115,13 +116,23 @@ async def process_quotes(stream: Any) -> None:
         settings.batch_max, within=settings.batch_within_ms / 1000
     ):
         records = [
-            RawRecord(e.message.key, e.message.value, e.message.partition, e.message.offset)
+            RawRecord(
+                e.message.key,
+                e.message.value,
+                e.message.partition,
+                e.message.offset,
+                e.message.generation_id,
+            )
             for e in events
         ]
         # A batch cut short by the time limit means the stream's buffer is empty.
-        await proc.process_until_done(records, drained=len(records) < settings.batch_max)
-        for event in events:
-            await stream.ack(event)
+        applied = await proc.process_until_done(records, drained=len(records) < settings.batch_max)
+        # Records left out were fetched before a rebalance: unacked, they are fetched again
+        # from the committed offset (an ack would let the next commit pass them).
+        done = {id(r) for r in applied} if len(applied) < len(records) else None
+        for event, record in zip(events, records, strict=True):
+            if done is None or id(record) in done:
+                await stream.ack(event)
 
 
 @app.timer(interval=1.0)
@@ -135,5 +146,10 @@ async def close_quiet_candles() -> None:
 async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
     processor = app.processor
     if processor is not None:
-        async with processor.lock:
-            processor.forget()
+        async with processor.lock:  # the batch or timer close in flight finishes first
+            processor.revoke()
+            # Faust flushed its producer before telling us, but the batch that was in flight
+            # wrote its states after that: their changelog records must be in Kafka before the
+            # new assignment's recovery reads the changelog, or it would restore older states
+            # while the batch's offsets get committed.
+            await app.producer.flush()

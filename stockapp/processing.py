@@ -55,6 +55,9 @@ class RawRecord:
     value: bytes | None
     partition: int
     offset: int
+    # The consumer group generation the record was fetched in (None: not tracked). A record
+    # fetched before a rebalance is not applied after it: see QuoteProcessor.process.
+    generation: int | None = None
 
 
 # (partition, last offset processed there since start or None) -> records not processed yet
@@ -70,6 +73,9 @@ Owned = Callable[[], set[int] | None]
 
 # symbols -> {symbol: SymbolState dict} of those that have a backfill seed
 Seeds = Callable[[list[str]], Awaitable[dict[str, dict]]]
+
+# The consumer group generation now
+Generation = Callable[[], int]
 
 # Told after each change is stored: (symbols touched, candles closed). Live push.
 ChangeListener = Callable[[set[str], list[Candle]], None]
@@ -120,6 +126,7 @@ class QuoteProcessor:
         seeds: Seeds | None = None,
         owned: Owned | None = None,
         topic_id: TopicId | None = None,
+        generation: Generation | None = None,
     ) -> None:
         self.settings = settings
         self.spec = CandleSpec.build(
@@ -133,6 +140,10 @@ class QuoteProcessor:
         self.seeds = seeds
         self.owned = owned
         self.topic_id = topic_id
+        self.generation = generation
+        # The generation whose partitions were revoked last: its records are stale from the
+        # revocation on, before the next assignment gives the consumer a new generation.
+        self.revoked_generation: int | None = None
         self.current_topic_id: str | None = None
         self.topic_id_known = False  # asked again after each rebalance
         self.max_skew_ms = int(settings.max_future_skew_seconds * 1000)
@@ -213,6 +224,13 @@ class QuoteProcessor:
             return True
         return symbol_partition(symbol, self.settings.quotes_partitions) in owned
 
+    def revoke(self) -> None:
+        """A rebalance took this worker's partitions (it may give some back): forget the
+        states, and apply nothing fetched before it. Call with the lock held."""
+        self.forget()
+        if self.generation is not None:
+            self.revoked_generation = self.generation()
+
     def forget(self) -> None:
         """Partitions moved: states may now live on another worker; reload lazily."""
         self.states.clear()
@@ -224,8 +242,9 @@ class QuoteProcessor:
 
     async def process_until_done(
         self, records: list[RawRecord], drained: bool = True, max_delay: float = 30.0
-    ) -> None:
-        """Apply a batch, retrying it until it is stored.
+    ) -> list[RawRecord]:
+        """Apply a batch, retrying it until it is stored; returns the records applied (those
+        of a generation before a rebalance are not: see ``process``), the only ones to ack.
 
         The batch must not leave the agent unstored: Faust acknowledges a batch's offsets when
         the agent moves on or its loop ends, even by an exception, and the next commit would
@@ -237,9 +256,9 @@ class QuoteProcessor:
         tries = 0
         while True:
             try:
-                await self.process(records, drained)
+                applied = await self.process(records, drained)
                 self.stuck = None
-                return
+                return applied
             except Exception as exc:
                 tries += 1
                 self.stats["batch_retries"] += 1
@@ -262,9 +281,28 @@ class QuoteProcessor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_delay)
 
-    async def process(self, records: list[RawRecord], drained: bool = True) -> None:
-        """Apply one batch. ``drained``: the stream had no further records buffered."""
+    async def process(self, records: list[RawRecord], drained: bool = True) -> list[RawRecord]:
+        """Apply one batch. ``drained``: the stream had no further records buffered. Returns
+        the records applied.
+
+        Records fetched in an earlier consumer generation are left out, unacknowledged: a
+        rebalance came between their fetch and now, the worker has sought back to the
+        committed offsets and will fetch them again (if it still owns their partition). Applied
+        now, their state writes could miss the changelog read by the rebalance's recovery
+        (while their offsets get committed), or land in a partition another worker owns.
+        Checked under the lock, which a rebalance takes (``forget``) before it goes on.
+        """
         async with self.lock:
+            if self.generation is not None:
+                now = self.generation()
+                if now == self.revoked_generation:
+                    now = None  # revoked, not assigned again yet: every tracked record is stale
+                current = [r for r in records if r.generation is None or r.generation == now]
+                if len(current) < len(records):
+                    self.stats["stale_records"] += len(records) - len(current)
+                    records = current
+            if not records:
+                return records
             try:
                 await self._process(records, drained)
             except BaseException:
@@ -272,6 +310,7 @@ class QuoteProcessor:
                 # persist them, and a retry must start from the table.
                 self.forget()
                 raise
+            return records
 
     async def _process(self, records: list[RawRecord], drained: bool) -> None:
         now = self.clock()

@@ -24,6 +24,7 @@ def processor(monkeypatch):
         effects,
         effects.publish,
         clock=lambda: (T0 + 3_600_000) / 1000,
+        generation=lambda: quotes.app.consumer_generation_id,
     )
     monkeypatch.setattr(quotes.app, "processor", proc)
     return proc, effects
@@ -120,3 +121,45 @@ async def test_a_stored_batch_is_acked(processor):
             await asyncio.sleep(0.05)
     assert proc.stats["quotes"] == 3
     assert [e.message.acked for e in events] == [True, True, True]
+
+
+async def test_records_the_processor_left_out_are_not_acked(processor, monkeypatch):
+    """Records fetched before a rebalance are left out by the processor; acking them would let
+    the next commit pass records that were never applied."""
+    proc, _ = processor
+    real = proc.process_until_done
+
+    async def first_only(records, drained=True):
+        return await real(records[:1], drained)
+
+    monkeypatch.setattr(proc, "process_until_done", first_only)
+    async with quotes.process_quotes.test_context() as agent:
+        body = {"symbol": "AAPL", "ts": T0, "price": 10.0, "volume": 1}
+        events = [await agent.put(orjson.dumps(body), key=b"AAPL") for _ in range(3)]
+        for _ in range(100):
+            if events[0].message.acked:
+                break
+            await asyncio.sleep(0.05)
+    assert [e.message.acked for e in events] == [True, False, False]
+
+
+async def test_a_revocation_waits_for_the_batch_then_flushes_the_changelog(processor, monkeypatch):
+    """The batch in flight writes its states after Faust's own flush on revocation: the handler
+    waits for it, then flushes again, before the new assignment's recovery reads the changelog."""
+    proc, _ = processor
+    order: list[str] = []
+
+    class Producer:
+        async def flush(self) -> None:
+            order.append("flush")
+
+    monkeypatch.setattr(quotes.app, "_producer", Producer())
+    await proc.lock.acquire()  # a batch in flight
+    revoking = asyncio.ensure_future(quotes.on_revoked(quotes.app, set()))
+    await asyncio.sleep(0.05)
+    assert order == [] and not revoking.done()
+    order.append("batch stored")
+    proc.lock.release()
+    await asyncio.wait_for(revoking, 5)
+    assert order == ["batch stored", "flush"]
+    assert proc.revoked_generation == quotes.app.consumer_generation_id

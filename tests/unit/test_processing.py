@@ -3,6 +3,7 @@
 import asyncio
 import json
 import math
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -596,3 +597,27 @@ def test_quote_ids_are_bounded_and_survive_the_table():
     assert again.apply(
         Bar.tick(T0 + 20 * 60_000, 1.0, 1.0), 10**6 + 1, closed, "late-enough"
     ).repeat
+
+
+async def test_records_fetched_before_a_rebalance_are_not_applied():
+    """A batch taken before a rebalance and processed after it: its records are left out (the
+    worker has sought back to the committed offsets and fetches them again), so no state write
+    can miss the changelog the rebalance's recovery read while its offsets get committed."""
+    generation = [3]
+    proc, effects, table, _ = make(T0 + 3_600_000)
+    proc.generation = lambda: generation[0]
+    old = [replace(tick("AAPL", T0 + i * 1000, 10.0 + i, i), generation=3) for i in range(3)]
+    applied = await proc.process(old[:1])
+    assert applied == old[:1] and proc.stats["quotes"] == 1
+
+    async with proc.lock:
+        proc.revoke()
+    # Revoked, not assigned again yet: the generation has not moved, the records are stale.
+    assert await proc.process(old[1:2]) == []
+    generation[0] = 4
+    assert await proc.process(old[2:]) == []
+    assert proc.stats["quotes"] == 1 and proc.stats["stale_records"] == 2
+    assert table[b"AAPL"]["last_offset"] == 0
+    fresh = [replace(tick("AAPL", T0 + i * 1000, 10.0 + i, i), generation=4) for i in (1, 2)]
+    assert await proc.process(fresh) == fresh
+    assert proc.stats["quotes"] == 3 and proc.states["AAPL"].last_offset == 2
