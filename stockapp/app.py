@@ -12,9 +12,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-import faust
-
-from stockapp.faust_compat import ROCKSDB_SCHEME
+from stockapp.faust_compat import ROCKSDB_SCHEME, SafeSeekApp
 from stockapp.processing import ChangeListener, QuoteProcessor
 from stockapp.settings import Settings, get_settings
 from stockapp.web.static import mount
@@ -27,7 +25,7 @@ def table_store(choice: str) -> str:
     return f"{ROCKSDB_SCHEME}://" if choice == "rocksdb" else "memory://"
 
 
-class StockApp(faust.App):
+class StockApp(SafeSeekApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.processor: QuoteProcessor | None = None  # set when the quotes agent starts

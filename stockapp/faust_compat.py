@@ -7,15 +7,20 @@ of Faust's.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import faust
 from faust.stores import STORES
 from faust.stores.rocksdb import Store as RocksDBStore
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 
 from stockapp.partitioning import partition_for
 
 ROCKSDB_SCHEME = "keyrocksdb"
+
+log = logging.getLogger(__name__)
 
 
 class KeyPartitionedRocksDBStore(RocksDBStore):
@@ -64,3 +69,59 @@ def producer_client(app: Any) -> Any:
     """The aiokafka client under the app's producer (``Producer._ensure_producer``), for a
     metadata round trip in the readiness check."""
     return app.producer._ensure_producer().client
+
+
+class StaleOffsetSafeConsumer(AIOKafkaConsumer):
+    """Faust's aiokafka consumer, minus one way to skip a whole partition.
+
+    Faust records the committed offset it seeks to as the partition's read offset and
+    silently drops every fetched record below it (``Consumer._drain_messages``). A committed
+    offset beyond the partition's end belongs to an earlier life of the topic: Kafka keeps a
+    group's offsets for a while after the topic is deleted (seconds on a loaded 4.1 broker;
+    for good on brokers that keep them until the group expires), so a topic deleted and created
+    again under a worker's feet is read from the start by Kafka's offset reset, and each of its
+    records is dropped by Faust until the new topic outgrows the old offset. Such partitions
+    are sought to their start, with the read and committed offsets cleared (private
+    ``_committed_offset``).
+    """
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        committed = {
+            tp: offset
+            for tp, offset in self._committed_offset.items()
+            if offset and tp in self.assignment()
+        }
+        if not committed:
+            return
+        try:
+            ends = await self.highwaters(*committed)
+        except Exception:  # a check on top of Faust's seek must not fail it
+            log.warning("could not read the partitions' ends after seeking", exc_info=True)
+            return
+        stale = [tp for tp, offset in committed.items() if ends.get(tp, offset) < offset]
+        if not stale:
+            return
+        starts = await self.earliest_offsets(*stale)
+        for tp in stale:
+            log.warning(
+                "%s[%d]: the committed offset %d is past the partition's end %d (the topic was "
+                "recreated?); reading it from its start, %d",
+                tp.topic,
+                tp.partition,
+                committed[tp],
+                ends[tp],
+                starts[tp],
+            )
+            self._committed_offset[tp] = None
+            await self.seek(tp, starts[tp])
+
+
+class SafeSeekApp(faust.App):
+    """A Faust app whose consumer is :class:`StaleOffsetSafeConsumer` (overrides the private
+    ``_new_transport``)."""
+
+    def _new_transport(self) -> Any:
+        transport = super()._new_transport()
+        transport.Consumer = StaleOffsetSafeConsumer
+        return transport
