@@ -20,6 +20,10 @@ def worker_env(prefix: str, unique: str, keyspace: str, data_dir: Path, **extra:
         "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
         "STOCKAPP_WEB_PORT": str(free_port()),
         "STOCKAPP_DATA_DIR": str(data_dir),
+        # A SIGKILLed worker's partitions move once its session times out: 10 s rather than
+        # the default 60 s keeps the crash and rebalance tests short (docs/operations.md has
+        # the takeover times for both).
+        "STOCKAPP_KAFKA_SESSION_TIMEOUT_SECONDS": "10",
         **extra,
     }
 
