@@ -7,6 +7,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+QUIX_VENV := .venv-quix
+QUIX_VERSION := 3.28.1
 STACK := $(PY) -m stockapp.devstack
 PYTEST_ARGS ?=
 
@@ -87,9 +89,17 @@ test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # Needs the stack (started if it is not); results in bench/results/ (git-ignored).
-bench: up
+bench: up $(QUIX_VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench --profile
+
+# The Quix Streams contender runs in its own venv: Quix 3.28 pins pydantic and
+# pydantic-settings below the versions stockapp uses.
+$(QUIX_VENV)/.installed:
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/python -m pip install -q --upgrade pip
+	$(QUIX_VENV)/bin/python -m pip install -q 'quixstreams==$(QUIX_VERSION)'
+	touch $@
 
 # The harness on a tiny stream; make test runs it as tests/integration/test_bench_smoke.py.
 bench-smoke: up

@@ -44,6 +44,7 @@ class Context:
 class Timing:
     records: int
     seconds: float
+    batches: int | None = None  # stockapp: batches its workers took (the mean batch explains a lot)
 
     @property
     def per_second(self) -> float:
@@ -180,19 +181,26 @@ async def faust_noop(ctx: Context) -> Timing:
         "BENCH_WEB_PORT": str(free_port()),
         "PYTHONPATH": str(REPO),  # bench/ is not an installed package
     }
-    log = open(ctx.workdir / "faust-noop.log", "ab")  # closed below
+    return await _subprocess_contender(
+        [sys.executable, "-m", "bench.faust_noop"], env, out, ctx.workdir / "faust-noop.log"
+    )
+
+
+async def _subprocess_contender(command: list[str], env: dict, out: Path, log_path: Path) -> Timing:
+    """Runs a contender process until it writes ``{"first", "last", "records"}`` to ``out``."""
+    log = open(log_path, "ab")  # closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.faust_noop"],
+        command,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        cwd=ctx.workdir,  # Faust writes its data directory into the cwd
+        cwd=log_path.parent,  # Faust writes its data directory into the cwd
     )
     try:
         deadline = time.monotonic() + 600
         while not out.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Faust no-op agent did not finish; see {log.name}")
+                raise RuntimeError(f"{command[-1]} did not finish; see {log_path}")
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.1)  # written in one go; let it land
         result = json.loads(out.read_text())
@@ -205,6 +213,34 @@ async def faust_noop(ctx: Context) -> Timing:
             proc.kill()
             proc.wait()
         log.close()
+
+
+QUIX_PYTHON = REPO / ".venv-quix" / "bin" / "python"
+
+
+async def quix_ohlcv(ctx: Context) -> Timing | None:
+    """Quix Streams, one interval (1m OHLCV per symbol), no sink; ``None`` when its own
+    environment (``make bench`` builds it) is missing."""
+    if not QUIX_PYTHON.exists():
+        print(
+            f"  (Quix Streams skipped: no {QUIX_PYTHON.relative_to(REPO)}; `make bench` builds it)"
+        )
+        return None
+    unique = uuid.uuid4().hex[:6]
+    out = ctx.workdir / f"quix-{unique}.json"
+    env = {
+        **os.environ,
+        "BENCH_TOPIC": ctx.topic,
+        "BENCH_COUNT": str(ctx.records),
+        "BENCH_OUT": str(out),
+        "BENCH_GROUP": f"bench-quix-{unique}",
+        "BENCH_BOOTSTRAP": ctx.bootstrap,
+        "BENCH_STATE_DIR": str(ctx.workdir / f"quix-state-{unique}"),
+        "PYTHONPATH": str(REPO),
+    }
+    return await _subprocess_contender(
+        [str(QUIX_PYTHON), "-m", "bench.quix_ohlcv"], env, out, ctx.workdir / "quix.log"
+    )
 
 
 async def stockapp_workers(
@@ -244,7 +280,8 @@ async def stockapp_workers(
             if first is None and stored > 0:
                 first = now
             if stored >= ctx.records:
-                return Timing(stored, now - (first or now))
+                batches = sum(c.get("batches", 0) for c in counts)
+                return Timing(stored, now - (first or now), batches)
             for proc in procs:
                 if proc.proc is not None and proc.proc.poll() is not None:
                     raise RuntimeError(f"a stockapp worker exited; see {proc.log}")
