@@ -103,6 +103,7 @@ async def start_processor() -> QuoteProcessor:
                 owned=owned_partitions,
                 topic_id=lambda: topic_id(settings, settings.topic_quotes),
                 generation=lambda: app.consumer_generation_id,
+                durable=symbol_state.changelog_sent,
             )
         )
     return app.processor
@@ -183,5 +184,6 @@ async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
             # Faust flushed its producer before telling us, but the batch that was in flight
             # wrote its states after that: their changelog records must be in Kafka before the
             # new assignment's recovery reads the changelog, or it would restore older states
-            # while the batch's offsets get committed.
-            await app.producer.flush()
+            # while the batch's offsets get committed. (The processor waits for them itself
+            # before each ack; this covers a batch cut short.)
+            await symbol_state.changelog_sent()

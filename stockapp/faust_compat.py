@@ -7,6 +7,7 @@ of Faust's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -125,3 +126,38 @@ class SafeSeekApp(faust.App):
         transport = super()._new_transport()
         transport.Consumer = StaleOffsetSafeConsumer
         return transport
+
+
+class DurableTable(faust.Table):
+    """A Faust table whose writer can wait until its changelog records are in Kafka.
+
+    Faust sends a table write's changelog record through its producer buffer
+    (``send_soon``) and relies on flushing that buffer before each offset commit. But the
+    buffer's flush (``ProducerBuffer.flush_atmost``) gives up once nothing has been sent for
+    0.1 s, pending records or not: on a busy loop an offset can be committed while the state
+    that covers it is still in the buffer, and a worker that takes the partition over then
+    recovers an older state and skips the records in between. Overrides ``send_changelog``
+    to keep each record's future until :meth:`changelog_sent` has awaited it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsent: list[asyncio.Future] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        future = super().send_changelog(*args, **kwargs)
+        self._unsent.append(future)
+        return future
+
+    async def changelog_sent(self) -> None:
+        """Returns once every changelog record written so far is acknowledged by Kafka."""
+        while self._unsent:
+            futures, self._unsent = self._unsent, []
+            await asyncio.gather(*futures)
+
+
+def durable_table(app: Any, name: str, **kwargs: Any) -> DurableTable:
+    """``app.Table(name, **kwargs)``, as a :class:`DurableTable` (reads ``app.tables.beacon``
+    as ``App.Table`` does)."""
+    table = DurableTable(app, name=name, beacon=app.tables.beacon, **kwargs)
+    return app.tables.add(table)

@@ -4,9 +4,10 @@ The order of effects for a batch is what makes crashes harmless (docs/streaming.
 
 1. raw quotes and closed candles are written to Cassandra, and acknowledged;
 2. late records, dead letters and candles are handed to the Kafka producer;
-3. the new symbol states go to the table (its changelog);
-4. only then does the agent ask for the next batch, which acks this one's offsets. Faust
-   flushes the producer (changelog included) before it commits offsets.
+3. the new symbol states go to the table, and their changelog records are awaited until
+   Kafka acknowledged them (Faust's own flush before a commit can leave them in its buffer:
+   see faust_compat.DurableTable);
+4. only then does the agent ack the batch's offsets.
 
 A crash before 3 replays the batch onto the old state and rewrites the same rows; a crash after
 3 replays records at or below each symbol's ``last_offset``, which are skipped.
@@ -77,6 +78,9 @@ Seeds = Callable[[list[str]], Awaitable[dict[str, dict]]]
 # The consumer group generation now
 Generation = Callable[[], int]
 
+# Returns once the table's writes so far are durable (their changelog records acknowledged)
+Durable = Callable[[], Awaitable[None]]
+
 # Told after each change is stored: (symbols touched, candles closed). Live push.
 ChangeListener = Callable[[set[str], list[Candle]], None]
 
@@ -127,6 +131,7 @@ class QuoteProcessor:
         owned: Owned | None = None,
         topic_id: TopicId | None = None,
         generation: Generation | None = None,
+        durable: Durable | None = None,
     ) -> None:
         self.settings = settings
         self.spec = CandleSpec.build(
@@ -141,6 +146,7 @@ class QuoteProcessor:
         self.owned = owned
         self.topic_id = topic_id
         self.generation = generation
+        self.durable = durable
         # The generation whose partitions were revoked last: its records are stale from the
         # revocation on, before the next assignment gives the consumer a new generation.
         self.revoked_generation: int | None = None
@@ -454,6 +460,17 @@ class QuoteProcessor:
             ):
                 # A replay that stopped: nothing will move its event time any more.
                 state.close_all(closed)
+                partition = symbol_partition(symbol, self.settings.quotes_partitions)
+                position = self.position.get(partition)
+                log.info(
+                    "%s: quiet for %.1f s, closing its candles (partition %d processed to %s, "
+                    "%s left)",
+                    symbol,
+                    now - seen,
+                    partition,
+                    position,
+                    await self.backlog(partition, position) if self.backlog else "?",
+                )
             if len(closed) > before:
                 touched.add(symbol)
                 if len(touched) >= TIMER_CHUNK_SYMBOLS:
@@ -516,6 +533,10 @@ class QuoteProcessor:
                 self.pending_sends = 0
         for symbol in touched:
             self.table[symbol.encode()] = self.states[symbol].to_dict()
+        if touched and self.durable is not None:
+            # The agent acks the batch next, and its offsets may be committed at once: the
+            # states that cover them must be in Kafka first (faust_compat.DurableTable).
+            await self.durable()
         self.stats["candles_closed"] += len(closed)
         for listener in self.listeners:
             listener(touched, closed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stockapp.app import app
-from stockapp.faust_compat import rocksdb_options
+from stockapp.faust_compat import durable_table, rocksdb_options
 from stockapp.settings import get_settings
 
 _settings = get_settings()
@@ -14,7 +14,10 @@ _settings = get_settings()
 # quotes topic, that is the symbol's source partition, and recovery after a rebalance brings
 # the state to the worker that now reads the symbol's quotes. The key type must be bytes:
 # Faust serializes a ``str`` key as JSON (with quotes), which would hash to another partition.
-symbol_state = app.Table(
+# A DurableTable: the processor waits for each batch's changelog records before the batch's
+# offsets can be committed (faust_compat.DurableTable says why Faust's flush is not enough).
+symbol_state = durable_table(
+    app,
     "symbol-state",
     key_type=bytes,
     default=None,

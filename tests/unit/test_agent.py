@@ -149,11 +149,10 @@ async def test_a_revocation_waits_for_the_batch_then_flushes_the_changelog(proce
     proc, _ = processor
     order: list[str] = []
 
-    class Producer:
-        async def flush(self) -> None:
-            order.append("flush")
+    async def changelog_sent() -> None:
+        order.append("flush")
 
-    monkeypatch.setattr(quotes.app, "_producer", Producer())
+    monkeypatch.setattr(quotes.symbol_state, "changelog_sent", changelog_sent)
     await proc.lock.acquire()  # a batch in flight
     revoking = asyncio.ensure_future(quotes.on_revoked(quotes.app, set()))
     await asyncio.sleep(0.05)

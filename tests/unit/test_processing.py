@@ -621,3 +621,17 @@ async def test_records_fetched_before_a_rebalance_are_not_applied():
     fresh = [replace(tick("AAPL", T0 + i * 1000, 10.0 + i, i), generation=4) for i in (1, 2)]
     assert await proc.process(fresh) == fresh
     assert proc.stats["quotes"] == 3 and proc.states["AAPL"].last_offset == 2
+
+
+async def test_a_batch_returns_only_once_its_states_are_durable():
+    """The agent acks a batch when process returns, and Faust may commit its offsets at once:
+    the states written for it must be acknowledged by Kafka first (their changelog)."""
+    proc, effects, table, _ = make(T0 + 3_600_000)
+
+    async def durable() -> None:
+        effects.log.append(("durable",))
+
+    proc.durable = durable
+    await proc.process([tick("AAPL", T0, 10.0, 0), tick("AAPL", T0 + 66_000, 11.0, 1)])
+    kinds = [entry[0] for entry in effects.log]
+    assert kinds[-2:] == ["table", "durable"], kinds
