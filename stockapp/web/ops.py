@@ -6,6 +6,8 @@ import asyncio
 import heapq
 from typing import Any
 
+from faust.exceptions import ConsumerNotStarted
+from faust.types import TP
 from faust.web import Request, Response, View
 
 from stockapp.app import app
@@ -66,6 +68,13 @@ class Ready(View):
         )
 
 
+def _end(topic: str, partition: int) -> int | None:
+    try:
+        return app.consumer.highwater(TP(topic, partition))
+    except ConsumerNotStarted:
+        return None
+
+
 @app.page("/stats")
 class Stats(View):
     """Counters of this worker: quotes applied, late, invalid (dead-lettered), duplicates."""
@@ -79,6 +88,10 @@ class Stats(View):
         # and how far each quotes partition has been processed.
         forming = [s for s, st in proc.states.items() if st.has_forming] if proc else []
         positions = dict(sorted(proc.position.items())) if proc else {}
+        # Each assigned quotes partition's end as the consumer last saw it: with
+        # ``positions``, whether a partition is behind, or not read at all.
+        assigned = sorted(proc.owned() or ()) if proc and proc.owned else []
+        ends = {p: _end(proc.settings.topic_quotes, p) for p in assigned}
         return self.json(
             {
                 "counters": counters,
@@ -89,6 +102,7 @@ class Stats(View):
                     "sample": heapq.nsmallest(STATS_SAMPLE, forming),
                 },
                 "positions": positions,
+                "ends": ends,
                 "pending_sends": proc.pending_sends if proc else 0,
             }
         )

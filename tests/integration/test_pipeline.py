@@ -179,7 +179,7 @@ class _Candle:
         self.__dict__.update(body)
 
 
-def run_and_check(stack, env, worker, kill_midway: bool, disrupt=None) -> None:
+def run_and_check(stack, env, worker, kill_midway: bool, disrupt=None, others=()) -> None:
     """The stream through ``worker`` (killed and restarted a third of the way in, with
     ``kill_midway``; or whatever ``disrupt(session, total)`` does once it runs, which returns
     the worker to watch), then every effect compared with the oracle."""
@@ -213,6 +213,7 @@ def run_and_check(stack, env, worker, kill_midway: bool, disrupt=None) -> None:
             missing=lambda: sorted(
                 {(k[0], k[1]) for k in set(expected) - set(stored_rows(session))}
             ),
+            others=[w for w in others if w is not worker],
         )
         time.sleep(2)  # anything still in flight would show up as an extra or changed row
         stored = stored_rows(session)
@@ -335,7 +336,7 @@ def test_rebalances_give_identical_results(stack, pipeline, tmp_path, store):
         return third
 
     try:
-        run_and_check(stack, env, first, kill_midway=False, disrupt=disrupt)
+        run_and_check(stack, env, first, kill_midway=False, disrupt=disrupt, others=others)
     finally:
         for worker in others:
             worker.stop()

@@ -55,14 +55,19 @@ async def produce(bootstrap: str, topic: str, records: list) -> dict[bytes, set[
 Worker = WorkerProcess
 
 
-def wait_for(predicate, timeout: float, what: str, worker: Worker, missing=None) -> None:
+def wait_for(predicate, timeout: float, what: str, worker: Worker, missing=None, others=()) -> None:
+    """Polls ``predicate`` once a second; on timeout says what ``worker`` (and each of
+    ``others``, the other workers of a multi-worker test) had done."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if worker.proc and worker.proc.poll() is not None:
             raise AssertionError(f"worker exited: {worker.log.read_text()[-3000:]}")
         if time.monotonic() > deadline:
+            also = "".join(
+                f"; other worker {w.log.name}: stats {w.stats(full=True)}" for w in others
+            )
             raise AssertionError(
-                f"timed out waiting for {what}; stats {worker.stats(full=True)}; "
+                f"timed out waiting for {what}; stats {worker.stats(full=True)}{also}; "
                 f"missing (symbol, interval): {missing() if missing else '?'}; "
                 f"log tail: {worker.log.read_text()[-2000:]}"
             )
