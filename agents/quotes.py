@@ -7,11 +7,9 @@ from collections.abc import Awaitable
 from typing import Any
 
 from aiokafka.structs import RecordMetadata
-from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from stockapp.app import app
-from stockapp.batching import keep_collecting, waiting_after
 from stockapp.faust_compat import committed_offset
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
@@ -109,63 +107,33 @@ async def start_processor() -> QuoteProcessor:
     return app.processor
 
 
-def quotes_highwater(partition: int) -> int | None:
-    """The quotes partition's end as the consumer last saw it (from fetch responses); None
-    while no consumer runs (starting, stopping, or Faust's test context)."""
-    try:
-        return app.consumer.highwater(TP(settings.topic_quotes, partition))
-    except ConsumerNotStarted:
-        return None
-
-
 @app.agent(quotes_topic)
 async def process_quotes(stream: Any) -> None:
     proc = await start_processor()
-    loop = asyncio.get_running_loop()
-    held: list[Any] = []  # events taken and not processed yet
-    since = 0.0
     # noack_take, not take_events: take_events acks a batch in a ``finally``, so a batch cut
     # short by SIGTERM (the agent is cancelled mid-batch) would be acked and committed without
     # having been stored. Here a batch is acked only once it is stored.
     async for events in stream.noack_take(
         settings.batch_max, within=settings.batch_within_ms / 1000
     ):
-        if not held:
-            since = loop.time()
-        held.extend(events)
-        waiting = waiting_after(
-            ((e.message.partition, e.message.offset) for e in held), quotes_highwater
-        )
-        if keep_collecting(
-            len(held),
-            waiting,
-            loop.time() - since,
-            settings.batch_max,
-            settings.batch_collect_ms / 1000,
-        ):
-            continue  # behind the stream: one bigger batch (stockapp/batching.py)
-        batch, held = held, []
-        await handle_batch(proc, stream, batch, drained=waiting <= 0)
-
-
-async def handle_batch(proc: QuoteProcessor, stream: Any, events: list[Any], drained: bool) -> None:
-    records = [
-        RawRecord(
-            e.message.key,
-            e.message.value,
-            e.message.partition,
-            e.message.offset,
-            e.message.generation_id,
-        )
-        for e in events
-    ]
-    applied = await proc.process_until_done(records, drained=drained)
-    # Records left out were fetched before a rebalance: unacked, they are fetched again
-    # from the committed offset (an ack would let the next commit pass them).
-    done = {id(r) for r in applied} if len(applied) < len(records) else None
-    for event, record in zip(events, records, strict=True):
-        if done is None or id(record) in done:
-            await stream.ack(event)
+        records = [
+            RawRecord(
+                e.message.key,
+                e.message.value,
+                e.message.partition,
+                e.message.offset,
+                e.message.generation_id,
+            )
+            for e in events
+        ]
+        # A batch cut short by the time limit means the stream's buffer is empty.
+        applied = await proc.process_until_done(records, drained=len(records) < settings.batch_max)
+        # Records left out were fetched before a rebalance: unacked, they are fetched again
+        # from the committed offset (an ack would let the next commit pass them).
+        done = {id(r) for r in applied} if len(applied) < len(records) else None
+        for event, record in zip(events, records, strict=True):
+            if done is None or id(record) in done:
+                await stream.ack(event)
 
 
 @app.timer(interval=1.0)

@@ -90,8 +90,6 @@ class Settings(BaseSettings):
     # Throughput
     batch_max: Annotated[int, Field(ge=1)] = 5000
     batch_within_ms: Annotated[int, Field(ge=1)] = 50
-    # Behind the stream, takes are joined into one batch for at most this long (batching.py).
-    batch_collect_ms: Annotated[int, Field(ge=0)] = 1000
     cassandra_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
     state_cache_symbols: Annotated[int, Field(ge=1)] = 10_000
     standby_replicas: Annotated[int, Field(ge=0, le=10)] = 1
