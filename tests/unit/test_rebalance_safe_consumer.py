@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.types import TP
 
-from stockapp.faust_compat import RebalanceSafeConsumer
+from stockapp.faust_compat import RebalanceSafeConsumer, _UnsetReadOffsets
 
 RECREATED, LIVE, NEW = TP("q", 4), TP("q", 1), TP("q", 2)
 
@@ -42,7 +42,6 @@ async def test_offsets_past_the_end_are_sought_to_the_start(monkeypatch):
     await consumer.perform_seek()
     assert sought == [(RECREATED, 0)]
     assert consumer._committed_offset == {RECREATED: None, LIVE: 10, NEW: None}
-    assert consumer._read_offset[RECREATED] is None and consumer._read_offset[LIVE] == 10
 
 
 def test_records_of_an_earlier_generation_are_never_acked(monkeypatch):
@@ -77,3 +76,13 @@ async def test_the_seek_after_a_rebalance_forgets_acks_from_before_it(monkeypatc
     await consumer.perform_seek()
     assert LIVE not in consumer._acked and LIVE not in consumer._acked_index
     assert LIVE not in consumer._gap
+
+
+def test_no_record_is_dropped_as_already_read():
+    """Faust drops fetched records below a partition's read offset, and moves that offset
+    while a rebalance suspends delivery: the offsets are never set."""
+    offsets = _UnsetReadOffsets()
+    offsets[LIVE] = 1141
+    offsets.update({LIVE: 932})
+    assert offsets[LIVE] is None and offsets.get(LIVE) is None
+    assert offsets.pop(LIVE, None) is None and list(offsets.keys()) == []
