@@ -106,3 +106,20 @@ class Stats(View):
                 "pending_sends": proc.pending_sends if proc else 0,
             }
         )
+
+
+@app.page("/debug/tasks")
+class Tasks(View):
+    """What a stuck worker waits on: each asyncio task of the event loop with the line its
+    coroutine is suspended at (innermost last). Read-only; bounded by the number of tasks."""
+
+    async def get(self, request: Request) -> Response:
+        tasks = []
+        for task in asyncio.all_tasks():
+            frames = [
+                f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} {f.f_code.co_name}"
+                for f in task.get_stack(limit=12)
+            ]
+            coro = repr(task.get_coro())[:120]
+            tasks.append({"task": task.get_name(), "coro": coro, "at": frames})
+        return self.json({"tasks": sorted(tasks, key=lambda t: t["coro"])})
