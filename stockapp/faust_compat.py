@@ -220,3 +220,27 @@ def durable_table(app: Any, name: str, **kwargs: Any) -> DurableTable:
     as ``App.Table`` does)."""
     table = DurableTable(app, name=name, beacon=app.tables.beacon, **kwargs)
     return app.tables.add(table)
+
+
+def consumer_state(app: Any) -> dict[str, Any]:
+    """Which partitions the consumer fetches, and why not the others: Faust's active, paused
+    and buffered (its stream queue full) partitions, and aiokafka's paused ones (private
+    ``_active_partitions``, ``_paused_partitions``, ``_buffered_partitions``)."""
+    consumer = app.consumer
+
+    def names(tps: Any) -> list[str]:
+        return sorted(f"{tp.topic}[{tp.partition}]" for tp in tps or ())
+
+    state: dict[str, Any] = {
+        "assigned": names(consumer.assignment()),
+        "active": names(consumer._active_partitions),
+        "paused": names(consumer._paused_partitions),
+        "buffered": names(consumer._buffered_partitions),
+        "flow_active": consumer.flow_active,
+        "flow_control_active": app.flow_control.is_active(),
+    }
+    try:
+        state["aiokafka_paused"] = names(consumer._thread._ensure_consumer().paused())
+    except Exception as exc:  # noqa: BLE001 - a diagnostic: report, never fail
+        state["aiokafka_paused"] = repr(exc)
+    return state

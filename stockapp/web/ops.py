@@ -11,7 +11,7 @@ from faust.types import TP
 from faust.web import Request, Response, View
 
 from stockapp.app import app
-from stockapp.faust_compat import producer_client
+from stockapp.faust_compat import consumer_state, producer_client
 from stockapp.sinks.cassandra import execute
 from stockapp.web.api import reader
 
@@ -108,6 +108,21 @@ class Stats(View):
         )
 
 
+def _awaiting(awaitable: Any, limit: int = 24) -> list[str]:
+    """The chain of coroutines (and async generators) ``awaitable`` waits through, outermost
+    first: what Task.get_stack cannot show for a suspended task."""
+    frames = []
+    while awaitable is not None and len(frames) < limit:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
+        if frame is None:
+            frames.append(type(awaitable).__name__)
+            break
+        code = frame.f_code
+        frames.append(f"{code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {code.co_name}")
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
+    return frames
+
+
 @app.page("/debug/tasks")
 class Tasks(View):
     """What a stuck worker waits on: each asyncio task of the event loop with the line its
@@ -116,10 +131,8 @@ class Tasks(View):
     async def get(self, request: Request) -> Response:
         tasks = []
         for task in asyncio.all_tasks():
-            frames = [
-                f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} {f.f_code.co_name}"
-                for f in task.get_stack(limit=12)
-            ]
-            coro = repr(task.get_coro())[:120]
-            tasks.append({"task": task.get_name(), "coro": coro, "at": frames})
-        return self.json({"tasks": sorted(tasks, key=lambda t: t["coro"])})
+            coro = task.get_coro()
+            tasks.append({"task": task.get_name(), "coro": repr(coro)[:120], "at": _awaiting(coro)})
+        return self.json(
+            {"consumer": consumer_state(app), "tasks": sorted(tasks, key=lambda t: t["coro"])}
+        )
