@@ -55,14 +55,32 @@ async def produce(bootstrap: str, topic: str, records: list) -> dict[bytes, set[
 Worker = WorkerProcess
 
 
-def wait_for(predicate, timeout: float, what: str, worker: Worker, missing=None, others=()) -> None:
+def wait_for(
+    predicate,
+    timeout: float,
+    what: str,
+    worker: Worker,
+    missing=None,
+    others=(),
+    progress=None,
+    stalled_after: float = 120,
+) -> None:
     """Polls ``predicate`` once a second; on timeout says what ``worker`` (and each of
-    ``others``, the other workers of a multi-worker test) had done."""
+    ``others``, the other workers of a multi-worker test) had done. With ``progress`` (a
+    count that grows while the work goes on), gives up as soon as it has not moved for
+    ``stalled_after`` seconds, rather than at ``timeout``."""
     deadline = time.monotonic() + timeout
+    last, moved = None, time.monotonic()
     while not predicate():
         if worker.proc and worker.proc.poll() is not None:
             raise AssertionError(f"worker exited: {worker.log.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
+        if progress is not None:
+            now_at = progress()
+            if now_at != last:
+                last, moved = now_at, time.monotonic()
+        stalled = progress is not None and time.monotonic() - moved > stalled_after
+        if stalled or time.monotonic() > deadline:
+            what = f"{what} (stalled at {last})" if stalled else what
             also = "".join(
                 f"; other worker {w.log.name}: stats {w.stats(full=True)}" for w in others
             )
