@@ -29,8 +29,8 @@ class OHLCV(Aggregator):
     def initialize(self) -> Any:
         return None
 
-    def agg(self, old: Any, new: dict) -> Any:
-        ts, price, volume = new["ts"], new["price"], new["volume"]
+    def agg(self, old: Any, new: dict, timestamp: int) -> Any:
+        ts, price, volume = timestamp, new["price"], new["volume"]
         if old is None:
             return [ts, price, price, price, ts, price, volume, 1]
         open_ts, open_, high, low, close_ts, close, total, trades = old
