@@ -97,6 +97,10 @@ class _UnsetReadOffsets(dict):
         pass
 
 
+# How long a seek waits for the fetch in flight to return (Faust fetches with a 1 s timeout).
+QUIESCE_TIMEOUT_SECONDS = 10.0
+
+
 class RebalanceSafeConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer, minus the ways it found to commit or skip records that
     were never processed.
@@ -114,7 +118,10 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
        assigned partition are cleared when the consumer seeks to the committed offsets,
        before the new generation's first record (private ``_acked``, ``_acked_index``,
        ``_gap``).
-    2. Faust records the committed offset it seeks to as the partition's read offset and
+    2. aiokafka seeks only partitions that have a committed offset; the others stay where
+       the fetcher got to, past records Faust dropped. They are sought to their start (see
+       :meth:`_seek_uncommitted_to_start`).
+    3. Faust records the committed offset it seeks to as the partition's read offset and
        drops every fetched record below it (``Consumer._drain_messages``). A committed offset
        beyond the partition's end belongs to an earlier life of the topic: Kafka keeps a
        group's offsets for a while after the topic is deleted (seconds on a loaded 4.1
@@ -122,11 +129,22 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
        read from the start by Kafka's offset reset, and each of its records is dropped by
        Faust until the new topic outgrows the old offset. Such partitions are sought to their
        start, with the read and committed offsets cleared (private ``_committed_offset``).
+    4. Faust seeks to the committed offsets after a rebalance while records are still
+       delivered: it resumes the partitions, with the flow already running for the standby
+       tables, before the seek, and clears the streams' queues only when it resumes the
+       flow after it. Records fetched from the new positions between the seek and that
+       clearing were dropped, and nothing fetched them again (a span of about 100 records
+       per partition in a rebalance test). The seek here first stops delivery and waits
+       for the fetch in flight (private ``_getmany``), so each record queued when the queues
+       are cleared was fetched before the seek, which fetches it again.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_offset = _UnsetReadOffsets()
+        self._fetches = 0  # fetches in flight (see _quiesce)
+        self._no_fetch = asyncio.Event()
+        self._no_fetch.set()
 
     def ack(self, message: Any) -> bool:
         generation = getattr(message, "generation_id", None)
@@ -141,12 +159,45 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
             return False
         return bool(super().ack(message))
 
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
+        # Counted so that a seek can wait for the fetch in flight (see perform_seek).
+        self._fetches += 1
+        self._no_fetch.clear()
+        try:
+            return await super()._getmany(active_partitions, timeout)
+        finally:
+            self._fetches -= 1
+            if not self._fetches:
+                self._no_fetch.set()
+
+    async def _quiesce(self) -> None:
+        """Stop delivery, and wait for the fetch in flight, before a seek (see 4. above)."""
+        self.stop_flow()
+        self.app.flow_control.suspend()
+        try:
+            await asyncio.wait_for(self._no_fetch.wait(), timeout=QUIESCE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "a fetch was still in flight %.0f s after the flow stopped; seeking anyway",
+                QUIESCE_TIMEOUT_SECONDS,
+            )
+
     async def perform_seek(self) -> None:
+        await self._quiesce()
+        try:
+            await self._seek_committed()
+        finally:
+            # Records queued for the streams were fetched before the seek, which fetches
+            # them again; Faust clears the queues when it resumes the flow, after this.
+            self.app.flow_control.clear()
+
+    async def _seek_committed(self) -> None:
         for tp in self.assignment():  # acks from before the rebalance (see 1. above)
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
             self._gap.pop(tp, None)
         await super().perform_seek()
+        await self._seek_uncommitted_to_start()
         committed = {
             tp: offset
             for tp, offset in self._committed_offset.items()
@@ -174,6 +225,30 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
                 starts[tp],
             )
             self._committed_offset[tp] = None
+            await self.seek(tp, starts[tp])
+
+    async def _seek_uncommitted_to_start(self) -> None:
+        """Seek the stream partitions that have no committed offset to their start.
+
+        aiokafka's ``seek_to_committed`` leaves a partition whose committed offset is none
+        (or 0) where its fetcher got to: records fetched and then dropped by Faust while a
+        rebalance suspended the flow are then never fetched again. A partition handed over
+        before its first commit lost every record its first owner had fetched. The start is
+        what Kafka's offset reset gives such a partition (``earliest``); records fetched twice
+        meet the replay guard. Only the agents' topics (acks enabled), not the changelogs,
+        which the table recovery positions itself."""
+        if self.app.conf.consumer_auto_offset_reset != "earliest":
+            return
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        uncommitted = [
+            tp
+            for tp in self.assignment()
+            if acks_enabled_for(tp.topic) and not self._committed_offset.get(tp)
+        ]
+        if not uncommitted:
+            return
+        starts = await self.earliest_offsets(*uncommitted)
+        for tp in uncommitted:
             await self.seek(tp, starts[tp])
 
 
@@ -243,4 +318,42 @@ def consumer_state(app: Any) -> dict[str, Any]:
         state["aiokafka_paused"] = names(consumer._thread._ensure_consumer().paused())
     except Exception as exc:  # noqa: BLE001 - a diagnostic: report, never fail
         state["aiokafka_paused"] = repr(exc)
+    try:
+        state["aiokafka"] = _aiokafka_state(consumer._thread)
+    except Exception as exc:  # noqa: BLE001 - a diagnostic: report, never fail
+        state["aiokafka"] = repr(exc)
     return state
+
+
+def _aiokafka_state(thread: Any) -> dict[str, Any]:
+    """aiokafka's own view, read from the consumer thread without locking (a diagnostic: a
+    torn read is acceptable): each assigned partition's position, the fetched records it
+    holds back per partition, the nodes with a fetch in flight, and the fetch routine."""
+    kafka = thread._ensure_consumer()
+    fetcher = kafka._fetcher
+    assignment = kafka._subscription.subscription.assignment
+    partitions = {}
+    for tp in sorted(assignment.tps if assignment else ()):
+        tp_state = assignment.state_value(tp)
+        partitions[f"{tp.topic}[{tp.partition}]"] = {
+            "position": tp_state.position if tp_state.has_valid_position else None,
+            "paused": tp_state.paused,
+            "awaiting_reset": tp_state.awaiting_reset,
+        }
+    task = fetcher._fetch_task
+    return {
+        "partitions": partitions,
+        "held": {
+            f"{tp.topic}[{tp.partition}]": repr(r) for tp, r in list(fetcher._records.items())
+        },
+        "in_flight": sorted(fetcher._in_flight),
+        "pending_tasks": len(fetcher._pending_tasks),
+        "fetch_routine": (
+            [f"{f.f_code.co_name}:{f.f_lineno}" for f in task.get_stack()]
+            if not task.done()
+            else repr(task)
+        ),
+        "thread_tasks": sorted(
+            repr(t.get_coro())[:100] for t in list(asyncio.all_tasks(thread.thread_loop))
+        ),
+    }

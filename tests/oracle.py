@@ -140,10 +140,6 @@ def assert_close_or_null(ours: float | None, theirs: float, where: object) -> No
 
 def assert_candle_row(got: object, row: object, where: object) -> None:
     """A stored candle (Cassandra row) has the oracle row's OHLC, volume and trades exactly."""
-    assert (got.open, got.high, got.low, got.close) == (
-        row["open"],
-        row["high"],
-        row["low"],
-        row["close"],
-    ), where
-    assert got.volume == row["volume"] and got.trades == row["trades"], where
+    ours = (got.open, got.high, got.low, got.close, got.volume, got.trades)
+    theirs = tuple(row[k] for k in ("open", "high", "low", "close", "volume", "trades"))
+    assert ours == theirs, f"{where}: stored (o, h, l, c, v, n) {ours}, expected {theirs}"
