@@ -10,6 +10,7 @@ from aiokafka.structs import RecordMetadata
 from faust.types import TP
 
 from stockapp.app import app
+from stockapp.batching import joined_batches
 from stockapp.faust_compat import committed_offset
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
@@ -74,6 +75,25 @@ async def backlog(partition: int, processed: int | None) -> int | None:
     return None if committed is None else highwater - committed
 
 
+def more_waiting(events: list[Any]) -> bool:
+    """Whether more of the events' quotes partitions already waits in Kafka, by the end
+    offsets the consumer last fetched (no request). Unknown, or during a rebalance: no."""
+    if app.rebalancing:
+        return False
+    last: dict[int, int] = {}
+    for event in events:
+        message = event.message
+        last[message.partition] = max(last.get(message.partition, -1), message.offset)
+    for partition, offset in last.items():
+        try:
+            end = app.consumer.highwater(TP(settings.topic_quotes, partition))
+        except Exception:  # noqa: BLE001 - no longer assigned: nothing to wait for there
+            continue
+        if end is not None and end > offset + 1:
+            return True
+    return False
+
+
 def owned_partitions() -> set[int]:
     """The quotes partitions assigned to this worker now (the timer runs only between
     rebalances, once tables are recovered, so this is the settled assignment)."""
@@ -113,9 +133,13 @@ async def process_quotes(stream: Any) -> None:
     # noack_take, not take_events: take_events acks a batch in a ``finally``, so a batch cut
     # short by SIGTERM (the agent is cancelled mid-batch) would be acked and committed without
     # having been stored. Here a batch is acked only once it is stored.
-    async for events in stream.noack_take(
-        settings.batch_max, within=settings.batch_within_ms / 1000
-    ):
+    batches = joined_batches(
+        stream.noack_take(settings.batch_max, within=settings.batch_within_ms / 1000),
+        max_records=settings.batch_max,
+        join_seconds=settings.batch_join_ms / 1000,
+        behind=more_waiting,
+    )
+    async for events in batches:
         records = [
             RawRecord(
                 e.message.key,
@@ -126,8 +150,8 @@ async def process_quotes(stream: Any) -> None:
             )
             for e in events
         ]
-        # A batch cut short by the time limit means the stream's buffer is empty.
-        applied = await proc.process_until_done(records, drained=len(records) < settings.batch_max)
+        drained = len(records) < settings.batch_max and not more_waiting(events)
+        applied = await proc.process_until_done(records, drained=drained)
         # Records left out were fetched before a rebalance: unacked, they are fetched again
         # from the committed offset (an ack would let the next commit pass them).
         done = {id(r) for r in applied} if len(applied) < len(records) else None

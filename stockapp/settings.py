@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     # Throughput
     batch_max: Annotated[int, Field(ge=1)] = 5000
     batch_within_ms: Annotated[int, Field(ge=1)] = 50
+    batch_join_ms: Annotated[int, Field(ge=0)] = 500
     cassandra_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
     state_cache_symbols: Annotated[int, Field(ge=1)] = 10_000
     standby_replicas: Annotated[int, Field(ge=0, le=10)] = 1
