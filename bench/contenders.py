@@ -274,13 +274,19 @@ async def stockapp_workers(
         first = None
         deadline = time.monotonic() + 1200
         while True:
-            counts = await asyncio.gather(*(asyncio.to_thread(p.stats) for p in procs))
+            full = await asyncio.gather(*(asyncio.to_thread(p.stats, True) for p in procs))
+            counts = [f.get("counters", {}) for f in full]
             stored = sum(c.get("stored_records", 0) for c in counts)
             now = time.monotonic()
             if first is None and stored > 0:
                 first = now
             if stored >= ctx.records:
                 batches = sum(c.get("batches", 0) for c in counts)
+                # From the first batch any worker began (wall clock, in /stats): a stream
+                # taken in one batch is stored by the first poll that sees anything.
+                began = [f["first_batch_at"] for f in full if f.get("first_batch_at")]
+                if began:
+                    return Timing(stored, time.time() - min(began), batches)
                 return Timing(stored, now - (first or now), batches)
             for proc in procs:
                 if proc.proc is not None and proc.proc.poll() is not None:

@@ -158,6 +158,7 @@ class QuoteProcessor:
         self.position: dict[int, int] = {}  # last offset processed, by partition
         self.drained = False  # the last batch emptied the stream's buffer
         self.last_batch = 0.0  # wall clock of the last batch
+        self.first_batch: float | None = None  # wall clock of the first (`make bench` timing)
         # When this worker last loaded the states in its table partitions (0: not since the
         # last rebalance). Repeated now and then: a symbol that sent nothing since a restart is
         # only found this way, and a scan that ran while stores were still opening would miss it.
@@ -323,6 +324,8 @@ class QuoteProcessor:
         now_ms = int(now * 1000)
         self.drained = drained
         self.last_batch = now
+        if self.first_batch is None:
+            self.first_batch = now
         self.stats["batches"] += 1
         quotes: list[QuoteRow] = []
         closed: list[Candle] = []

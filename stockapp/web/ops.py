@@ -104,6 +104,7 @@ class Stats(View):
                 "positions": positions,
                 "ends": ends,
                 "pending_sends": proc.pending_sends if proc else 0,
+                "first_batch_at": proc.first_batch if proc else None,
             }
         )
 
