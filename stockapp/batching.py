@@ -33,8 +33,8 @@ async def joined_batches(
     joined goes on alone. A take after which nothing waits goes on at once, joined or not.
 
     The next take is asked for before a batch is handed on, so the stream fills it while the
-    batch is processed. Cancelled (the worker stops), the take in flight is cancelled too;
-    the records it held were not processed, hence not acknowledged.
+    batch is processed. Cancelled or closed (the worker stops), the take in flight is
+    cancelled too; the records it held were not processed, hence not acknowledged.
     """
     it = takes.__aiter__()
     pending: list[T] = []
@@ -69,5 +69,10 @@ async def joined_batches(
         if pending:
             yield pending
     finally:
-        if next_take is not None and not next_take.done():
-            next_take.cancel()
+        if next_take is not None:
+            if not next_take.done():
+                next_take.cancel()
+            elif not next_take.cancelled():
+                # Taken (an error, or the stream's end at shutdown) but never used: looked at
+                # here, or asyncio logs "Task exception was never retrieved".
+                next_take.exception()

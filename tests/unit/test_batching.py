@@ -2,6 +2,7 @@
 record held past the join limit."""
 
 import asyncio
+import gc
 
 from stockapp.batching import joined_batches
 
@@ -67,3 +68,21 @@ async def test_stopping_cancels_the_take_in_flight():
     await asyncio.sleep(0.01)  # the next take is under way (the stream waits for records)
     await batches.aclose()
     await asyncio.wait_for(cancelled.wait(), 1.0)
+
+
+async def test_a_take_ended_while_stopping_is_not_reported_as_unretrieved():
+    """At shutdown the stream may end (or fail) after the next take was asked for and before
+    the agent asks for it: closing must look at that take's outcome, or asyncio logs "Task
+    exception was never retrieved" when it is collected."""
+    unretrieved: list[dict] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: unretrieved.append(context))
+
+    batches = joined_batches(takes([1]), max_records=10, join_seconds=1.0, behind=lambda t: False)
+    assert await batches.__anext__() == [1]
+    await asyncio.sleep(0.01)  # the stream has ended: the prefetched take holds that
+    await batches.aclose()
+    del batches
+    gc.collect()
+    await asyncio.sleep(0)
+    assert unretrieved == []
