@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: Port = 6066
     cors_origins: CsvList = ()
+    # A live WebSocket client that takes longer than this to accept one change is dropped.
+    live_send_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     frontend_dist: Path = REPO_ROOT / "frontend" / "dist"
     table_store: Literal["auto", "memory", "rocksdb"] = "auto"
     data_dir: Path = REPO_ROOT / ".data"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,17 +29,24 @@ from stockapp.web.payload import from_candle
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 256  # messages a slow client may fall behind before it is disconnected
+# Changes (each a batch's messages for one client) a client may fall behind before it is
+# dropped. Counted in changes, not messages: a catching-up worker may close hundreds of a
+# symbol's candles in one batch, and a client that reads fast must not be dropped for that.
+QUEUE_SIZE = 256
+# The kernel's send buffer of a live socket. Linux grows it up to tcp_wmem's maximum (4 MiB)
+# for a client that does not read, per client; a fixed size bounds that, and makes a stalled
+# client block the send (and so be noticed) after a few hundred messages.
+SEND_BUFFER_BYTES = 64 * 1024
 
 
 class Subscriber:
     def __init__(self) -> None:
-        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[list[dict]] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
 
-    def offer(self, message: dict) -> None:
+    def offer(self, messages: list[dict]) -> None:
         try:
-            self.queue.put_nowait(message)
+            self.queue.put_nowait(messages)
         except asyncio.QueueFull:
             self.overflowed = True
 
@@ -50,6 +58,8 @@ class Hub:
     def __init__(self, processor: Callable[[], Any]) -> None:
         self.processor = processor
         self.subscribers: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
+        self.clients = 0  # open live connections, served here or relayed from the owner
+        self.dropped = 0  # clients disconnected for being too slow, since the start
 
     def subscribe(self, symbol: str, interval: str) -> Subscriber:
         subscriber = Subscriber()
@@ -78,16 +88,19 @@ class Hub:
             if proc is not None:
                 candles += [from_candle(c, v) for c, v in proc.forming(symbol, interval)]
             now = int(time.time() * 1000)
-            for candle in candles:
-                message = {
+            messages = [
+                {
                     "type": "candle",
                     "symbol": symbol,
                     "interval": interval,
                     "candle": candle,
                     "sent_at": now,
                 }
+                for candle in candles
+            ]
+            if messages:
                 for subscriber in queues:
-                    subscriber.offer(message)
+                    subscriber.offer(messages)
 
 
 hub = Hub(lambda: app.processor)
@@ -106,17 +119,25 @@ class Live(ApiView):
             return self.json({"error": "origin not allowed"}, status=403)
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         owner = None if request.headers.get(ROUTED_HEADER) else owner_url(name)
+        hub.clients += 1
         try:
             if owner is not None:
-                await self._relay(ws, owner, request)
+                await self._relay(ws, owner, request, name, interval)
             else:
-                await self._serve(ws, name, interval)
+                await self._serve(ws, request, name, interval)
         finally:
+            hub.clients -= 1
             await ws.close()
         return ws
 
-    async def _serve(self, ws: web.WebSocketResponse, symbol: str, interval: str) -> None:
+    async def _serve(
+        self, ws: web.WebSocketResponse, request: Request, symbol: str, interval: str
+    ) -> None:
+        timeout = get_settings().live_send_timeout_seconds
         subscriber = hub.subscribe(symbol, interval)
         reader = asyncio.ensure_future(ws.receive())  # ends when the client goes away
         try:
@@ -126,24 +147,53 @@ class Live(ApiView):
                 if reader in done:
                     getter.cancel()
                     break
-                if subscriber.overflowed:
-                    await ws.close(code=1013, message=b"client too slow")
+                if subscriber.overflowed or not await _send(ws, getter.result(), timeout):
+                    _drop(request, symbol, interval)
                     break
-                await ws.send_json(getter.result())
         finally:
             hub.unsubscribe(symbol, interval, subscriber)
             reader.cancel()
 
-    async def _relay(self, ws: web.WebSocketResponse, owner: Any, request: Request) -> None:
+    async def _relay(
+        self, ws: web.WebSocketResponse, owner: Any, request: Request, symbol: str, interval: str
+    ) -> None:
         url = owner.with_scheme("ws").with_path(request.path).with_query(request.query)
+        timeout = get_settings().live_send_timeout_seconds
         try:
             async with app.http_client.ws_connect(url, headers={ROUTED_HEADER: "1"}) as upstream:
                 reader = asyncio.ensure_future(ws.receive())
                 async for message in upstream:
                     if reader.done():
                         break
-                    if message.type == aiohttp.WSMsgType.TEXT:
-                        await ws.send_str(message.data)
+                    if message.type == aiohttp.WSMsgType.TEXT and not await _send(
+                        ws, [message.data], timeout
+                    ):
+                        _drop(request, symbol, interval)
+                        break
                 reader.cancel()
         except aiohttp.ClientError as exc:
             log.warning("relay to %s failed: %s", owner, type(exc).__name__)
+
+
+def _drop(request: Request, symbol: str, interval: str) -> None:
+    """Disconnect a client that does not keep up. Its buffers are full, so a close frame
+    could wait as long as the messages did: the connection is cut instead."""
+    hub.dropped += 1
+    log.info("dropped a live client of %s %s: too slow", symbol, interval)
+    if request.transport is not None:
+        request.transport.abort()
+
+
+async def _send(ws: web.WebSocketResponse, messages: list[Any], timeout: float) -> bool:
+    """Send one change's messages (dicts, or text already encoded); False if the client did
+    not take them within ``timeout``."""
+    try:
+        async with asyncio.timeout(timeout):
+            for message in messages:
+                if isinstance(message, str):
+                    await ws.send_str(message)
+                else:
+                    await ws.send_json(message)
+    except TimeoutError:
+        return False
+    return True

@@ -14,6 +14,7 @@ from stockapp.app import app
 from stockapp.faust_compat import consumer_state, producer_client
 from stockapp.sinks.cassandra import execute
 from stockapp.web.api import reader
+from stockapp.web.live import hub
 
 CHECK_TIMEOUT_S = 3.0
 STATS_SAMPLE = 20  # symbols named in /stats; the rest are counted
@@ -105,6 +106,8 @@ class Stats(View):
                 "ends": ends,
                 "pending_sends": proc.pending_sends if proc else 0,
                 "first_batch_at": proc.first_batch if proc else None,
+                # Live WebSocket connections open now, and the clients dropped as too slow.
+                "live": {"clients": hub.clients, "dropped": hub.dropped},
             }
         )
 

@@ -9,9 +9,12 @@ every symbol.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import os
+import random
+import socket
 import subprocess
 import time
 import urllib.error
@@ -20,6 +23,7 @@ import urllib.request
 import aiohttp
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
@@ -75,6 +79,7 @@ def web(stack, tmp_path_factory):
         STOCKAPP_MARKET_TIMEZONE=TZ,
         STOCKAPP_TABLE_STORE="memory",
         STOCKAPP_LOG_LEVEL="INFO",
+        STOCKAPP_LIVE_SEND_TIMEOUT_SECONDS="2",  # the slow-client test waits this long
     )
     ticks = build_ticks()
     records = [
@@ -291,6 +296,122 @@ def test_live_push_moves_the_forming_candle(web):
     # Not a speed assertion (that is `make bench`): the figure goes to the test log.
     print(f"live push: tick produced -> WebSocket message in {elapsed_ms:.0f} ms")
     web["ticks"].append(Tick(tick["symbol"], tick["ts"], tick["price"], tick["volume"]))
+
+
+def stalled_client(port: int, path: str) -> socket.socket:
+    """A WebSocket client that completes the handshake and then never reads, with a receive
+    buffer small enough that the server's sends back up within a few hundred messages."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)  # byte by byte: not one byte of the stream past the headers
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def cut_off(sock: socket.socket) -> bool:
+    """Whether the server ended the connection: reads what it had sent, up to the end."""
+    sock.settimeout(10)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return False
+    return True
+
+
+def rss_bytes(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_many_stalled_live_clients_are_dropped_and_a_reading_one_gets_every_candle(web):
+    """Fifty clients stop reading while a catching-up symbol closes thousands of candles:
+    each is disconnected (after STOCKAPP_LIVE_SEND_TIMEOUT_SECONDS, 2 s here), the worker's
+    memory stays bounded, and a client that reads receives every closed candle, equal to the
+    oracle, while they are dropped."""
+    port, env, worker = web["port"], web["env"], web["workers"][0]
+    symbol, n, chunk = "SLOW", 3000, 50
+    rng = random.Random(11)
+    base = 1_770_000_000_000  # 2026-02-02, before the worker's clock
+    price, ticks = 50.0, []
+    for i in range(n):
+        price = round(max(1.0, price + rng.uniform(-0.5, 0.5)), 2)
+        ticks.append(Tick(symbol, base + i * 60_000 + 1000, price, float(rng.randint(1, 50))))
+    # Each tick closes the 1m candle before the previous one (grace 5 s): the last two form.
+    want = oracle(ticks, symbol, "1m")[: n - 2]
+    path = f"/api/live/{symbol}?interval=1m"
+    dropped_before = worker.stats(full=True)["live"]["dropped"]
+    rss_before = rss_bytes(worker.proc.pid)
+    stalled = [stalled_client(port, path) for _ in range(50)]
+
+    async def run() -> list[dict]:
+        closed: list[dict] = []
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"http://127.0.0.1:{port}{path}") as ws:
+
+                async def read() -> None:
+                    while len(closed) < len(want):
+                        message = await ws.receive_json()
+                        if message["candle"]["closed"]:
+                            closed.append(message["candle"])
+
+                reading = asyncio.ensure_future(read())
+                live = lambda: worker.stats(full=True)["live"]  # noqa: E731
+                wait_for(lambda: live()["clients"] == 51, 30, "the clients to subscribe", worker)
+                producer = AIOKafkaProducer(bootstrap_servers=web["bootstrap"], linger_ms=5)
+                await producer.start()
+                try:
+                    # In chunks, as a worker catching up takes them: many changes, each with
+                    # tens of closed candles.
+                    for start in range(0, n, chunk):
+                        for t in ticks[start : start + chunk]:
+                            value = {"symbol": symbol, "ts": t.ts, "price": t.price}
+                            value["volume"] = t.volume
+                            await producer.send(
+                                env["STOCKAPP_TOPIC_QUOTES"], orjson.dumps(value), symbol.encode()
+                            )
+                        await producer.flush()
+                        await asyncio.sleep(0.1)
+                finally:
+                    await producer.stop()
+                await asyncio.wait_for(reading, 120)
+        return closed
+
+    closed = asyncio.run(run())
+    assert_candles_equal(closed, want, "the reading client")
+    wait_for(
+        lambda: worker.stats(full=True)["live"]["dropped"] - dropped_before >= 50,
+        30,
+        "the stalled clients to be dropped",
+        worker,
+    )
+    assert worker.stats(full=True)["live"]["dropped"] - dropped_before == 50
+    assert all(cut_off(sock) for sock in stalled)
+    for sock in stalled:
+        sock.close()
+    wait_for(
+        lambda: worker.stats(full=True)["live"]["clients"] == 0, 30, "the clients to go", worker
+    )
+    # Bounded: the stalled clients' backlog is not held (3,000 messages to each of 50 would be
+    # ~70 MB of JSON); what the worker grew by is its own working set for a new symbol.
+    grown = rss_bytes(worker.proc.pid) - rss_before
+    print(f"live: 50 stalled clients dropped; worker RSS grew by {grown / 2**20:.1f} MiB")
+    assert grown < 48 * 2**20, grown
+    web["ticks"].extend(ticks)
 
 
 def test_schema_driven_api_check_finds_no_server_error(web):

@@ -66,7 +66,8 @@ def test_hub_delivers_closed_then_forming_to_matching_subscribers():
         one = hub.subscribe("AAPL", "1m")
         other = hub.subscribe("MSFT", "1m")
         hub.on_change({"AAPL"}, [candle(closed=True)])
-        first, second = one.queue.get_nowait(), one.queue.get_nowait()
+        first, second = one.queue.get_nowait()  # one change: its messages together
+        assert one.queue.empty()
         assert (first["candle"]["t"], first["candle"]["closed"]) == (1_767_621_600, True)
         assert (second["candle"]["t"], second["candle"]["c"]) == (1_767_621_660, 11.2)
         assert other.queue.empty()
@@ -77,8 +78,8 @@ def test_hub_delivers_closed_then_forming_to_matching_subscribers():
 
 
 def test_many_slow_clients_stay_bounded_and_are_marked_for_dropping():
-    """A thousand subscribers that never read: each holds at most QUEUE_SIZE messages and is
-    flagged (its socket is then closed with 1013); one that reads keeps up."""
+    """A thousand subscribers that never read: each holds at most QUEUE_SIZE changes and is
+    flagged (its connection is then cut); one that reads keeps up."""
     from stockapp.web.live import QUEUE_SIZE
 
     forming = candle(start=1_767_621_660_000, end=1_767_621_720_000, close=11.2)
@@ -97,5 +98,29 @@ def test_many_slow_clients_stay_bounded_and_are_marked_for_dropping():
         for s in slow:
             hub.unsubscribe("AAPL", "1m", s)
         assert hub.subscribers[("AAPL", "1m")] == {fast}
+
+    asyncio.run(run())
+
+
+def test_a_change_closing_many_candles_is_one_entry_for_a_client():
+    """A catching-up worker closes hundreds of a symbol's candles in one batch: a client that
+    reads is not dropped for that, however many messages the change holds."""
+    from stockapp.web.live import QUEUE_SIZE
+
+    step = 60_000
+    closed = [
+        candle(start=1_767_621_600_000 + i * step, end=1_767_621_660_000 + i * step, closed=True)
+        for i in range(QUEUE_SIZE * 4)
+    ]
+    proc = SimpleNamespace(forming=lambda symbol, interval: [])
+
+    async def run() -> None:
+        hub = Hub(lambda: proc)
+        client = hub.subscribe("AAPL", "1m")
+        hub.on_change({"AAPL"}, closed)
+        hub.on_change({"MSFT"}, closed)  # not the client's symbol: nothing offered
+        assert not client.overflowed and client.queue.qsize() == 1
+        messages = client.queue.get_nowait()
+        assert [m["candle"]["t"] for m in messages] == [c.start // 1000 for c in closed]
 
     asyncio.run(run())
