@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from stockapp.models import Quote, QuoteRow
-from stockapp.sinks.layout import candle_bucket, quote_day
+from stockapp.sinks.layout import candle_bucket, quote_day_number
 from stockapp.tables.candle import Candle
 from stockapp.tables.indicators import NAMES
-from stockapp.timestamps import ms_to_datetime
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 20  # stays under Cassandra's default 5 KiB batch warning
+# Cassandra logs a warning for an unlogged batch over more partitions than this
+# (unlogged_batch_across_partitions_warn_threshold, 10 by default).
+MAX_BATCH_PARTITIONS = 10
 
 
 def _retryable() -> tuple[type[BaseException], ...]:
@@ -97,6 +99,11 @@ class CassandraSink:
         self.sleep = sleep
         self.retries = 0
         self.retryable = _retryable()
+        from cassandra.query import UNSET_VALUE
+        from cassandra.util import Date
+
+        self.unset = UNSET_VALUE
+        self.day = Date
         self.insert_quote = session.prepare(
             "INSERT INTO stock_prices (symbol, day, ts, source_partition, source_offset, price, "
             "volume, bid, ask, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -116,20 +123,31 @@ class CassandraSink:
 
     # -- row building ------------------------------------------------------------------------
 
+    # Timestamps are bound as epoch ms and days as Date(days since epoch): what the driver
+    # sends anyway, without building a datetime per value for it to take apart again.
+    # Absent values are bound UNSET, not None: None writes a tombstone per cell, and reads of a
+    # busy day's quotes would run into Cassandra's tombstone limits (warned at 1,000 per query,
+    # failed at 100,000). Rows are written once or again with the same content, so nothing is
+    # ever cleared by a null.
+
     def _quote_params(self, row: QuoteRow) -> tuple:
         q = row.quote
+        unset = self.unset
         return (
             q.symbol,
-            quote_day(q.ts),
-            ms_to_datetime(q.ts),
+            self.day(quote_day_number(q.ts)),
+            q.ts,
             row.partition,
             row.offset,
             q.price,
             q.volume,
-            q.bid,
-            q.ask,
-            q.source,
+            unset if q.bid is None else q.bid,
+            unset if q.ask is None else q.ask,
+            unset if q.source is None else q.source,
         )
+
+    def _or_unset(self, value: Any) -> Any:
+        return self.unset if value is None else value
 
     def _candle_params(self, c: Candle) -> tuple:
         bucket = candle_bucket(c.start, self.interval_ms[c.interval])
@@ -137,7 +155,7 @@ class CassandraSink:
             c.symbol,
             c.interval,
             bucket,
-            ms_to_datetime(c.start),
+            c.start,
             c.open,
             c.high,
             c.low,
@@ -145,41 +163,35 @@ class CassandraSink:
             c.volume,
             c.trades,
             c.closed,
-            *(c.indicators.get(name) for name in NAMES),
+            *(self._or_unset(c.indicators.get(name)) for name in NAMES),
         )
 
     def statements(self, quotes: Iterable[QuoteRow], candles: Iterable[Candle]) -> list:
-        from cassandra.query import BatchStatement, BatchType
-
-        by_partition: dict[tuple, list] = defaultdict(list)
+        """The statements that write ``quotes``, ``candles`` and each symbol's latest quote:
+        a symbol's rows go in UNLOGGED batches, each within Cassandra's limits for one."""
+        by_symbol: dict[str, list[tuple[tuple, Any]]] = defaultdict(list)
         latest: dict[str, Quote] = {}
         for row in quotes:
             q = row.quote
-            by_partition[("q", q.symbol, quote_day(q.ts))].append(
-                self.insert_quote.bind(self._quote_params(row))
-            )
+            statement = self.insert_quote.bind(self._quote_params(row))
+            by_symbol[q.symbol].append((("q", quote_day_number(q.ts)), statement))
             if q.symbol not in latest or q.ts >= latest[q.symbol].ts:
                 latest[q.symbol] = q
         for c in candles:
             bucket = candle_bucket(c.start, self.interval_ms[c.interval])
-            by_partition[("c", c.symbol, c.interval, bucket)].append(
-                self.insert_candle.bind(self._candle_params(c))
+            by_symbol[c.symbol].append(
+                (("c", c.interval, bucket), self.insert_candle.bind(self._candle_params(c)))
+            )
+        for q in latest.values():
+            by_symbol[q.symbol].append(
+                (
+                    ("s",),
+                    self.update_symbol.bind((q.ts * 1000, q.price, q.ts, q.symbol)),
+                )
             )
         out: list = []
-        for rows in by_partition.values():
-            for i in range(0, len(rows), MAX_BATCH_ROWS):
-                chunk = rows[i : i + MAX_BATCH_ROWS]
-                if len(chunk) == 1:
-                    out.append(chunk[0])
-                    continue
-                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-                for statement in chunk:
-                    batch.add(statement)
-                out.append(batch)
-        for q in latest.values():
-            out.append(
-                self.update_symbol.bind((q.ts * 1000, q.price, ms_to_datetime(q.ts), q.symbol))
-            )
+        for rows in by_symbol.values():
+            out.extend(_batches(rows))
         return out
 
     # -- execution ---------------------------------------------------------------------------
@@ -211,3 +223,33 @@ class CassandraSink:
                         delay,
                     )
                     await self.sleep(delay)
+
+
+def _batches(rows: list[tuple[tuple, Any]]) -> Iterator[Any]:
+    """One symbol's ``(partition, statement)`` rows as UNLOGGED batches of at most
+    MAX_BATCH_ROWS rows over at most MAX_BATCH_PARTITIONS partitions (a single row goes
+    alone). Fewer statements is what saves time: each costs the driver about as much to send
+    as twenty bound rows, and a symbol's rows (its quotes' day, its candles' buckets, its
+    latest price) are a handful of partitions."""
+    from cassandra.query import BatchStatement, BatchType
+
+    def batch(chunk: list[Any]) -> Any:
+        if len(chunk) == 1:
+            return chunk[0]
+        unlogged = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for statement in chunk:
+            unlogged.add(statement)
+        return unlogged
+
+    chunk: list[Any] = []
+    partitions: set[tuple] = set()
+    for partition, statement in rows:
+        if len(chunk) == MAX_BATCH_ROWS or (
+            partition not in partitions and len(partitions) == MAX_BATCH_PARTITIONS
+        ):
+            yield batch(chunk)
+            chunk, partitions = [], set()
+        chunk.append(statement)
+        partitions.add(partition)
+    if chunk:
+        yield batch(chunk)

@@ -17,3 +17,8 @@ def candle_bucket(start_ms: int, interval_ms: int) -> int:
 def quote_day(ts_ms: int) -> dt.date:
     """Partition day of a raw quote (UTC)."""
     return ms_to_datetime(ts_ms).date()
+
+
+def quote_day_number(ts_ms: int) -> int:
+    """The same day as days since 1970-01-01 (what the writer binds)."""
+    return ts_ms // 86_400_000

@@ -65,20 +65,69 @@ def rows(n: int, symbol: str = "AAPL", start: int = 1_767_621_600_000) -> list[Q
     return [QuoteRow(Quote(symbol, start + i, 10.0 + i, 1.0), 0, i) for i in range(n)]
 
 
-async def test_rows_of_one_partition_are_batched():
+def added(statement) -> list:
+    """The rows of an executed statement: a batch's statements, or the statement itself."""
+    return getattr(statement, "added", [statement])
+
+
+@pytest.fixture(autouse=True)
+def batches_keep_their_statements(monkeypatch):
+    # The fake session's statements are SimpleStatements with their params on the side; a
+    # real batch keeps only query strings of those, so the tests keep the objects too.
+    original = BatchStatement.add
+
+    def add(self, statement, parameters=None):
+        self.__dict__.setdefault("added", []).append(statement)
+        return original(self, statement, parameters)
+
+    monkeypatch.setattr(BatchStatement, "add", add)
+
+
+async def test_a_symbols_rows_are_batched_within_cassandras_limits():
     session, delays = Session(), []
     sink = make_sink(session, delays)
     count = await sink.write(rows(45) + rows(3, "MSFT"), [])
-    batches = [s for s in session.executed if isinstance(s, BatchStatement)]
-    assert [len(b._statements_and_parameters) for b in batches] == [20, 20, 5, 3]
+    assert count == len(session.executed) == 4
+    assert all(isinstance(s, BatchStatement) for s in session.executed)
+    # A symbol's quotes and its latest price go together, 20 rows a batch at most.
+    assert [len(added(s)) for s in session.executed] == [20, 20, 6, 4]
     symbol_updates = [
-        s for s in session.executed if "UPDATE symbols" in getattr(s, "query_string", "")
+        s for b in session.executed for s in added(b) if "UPDATE symbols" in s.query_string
     ]
     # One "last price" update per symbol, carrying the newest quote, timestamped by event time.
     assert sorted(s.params[3] for s in symbol_updates) == ["AAPL", "MSFT"]
     aapl = next(s for s in symbol_updates if s.params[3] == "AAPL")
     assert aapl.params[1] == 54.0 and aapl.params[0] == (1_767_621_600_000 + 44) * 1000
-    assert count == len(session.executed) == 6
+
+
+async def test_a_batch_spans_at_most_ten_partitions():
+    """Cassandra warns about unlogged batches over more than ten partitions: a symbol's
+    closed candles over many intervals and buckets are split at ten."""
+    from stockapp.sinks.cassandra import MAX_BATCH_PARTITIONS
+
+    session = Session()
+    sink = make_sink(session, [])
+    step = 60_000 * 10_000  # one candle per bucket: every candle its own partition
+    candles = [
+        Candle.first("AAPL", "1m", T0 + i * step, T0 + i * step + 60_000, Bar.tick(T0, 1.0, 5.0))
+        for i in range(15)
+    ]
+    await sink.write([], candles)
+    assert [len(added(s)) for s in session.executed] == [MAX_BATCH_PARTITIONS, 5]
+
+
+async def test_absent_values_are_left_unset_not_written_as_null():
+    """A null cell is a tombstone; reads of a busy day's quotes would hit Cassandra's
+    tombstone limits. Absent bid/ask/source and indicators are bound UNSET."""
+    from cassandra.query import UNSET_VALUE
+
+    session, delays = Session(), []
+    sink = make_sink(session, delays)
+    await sink.write(rows(1), [CANDLE])
+    quote, candle = (s for b in session.executed for s in added(b) if "INSERT" in s.query_string)
+    assert quote.params[7:] == (UNSET_VALUE, UNSET_VALUE, UNSET_VALUE)
+    assert quote.params[2] == 1_767_621_600_000  # timestamps as epoch ms
+    assert UNSET_VALUE in candle.params and None not in candle.params
 
 
 async def test_timeouts_are_retried_with_backoff():
