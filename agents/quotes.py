@@ -10,7 +10,7 @@ from aiokafka.structs import RecordMetadata
 from faust.types import TP
 
 from stockapp.app import app
-from stockapp.batching import joined_batches
+from stockapp.batching import joined_batches, split_by_size
 from stockapp.faust_compat import committed_offset
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
@@ -139,25 +139,36 @@ async def process_quotes(stream: Any) -> None:
         join_seconds=settings.batch_join_ms / 1000,
         behind=more_waiting,
     )
-    async for events in batches:
-        records = [
-            RawRecord(
-                e.message.key,
-                e.message.value,
-                e.message.partition,
-                e.message.offset,
-                e.message.generation_id,
-            )
-            for e in events
-        ]
-        drained = len(records) < settings.batch_max and not more_waiting(events)
-        applied = await proc.process_until_done(records, drained=drained)
-        # Records left out were fetched before a rebalance: unacked, they are fetched again
-        # from the committed offset (an ack would let the next commit pass them).
-        done = {id(r) for r in applied} if len(applied) < len(records) else None
-        for event, record in zip(events, records, strict=True):
-            if done is None or id(record) in done:
-                await stream.ack(event)
+    async for batch in batches:
+        # Packed records carry many quotes each: a batch is cut where its bytes pass the limit,
+        # so that a batch of 5,000 records of 100 quotes each is not held (and written) at once.
+        for events in split_by_size(batch, _value_size, settings.batch_max_bytes):
+            await _process(stream, proc, events, last=events[-1] is batch[-1])
+
+
+def _value_size(event: Any) -> int:
+    return len(event.message.value or b"")
+
+
+async def _process(stream: Any, proc: QuoteProcessor, events: list[Any], last: bool) -> None:
+    records = [
+        RawRecord(
+            e.message.key,
+            e.message.value,
+            e.message.partition,
+            e.message.offset,
+            e.message.generation_id,
+        )
+        for e in events
+    ]
+    drained = last and len(records) < settings.batch_max and not more_waiting(events)
+    applied = await proc.process_until_done(records, drained=drained)
+    # Records left out were fetched before a rebalance: unacked, they are fetched again
+    # from the committed offset (an ack would let the next commit pass them).
+    done = {id(r) for r in applied} if len(applied) < len(records) else None
+    for event, record in zip(events, records, strict=True):
+        if done is None or id(record) in done:
+            await stream.ack(event)
 
 
 @app.timer(interval=1.0)

@@ -34,8 +34,13 @@ from stockapp.sinks.cassandra_session import connect
 RESULTS = Path(__file__).resolve().parent / "results"
 
 Contender = Callable[[Context], Awaitable[Timing | None]]  # None: not available here
+# The packed stream: each 5,000 quotes (what `stockapp produce` sends together when quotes are
+# already due), a symbol's quotes in records of at most 100.
+PACK_WINDOW, PACK_SIZE = 5000, 100
+PACKING = f"windows of {PACK_WINDOW:,} quotes, at most {PACK_SIZE} of a symbol per record"
 SMOKE_SKIPS = {
     "stockapp, 1 worker, no raw-quote rows",
+    "stockapp, 1 worker, packed records, no raw-quote rows",
     "stockapp, 2 workers",
     "Quix Streams, 1m OHLCV",  # needs its own environment (make bench builds it)
 }
@@ -85,6 +90,18 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
             "two worker processes on the same cores",
             lambda ctx: contenders.stockapp_workers(ctx, 2, {}),
         ),
+        (
+            "stockapp, 1 worker, packed records",
+            f"as the 1-worker run; the same quotes packed as `produce` sends them ({PACKING})",
+            lambda ctx: contenders.stockapp_workers(ctx, 1, {}, packed=True),
+        ),
+        (
+            "stockapp, 1 worker, packed records, no raw-quote rows",
+            "packed, with STOCKAPP_STORE_RAW_QUOTES=false",
+            lambda ctx: contenders.stockapp_workers(
+                ctx, 1, {"STOCKAPP_STORE_RAW_QUOTES": "false"}, packed=True
+            ),
+        ),
     ]
 
 
@@ -103,6 +120,7 @@ async def _run(args: argparse.Namespace) -> dict:
     bootstrap = settings.kafka_bootstrap[0]
     unique = uuid.uuid4().hex[:8]
     topic = f"bench.{unique}.quotes"
+    packed_topic = f"bench.{unique}.packed"
     keyspace = f"stockapp_bench_{unique}"
     workdir = Path(tempfile.mkdtemp(prefix="stockapp-bench-"))
     migrate(settings, keyspace=keyspace)
@@ -117,9 +135,23 @@ async def _run(args: argparse.Namespace) -> dict:
             f"in {time.monotonic() - began:.1f} s",
             flush=True,
         )
+        packed_records = await preload(
+            bootstrap, packed_topic, args.quotes, args.symbols, PACK_SIZE, PACK_WINDOW
+        )
+        print(f"the same quotes packed: {packed_records:,} records ({PACKING})", flush=True)
         profile = args.out / f"profile-{unique}.txt" if args.profile else None
         args.out.mkdir(parents=True, exist_ok=True)
-        ctx = Context(bootstrap, topic, records, keyspace, session, workdir, profile)
+        ctx = Context(
+            bootstrap,
+            topic,
+            records,
+            keyspace,
+            session,
+            workdir,
+            profile,
+            packed_topic,
+            packed_records,
+        )
         chosen = _contenders(args.slow_limit)
         if args.only:
             chosen = [c for c in chosen if any(o in c[0] for o in args.only.split(","))]
@@ -155,7 +187,7 @@ async def _run(args: argparse.Namespace) -> dict:
         cluster, session = connect(settings, keyspace=None)
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
         cluster.shutdown()
-        await delete_topics(bootstrap, [topic])
+        await delete_topics(bootstrap, [topic, packed_topic])
         shutil.rmtree(workdir, ignore_errors=True)
     profiled = None
     if args.profile and ctx.profile is not None and ctx.profile.exists():

@@ -31,8 +31,37 @@ def quotes(count: int, symbols: int, seed: int = 7) -> Iterator[tuple[bytes, byt
         yield names[i].encode(), orjson.dumps(body)
 
 
-async def preload(bootstrap: str, topic: str, count: int, symbols: int) -> int:
-    """Creates ``topic`` and writes the stream into it; returns the number of records."""
+def packed(records: Iterator[tuple[bytes, bytes]], window: int, size: int) -> Iterator[tuple]:
+    """The same quotes as ``stockapp produce --pack`` sends a stream that is already due: in
+    windows of ``window`` quotes (its chunk), each symbol's quotes of a window in records of at
+    most ``size`` (a JSON array; a lone quote stays an object)."""
+    chunk: list[tuple[bytes, bytes]] = []
+
+    def flush() -> Iterator[tuple[bytes, bytes]]:
+        groups: dict[bytes, list[list[bytes]]] = {}
+        order: list[tuple[bytes, list[bytes]]] = []
+        for key, value in chunk:
+            runs = groups.setdefault(key, [])
+            if not runs or len(runs[-1]) == size:
+                runs.append([])
+                order.append((key, runs[-1]))
+            runs[-1].append(value)
+        for key, values in order:
+            yield key, values[0] if len(values) == 1 else b"[" + b",".join(values) + b"]"
+
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == window:
+            yield from flush()
+            chunk = []
+    yield from flush()
+
+
+async def preload(
+    bootstrap: str, topic: str, count: int, symbols: int, pack: int = 1, window: int = 5000
+) -> int:
+    """Creates ``topic`` and writes the stream into it (``pack`` > 1: packed, see
+    :func:`packed`); returns the number of records."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -46,7 +75,8 @@ async def preload(bootstrap: str, topic: str, count: int, symbols: int) -> int:
     sent = 0
     try:
         pending = []
-        for key, value in quotes(count, symbols):
+        stream = quotes(count, symbols)
+        for key, value in packed(stream, window, pack) if pack > 1 else stream:
             pending.append(await producer.send(topic, value, key=key))
             sent += 1
             if len(pending) >= 20_000:

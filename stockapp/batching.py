@@ -76,3 +76,21 @@ async def joined_batches(
                 # Taken (an error, or the stream's end at shutdown) but never used: looked at
                 # here, or asyncio logs "Task exception was never retrieved".
                 next_take.exception()
+
+
+def split_by_size(items: list[T], size: Callable[[T], int], limit: int) -> list[list[T]]:
+    """``items`` in order, cut into runs whose sizes add up to at most ``limit`` (a single item
+    over it makes a run of its own)."""
+    runs: list[list[T]] = []
+    run: list[T] = []
+    total = 0
+    for item in items:
+        n = size(item)
+        if run and total + n > limit:
+            runs.append(run)
+            run, total = [], 0
+        run.append(item)
+        total += n
+    if run:
+        runs.append(run)
+    return runs

@@ -41,10 +41,15 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 def _cmd_produce(args: argparse.Namespace) -> int:
     from stockapp.produce import run
+    from stockapp.validation import MAX_PACKED
 
     if args.count is not None and args.count < 0:
         raise StockappError("--count must be >= 0")
-    return run(load_settings(), _source_spec(args), args.count)
+    if args.pack is not None and not 1 <= args.pack <= MAX_PACKED:
+        raise StockappError(f"--pack must be within 1..{MAX_PACKED}")
+    if not 0 <= args.linger_ms <= 10_000:
+        raise StockappError("--linger-ms must be within 0..10000")
+    return run(load_settings(), _source_spec(args), args.count, args.pack, args.linger_ms / 1000)
 
 
 def _source_spec(args: argparse.Namespace, end_ms: int | None = None) -> SourceSpec:
@@ -257,6 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="quotes per second of wall time; 0 = as fast as possible",
     )
     prod.add_argument("--count", type=int, help="stop after this many quotes")
+    prod.add_argument(
+        "--pack",
+        type=int,
+        help="quotes of a symbol per record at most (a JSON array); 1 = one quote per record. "
+        "Default: 100 for the simulator at --rate 0 or >= 1000, else 1",
+    )
+    prod.add_argument(
+        "--linger-ms",
+        type=float,
+        default=5.0,
+        help="packing: how long due quotes wait for more to join their records",
+    )
     prod.add_argument("--seed", type=int, default=42, help="random seed (simulator)")
     prod.add_argument(
         "--start",

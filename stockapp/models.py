@@ -60,3 +60,4 @@ class QuoteRow:
     quote: Quote
     partition: int
     offset: int
+    index: int = 0  # the quote's place in a packed record (0 for a record of one quote)

@@ -31,7 +31,7 @@ from stockapp.settings import Settings
 from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.indicators import Values
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
-from stockapp.validation import InvalidQuote, parse_quote
+from stockapp.validation import Element, InvalidQuote, parse_record
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,16 @@ class RawRecord:
 # (partition, last offset processed there since start or None) -> records not processed yet
 # (None: cannot tell yet)
 Backlog = Callable[[int, int | None], Awaitable[int | None]]
+
+
+# A record for a side topic (late, dead letters): (topic, the record, reason, and for one
+# element of a packed record its index and JSON, forwarded in place of the whole record)
+Output = tuple[str, RawRecord, str, "tuple[int, bytes] | None"]
+
+
+def _element(packed: bool, index: int, quote: Quote) -> tuple[int, bytes] | None:
+    """What is forwarded for a quote of a packed record: the quote alone, as read."""
+    return (index, orjson.dumps(quote.to_json())) if packed else None
 
 
 # The quotes topic's id (None: cannot tell, e.g. a broker older than Kafka 2.8)
@@ -330,78 +340,102 @@ class QuoteProcessor:
         quotes: list[QuoteRow] = []
         closed: list[Candle] = []
         touched: set[str] = set()
-        outputs: list[tuple[str, RawRecord, str]] = []
+        outputs: list[Output] = []
         stats = self.stats
         if not self.topic_id_known and self.topic_id is not None:
             self.current_topic_id = await self.topic_id()
             self.topic_id_known = True
         topic_id = self.current_topic_id
-        parsed: list[tuple[RawRecord, Quote | InvalidQuote]] = []
-        for record in records:
-            parsed.append((record, self._parse(record, now_ms)))
+        parsed = [(record, *self._parse(record, now_ms)) for record in records]
         self._seed_dicts: dict[str, dict] = {}
-        await self._load_seeds({q.symbol for _, q in parsed if isinstance(q, Quote)})
-        # This batch's applied records per symbol: (bar, offset, quote id)
-        applied_bars: dict[str, list[tuple[Bar, int, str | None]]] = {}
-        for record, quote in parsed:
+        await self._load_seeds(
+            {
+                q.symbol
+                for _, items, _ in parsed
+                if isinstance(items, list)
+                for q in items
+                if isinstance(q, Quote)
+            }
+        )
+        # This batch's applied quotes per symbol: (bar, offset, quote id, index in the record)
+        applied_bars: dict[str, list[tuple[Bar, int, str | None, int]]] = {}
+        dlq = self.settings.topic_dlq
+        for record, items, packed in parsed:
             self.position[record.partition] = record.offset
-            if isinstance(quote, InvalidQuote):
+            if isinstance(items, InvalidQuote):
                 stats["invalid"] += 1
-                outputs.append((self.settings.topic_dlq, record, str(quote)))
+                outputs.append((dlq, record, str(items), None))
                 continue
-            bar = quote.bar()
-            state = self.state(quote.symbol)
-            if topic_id is not None and state.follow_topic(topic_id):
-                log.warning(
-                    "%s: the quotes topic was recreated (now %s); offsets start again",
-                    quote.symbol,
-                    topic_id,
-                )
-                stats["topic_recreated"] += 1
-            try:
-                applied = state.apply(bar, record.offset, closed, quote.id)
-            except Exception as exc:  # noqa: BLE001 - one record must not stop the stream
-                # Validation should have refused it; whatever it was, it goes to the dead-letter
-                # topic with the reason, and the symbol's state is rebuilt without it.
-                log.warning("a record of %s could not be applied: %r", quote.symbol, exc)
-                stats["invalid"] += 1
-                stats["apply_errors"] += 1
-                reason = f"could not be applied: {type(exc).__name__}: {str(exc)[:200]}"
-                outputs.append((self.settings.topic_dlq, record, reason))
-                self._rebuild(quote.symbol, applied_bars.get(quote.symbol, []), closed)
-                continue
-            self.last_seen[quote.symbol] = now  # a replayed record is activity too
-            if applied.duplicate:
-                stats["repeats" if applied.repeat else "duplicates"] += 1
-                continue
-            applied_bars.setdefault(quote.symbol, []).append((bar, record.offset, quote.id))
-            stats["quotes"] += 1
-            if applied.revised:
-                stats["revised"] += 1
-            touched.add(quote.symbol)
-            quotes.append(QuoteRow(quote, record.partition, record.offset))
-            if applied.late:
-                stats["late"] += 1
-                outputs.append(
-                    (
-                        self.settings.topic_late,
-                        record,
-                        "candle already closed for " + ", ".join(applied.late),
+            for index, quote in enumerate(items):
+                if isinstance(quote, Element):
+                    stats["invalid"] += 1
+                    outputs.append((dlq, record, quote.reason, (index, orjson.dumps(quote.value))))
+                    continue
+                bar = quote.bar()
+                state = self.state(quote.symbol)
+                if topic_id is not None and state.follow_topic(topic_id):
+                    log.warning(
+                        "%s: the quotes topic was recreated (now %s); offsets start again",
+                        quote.symbol,
+                        topic_id,
                     )
+                    stats["topic_recreated"] += 1
+                try:
+                    applied = state.apply(bar, record.offset, closed, quote.id, index)
+                except Exception as exc:  # noqa: BLE001 - one quote must not stop the stream
+                    # Validation should have refused it; whatever it was, it goes to the
+                    # dead-letter topic with the reason, and the symbol's state is rebuilt
+                    # without it.
+                    log.warning("a quote of %s could not be applied: %r", quote.symbol, exc)
+                    stats["invalid"] += 1
+                    stats["apply_errors"] += 1
+                    reason = f"could not be applied: {type(exc).__name__}: {str(exc)[:200]}"
+                    if packed:
+                        reason = f"element {index}: {reason}"
+                    outputs.append((dlq, record, reason, _element(packed, index, quote)))
+                    self._rebuild(quote.symbol, applied_bars.get(quote.symbol, []), closed)
+                    continue
+                self.last_seen[quote.symbol] = now  # a replayed record is activity too
+                if applied.duplicate:
+                    stats["repeats" if applied.repeat else "duplicates"] += 1
+                    continue
+                applied_bars.setdefault(quote.symbol, []).append(
+                    (bar, record.offset, quote.id, index)
                 )
+                stats["quotes"] += 1
+                if applied.revised:
+                    stats["revised"] += 1
+                touched.add(quote.symbol)
+                quotes.append(QuoteRow(quote, record.partition, record.offset, index))
+                if applied.late:
+                    stats["late"] += 1
+                    outputs.append(
+                        (
+                            self.settings.topic_late,
+                            record,
+                            "candle already closed for " + ", ".join(applied.late),
+                            _element(packed, index, quote),
+                        )
+                    )
         await self._emit(quotes, closed, touched, outputs)
         stats["stored_records"] += len(records)
 
-    def _parse(self, record: RawRecord, now_ms: int) -> Quote | InvalidQuote:
+    def _parse(
+        self, record: RawRecord, now_ms: int
+    ) -> tuple[list[Quote | Element] | InvalidQuote, bool]:
+        """The record's quotes (a bad element of a packed record as an Element), or why the
+        whole record is unusable; and whether it is packed (a JSON array)."""
+        packed = record.value is not None and record.value.lstrip()[:1] == b"["
         try:
-            return parse_quote(record.key, record.value, now_ms, self.max_skew_ms)
+            return parse_record(record.key, record.value, now_ms, self.max_skew_ms), packed
         except InvalidQuote as exc:
-            return exc
+            return exc, packed
         except Exception as exc:  # noqa: BLE001 - an unforeseen input is a dead letter too
-            return InvalidQuote(f"could not be parsed: {type(exc).__name__}: {str(exc)[:200]}")
+            reason = f"could not be parsed: {type(exc).__name__}: {str(exc)[:200]}"
+            return InvalidQuote(reason), packed
 
     def _rebuild(
-        self, symbol: str, bars: list[tuple[Bar, int, str | None]], closed: list[Candle]
+        self, symbol: str, bars: list[tuple[Bar, int, str | None, int]], closed: list[Candle]
     ) -> None:
         """The symbol's state as stored before this batch plus the batch's records that applied
         (a record that raised may have left it half-changed). Its candles closed in this batch
@@ -411,8 +445,8 @@ class QuoteProcessor:
             SymbolState.from_dict(stored, self.spec) if stored else SymbolState(symbol, self.spec)
         )
         closed[:] = [c for c in closed if c.symbol != symbol]
-        for bar, offset, quote_id in bars:
-            state.apply(bar, offset, closed, quote_id)
+        for bar, offset, quote_id, index in bars:
+            state.apply(bar, offset, closed, quote_id, index)
         self.states[symbol] = state
 
     async def on_timer(self) -> None:
@@ -509,7 +543,7 @@ class QuoteProcessor:
         quotes: list[QuoteRow],
         closed: list[Candle],
         touched: set[str],
-        outputs: list[tuple[str, RawRecord, str]],
+        outputs: list[Output],
     ) -> None:
         stored_quotes = quotes if self.settings.store_raw_quotes else []
         if stored_quotes or closed:
@@ -518,8 +552,8 @@ class QuoteProcessor:
         # all wait on the same full producer batch and wake together each time one drains,
         # which turned a timer closing 80,000 candles into minutes of a blocked loop.
         deliveries = []
-        for topic, record, reason in outputs:
-            deliveries.append(await self._side_output(topic, record, reason))
+        for topic, record, reason, element in outputs:
+            deliveries.append(await self._side_output(topic, record, reason, element))
         candles_topic = self.settings.topic_candles
         for candle in closed:
             message = candle_message(candle, candle.indicators)
@@ -557,9 +591,16 @@ class QuoteProcessor:
             state = SymbolState.from_dict(stored, self.spec)
         return [(c, state.provisional(c)) for c in state.forming_candles(interval)]
 
-    async def _side_output(self, topic: str, record: RawRecord, reason: str) -> Awaitable[Any]:
+    async def _side_output(
+        self,
+        topic: str,
+        record: RawRecord,
+        reason: str,
+        element: tuple[int, bytes] | None = None,
+    ) -> Awaitable[Any]:
         """Dead letters and late records keep the original key and bytes; why and where they
-        came from travel in headers (the Kafka Connect convention)."""
+        came from travel in headers (the Kafka Connect convention). For one element of a
+        packed record, that element's JSON is forwarded, with its index in a header."""
         headers = [
             ("stockapp.reason", reason.encode()),
             ("stockapp.source.topic", self.settings.topic_quotes.encode()),
@@ -567,6 +608,9 @@ class QuoteProcessor:
             ("stockapp.source.offset", str(record.offset).encode()),
         ]
         key, value = record.key, record.value
+        if element is not None:
+            headers.append(("stockapp.source.index", str(element[0]).encode()))
+            value = element[1]
         for name, data in (("key", key), ("value", value)):
             if data is not None and len(data) > FORWARD_MAX_BYTES:
                 # The original stays in the source topic at the offset named above.

@@ -16,6 +16,10 @@ from stockapp.sources.factory import Pacer, Quotes, SourceSpec, open_source
 from stockapp.sources.producer import QuoteProducer, SendSummary
 from stockapp.topics import ensure_topics
 
+DEFAULT_PACK = 100  # quotes per record when packing
+PACK_FROM_RATE = 1000.0  # quotes/s from which the simulator packs by default
+DEFAULT_LINGER_S = 0.005
+
 
 async def _each(quotes: Quotes, stop: asyncio.Event) -> AsyncIterator[Quote]:
     """The source's quotes until it ends or ``stop`` is set. An async source (a poller) is
@@ -42,34 +46,51 @@ async def _each(quotes: Quotes, stop: asyncio.Event) -> AsyncIterator[Quote]:
 
 
 async def publish(
-    settings: Settings, quotes: Quotes, pacer: Pacer, count: int | None, chunk: int = 5000
+    settings: Settings,
+    quotes: Quotes,
+    pacer: Pacer,
+    count: int | None,
+    chunk: int = 5000,
+    pack: int = 1,
+    linger: float = 0.0,
 ) -> SendSummary:
-    """Send ``quotes`` as their pacer says; quotes already due go to Kafka together."""
+    """Send ``quotes`` as their pacer says; quotes already due go to Kafka together. Packing
+    (``pack`` > 1), due quotes are held up to ``linger`` seconds for more to join them."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if count == 0:
         return SendSummary()
+    hold = linger if pack > 1 else 0.0
     began = time.monotonic()
     due: list[Quote] = []
+    due_since = 0.0
     sent = 0
-    async with QuoteProducer(settings) as producer:
+    async with QuoteProducer(settings, pack=pack) as producer:
         async for quote in _each(quotes, stop):
             if stop.is_set():
                 break
-            if pacer is not None:
-                delay = began + pacer(sent + len(due), quote) - time.monotonic()
-                if delay > 0.002:
-                    if due:  # what is due goes out before we wait
-                        await producer.send_many(due)
-                        sent += len(due)
-                        due = []
-                    # Wait on the stop event, so a signal ends a slow source at once.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=delay)
-                    if stop.is_set():
-                        break
+            while pacer is not None:
+                now = time.monotonic()
+                delay = began + pacer(sent + len(due), quote) - now
+                if delay <= 0.002:
+                    break
+                if due and now - due_since >= hold:  # what is due goes out before we wait
+                    await producer.send_many(due)
+                    sent += len(due)
+                    due = []
+                    continue
+                # Wait on the stop event, so a signal ends a slow source at once.
+                wait = min(delay, due_since + hold - now) if due else delay
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                if stop.is_set():
+                    break
+            if stop.is_set():
+                break
+            if not due:
+                due_since = time.monotonic()
             due.append(quote)
             if count is not None and sent + len(due) >= count:
                 break  # now, not at the next quote: a poller may not send one for a while
@@ -82,13 +103,30 @@ async def publish(
     return producer.summary
 
 
-def run(settings: Settings, spec: SourceSpec, count: int | None) -> int:
-    """Publish the source's live quotes; prints the summary line, exit code 1 if any failed."""
+def auto_pack(spec: SourceSpec) -> int:
+    """Quotes per record when ``--pack`` is not given: packed at high rates (a record per
+    quote costs the worker more than the quote), one by one otherwise."""
+    fast = spec.kind == "simulator" and (spec.rate == 0 or spec.rate >= PACK_FROM_RATE)
+    return DEFAULT_PACK if fast else 1
+
+
+def run(
+    settings: Settings,
+    spec: SourceSpec,
+    count: int | None,
+    pack: int | None = None,
+    linger: float = DEFAULT_LINGER_S,
+) -> int:
+    """Publish the source's live quotes; prints the summary line, exit code 1 if any failed.
+    ``pack``: quotes per record at most (None: :func:`auto_pack`)."""
     ensure_topics(settings)
+    pack = auto_pack(spec) if pack is None else pack
 
     async def main() -> tuple[SendSummary, str]:
         async with open_source(spec, settings) as source:
-            summary = await publish(settings, source.quotes, source.pacer, count)
+            summary = await publish(
+                settings, source.quotes, source.pacer, count, pack=pack, linger=linger
+            )
             return summary, source.report()
 
     summary, report = asyncio.run(main())

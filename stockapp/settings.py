@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     batch_max: Annotated[int, Field(ge=1)] = 5000
     batch_within_ms: Annotated[int, Field(ge=1)] = 50
     batch_join_ms: Annotated[int, Field(ge=0)] = 500
+    batch_max_bytes: Annotated[int, Field(ge=1024)] = 4 * 1024 * 1024
     cassandra_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
     state_cache_symbols: Annotated[int, Field(ge=1)] = 10_000
     standby_replicas: Annotated[int, Field(ge=0, le=10)] = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import orjson
 
@@ -22,6 +23,9 @@ MAX_TS_MS = 32_503_680_000_000  # 3000-01-01T00:00:00Z
 MAX_PRICE = 1e12
 MAX_VOLUME = 1e15
 MAX_BAR_SECONDS = 86_400
+# Quotes in one packed record (a JSON array): a record is applied within one batch, so this
+# bounds a batch's size in quotes too.
+MAX_PACKED = 10_000
 
 
 class InvalidQuote(ValueError):
@@ -79,15 +83,60 @@ def _in_range(ms: int) -> int:
 
 
 def parse_quote(key: bytes | None, value: bytes | None, now_ms: int, max_skew_ms: int) -> Quote:
-    """Validate one raw Kafka record; raises :class:`InvalidQuote` with the reason."""
+    """Validate one raw Kafka record holding one quote; raises :class:`InvalidQuote` with the
+    reason."""
+    data = _decode(value)
+    if not isinstance(data, dict):
+        raise InvalidQuote(f"record must be a JSON object, got {type(data).__name__}")
+    return _keyed(key, data, now_ms, max_skew_ms)
+
+
+def parse_record(
+    key: bytes | None, value: bytes | None, now_ms: int, max_skew_ms: int
+) -> list[Quote | Element]:
+    """Validate one raw Kafka record: a quote object, or a JSON array of quotes of the key's
+    symbol (a packed record). Raises :class:`InvalidQuote` when the record as a whole is
+    unusable; a bad element of an array comes back as an :class:`Element` with its reason,
+    and its neighbours are used."""
+    data = _decode(value)
+    if isinstance(data, dict):
+        return [_keyed(key, data, now_ms, max_skew_ms)]
+    if not isinstance(data, list):
+        raise InvalidQuote(f"record must be a JSON object or array, got {type(data).__name__}")
+    if not data:
+        raise InvalidQuote("record is an empty array")
+    if len(data) > MAX_PACKED:
+        raise InvalidQuote(f"record packs {len(data)} quotes (at most {MAX_PACKED})")
+    out: list[Quote | Element] = []
+    for index, item in enumerate(data):
+        try:
+            if not isinstance(item, dict):
+                raise InvalidQuote(f"must be a JSON object, got {type(item).__name__}")
+            out.append(_keyed(key, item, now_ms, max_skew_ms))
+        except InvalidQuote as exc:
+            out.append(Element(index, item, f"element {index}: {exc}"))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """A bad element of a packed record: its index, its JSON value and the reason."""
+
+    index: int
+    value: object
+    reason: str
+
+
+def _decode(value: bytes | None) -> object:
     if value is None:
         raise InvalidQuote("empty record (no value)")
     try:
-        data = orjson.loads(value)
+        return orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise InvalidQuote(f"not valid JSON: {str(exc)[:80]}") from None
-    if not isinstance(data, dict):
-        raise InvalidQuote(f"record must be a JSON object, got {type(data).__name__}")
+
+
+def _keyed(key: bytes | None, data: Mapping[str, object], now_ms: int, max_skew_ms: int) -> Quote:
     symbol = _symbol(data)
     if key is None or key != symbol.encode():
         shown = None if key is None else key[:20].decode(errors="replace")

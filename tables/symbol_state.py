@@ -10,7 +10,9 @@ Rules (docs/streaming.md):
 - a candle closes when the watermark reaches its end; closing feeds the indicators.
 - a quote whose window has already closed for an interval is *late* for that interval:
   it changes nothing there and the caller sends it to the late topic.
-- a record at or below ``last_offset`` has been applied already (a replay after a crash).
+- a record at or below ``last_offset`` has been applied already (a replay after a crash);
+  in a packed record (many quotes), so has each element up to ``last_index`` of the record
+  at ``last_offset``.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class SymbolState:
         self.symbol = symbol
         self.spec = spec
         self.last_offset = -1
+        self.last_index = 0  # the element of the record at last_offset applied last
         self.topic_id: str | None = None  # the quotes topic's id that last_offset refers to
         self.tick_ids: dict[str, int] = {}  # recent tick ids -> event time, oldest first
         # bar ids -> the bar (as last applied), while a candle may hold it: what a revision
@@ -97,18 +100,25 @@ class SymbolState:
             return False
         reset = self.topic_id is not None
         if reset:
-            self.last_offset = -1
+            self.last_offset, self.last_index = -1, 0
         self.topic_id = topic_id
         return reset
 
     def apply(
-        self, bar: Bar, offset: int, closed: list[Candle], quote_id: str | None = None
+        self,
+        bar: Bar,
+        offset: int,
+        closed: list[Candle],
+        quote_id: str | None = None,
+        index: int = 0,
     ) -> Applied:
-        """Fold one quote's bar in; candles it closes are appended to ``closed``. A record at
-        or below the replay guard, or whose ``quote_id`` was seen recently, changes nothing."""
-        if offset <= self.last_offset:
+        """Fold one quote's bar in; candles it closes are appended to ``closed``. A quote at
+        or below the replay guard (``offset``, and ``index`` in a packed record), or whose
+        ``quote_id`` was seen recently, changes nothing."""
+        last = self.last_offset
+        if offset < last or (offset == last and index <= self.last_index):
             return Applied(duplicate=True)
-        self.last_offset = offset
+        self.last_offset, self.last_index = offset, index
         revised = False
         if quote_id is not None and bar.span_ms:
             earlier = self.bar_ids.get(quote_id)
@@ -233,6 +243,7 @@ class SymbolState:
         return {
             "symbol": self.symbol,
             "last_offset": self.last_offset,
+            "last_index": self.last_index,
             "topic_id": self.topic_id,
             "tick_ids": self.tick_ids,
             "bar_ids": self.bar_ids,
@@ -251,6 +262,8 @@ class SymbolState:
     def from_dict(cls, data: dict, spec: CandleSpec) -> SymbolState:
         state = cls(data["symbol"], spec)
         state.last_offset = data["last_offset"]
+        # Absent in states written before packed records: their records held one quote each.
+        state.last_index = data.get("last_index", 0)
         state.topic_id = data.get("topic_id")  # absent in states written before 0.2
         state.tick_ids = dict(data.get("tick_ids") or {})
         state.bar_ids = dict(data.get("bar_ids") or {})

@@ -1,9 +1,10 @@
 """Idempotent, asynchronous, bounded writes of quotes and candles to Cassandra.
 
-Every row's primary key is fixed by its content (a quote by its Kafka partition/offset, a
-candle by symbol/interval/start), so writing it again after a replay changes nothing. Rows of
-one partition go in one UNLOGGED batch (cheap for Cassandra: one mutation per partition).
-Writes that time out or find replicas unavailable are retried with capped exponential backoff,
+Every row's primary key is fixed by its content (a quote by its Kafka partition/offset and
+its index in the record, a candle by symbol/interval/start), so writing it again after a replay
+changes nothing. A symbol's rows go in UNLOGGED batches of at most ten partitions (a handful:
+its quotes' day, its candles' buckets, its latest price), which saves the driver's per-statement
+cost. Writes that time out or find replicas unavailable are retried with capped exponential backoff,
 forever: the stream waits (back-pressure) rather than drop data.
 """
 
@@ -105,8 +106,8 @@ class CassandraSink:
         self.unset = UNSET_VALUE
         self.day = Date
         self.insert_quote = session.prepare(
-            "INSERT INTO stock_prices (symbol, day, ts, source_partition, source_offset, price, "
-            "volume, bid, ask, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO quotes (symbol, day, ts, source_partition, source_offset, source_index, "
+            "price, volume, bid, ask, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self.insert_candle = session.prepare(
             "INSERT INTO candles (symbol, interval, bucket, start, open, high, low, close, "
@@ -139,6 +140,7 @@ class CassandraSink:
             q.ts,
             row.partition,
             row.offset,
+            row.index,
             q.price,
             q.volume,
             unset if q.bid is None else q.bid,

@@ -60,6 +60,10 @@ class _Batch:
     records: list[tuple[bytes, bytes]] = field(default_factory=list)
     symbols: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def quotes(self) -> int:
+        return sum(self.symbols.values())
+
 
 class QuoteProducer:
     def __init__(
@@ -68,8 +72,12 @@ class QuoteProducer:
         max_batches_in_flight: int = 64,
         delivery_timeout_ms: int = 120_000,
         request_timeout_ms: int = 30_000,
+        pack: int = 1,
     ) -> None:
         self.settings = settings
+        # Quotes of one symbol per record, at most (1: one quote object per record; more: a
+        # JSON array of the quotes of a symbol that are sent together, docs/streaming.md).
+        self.pack = pack
         self.topic = settings.topic_quotes
         self.partitions = settings.quotes_partitions
         self.max_in_flight = max_batches_in_flight
@@ -119,30 +127,48 @@ class QuoteProducer:
         if self._failed:
             await self._recover()
         batches: dict[int, tuple[Any, _Batch]] = {}
+        for symbol, group in self._records(quotes):
+            key = symbol.encode()
+            partition = partition_for(key, self.partitions)
+            entry = batches.get(partition)
+            if entry is None:
+                entry = batches[partition] = self._new_batch(partition)
+            if len(group) == 1:  # alone, a quote goes as an object, packing or not
+                value = orjson.dumps(group[0].to_json())
+            else:
+                value = orjson.dumps([quote.to_json() for quote in group])
+            if entry[0].append(key=key, value=value, timestamp=None) is None:  # batch full
+                await self._ship(*entry)
+                entry = batches[partition] = self._new_batch(partition)
+                entry[0].append(key=key, value=value, timestamp=None)
+            entry[1].records.append((key, value))
+            entry[1].symbols[symbol] += len(group)
+        for entry in batches.values():
+            await self._ship(*entry)
+
+    def _records(self, quotes: list[Quote]) -> list[tuple[str, list[Quote]]]:
+        """The records for ``quotes``: one per quote, or (packing) each symbol's quotes in
+        their order, ``pack`` at most per record. Ids are given here: a resend carries the
+        same bytes, so the same ids, and the worker drops the repeats."""
         for quote in quotes:
             if quote.id is None:
-                # A resend carries the same bytes, so the same id: the worker drops the repeat.
                 self._ids += 1
                 quote.id = (
                     f"bar:{quote.ts}:{quote.bar_seconds}"
                     if quote.is_bar
                     else f"{self._run}:{self._ids}"
                 )
-            symbol = quote.symbol
-            key = symbol.encode()
-            partition = partition_for(key, self.partitions)
-            entry = batches.get(partition)
-            if entry is None:
-                entry = batches[partition] = self._new_batch(partition)
-            value = orjson.dumps(quote.to_json())
-            if entry[0].append(key=key, value=value, timestamp=None) is None:  # batch full
-                await self._ship(*entry)
-                entry = batches[partition] = self._new_batch(partition)
-                entry[0].append(key=key, value=value, timestamp=None)
-            entry[1].records.append((key, value))
-            entry[1].symbols[symbol] += 1
-        for entry in batches.values():
-            await self._ship(*entry)
+        if self.pack == 1:
+            return [(quote.symbol, [quote]) for quote in quotes]
+        records: list[tuple[str, list[Quote]]] = []
+        open_records: dict[str, list[Quote]] = {}
+        for quote in quotes:
+            group = open_records.get(quote.symbol)
+            if group is None or len(group) == self.pack:
+                group = open_records[quote.symbol] = []
+                records.append((quote.symbol, group))
+            group.append(quote)
+        return records
 
     def _new_batch(self, partition: int) -> tuple[Any, _Batch]:
         self._seq += 1
@@ -181,7 +207,7 @@ class QuoteProducer:
         if future.cancelled() or future.exception() is not None:
             log.warning(
                 "a batch of %d quotes was not acknowledged (%s); it will be sent again",
-                len(batch.records),
+                batch.quotes,
                 "cancelled" if future.cancelled() else type(future.exception()).__name__,
             )
             self._failed.append(batch)
@@ -204,7 +230,7 @@ class QuoteProducer:
             for key, value in old.records:
                 builder.append(key=key, value=value, timestamp=None)
             batch.records, batch.symbols = old.records, old.symbols
-            self.summary.resent += len(old.records)
+            self.summary.resent += old.quotes
             await self._ship(builder, batch)
 
     async def close(self) -> SendSummary:
@@ -230,7 +256,7 @@ class QuoteProducer:
                     break  # Kafka stayed away: what is left counts as failed
         finally:
             lost = self._failed + list(self._pending.values())
-            self.summary.failed += sum(len(b.records) for b in lost)
+            self.summary.failed += sum(b.quotes for b in lost)
             self._failed, self._pending = [], {}
             await self._producer.stop()
             self._producer = None

@@ -49,6 +49,11 @@ class Reader:
                         "SELECT symbol, last_price, last_ts FROM symbols WHERE symbol = ?"
                     ),
                     "quote": session.prepare(
+                        "SELECT ts, price, volume, bid, ask, source FROM quotes "
+                        "WHERE symbol = ? AND day = ? LIMIT 1"
+                    ),
+                    # Quotes stored before migration 0003 (stockapp/db/migrations).
+                    "quote_before_0003": session.prepare(
                         "SELECT ts, price, volume, bid, ask, source FROM stock_prices "
                         "WHERE symbol = ? AND day = ? LIMIT 1"
                     ),
@@ -90,7 +95,10 @@ class Reader:
         row = rows[0]
         last_ms = datetime_to_ms(row.last_ts)
         quote = {"symbol": symbol, "price": row.last_price, "time": last_ms / 1000}
-        ticks = await self._run("quote", (symbol, quote_day(last_ms)))
+        day = quote_day(last_ms)
+        ticks = await self._run("quote", (symbol, day)) or await self._run(
+            "quote_before_0003", (symbol, day)
+        )
         if ticks:  # raw quotes are stored (the default): the full tick
             tick = ticks[0]
             quote.update(

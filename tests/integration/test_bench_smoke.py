@@ -21,6 +21,7 @@ def test_the_benchmark_harness_reports_every_contender(stack, tmp_path):
         "Cassandra raw-row writer",
         "original design's consumer",
         "stockapp, 1 worker",
+        "stockapp, 1 worker, packed records",
     ]
     for row in report["throughput"]:
         assert row["records"] > 0 and row["per_second"] > 0, row
@@ -28,6 +29,7 @@ def test_the_benchmark_harness_reports_every_contender(stack, tmp_path):
     # Every record of the stream went through the ones that read it all.
     full = {r["name"]: r["records"] for r in report["throughput"]}
     assert full["stockapp, 1 worker"] == full["aiokafka decode-only"] == 2_000
+    assert full["stockapp, 1 worker, packed records"] == 2_000  # quotes, in fewer records
     table = (tmp_path / "smoke.md").read_text()
     assert "| contender | what it does | records | per second |" in table
     assert "| stockapp, 1 worker |" in table

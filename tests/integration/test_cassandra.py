@@ -8,20 +8,22 @@ from stockapp.db.migrate import load_migrations, migrate
 def test_write_and_read_a_quote(cql):
     ts = dt.datetime(2026, 11, 23, 14, 30, 15, 250000, tzinfo=dt.UTC)
     insert = cql.prepare(
-        "INSERT INTO stock_prices (symbol, day, ts, source_partition, source_offset, price, "
-        "volume, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO quotes (symbol, day, ts, source_partition, source_offset, source_index, "
+        "price, volume, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     for _ in range(2):  # a replayed write lands on the same row
-        cql.execute(insert, ("AAPL", ts.date(), ts, 3, 42, 189.12, 300.0, "test"))
+        cql.execute(insert, ("AAPL", ts.date(), ts, 3, 42, 0, 189.12, 300.0, "test"))
+    # Two quotes of one packed record at the same millisecond are two rows.
+    cql.execute(insert, ("AAPL", ts.date(), ts, 3, 42, 1, 189.13, 100.0, "test"))
     rows = list(
-        cql.execute(
-            "SELECT * FROM stock_prices WHERE symbol = %s AND day = %s", ("AAPL", ts.date())
-        )
+        cql.execute("SELECT * FROM quotes WHERE symbol = %s AND day = %s", ("AAPL", ts.date()))
     )
-    assert len(rows) == 1
-    row = rows[0]
-    assert row.price == 189.12 and row.volume == 300.0 and row.source_offset == 42
-    assert row.ts.replace(tzinfo=dt.UTC) == ts.replace(microsecond=250000)
+    assert [(r.source_offset, r.source_index, r.price) for r in rows] == [
+        (42, 0, 189.12),
+        (42, 1, 189.13),
+    ]
+    assert rows[0].volume == 300.0
+    assert rows[0].ts.replace(tzinfo=dt.UTC) == ts.replace(microsecond=250000)
 
 
 def test_migrate_twice_is_a_no_op(stack, test_keyspace, cql):
@@ -36,7 +38,7 @@ def test_migrate_twice_is_a_no_op(stack, test_keyspace, cql):
             "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (test_keyspace,)
         )
     }
-    assert {"stock_prices", "candles", "symbols", "schema_migrations"} <= tables
+    assert {"quotes", "stock_prices", "candles", "symbols", "schema_migrations"} <= tables
 
 
 async def test_symbols_lists_every_page(stack, test_keyspace, cql):

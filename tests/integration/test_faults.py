@@ -84,7 +84,7 @@ def _one_minute_candles(stack, env: dict, worker: Worker, ticks: list, wait_s: f
             return {(s, start): r for (s, i, start), r in rows.items() if i == "1m"}
 
         wait_for(lambda: len(stored()) >= len(expected), wait_s, "every 1m candle", worker)
-        quotes = session.execute("SELECT count(*) FROM stock_prices", timeout=60).one()[0]
+        quotes = session.execute("SELECT count(*) FROM quotes", timeout=60).one()[0]
         return stored(), expected, quotes
     finally:
         cluster.shutdown()
@@ -239,7 +239,7 @@ def test_a_recreated_quotes_topic_is_processed_not_skipped(stack, unique, tmp_pa
         # Each new record applied once. (Records fetched before the seek back to the start
         # come again and are skipped as the replays they are: "duplicates" may count them.)
         assert stats["quotes"] == 30 and stats.get("topic_recreated", 0) >= 1, stats
-        stored = session.execute("SELECT count(*) FROM stock_prices", timeout=60).one()[0]
+        stored = session.execute("SELECT count(*) FROM quotes", timeout=60).one()[0]
         assert stored == 80
     finally:
         worker.stop()
@@ -280,8 +280,7 @@ def test_sigterm_while_cassandra_is_frozen_stops_in_bounded_time(stack, cassandr
     try:
         wait_for(
             lambda: (
-                session.execute("SELECT count(*) FROM stock_prices", timeout=60).one()[0]
-                >= len(ticks)
+                session.execute("SELECT count(*) FROM quotes", timeout=60).one()[0] >= len(ticks)
             ),
             180,
             "every tick stored after the restart",

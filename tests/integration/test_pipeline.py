@@ -37,7 +37,8 @@ MALFORMED = [
         b'{"symbol": "S00", "ts": 1767621600000, "price": NaN, "volume": 1}',
         "not valid JSON",
     ),
-    (b"S01", b"[1, 2, 3]", "must be a JSON object"),
+    (b"S01", b'"a string"', "must be a JSON object or array"),
+    (b"S01", b"[]", "empty array"),
     (b"S01", b'{"ts": 1767621600000, "price": 1.0, "volume": 1}', "missing field 'symbol'"),
     (b"S02", b'{"symbol": "S02", "price": 1.0, "volume": 1}', "missing field 'ts'"),
     (b"S02", b'{"symbol": "S02", "ts": 1767621600000, "volume": 1}', "missing field 'price'"),
@@ -100,8 +101,10 @@ MALFORMED = [
 HUGE = (b"S10", b'{"symbol": "S10", "pad": "' + b"x" * 1_045_000 + b'"}')
 
 
-def build_records() -> tuple[list, list, list]:
-    """Arrival-ordered (key, value) records, the valid ticks, and where malformed ones go."""
+def build_records(pack: int = 1) -> tuple[list, list, list]:
+    """Arrival-ordered (key, value) records, the valid ticks, and where malformed ones go.
+    ``pack`` > 1: each symbol's ticks packed that many per record (JSON arrays), in arrival
+    order, with a bad element in some arrays."""
     ticks = generate_ticks(
         52_000,
         SYMBOLS,
@@ -113,6 +116,7 @@ def build_records() -> tuple[list, list, list]:
         late_by_ms=900_000,
     )
     records = []
+    valid = []  # whether each record is one of the ticks
     every = len(ticks) // (len(MALFORMED) * 3)
     bad = iter(MALFORMED * 3)
     for n, tick in enumerate(ticks):
@@ -123,13 +127,49 @@ def build_records() -> tuple[list, list, list]:
                 + f".{tick.ts % 1000:03d}+00:00"
             )
         records.append((tick.symbol.encode(), orjson.dumps(value)))
+        valid.append(True)
         if n % every == every - 1:
             key, raw, _ = next(bad, (None, None, None))
             if raw is not None:
                 records.append((key, raw))
+                valid.append(False)
         if n == len(ticks) // 2:
             records.append(HUGE)
-    return records, ticks, MALFORMED * 3
+            valid.append(False)
+    if pack == 1:
+        return records, ticks, MALFORMED * 3
+    packed, bad_elements = pack_records(records, valid, pack)
+    return packed, ticks, MALFORMED * 3 + bad_elements
+
+
+def pack_records(records: list, valid: list[bool], size: int) -> tuple[list, list]:
+    """Each symbol's tick records as arrays of ``size`` (what `stockapp produce --pack` sends),
+    other records as they are; every 40th array gets a bad element in its middle. Returns the
+    records and the bad elements as (key, forwarded value, reason fragment)."""
+    out: list = []
+    bad: list = []
+    open_arrays: dict[bytes, list] = {}
+
+    def flush(key: bytes) -> None:
+        items = open_arrays.pop(key)
+        if len(out) % 40 == 0:
+            element = {"symbol": key.decode(), "ts": START_MS, "price": "bad", "volume": len(out)}
+            index = len(items) // 2
+            items.insert(index, element)
+            bad.append((key, orjson.dumps(element), f"element {index}: price must be a number"))
+        out.append((key, orjson.dumps(items)))
+
+    for (key, value), is_tick in zip(records, valid, strict=True):
+        if not is_tick:
+            out.append((key, value))
+            continue
+        items = open_arrays.setdefault(key, [])
+        items.append(orjson.loads(value))
+        if len(items) == size:
+            flush(key)
+    for key in list(open_arrays):
+        flush(key)
+    return out, bad
 
 
 @pytest.fixture
@@ -183,12 +223,15 @@ class _Candle:
         self.__dict__.update(body)
 
 
-def run_and_check(stack, env, worker, kill_midway: bool, disrupt=None, others=()) -> None:
+def run_and_check(
+    stack, env, worker, kill_midway: bool, disrupt=None, others=(), pack: int = 1
+) -> None:
     """The stream through ``worker`` (killed and restarted a third of the way in, with
     ``kill_midway``; or whatever ``disrupt(session, total)`` does once it runs, which returns
-    the worker to watch), then every effect compared with the oracle."""
+    the worker to watch), then every effect compared with the oracle. ``pack``: quotes per
+    record (see build_records)."""
     bootstrap = stack.kafka_bootstrap[0]
-    records, ticks, malformed = build_records()
+    records, ticks, malformed = build_records(pack)
     expected, late = expected_rows(ticks)
     quote_partitions = asyncio.run(produce(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], records))
 
@@ -222,12 +265,12 @@ def run_and_check(stack, env, worker, kill_midway: bool, disrupt=None, others=()
         )
         time.sleep(2)  # anything still in flight would show up as an extra or changed row
         stored = stored_rows(session)
-        quote_count = session.execute("SELECT count(*) FROM stock_prices", timeout=120).one()[0]
+        quote_count = session.execute("SELECT count(*) FROM quotes", timeout=120).one()[0]
         if quote_count != len(ticks):  # say which records are missing, and what the worker saw
             positions = {
                 (r.source_partition, r.source_offset)
                 for r in session.execute(
-                    "SELECT source_partition, source_offset FROM stock_prices", timeout=120
+                    "SELECT source_partition, source_offset FROM quotes", timeout=120
                 )
             }
             raise AssertionError(
@@ -265,12 +308,17 @@ def run_and_check(stack, env, worker, kill_midway: bool, disrupt=None, others=()
             assert_close_or_null(body["indicators"][name], row[name], (key, name))
 
     # Late and dead-letter topics: at-least-once, so a record may appear twice after a crash;
-    # each carries its source partition/offset, which identifies it.
+    # each carries its source partition/offset (and index, for an element of a packed
+    # record), which identifies it.
     def by_source(messages: list) -> dict:
         out = {}
         for m in messages:
             headers = dict(m.headers)
-            source = (headers["stockapp.source.partition"], headers["stockapp.source.offset"])
+            source = (
+                headers["stockapp.source.partition"],
+                headers["stockapp.source.offset"],
+                headers.get("stockapp.source.index"),
+            )
             assert out.get(source, (m.value,))[0] == m.value
             out[source] = (m.value, headers["stockapp.reason"].decode())
         return out
@@ -316,6 +364,16 @@ def test_sigkill_midstream_gives_identical_results(stack, pipeline):
     run_and_check(stack, env, worker, kill_midway=True)
 
 
+def test_packed_records_with_bad_elements_and_a_sigkill_give_identical_results(stack, pipeline):
+    """The same ticks sent 50 to a record (JSON arrays), with bad elements mixed in and the
+    worker SIGKILLed a third of the way in: every candle, indicator, raw quote row, late and
+    dead-letter record is what the same ticks give one by one (the oracle of the tests
+    above)."""
+    env, worker = pipeline
+    env["STOCKAPP_TABLE_STORE"] = "rocksdb"
+    run_and_check(stack, env, worker, kill_midway=True, pack=50)
+
+
 @pytest.mark.parametrize(
     "store",
     [
@@ -332,7 +390,7 @@ def test_rebalances_give_identical_results(stack, pipeline, tmp_path, store):
     others: list[Worker] = []
 
     def stored(session) -> int:
-        return session.execute("SELECT count(*) FROM stock_prices", timeout=120).one()[0]
+        return session.execute("SELECT count(*) FROM quotes", timeout=120).one()[0]
 
     def disrupt(session, total: int) -> Worker:
         second = Worker({**env, "STOCKAPP_WEB_PORT": str(free_port())}, tmp_path / "w2.log")
@@ -370,8 +428,7 @@ def test_broker_restart_under_a_running_worker_gives_identical_results(stack, pi
     def disrupt(session, total: int) -> Worker:
         wait_for(
             lambda: (
-                session.execute("SELECT count(*) FROM stock_prices", timeout=120).one()[0]
-                >= total // 3
+                session.execute("SELECT count(*) FROM quotes", timeout=120).one()[0] >= total // 3
             ),
             300,
             "a third of the stream",

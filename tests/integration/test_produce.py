@@ -10,16 +10,20 @@ import subprocess
 import time
 
 import orjson
+import pytest
 
 from stockapp.sources.simulator import Simulator
-from stockapp.validation import parse_quote
+from stockapp.validation import parse_record
 from tests.helpers import BIN, REPO, free_port, read_topic, run, topic_env
 
 START = "2026-01-05T14:00:00+00:00"
 START_MS = 1_767_621_600_000
 
 
-def test_simulated_quotes_arrive_keyed_and_valid(stack, unique):
+@pytest.mark.parametrize("pack", [["--pack", "1"], []], ids=["one-per-record", "default"])
+def test_simulated_quotes_arrive_keyed_and_valid(stack, unique, pack):
+    """One quote per record, or (the default at --rate 0) up to 100 of a symbol's quotes per
+    record: the same quotes in the same order per symbol either way."""
     topic = f"produce.{unique}.quotes"
     result = run(
         [
@@ -39,6 +43,7 @@ def test_simulated_quotes_arrive_keyed_and_valid(stack, unique):
             "60",
             "--symbols",
             "AAPL,MSFT,TSLA",
+            *pack,
         ],
         env={
             **topic_env(topic),
@@ -48,7 +53,11 @@ def test_simulated_quotes_arrive_keyed_and_valid(stack, unique):
     assert "sent 3000 quotes (AAPL " in result.stderr and "0 failed" in result.stderr
 
     records = asyncio.run(read_topic(stack.kafka_bootstrap[0], topic))
-    assert len(records) == 3000
+    if pack:
+        assert len(records) == 3000
+    else:
+        assert len(records) < 3000 / 10  # packed: quotes due together share records
+        assert all(len(orjson.loads(r.value)) <= 100 for r in records if r.value[:1] == b"[")
     expected = list(
         itertools.islice(
             Simulator(["AAPL", "MSFT", "TSLA"], 9, 1000.0, START_MS, 60.0).ticks(), 3000
@@ -58,7 +67,7 @@ def test_simulated_quotes_arrive_keyed_and_valid(stack, unique):
     for symbol in ("AAPL", "MSFT", "TSLA"):
         mine = sorted((r for r in records if r.key == symbol.encode()), key=lambda r: r.offset)
         assert len({r.partition for r in mine}) == 1
-        quotes = [parse_quote(r.key, r.value, START_MS + 10**9, 0) for r in mine]
+        quotes = [q for r in mine for q in parse_record(r.key, r.value, START_MS + 10**9, 0)]
         # The producer names each quote (<run>:<n>) so that a resend can be told apart.
         assert all(re.fullmatch(r"[0-9a-f]{8}:\d+", q.id) for q in quotes)
         assert [dataclasses.replace(q, id=None) for q in quotes] == [

@@ -86,3 +86,11 @@ async def test_a_take_ended_while_stopping_is_not_reported_as_unretrieved():
     gc.collect()
     await asyncio.sleep(0)
     assert unretrieved == []
+
+
+def test_a_batch_is_cut_where_its_size_passes_the_limit():
+    from stockapp.batching import split_by_size
+
+    sizes = [3, 3, 3, 10, 1, 1]
+    assert split_by_size(sizes, lambda n: n, 6) == [[3, 3], [3], [10], [1, 1]]
+    assert split_by_size([], lambda n: n, 6) == []

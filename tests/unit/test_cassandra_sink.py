@@ -125,7 +125,7 @@ async def test_absent_values_are_left_unset_not_written_as_null():
     sink = make_sink(session, delays)
     await sink.write(rows(1), [CANDLE])
     quote, candle = (s for b in session.executed for s in added(b) if "INSERT" in s.query_string)
-    assert quote.params[7:] == (UNSET_VALUE, UNSET_VALUE, UNSET_VALUE)
+    assert quote.params[8:] == (UNSET_VALUE, UNSET_VALUE, UNSET_VALUE)
     assert quote.params[2] == 1_767_621_600_000  # timestamps as epoch ms
     assert UNSET_VALUE in candle.params and None not in candle.params
 

@@ -230,8 +230,8 @@ async def test_a_record_that_cannot_be_applied_is_dead_lettered_and_the_batch_go
 
     real_apply = SymbolState.apply
 
-    def apply(self, bar, offset, closed, quote_id=None):
-        applied = real_apply(self, bar, offset, closed, quote_id)
+    def apply(self, bar, offset, closed, quote_id=None, index=0):
+        applied = real_apply(self, bar, offset, closed, quote_id, index)
         if bar.close == 13.0:  # fails after changing the state: half-applied
             raise OverflowError("date value out of range")
         return applied
