@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from stockapp.models import Quote, QuoteRow
+from stockapp.sinks.binding import RowBinder
 from stockapp.sinks.layout import candle_bucket, quote_day_number
 from stockapp.tables.candle import Candle
 from stockapp.tables.indicators import NAMES
@@ -105,21 +106,28 @@ class CassandraSink:
 
         self.unset = UNSET_VALUE
         self.day = Date
-        self.insert_quote = session.prepare(
-            "INSERT INTO quotes (symbol, day, ts, source_partition, source_offset, source_index, "
-            "price, volume, bid, ask, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self.insert_quote = RowBinder(
+            session.prepare(
+                "INSERT INTO quotes (symbol, day, ts, source_partition, source_offset, "
+                "source_index, price, volume, bid, ask, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )
         )
-        self.insert_candle = session.prepare(
-            "INSERT INTO candles (symbol, interval, bucket, start, open, high, low, close, "
-            "volume, trades, closed, "
-            + ", ".join(NAMES)
-            + ") VALUES ("
-            + ", ".join("?" * (11 + len(NAMES)))
-            + ")"
+        self.insert_candle = RowBinder(
+            session.prepare(
+                "INSERT INTO candles (symbol, interval, bucket, start, open, high, low, close, "
+                "volume, trades, closed, "
+                + ", ".join(NAMES)
+                + ") VALUES ("
+                + ", ".join("?" * (11 + len(NAMES)))
+                + ")"
+            )
         )
         # USING TIMESTAMP = event time: the newest quote wins whatever order writes arrive in.
-        self.update_symbol = session.prepare(
-            "UPDATE symbols USING TIMESTAMP ? SET last_price = ?, last_ts = ? WHERE symbol = ?"
+        self.update_symbol = RowBinder(
+            session.prepare(
+                "UPDATE symbols USING TIMESTAMP ? SET last_price = ?, last_ts = ? WHERE symbol = ?"
+            )
         )
 
     # -- row building ------------------------------------------------------------------------

@@ -56,3 +56,46 @@ async def test_symbols_lists_every_page(stack, test_keyspace, cql):
     finally:
         (await reader.session()).cluster.shutdown()
     assert [n for n in listed if n.startswith("P")] == names
+
+
+def test_fast_binding_gives_the_drivers_bytes(cql):
+    """stockapp.sinks.binding encodes what the sink writes without the driver's per-value
+    bookkeeping: the bytes must be the driver's own, for every column type and edge value
+    (and other Python types, which it hands to the driver)."""
+    from cassandra.query import UNSET_VALUE
+    from cassandra.util import Date
+
+    from stockapp.sinks.binding import RowBinder
+    from stockapp.tables.indicators import NAMES
+
+    quote = cql.prepare(
+        "INSERT INTO quotes (symbol, day, ts, source_partition, source_offset, source_index, "
+        "price, volume, bid, ask, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    candle = cql.prepare(
+        "INSERT INTO candles (symbol, interval, bucket, start, open, high, low, close, volume, "
+        f"trades, closed, {', '.join(NAMES)}) VALUES ({', '.join('?' * (11 + len(NAMES)))})"
+    )
+    symbol = cql.prepare(
+        "UPDATE symbols USING TIMESTAMP ? SET last_price = ?, last_ts = ? WHERE symbol = ?"
+    )
+    when = dt.datetime(2026, 11, 23, 14, 30, 15, 250000, tzinfo=dt.UTC)
+    quotes = [
+        ("AAPL", Date(20_000), 1_767_621_600_123, 3, 42, 0, 189.12, 300.0, 1.5, 2.5, "sim"),
+        ("BRK.B", Date(0), 0, 0, 2**63 - 1, 9_999, 1e12, 0.0, UNSET_VALUE, None, "ünï"),
+        ("^GSPC", Date(-1), -1, -(2**31), -5, 1, float("inf"), 1e15, 1, None, UNSET_VALUE),
+        ("X", dt.date(2026, 1, 5), when, 7, 8, 9, 2, 3, float("nan"), 4.0, ""),
+    ]
+    indicators = [1.25, None, UNSET_VALUE, float("-inf")] * len(NAMES)
+    candles = [
+        ("AAPL", "1m", 2_945, 1_767_621_600_000, 1.0, 2.0, 0.5, 1.5, 10.0, 3, True)
+        + tuple(indicators[: len(NAMES)]),
+        ("MSFT", "1d", 0, when, 1, 2, 0, 1, 0, 0, False) + tuple(indicators[1 : len(NAMES) + 1]),
+    ]
+    symbols = [(1_767_621_600_123_000, 189.12, 1_767_621_600_123, "AAPL"), (0, 1.0, when, "Z")]
+    for prepared, rows in ((quote, quotes), (candle, candles), (symbol, symbols)):
+        binder = RowBinder(prepared)
+        for row in rows:
+            ours, theirs = binder.bind(row), prepared.bind(row)
+            assert ours.values == theirs.values, row
+            assert ours.routing_key == theirs.routing_key, row
