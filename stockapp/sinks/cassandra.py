@@ -24,7 +24,13 @@ from stockapp.tables.indicators import NAMES
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH_ROWS = 20  # stays under Cassandra's default 5 KiB batch warning
+# Cassandra warns about a batch over 5 KiB (batch_size_warn_threshold) and refuses one over
+# 50 KiB. Its size is that of the mutations: the values plus some bytes per cell and per row,
+# estimated here from the bound values (a 20-row batch of candles, each with its indicators,
+# came to 10.9 KiB and was warned about).
+MAX_BATCH_BYTES = 4096
+CELL_OVERHEAD_BYTES = 12
+ROW_OVERHEAD_BYTES = 40
 # Cassandra logs a warning for an unlogged batch over more partitions than this
 # (unlogged_batch_across_partitions_warn_threshold, 10 by default).
 MAX_BATCH_PARTITIONS = 10
@@ -235,12 +241,18 @@ class CassandraSink:
                     await self.sleep(delay)
 
 
+def _row_bytes(statement: Any) -> int:
+    values = getattr(statement, "values", None) or ()
+    cells = [v for v in values if isinstance(v, bytes)]
+    return ROW_OVERHEAD_BYTES + sum(len(v) for v in cells) + CELL_OVERHEAD_BYTES * len(cells)
+
+
 def _batches(rows: list[tuple[tuple, Any]]) -> Iterator[Any]:
-    """One symbol's ``(partition, statement)`` rows as UNLOGGED batches of at most
-    MAX_BATCH_ROWS rows over at most MAX_BATCH_PARTITIONS partitions (a single row goes
-    alone). Fewer statements is what saves time: each costs the driver about as much to send
-    as twenty bound rows, and a symbol's rows (its quotes' day, its candles' buckets, its
-    latest price) are a handful of partitions."""
+    """One symbol's ``(partition, statement)`` rows as UNLOGGED batches of at most about
+    MAX_BATCH_BYTES over at most MAX_BATCH_PARTITIONS partitions (a single row goes alone).
+    Fewer statements is what saves time: each costs the driver about as much to send as twenty
+    bound rows, and a symbol's rows (its quotes' day, its candles' buckets, its latest price)
+    are a handful of partitions."""
     from cassandra.query import BatchStatement, BatchType
 
     def batch(chunk: list[Any]) -> Any:
@@ -253,13 +265,17 @@ def _batches(rows: list[tuple[tuple, Any]]) -> Iterator[Any]:
 
     chunk: list[Any] = []
     partitions: set[tuple] = set()
+    size = 0
     for partition, statement in rows:
-        if len(chunk) == MAX_BATCH_ROWS or (
-            partition not in partitions and len(partitions) == MAX_BATCH_PARTITIONS
+        row = _row_bytes(statement)
+        if chunk and (
+            size + row > MAX_BATCH_BYTES
+            or (partition not in partitions and len(partitions) == MAX_BATCH_PARTITIONS)
         ):
             yield batch(chunk)
-            chunk, partitions = [], set()
+            chunk, partitions, size = [], set(), 0
         chunk.append(statement)
         partitions.add(partition)
+        size += row
     if chunk:
         yield batch(chunk)

@@ -7,7 +7,7 @@ from cassandra import InvalidRequest, OperationTimedOut
 from cassandra.query import BatchStatement, SimpleStatement
 
 from stockapp.models import Quote, QuoteRow
-from stockapp.sinks.cassandra import CassandraSink
+from stockapp.sinks.cassandra import MAX_BATCH_BYTES, CassandraSink
 from stockapp.tables.candle import Bar, Candle
 
 T0 = 1_767_621_600_000
@@ -21,6 +21,7 @@ class Prepared:
     def bind(self, params):
         statement = SimpleStatement(self.query)
         statement.params = params
+        statement.values = [b"v" * 8] * len(params)  # what the sink's batch sizing reads
         return statement
 
 
@@ -87,10 +88,12 @@ async def test_a_symbols_rows_are_batched_within_cassandras_limits():
     session, delays = Session(), []
     sink = make_sink(session, delays)
     count = await sink.write(rows(45) + rows(3, "MSFT"), [])
+    # A symbol's quotes and its latest price go together, up to about 4 KiB a batch: quote
+    # rows of 11 values of 8 bytes here count 40 + 11 * (8 + 12) = 260 bytes, so 15 a batch.
+    assert MAX_BATCH_BYTES // 260 == 15
+    # (the latest-price row, 4 values, still fits in the third)
+    assert [len(added(s)) for s in session.executed] == [15, 15, 16, 4]
     assert count == len(session.executed) == 4
-    assert all(isinstance(s, BatchStatement) for s in session.executed)
-    # A symbol's quotes and its latest price go together, 20 rows a batch at most.
-    assert [len(added(s)) for s in session.executed] == [20, 20, 6, 4]
     symbol_updates = [
         s for b in session.executed for s in added(b) if "UPDATE symbols" in s.query_string
     ]
@@ -101,19 +104,15 @@ async def test_a_symbols_rows_are_batched_within_cassandras_limits():
 
 
 async def test_a_batch_spans_at_most_ten_partitions():
-    """Cassandra warns about unlogged batches over more than ten partitions: a symbol's
-    closed candles over many intervals and buckets are split at ten."""
+    """Cassandra warns about unlogged batches over more than ten partitions: a symbol's quotes
+    of twelve days and its latest price (13 partitions) are split at ten."""
     from stockapp.sinks.cassandra import MAX_BATCH_PARTITIONS
 
     session = Session()
     sink = make_sink(session, [])
-    step = 60_000 * 10_000  # one candle per bucket: every candle its own partition
-    candles = [
-        Candle.first("AAPL", "1m", T0 + i * step, T0 + i * step + 60_000, Bar.tick(T0, 1.0, 5.0))
-        for i in range(15)
-    ]
-    await sink.write([], candles)
-    assert [len(added(s)) for s in session.executed] == [MAX_BATCH_PARTITIONS, 5]
+    day = 86_400_000
+    await sink.write([QuoteRow(Quote("AAPL", T0 + i * day, 1.0, 1.0), 0, i) for i in range(12)], [])
+    assert [len(added(s)) for s in session.executed] == [MAX_BATCH_PARTITIONS, 3]
 
 
 async def test_absent_values_are_left_unset_not_written_as_null():
