@@ -93,7 +93,7 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
         (
             "stockapp, 1 worker, packed records",
             f"as the 1-worker run; the same quotes packed as `produce` sends them ({PACKING})",
-            lambda ctx: contenders.stockapp_workers(ctx, 1, {}, packed=True),
+            lambda ctx: contenders.stockapp_workers(ctx, 1, {}, profile=True, packed=True),
         ),
         (
             "stockapp, 1 worker, packed records, no raw-quote rows",
@@ -189,9 +189,12 @@ async def _run(args: argparse.Namespace) -> dict:
         cluster.shutdown()
         await delete_topics(bootstrap, [topic, packed_topic])
         shutil.rmtree(workdir, ignore_errors=True)
-    profiled = None
-    if args.profile and ctx.profile is not None and ctx.profile.exists():
-        profiled = bench_profile.summary(ctx.profile)
+    profiled = profiled_packed = None
+    if args.profile and ctx.profile is not None:
+        if ctx.profile.exists():
+            profiled = bench_profile.summary(ctx.profile)
+        if contenders.packed_profile(ctx.profile).exists():
+            profiled_packed = bench_profile.summary(contenders.packed_profile(ctx.profile))
     base = {r["name"]: r["per_second"] for r in results}
     noop = base.get("Faust no-op agent")
     mine = base.get("stockapp, 1 worker")
@@ -211,6 +214,7 @@ async def _run(args: argparse.Namespace) -> dict:
         },
         "throughput": results,
         "profile": profiled,
+        "profile_packed": profiled_packed,
     }
 
 
@@ -238,6 +242,9 @@ def markdown(report: dict) -> str:
     if report.get("profile"):
         lines += ["", "Profile of the 1-worker stockapp run (py-spy, its last run):", ""]
         lines.append(report["profile"])
+    if report.get("profile_packed"):
+        lines += ["", "Profile of the 1-worker stockapp run on packed records (its last run):", ""]
+        lines.append(report["profile_packed"])
     return "\n".join(lines) + "\n"
 
 

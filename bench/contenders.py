@@ -246,6 +246,11 @@ async def quix_ohlcv(ctx: Context) -> Timing | None:
     )
 
 
+def packed_profile(profile: Path) -> Path:
+    """Where the packed-records run's samples go, beside the other run's."""
+    return profile.with_name(profile.stem + "-packed.txt")
+
+
 async def stockapp_workers(
     ctx: Context,
     workers: int,
@@ -279,7 +284,8 @@ async def stockapp_workers(
         proc.start()
     spy = None
     if profile and ctx.profile is not None and procs[0].proc is not None:
-        spy = bench_profile.start(procs[0].proc.pid, ctx.profile)
+        out = packed_profile(ctx.profile) if packed else ctx.profile
+        spy = bench_profile.start(procs[0].proc.pid, out)
     try:
         first = None
         deadline = time.monotonic() + 1200
