@@ -92,6 +92,7 @@ test-unit: $(VENV)/.installed
 bench: up $(QUIX_VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench --profile
+	$(PY) -m bench.latency
 
 # The Quix Streams contender runs in its own venv: Quix 3.28 pins pydantic and
 # pydantic-settings below the versions stockapp uses.
