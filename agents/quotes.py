@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
@@ -21,6 +22,7 @@ from stockapp.tables.definitions import symbol_state
 from stockapp.topic_identity import topic_id
 
 settings = get_settings()
+log = logging.getLogger(__name__)
 
 
 def _raw_topic(name: str, internal: bool = False) -> Any:
@@ -52,27 +54,46 @@ async def publish(
     return await output_topics[topic].send(key=key, value=value, headers=headers, force=True)
 
 
-async def backlog(partition: int, processed: int | None) -> int | None:
-    """Records of a quotes partition not processed yet; None while that is unknown.
+# A timer tick waits at most this long for end offsets (holding the processor's lock): a
+# broker that does not answer makes the tick close nothing, never wait.
+END_OFFSETS_TIMEOUT_S = 1.0
 
-    ``processed``: the last offset this worker processed there since it started. Without one,
-    the committed offset says where processing resumes. (Fetched is not processed: after a
-    restart the fetcher fills Faust's buffers long before the agent gets to them.) Faust keeps
-    the committed offsets it sought to at start; read as "next offset to process", which errs
-    toward reporting a backlog, never toward hiding one.
+
+async def end_offsets(tps: list[TP]) -> dict[TP, int]:
+    """The partitions' end offsets, fresh from the broker in one request; those it could not
+    tell (a timeout, a broker away) are missing."""
+    if not tps:
+        return {}
+    try:
+        ends = await asyncio.wait_for(app.consumer.highwaters(*tps), END_OFFSETS_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - unknown, which callers read as "not caught up"
+        log.debug("could not read the end offsets of %d partitions: %r", len(tps), exc)
+        return {}
+    return {tp: end for tp, end in ends.items() if end is not None}
+
+
+async def backlog(processed: dict[int, int | None]) -> dict[int, int | None]:
+    """Records of each quotes partition not processed yet; None while that is unknown.
+
+    ``processed``: by partition, the last offset this worker processed there since it started.
+    Without one, the committed offset says where processing resumes. (Fetched is not
+    processed: after a restart the fetcher fills Faust's buffers long before the agent gets to
+    them.) Faust keeps the committed offsets it sought to at start; read as "next offset to
+    process", which errs toward reporting a backlog, never toward hiding one.
+
+    The end offsets come from the broker, not from the consumer's last fetch: during a stall
+    the stream's buffers fill and the fetcher stops, so the last fetched end can be far behind
+    records that arrived on time, and a wall-clock close judged by it would make them late.
     """
-    tp = TP(settings.topic_quotes, partition)
-    highwater = app.consumer.highwater(tp)
-    if highwater is None:
-        # Known from fetch responses only; a partition with nothing left to fetch since the
-        # worker started may never have had one. Ask the broker instead.
-        highwater = (await app.consumer.highwaters(tp)).get(tp)
-        if highwater is None:
-            return None
-    if processed is not None:
-        return highwater - (processed + 1)
-    committed = committed_offset(app, tp)
-    return None if committed is None else highwater - committed
+    tps = {partition: TP(settings.topic_quotes, partition) for partition in processed}
+    ends = await end_offsets(list(tps.values()))
+    left: dict[int, int | None] = {}
+    for partition, last in processed.items():
+        tp = tps[partition]
+        end = ends.get(tp)
+        start = last + 1 if last is not None else committed_offset(app, tp)
+        left[partition] = None if end is None or start is None else end - start
+    return left
 
 
 def more_waiting(events: list[Any]) -> bool:

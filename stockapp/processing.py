@@ -61,9 +61,11 @@ class RawRecord:
     generation: int | None = None
 
 
-# (partition, last offset processed there since start or None) -> records not processed yet
-# (None: cannot tell yet)
-Backlog = Callable[[int, int | None], Awaitable[int | None]]
+# {partition: last offset processed there since start, or None} -> {partition: records not
+# processed yet, or None: cannot tell}. One call answers every partition a timer tick asks
+# about, so that the end offsets can be fresh from the broker (one request), not the ones the
+# consumer last fetched, which a stall leaves behind.
+Backlog = Callable[[dict[int, int | None]], Awaitable[dict[int, int | None]]]
 
 
 # A record for a side topic (late, dead letters): (topic, the record, reason, and for one
@@ -478,7 +480,7 @@ class QuoteProcessor:
         grace_ms = self.spec.grace_ms
         closed: list[Candle] = []
         touched: set[str] = set()
-        caught_up: dict[int, bool] = {}  # by partition, asked once per tick
+        caught_up = _TickBacklog(self, owned)  # asked once per tick, for every partition
         for symbol, state in list(self.states.items()):
             if not state.has_forming or not self._owns(symbol, owned):
                 continue
@@ -490,11 +492,9 @@ class QuoteProcessor:
                 # only once nothing waits in the symbol's partition: after a stall (a slow
                 # Cassandra, GC, a rebalance) the records waiting there arrived on time and
                 # must not be judged late because the worker was behind.
-                if await self._caught_up(symbol, caught_up):
+                if await caught_up(symbol):
                     state.advance(now_ms - grace_ms, closed)
-            elif now - seen >= self.settings.idle_close_seconds and await self._caught_up(
-                symbol, caught_up
-            ):
+            elif now - seen >= self.settings.idle_close_seconds and await caught_up(symbol):
                 # A replay that stopped: nothing will move its event time any more.
                 state.close_all(closed)
                 partition = symbol_partition(symbol, self.settings.quotes_partitions)
@@ -506,7 +506,7 @@ class QuoteProcessor:
                     now - seen,
                     partition,
                     position,
-                    await self.backlog(partition, position) if self.backlog else "?",
+                    caught_up.left(partition),
                 )
             if len(closed) > before:
                 touched.add(symbol)
@@ -519,22 +519,9 @@ class QuoteProcessor:
             await self._emit([], closed, touched, [])
         self._evict()
 
-    async def _caught_up(self, symbol: str, cache: dict[int, bool] | None = None) -> bool:
-        """Nothing of the symbol's partition waits to be processed, and the stream is not in
-        the middle of a run of full batches. ``cache`` keeps the answer per partition for
-        the rest of one timer tick."""
-        if not self.drained and self.clock() - self.last_batch < 1.0:
-            return False  # a full batch, and the next one may be right behind it
-        if self.backlog is None:
-            return True
-        partition = symbol_partition(symbol, self.settings.quotes_partitions)
-        if cache is not None and partition in cache:
-            return cache[partition]
-        left = await self.backlog(partition, self.position.get(partition))
-        answer = left is not None and left <= 0
-        if cache is not None:
-            cache[partition] = answer
-        return answer
+    def _busy(self) -> bool:
+        """In the middle of a run of full batches: the next one may be right behind."""
+        return not self.drained and self.clock() - self.last_batch < 1.0
 
     # -- effects -----------------------------------------------------------------------------
 
@@ -620,3 +607,38 @@ class QuoteProcessor:
         if value is not None and len(value) > FORWARD_MAX_BYTES:
             value = value[:FORWARD_MAX_BYTES]
         return await self.publish(topic, key, value, headers)
+
+
+class _TickBacklog:
+    """For one timer tick: whether nothing waits in a symbol's partition. The first question
+    asks the backlog of every partition with a forming candle at once (one request to the
+    broker), later ones read that answer."""
+
+    def __init__(self, proc: QuoteProcessor, owned: set[int] | None) -> None:
+        self.proc = proc
+        self.owned = owned
+        self.backlogs: dict[int, int | None] | None = None
+
+    async def __call__(self, symbol: str) -> bool:
+        proc = self.proc
+        if proc._busy():
+            return False
+        if proc.backlog is None:
+            return True
+        count = proc.settings.quotes_partitions
+        if self.backlogs is None:
+            partitions = sorted(
+                {
+                    symbol_partition(s, count)
+                    for s, state in proc.states.items()
+                    if state.has_forming and proc._owns(s, self.owned)
+                }
+                | {symbol_partition(symbol, count)}
+            )
+            self.backlogs = await proc.backlog({p: proc.position.get(p) for p in partitions})
+        left = self.backlogs.get(symbol_partition(symbol, count))
+        return left is not None and left <= 0
+
+    def left(self, partition: int) -> int | str | None:
+        """The backlog asked this tick, for a log line."""
+        return "?" if self.backlogs is None else self.backlogs.get(partition)

@@ -133,9 +133,9 @@ async def test_quiet_replayed_symbol_closes_after_idle_time_once_caught_up():
     highwater = {"offset": 10}
     asked = []
 
-    async def backlog(partition: int, processed: int | None) -> int:
-        asked.append((partition, processed))
-        return highwater["offset"] - (processed + 1)
+    async def backlog(processed: dict[int, int | None]) -> dict[int, int | None]:
+        asked.extend(processed.items())
+        return {p: highwater["offset"] - (last + 1) for p, last in processed.items()}
 
     proc, effects, _, clock = make(T0 + 86_400_000 * 30, backlog=backlog, idle_close_seconds=10.0)
     await proc.process([tick("IBM", T0 + 1000, 7.0, 0)])
@@ -161,9 +161,9 @@ async def test_quiet_replayed_symbol_closes_after_idle_time_once_caught_up():
 async def test_nothing_processed_since_restart_asks_for_the_committed_position():
     asked = []
 
-    async def backlog(partition: int, processed: int | None) -> int | None:
-        asked.append(processed)
-        return 500  # the committed offset is 500 records behind the partition's end
+    async def backlog(processed: dict[int, int | None]) -> dict[int, int | None]:
+        asked.extend(processed.values())
+        return dict.fromkeys(processed, 500)  # the committed offset is 500 records behind
 
     proc, effects, table, clock = make(T0 + 86_400_000, backlog=backlog, idle_close_seconds=3.0)
     await proc.process([tick("NVDA", T0, 1.0, 0)])
@@ -380,8 +380,8 @@ async def test_a_stalled_worker_does_not_judge_waiting_on_time_ticks_late():
     The wall clock must not close the window before they are processed."""
     waiting = {"records": 0}
 
-    async def backlog(partition: int, processed: int | None) -> int:
-        return waiting["records"]
+    async def backlog(processed: dict[int, int | None]) -> dict[int, int | None]:
+        return dict.fromkeys(processed, waiting["records"])
 
     proc, effects, _, clock = make(T0 + 40_000, backlog=backlog)
     await proc.process([tick("TSLA", T0 + 40_000, 5.0, 0)])
@@ -396,6 +396,34 @@ async def test_a_stalled_worker_does_not_judge_waiting_on_time_ticks_late():
     await proc.on_timer()  # caught up: now the wall clock closes it, with every tick in it
     (minute,) = [c for c in effects.candles if c.interval == "1m"]
     assert (minute.trades, minute.close) == (4, 8.0)
+
+
+async def test_a_timer_tick_asks_every_partitions_backlog_in_one_call():
+    """The end offsets come fresh from the broker, so they are asked once per tick for all
+    partitions with a forming candle; an unknown answer (the broker did not reply) closes
+    nothing."""
+    calls: list[dict[int, int | None]] = []
+    answer: dict[str, dict[int, int | None] | None] = {"left": {}}
+
+    async def backlog(processed: dict[int, int | None]) -> dict[int, int | None]:
+        calls.append(dict(processed))
+        left = answer["left"]
+        return dict.fromkeys(processed, 0) if left is None else left
+
+    symbols = ["AAPL", "MSFT", "TSLA", "NVDA", "IBM"]
+    partitions = {partition_for(s.encode(), 8) for s in symbols}
+    assert len(partitions) > 1
+    proc, effects, _, clock = make(T0 + 40_000, backlog=backlog)
+    await proc.process([tick(s, T0 + 40_000, 5.0, i) for i, s in enumerate(symbols)])
+    clock.now = (T0 + 70_000) / 1000  # past the minute's end and its grace
+    await proc.on_timer()
+    assert len(calls) == 1 and set(calls[0]) == partitions
+    assert effects.candles == []  # unknown backlog: not caught up
+    answer["left"] = None
+    clock.now += 1.0
+    await proc.on_timer()
+    assert len(calls) == 2
+    assert sorted(c.symbol for c in effects.candles if c.interval == "1m") == sorted(symbols)
 
 
 async def test_symbols_of_partitions_lost_in_a_rebalance_are_left_alone():
