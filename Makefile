@@ -9,6 +9,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 QUIX_VENV := .venv-quix
 QUIX_VERSION := 3.28.1
+# The bench's Quix app writes candles with the same driver the worker uses.
+CASSANDRA_DRIVER_VERSION := $(shell sed -n 's/^ *cassandra-driver==//p' setup.cfg)
+# Named for what it holds, so that a change of either version rebuilds the environment.
+QUIX_STAMP := $(QUIX_VENV)/.installed-$(QUIX_VERSION)-cassandra-$(CASSANDRA_DRIVER_VERSION)
 STACK := $(PY) -m stockapp.devstack
 PYTEST_ARGS ?=
 
@@ -89,17 +93,17 @@ test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # Needs the stack (started if it is not); results in bench/results/ (git-ignored).
-bench: up $(QUIX_VENV)/.installed
+bench: up $(QUIX_STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench --profile
 	$(PY) -m bench.latency
 
 # The Quix Streams contender runs in its own venv: Quix 3.28 pins pydantic and
 # pydantic-settings below the versions stockapp uses.
-$(QUIX_VENV)/.installed:
+$(QUIX_STAMP):
 	$(PYTHON) -m venv $(QUIX_VENV)
 	$(QUIX_VENV)/bin/python -m pip install -q --upgrade pip
-	$(QUIX_VENV)/bin/python -m pip install -q 'quixstreams==$(QUIX_VERSION)'
+	$(QUIX_VENV)/bin/python -m pip install -q 'quixstreams==$(QUIX_VERSION)' 'cassandra-driver==$(CASSANDRA_DRIVER_VERSION)'
 	touch $@
 
 # The harness on a tiny stream; make test runs it as tests/integration/test_bench_smoke.py.

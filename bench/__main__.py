@@ -44,6 +44,7 @@ SMOKE_SKIPS = {
     "stockapp, 1 worker, packed records, no raw-quote rows",
     "stockapp, 2 workers",
     "Quix Streams, 1m OHLCV",  # needs its own environment (make bench builds it)
+    "Quix Streams, 1m OHLCV, candles to Cassandra",
 }
 
 
@@ -65,6 +66,11 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
             "Quix Streams, 1m OHLCV",
             "one interval: a 1m tumbling window per symbol in event time, no sink (Quix 3.28)",
             contenders.quix_ohlcv,
+        ),
+        (
+            "Quix Streams, 1m OHLCV, candles to Cassandra",
+            "the same, its closed candles written at each checkpoint (every 5 s, Quix's default)",
+            lambda ctx: contenders.quix_ohlcv(ctx, sink=True),
         ),
         (
             "Cassandra raw-row writer",

@@ -25,6 +25,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from bench import profile as bench_profile
 from bench.stream import PARTITIONS
 from stockapp.devstack.worker import WorkerProcess, free_port
+from stockapp.settings import get_settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -221,9 +222,15 @@ async def _subprocess_contender(command: list[str], env: dict, out: Path, log_pa
 QUIX_PYTHON = REPO / ".venv-quix" / "bin" / "python"
 
 
-async def quix_ohlcv(ctx: Context) -> Timing | None:
-    """Quix Streams, one interval (1m OHLCV per symbol), no sink; ``None`` when its own
-    environment (``make bench`` builds it) is missing."""
+QUIX_CANDLES = """CREATE TABLE IF NOT EXISTS quix_candles (
+    symbol text, start timestamp, open double, high double, low double, close double,
+    volume double, trades int, PRIMARY KEY ((symbol), start))"""
+
+
+async def quix_ohlcv(ctx: Context, sink: bool = False) -> Timing | None:
+    """Quix Streams, one interval (1m OHLCV per symbol), with no sink or (``sink``) writing
+    its closed candles to Cassandra; ``None`` when its own environment (``make bench`` builds
+    it) is missing."""
     if not QUIX_PYTHON.exists():
         print(
             f"  (Quix Streams skipped: no {QUIX_PYTHON.relative_to(REPO)}; `make bench` builds it)"
@@ -241,9 +248,22 @@ async def quix_ohlcv(ctx: Context) -> Timing | None:
         "BENCH_STATE_DIR": str(ctx.workdir / f"quix-state-{unique}"),
         "PYTHONPATH": str(REPO),
     }
-    return await _subprocess_contender(
+    if sink:
+        settings = get_settings()
+        ctx.session.execute(QUIX_CANDLES)
+        ctx.session.execute("TRUNCATE quix_candles")  # each run stores its own candles
+        env |= {
+            "BENCH_CASSANDRA_KEYSPACE": ctx.keyspace,
+            "BENCH_CASSANDRA_HOSTS": ",".join(settings.cassandra_hosts),
+            "BENCH_CASSANDRA_PORT": str(settings.cassandra_port),
+        }
+    timing = await _subprocess_contender(
         [str(QUIX_PYTHON), "-m", "bench.quix_ohlcv"], env, out, ctx.workdir / "quix.log"
     )
+    if sink:  # that it did the work: every closed window is a row
+        stored = ctx.session.execute("SELECT COUNT(*) FROM quix_candles", timeout=60).one()[0]
+        print(f"  (Quix Streams stored {stored:,} closed 1m candles)", flush=True)
+    return timing
 
 
 def packed_profile(profile: Path) -> Path:
