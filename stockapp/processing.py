@@ -25,13 +25,14 @@ from typing import Any, Protocol
 
 import orjson
 
+from stockapp.metrics import BATCH_RECORDS, BATCH_SECONDS
 from stockapp.models import Quote, QuoteRow
 from stockapp.partitioning import symbol_partition
 from stockapp.settings import Settings
 from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.indicators import Values
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
-from stockapp.validation import Element, InvalidQuote, parse_record
+from stockapp.validation import Element, InvalidQuote, parse_record, reason_class
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,9 @@ class QuoteProcessor:
         self.scanned_at = 0.0
         self.lock = asyncio.Lock()  # the agent and the timer both change states
         self.stats: Counter[str] = Counter()
+        # Candles closed per interval, and dead letters per reason class (the /metrics labels).
+        self.closed_by_interval: Counter[str] = Counter()
+        self.invalid_by_reason: Counter[str] = Counter()
         # Set while a batch keeps failing (STUCK_AFTER_TRIES or more tries): what /ready shows.
         self.stuck: dict[str, Any] | None = None
         self._seed_dicts: dict[str, dict] = {}  # seeds loaded in the current batch
@@ -322,6 +326,7 @@ class QuoteProcessor:
                     records = current
             if not records:
                 return records
+            began = time.perf_counter()
             try:
                 await self._process(records, drained)
             except BaseException:
@@ -329,6 +334,8 @@ class QuoteProcessor:
                 # persist them, and a retry must start from the table.
                 self.forget()
                 raise
+            BATCH_SECONDS.observe(time.perf_counter() - began)
+            BATCH_RECORDS.observe(len(records))
             return records
 
     async def _process(self, records: list[RawRecord], drained: bool) -> None:
@@ -343,7 +350,9 @@ class QuoteProcessor:
         closed: list[Candle] = []
         touched: set[str] = set()
         outputs: list[Output] = []
-        stats = self.stats
+        # Counted here and added to the worker's counters once the batch is stored: a batch
+        # that fails is tried again, and must not count its quotes twice.
+        stats: Counter[str] = Counter()
         if not self.topic_id_known and self.topic_id is not None:
             self.current_topic_id = await self.topic_id()
             self.topic_id_known = True
@@ -421,6 +430,10 @@ class QuoteProcessor:
                     )
         await self._emit(quotes, closed, touched, outputs)
         stats["stored_records"] += len(records)
+        self.stats.update(stats)
+        self.invalid_by_reason.update(
+            reason_class(reason) for topic, _, reason, _ in outputs if topic == dlq
+        )
 
     def _parse(
         self, record: RawRecord, now_ms: int
@@ -562,6 +575,7 @@ class QuoteProcessor:
             # states that cover them must be in Kafka first (faust_compat.DurableTable).
             await self.durable()
         self.stats["candles_closed"] += len(closed)
+        self.closed_by_interval.update(candle.interval for candle in closed)
         for listener in self.listeners:
             listener(touched, closed)
         self._evict()

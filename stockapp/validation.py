@@ -219,3 +219,48 @@ def _fields(
         if not quote.low <= min(quote.open, price) <= max(quote.open, price) <= quote.high:
             raise InvalidQuote("bar must satisfy low <= open, close <= high")
     return quote
+
+
+# Why a record or element was refused, in a few classes: the label of the dead-letter metric
+# (stockapp_invalid_total{reason}), whose values must stay few whatever the input. Checked in
+# order; the reasons are the messages of this module (tests/unit/test_validation.py covers
+# one of each).
+REASON_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("unprocessable", ("could not be applied", "could not be parsed")),
+    ("bad_symbol", ("bad symbol", "record key")),
+    ("too_many_quotes", ("record packs",)),
+    ("not_json", ("not valid JSON", "empty record", "JSON object", "empty array")),
+    ("missing_field", ("missing field", "is missing")),
+    (
+        "out_of_range",
+        (
+            "must be finite",
+            "must be > 0",
+            "must be at most",
+            "before 1970",
+            "before the year",
+            "must be within",
+            "in the future",
+            "low <= open",
+        ),
+    ),
+    (
+        "wrong_type",
+        (
+            "must be a number",
+            "must be epoch",
+            "must be a string",
+            "ISO-8601",
+            "UTC offset",
+            "positive integer",
+        ),
+    ),
+)
+
+
+def reason_class(reason: str) -> str:
+    """The class of a dead-letter reason: one of REASON_CLASSES' names, or ``other``."""
+    for name, marks in REASON_CLASSES:
+        if any(mark in reason for mark in marks):
+            return name
+    return "other"

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from stockapp.metrics import CASSANDRA_WRITE_SECONDS
 from stockapp.models import Quote, QuoteRow
 from stockapp.sinks.binding import RowBinder
 from stockapp.sinks.layout import candle_bucket, quote_day_number
@@ -106,6 +108,7 @@ class CassandraSink:
         self.max_backoff = max_backoff
         self.sleep = sleep
         self.retries = 0
+        self.in_flight = 0  # statements sent and not yet acknowledged (a /metrics gauge)
         self.retryable = _retryable()
         from cassandra.query import UNSET_VALUE
         from cassandra.util import Date
@@ -220,25 +223,34 @@ class CassandraSink:
         return len(statements)
 
     async def _execute(self, statement: Any) -> None:
-        attempt = 0
         async with self.semaphore:
-            while True:
-                try:
-                    await execute(self.session, statement)
-                    return
-                except self.retryable as exc:
-                    attempt += 1
-                    self.retries += 1
-                    delay = min(self.max_backoff, 0.05 * 2 ** min(attempt, 10))
-                    level = logging.WARNING if attempt >= 3 else logging.DEBUG
-                    log.log(
-                        level,
-                        "cassandra write failed (%s), retry %d in %.2fs",
-                        type(exc).__name__,
-                        attempt,
-                        delay,
-                    )
-                    await self.sleep(delay)
+            self.in_flight += 1
+            began = time.perf_counter()
+            try:
+                await self._until_written(statement)
+            finally:
+                self.in_flight -= 1
+            CASSANDRA_WRITE_SECONDS.observe(time.perf_counter() - began)
+
+    async def _until_written(self, statement: Any) -> None:
+        attempt = 0
+        while True:
+            try:
+                await execute(self.session, statement)
+                return
+            except self.retryable as exc:
+                attempt += 1
+                self.retries += 1
+                delay = min(self.max_backoff, 0.05 * 2 ** min(attempt, 10))
+                level = logging.WARNING if attempt >= 3 else logging.DEBUG
+                log.log(
+                    level,
+                    "cassandra write failed (%s), retry %d in %.2fs",
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                )
+                await self.sleep(delay)
 
 
 def _row_bytes(statement: Any) -> int:

@@ -40,29 +40,35 @@ async def _kafka() -> None:
         raise ConnectionError("no metadata")
 
 
+async def readiness() -> tuple[bool, dict[str, Any]]:
+    """Whether the worker is ready, and the checks that say so (errors named): Kafka and
+    Cassandra answer, the tables are recovered, and no batch is stuck (failing again and
+    again). Shared by /ready and /metrics' ``stockapp_ready``."""
+    checks: dict[str, Any] = {
+        "tables_recovered": app.tables.recovery.completed.is_set(),
+    }
+    stuck = app.processor.stuck if app.processor else None
+    checks["batches"] = stuck is None
+    if stuck is not None:
+        # A batch that keeps failing is retried, never skipped (that would lose data):
+        # the operator has to see which one, and why.
+        checks["batches_error"] = stuck
+    for name, check in (("kafka", _kafka), ("cassandra", _cassandra)):
+        try:
+            await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+            checks[name] = True
+        except Exception as exc:  # noqa: BLE001 - whatever the failure, the answer is "not ready"
+            checks[name] = False
+            checks[f"{name}_error"] = type(exc).__name__
+    return all(v for k, v in checks.items() if not k.endswith("_error")), checks
+
+
 @app.page("/ready")
 class Ready(View):
-    """Readiness: Kafka and Cassandra answer, the tables are recovered, and no batch is stuck
-    (failing again and again). 503 otherwise, naming what is wrong."""
+    """Readiness: 503 unless every check of :func:`readiness` passes, naming what is wrong."""
 
     async def get(self, request: Request) -> Response:
-        checks: dict[str, Any] = {
-            "tables_recovered": app.tables.recovery.completed.is_set(),
-        }
-        stuck = app.processor.stuck if app.processor else None
-        checks["batches"] = stuck is None
-        if stuck is not None:
-            # A batch that keeps failing is retried, never skipped (that would lose data):
-            # the operator has to see which one, and why.
-            checks["batches_error"] = stuck
-        for name, check in (("kafka", _kafka), ("cassandra", _cassandra)):
-            try:
-                await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
-                checks[name] = True
-            except Exception as exc:  # noqa: BLE001 - whatever the failure, the answer is "not ready"
-                checks[name] = False
-                checks[f"{name}_error"] = type(exc).__name__
-        ready = all(v for k, v in checks.items() if not k.endswith("_error"))
+        ready, checks = await readiness()
         return self.json(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status=200 if ready else 503,

@@ -136,6 +136,23 @@ async def test_timeouts_are_retried_with_backoff():
     await sink.write([], [CANDLE])
     assert delays == [0.1, 0.2]
     assert sink.retries == 2
+
+
+async def test_writes_are_timed_and_counted_in_flight():
+    """/metrics: a write statement's latency (retries included) goes to the histogram once,
+    and the in-flight gauge is back at zero when it is acknowledged."""
+    from stockapp.metrics import CASSANDRA_WRITE_SECONDS
+
+    def observed() -> float:
+        (metric,) = CASSANDRA_WRITE_SECONDS.collect()
+        return next(s.value for s in metric.samples if s.name.endswith("_count"))
+
+    session = Session([OperationTimedOut("slow")])
+    sink = make_sink(session, [])
+    before = observed()
+    await sink.write([], [CANDLE])
+    assert observed() == before + 1
+    assert sink.in_flight == 0
     assert len(session.executed) == 1
 
 

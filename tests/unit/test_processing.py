@@ -215,6 +215,9 @@ async def test_a_failed_batch_is_retried_from_the_stored_state():
     batch = [tick("TSLA", T0 + 66_000 + i, 11.0 + i, 1 + i) for i in range(3)]
     await proc.process_until_done(batch, max_delay=0.01)
     assert proc.stats["batch_retries"] == 1
+    assert proc.stats["quotes"] == 4  # the failed try's quotes are not counted
+    assert proc.stats["stored_records"] == 4
+    assert proc.closed_by_interval == {"1m": 1}
     assert [q.offset for q in effects.quotes] == [0, 1, 2, 3]  # each quote stored once
     assert table[b"TSLA"]["last_offset"] == 3
     (closed,) = effects.candles  # the 14:00 candle, closed once, from the first tick only
@@ -247,6 +250,7 @@ async def test_a_record_that_cannot_be_applied_is_dead_lettered_and_the_batch_go
     await proc.process_until_done(batch, max_delay=0.01)
     monkeypatch.setattr(SymbolState, "apply", real_apply)
     assert proc.stats["batch_retries"] == 0 and proc.stats["apply_errors"] == 1
+    assert proc.invalid_by_reason == {"unprocessable": 1}
     (dead,) = [p for p in effects.published if p[0] == "quotes.dlq"]
     assert dead[3]["stockapp.reason"].startswith(b"could not be applied: OverflowError")
     assert dead[3]["stockapp.source.offset"] == b"1"
@@ -269,6 +273,7 @@ async def test_an_oversized_record_is_forwarded_cut_with_a_header():
     ((topic, key, value, headers),) = effects.published
     assert topic == "quotes.dlq" and key == b"AAPL"
     assert len(value) == 256 * 1024 and value == huge[: len(value)]
+    assert proc.invalid_by_reason == {"missing_field": 1}
     assert headers["stockapp.truncated.value"] == str(len(huge)).encode()
     assert headers["stockapp.reason"].startswith(b"missing field 'ts'")
 
