@@ -16,7 +16,7 @@ QUIX_STAMP := $(QUIX_VENV)/.installed-$(QUIX_VERSION)-cassandra-$(CASSANDRA_DRIV
 STACK := $(PY) -m stockapp.devstack
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium lint reset bench bench-smoke
+.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium prometheus lint reset bench bench-smoke
 
 help:
 	@echo "make demo       stack + worker in the background, prints the URL (make demo-stop;"
@@ -76,11 +76,22 @@ chromium:
 test-frontend: install
 	cd frontend && npm test
 
+# Prometheus and promtool for the monitoring tests, unpacked from Debian's package: nothing is
+# installed system-wide and no service starts (the tests run Prometheus on 127.0.0.1).
+PROMETHEUS := .stack/prometheus/usr/bin/prometheus
+prometheus: $(PROMETHEUS)
+$(PROMETHEUS):
+	@mkdir -p .stack/prometheus/deb
+	cd .stack/prometheus/deb && { apt-get download prometheus 2>/dev/null \
+		|| { $(SUDO) apt-get update -qq && apt-get download prometheus; }; }
+	dpkg -x .stack/prometheus/deb/prometheus_*.deb .stack/prometheus
+	rm -rf .stack/prometheus/deb
+
 # Leaves the stack as it found it: stopped afterwards only if this run started it. A run must
 # not change tracked files either (a build that rewrites the lock file, a test that writes into
 # the tree): the git status after the tests must equal the one before install.
 TREE_STATE := $(shell git status --porcelain 2>/dev/null | md5sum)
-test: install lint chromium test-frontend
+test: install lint chromium prometheus test-frontend
 	@if $(STACK) status --quiet; then was_up=1; else was_up=0; fi; \
 	$(STACK) up; \
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
