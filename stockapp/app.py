@@ -15,6 +15,7 @@ from typing import Any
 from stockapp.faust_compat import ROCKSDB_SCHEME, SafeSeekApp
 from stockapp.processing import ChangeListener, QuoteProcessor
 from stockapp.settings import Settings, get_settings
+from stockapp.web.guard import protect
 from stockapp.web.static import mount
 
 
@@ -37,8 +38,11 @@ class StockApp(SafeSeekApp):
         self.processor = processor
 
     def on_webserver_init(self, web: Any) -> None:
+        settings = get_settings()
+        # Host names, the bearer token and body sizes, checked before anything else.
+        protect(web, settings)
         # The built front end, on the same port as the API (see stockapp/web/static.py).
-        mount(web, get_settings())
+        mount(web, settings)
 
 
 def create_app(settings: Settings) -> StockApp:
@@ -54,6 +58,13 @@ def create_app(settings: Settings) -> StockApp:
         web_host=settings.web_host,
         web_port=settings.web_port,
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        # Faust's own /router and /table views would serve any table's contents to anyone
+        # who can reach the port; nothing of stockapp uses them.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_application_options={"client_max_size": settings.api_max_request_bytes},
         # Faust's own default ("-", every tick at WARN) is noisy; a worker is quiet by default.
         loghandlers=[],
         topic_partitions=settings.quotes_partitions,

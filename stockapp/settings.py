@@ -104,6 +104,19 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: Port = 6066
     cors_origins: CsvList = ()
+    # Host names the web server answers to (the Host header): a page on another site whose
+    # name resolves to this address (DNS rebinding) sends its own name and is refused. The
+    # worker's own web_host is always allowed; "*" allows any.
+    allowed_hosts: CsvList = ("127.0.0.1", "localhost", "::1")
+    # A bearer token required on /api/*, the live WebSocket, /stats, /metrics and /debug/*
+    # (empty: no token); or a file holding it (a mounted secret).
+    api_token: Secret = ""
+    api_token_file: Path | None = None
+    # Request bodies above this are refused (413); the API takes none larger.
+    api_max_request_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65_536
+    # Live WebSocket connections this worker serves, in all and from one client address.
+    live_max_connections: Annotated[int, Field(ge=1)] = 1000
+    live_max_per_client: Annotated[int, Field(ge=1)] = 20
     # A live WebSocket client that takes longer than this to accept one change is dropped.
     live_send_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     frontend_dist: Path = REPO_ROOT / "frontend" / "dist"
@@ -121,7 +134,12 @@ class Settings(BaseSettings):
     stack_start_timeout: Annotated[int, Field(ge=10)] = 180
 
     @field_validator(
-        "kafka_bootstrap", "cassandra_hosts", "intervals", "cors_origins", mode="before"
+        "kafka_bootstrap",
+        "cassandra_hosts",
+        "intervals",
+        "cors_origins",
+        "allowed_hosts",
+        mode="before",
     )
     @classmethod
     def _split(cls, value: Any) -> Any:
@@ -137,6 +155,22 @@ class Settings(BaseSettings):
         for address in value:
             host_port(address, 9092)
         return value
+
+    @field_validator("api_token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value.is_file() and value.read_text().strip()):
+            raise ValueError("is not a readable file holding the token")
+        return value
+
+    @property
+    def api_secret(self) -> str:
+        """The API token (from STOCKAPP_API_TOKEN, else the file); empty: none required."""
+        if self.api_token:
+            return self.api_token
+        if self.api_token_file is not None:
+            return self.api_token_file.read_text().strip()
+        return ""
 
     @field_validator("market_timezone")
     @classmethod

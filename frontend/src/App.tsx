@@ -1,12 +1,21 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { fetchCandles, fetchMeta, fetchSymbols, subscribeLive } from "./api";
+import { AuthError, fetchCandles, fetchMeta, fetchSymbols, subscribeLive } from "./api";
+import { getToken, setToken } from "./auth";
 import { Chart } from "./Chart";
 import { mergeCandles } from "./mapping";
 import { loadPrefs, savePrefs, withMeta, type Prefs } from "./prefs";
 import { SymbolPicker } from "./SymbolPicker";
 import type { ApiCandle, Meta, SymbolInfo } from "./types";
 
-type Status = { kind: "loading" } | { kind: "error"; message: string } | { kind: "ready" };
+type Status =
+  | { kind: "loading" }
+  | { kind: "error"; message: string }
+  | { kind: "ready" }
+  | { kind: "token"; message: string }; // the worker wants a token
+
+function failed(e: Error): Status {
+  return e instanceof AuthError ? { kind: "token", message: e.message } : { kind: "error", message: e.message };
+}
 
 export function App() {
   const [prefs, setPrefs] = useState<Prefs>(() => loadPrefs());
@@ -32,7 +41,7 @@ export function App() {
         setMeta(m);
         setPrefs((p) => withMeta(p, m.intervals, m.indicators));
       })
-      .catch((e: Error) => !cancelled && setStatus({ kind: "error", message: e.message }));
+      .catch((e: Error) => !cancelled && setStatus(failed(e)));
     return () => {
       cancelled = true;
     };
@@ -49,7 +58,11 @@ export function App() {
           setSymbolsError(null);
           setPrefs((p) => (list.length && !list.some((s) => s.symbol === p.symbol) ? { ...p, symbol: list[0].symbol } : p));
         })
-        .catch((e: Error) => !cancelled && setSymbolsError(e.message));
+        .catch((e: Error) => {
+          if (cancelled) return;
+          if (e instanceof AuthError) setStatus(failed(e));
+          else setSymbolsError(e.message);
+        });
     load();
     const timer = setInterval(load, 30_000);
     return () => {
@@ -72,10 +85,14 @@ export function App() {
       .then((list) => {
         setCandles(list);
         setStatus({ kind: "ready" });
-        stop = subscribeLive(symbol, interval, (c) => setCandles((current) => mergeCandles(current, [c])));
+        const merge = (list: ApiCandle[]) => setCandles((current) => mergeCandles(current, list));
+        // After a dropped connection, the latest candles again: changes made meanwhile
+        // were not pushed.
+        const catchUp = () => fetchCandles(symbol, interval, {}, abort.signal).then(merge).catch(() => undefined);
+        stop = subscribeLive(symbol, interval, (c) => merge([c]), catchUp);
       })
       .catch((e: Error) => {
-        if (!abort.signal.aborted) setStatus({ kind: "error", message: e.message });
+        if (!abort.signal.aborted) setStatus(failed(e));
       });
     return () => {
       abort.abort();
@@ -131,12 +148,31 @@ export function App() {
       </header>
       <main>
         {symbolsError && <div className="message error">Cannot list symbols: {symbolsError}</div>}
-        {!symbolsError && symbols.length === 0 && (
+        {!symbolsError && symbols.length === 0 && status.kind !== "token" && (
           <div className="message" data-testid="empty">
             No symbols yet. Start a source: <code>stockapp produce</code>
           </div>
         )}
         {status.kind === "loading" && symbol && <div className="message" data-testid="loading">Loading {symbol}…</div>}
+        {status.kind === "token" && (
+          <form
+            className="message"
+            data-testid="token-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              const input = e.currentTarget.elements.namedItem("token") as HTMLInputElement;
+              setToken(input.value);
+              setStatus({ kind: "loading" });
+              setReload((n) => n + 1);
+            }}
+          >
+            {getToken() ? "The token was not accepted. " : "This server needs an API token. "}
+            <input name="token" type="password" data-testid="token" autoComplete="current-password" aria-label="API token" />{" "}
+            <button type="submit" data-testid="token-submit">
+              Use token
+            </button>
+          </form>
+        )}
         {status.kind === "error" && (
           <div className="message error" data-testid="error">
             {status.message} <button onClick={() => setReload((n) => n + 1)}>Retry</button>

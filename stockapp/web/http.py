@@ -27,6 +27,18 @@ class NotFound(LookupError):
     pass
 
 
+_TOKEN = get_settings().api_secret  # read once: the file is not read again per request
+
+
+def internal_headers() -> dict[str, str]:
+    """Headers of a request this worker makes to another (forwarding, relaying): marked as
+    routed, and with the token every worker shares, when one is set."""
+    headers = {ROUTED_HEADER: "1"}
+    if _TOKEN:
+        headers["Authorization"] = f"Bearer {_TOKEN}"
+    return headers
+
+
 def cors_headers(request: Request) -> dict[str, str]:
     """Same origin needs nothing; another origin gets the header only if it is allowed."""
     origin = request.headers.get("Origin")
@@ -37,7 +49,9 @@ def cors_headers(request: Request) -> dict[str, str]:
 
 
 def origin_allowed(request: Request) -> bool:
-    """For WebSockets, which browsers open cross-origin without asking: same host or listed."""
+    """For WebSockets, which browsers open cross-origin without asking: same host or listed.
+    (The Host header itself was checked against the allowed hosts before: a rebound DNS name
+    does not get this far, stockapp/web/guard.py.)"""
     origin = request.headers.get("Origin")
     if not origin:
         return True
@@ -91,7 +105,7 @@ class ApiView(View):
         """The owner's answer to the same request; None if the owner cannot be reached."""
         url = owner.with_path(request.path).with_query(request.query)
         try:
-            async with app.http_client.get(url, headers={ROUTED_HEADER: "1"}) as response:
+            async with app.http_client.get(url, headers=internal_headers()) as response:
                 body = await response.read()
                 return self.bytes(
                     body,

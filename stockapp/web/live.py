@@ -12,7 +12,7 @@ import asyncio
 import logging
 import socket
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +23,13 @@ from faust.web import Request
 from stockapp.app import app
 from stockapp.settings import get_settings
 from stockapp.tables.candle import Candle
-from stockapp.web.http import ROUTED_HEADER, ApiView, origin_allowed, owner_url
+from stockapp.web.http import (
+    ROUTED_HEADER,
+    ApiView,
+    internal_headers,
+    origin_allowed,
+    owner_url,
+)
 from stockapp.web.params import BadRequest, parse_interval, parse_symbol
 from stockapp.web.payload import from_candle
 
@@ -60,6 +66,7 @@ class Hub:
         self.subscribers: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
         self.clients = 0  # open live connections, served here or relayed from the owner
         self.dropped = 0  # clients disconnected for being too slow, since the start
+        self.per_client: Counter[str] = Counter()  # open connections by client address
 
     def subscribe(self, symbol: str, interval: str) -> Subscriber:
         subscriber = Subscriber()
@@ -117,6 +124,14 @@ class Live(ApiView):
             return self.json({"error": str(exc)}, status=400)
         if not origin_allowed(request):
             return self.json({"error": "origin not allowed"}, status=403)
+        settings = get_settings()
+        if hub.clients >= settings.live_max_connections:
+            return self.json({"error": "too many live connections on this worker"}, status=503)
+        # A relayed connection is counted where the client is: here its address would be
+        # the relaying worker's, shared by all the clients it relays.
+        client = None if request.headers.get(ROUTED_HEADER) else (request.remote or "?")
+        if client is not None and hub.per_client[client] >= settings.live_max_per_client:
+            return self.json({"error": "too many live connections from this address"}, status=429)
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
         sock = request.transport.get_extra_info("socket") if request.transport else None
@@ -124,6 +139,8 @@ class Live(ApiView):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         owner = None if request.headers.get(ROUTED_HEADER) else owner_url(name)
         hub.clients += 1
+        if client is not None:
+            hub.per_client[client] += 1
         try:
             if owner is not None:
                 await self._relay(ws, owner, request, name, interval)
@@ -131,6 +148,10 @@ class Live(ApiView):
                 await self._serve(ws, request, name, interval)
         finally:
             hub.clients -= 1
+            if client is not None:
+                hub.per_client[client] -= 1
+                if not hub.per_client[client]:
+                    del hub.per_client[client]
             await ws.close()
         return ws
 
@@ -160,7 +181,7 @@ class Live(ApiView):
         url = owner.with_scheme("ws").with_path(request.path).with_query(request.query)
         timeout = get_settings().live_send_timeout_seconds
         try:
-            async with app.http_client.ws_connect(url, headers={ROUTED_HEADER: "1"}) as upstream:
+            async with app.http_client.ws_connect(url, headers=internal_headers()) as upstream:
                 reader = asyncio.ensure_future(ws.receive())
                 async for message in upstream:
                     if reader.done():

@@ -1,0 +1,61 @@
+// The chart against a worker that requires an API token (STOCKAPP_API_TOKEN), in real headless
+// Chromium: the page asks for the token, a wrong one is refused, the right one shows the chart
+// and opens the live WebSocket with a ticket. Usage:
+//   STOCKAPP_URL=http://127.0.0.1:6066 STOCKAPP_TOKEN=... STOCKAPP_ARTIFACTS=../artifacts node e2e/token.e2e.mjs
+// Exits non-zero with a reason on the first failed check.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const url = process.env.STOCKAPP_URL ?? "http://127.0.0.1:6066";
+const token = process.env.STOCKAPP_TOKEN ?? "";
+const artifacts = process.env.STOCKAPP_ARTIFACTS ?? "../artifacts";
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+function check(ok, message) {
+  if (!ok) throw new Error(`check failed: ${message}`);
+  console.log(`ok: ${message}`);
+}
+
+async function liveClients() {
+  const response = await fetch(`${url}/metrics`, { headers: { Authorization: `Bearer ${token}` } });
+  const text = await response.text();
+  const line = text.split("\n").find((l) => l.startsWith("stockapp_websocket_clients "));
+  return line ? Number(line.split(" ")[1]) : NaN;
+}
+
+const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+const errors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  // The 401s the page meets before it has the token are expected; other errors are not.
+  page.on("console", (m) => m.type() === "error" && !m.text().includes("401") && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+
+  await page.getByTestId("token-form").waitFor({ timeout: 30_000 });
+  check(true, "the page asks for the token");
+  await page.getByTestId("token").fill("not-the-token");
+  await page.getByTestId("token-submit").click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=token-form]")?.textContent?.includes("not accepted"), null, {
+    timeout: 30_000,
+  });
+  check(true, "a wrong token is refused");
+
+  const before = await liveClients();
+  await page.getByTestId("token").fill(token);
+  await page.getByTestId("token-submit").click();
+  await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart]")?.dataset.bars) > 0, null, { timeout: 30_000 });
+  check(true, "with the token the chart shows candles from the API");
+  const deadline = Date.now() + 20_000;
+  while ((await liveClients()) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  check((await liveClients()) > before, "the live WebSocket opened with a ticket");
+
+  mkdirSync(artifacts, { recursive: true });
+  const shot = join(artifacts, "chart-token.png");
+  await page.screenshot({ path: shot });
+  console.log(`screenshot: ${shot}`);
+  check(errors.length === 0, `no console errors${errors.length ? `: ${errors.join(" | ")}` : ""}`);
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { authHeaders, getToken, liveUrl, setToken } from "./auth";
+
+function memory() {
+  const data = new Map<string, string>();
+  return {
+    getItem: (k: string) => data.get(k) ?? null,
+    setItem: (k: string, v: string) => void data.set(k, v),
+    removeItem: (k: string) => void data.delete(k),
+  };
+}
+
+describe("auth", () => {
+  it("keeps a trimmed token, and forgets an empty one", () => {
+    const store = memory();
+    setToken("  abc  ", store);
+    expect(getToken(store)).toBe("abc");
+    setToken("", store);
+    expect(getToken(store)).toBeNull();
+  });
+
+  it("sends a bearer header only with a token", () => {
+    expect(authHeaders("abc")).toEqual({ Authorization: "Bearer abc" });
+    expect(authHeaders(null)).toEqual({});
+  });
+
+  it("adds a ticket to the live URL when a token is set", async () => {
+    const calls: [string, RequestInit | undefined][] = [];
+    const fetcher = (async (path: string, init?: RequestInit) => {
+      calls.push([path, init]);
+      return new Response(JSON.stringify({ ticket: "123.ab+c", expires_in: 30 }), { status: 200 });
+    }) as typeof fetch;
+    const base = "ws://h/api/live/AAPL?interval=1m";
+    setToken(null);
+    expect(await liveUrl(base, fetcher)).toBe(base);
+    expect(calls).toEqual([]);
+    setToken("abc");
+    expect(await liveUrl(base, fetcher)).toBe(`${base}&ticket=123.ab%2Bc`);
+    expect(calls[0][0]).toBe("/api/ws-ticket");
+    expect(calls[0][1]?.headers).toEqual({ Authorization: "Bearer abc" });
+    setToken(null);
+  });
+});

@@ -1,0 +1,120 @@
+"""Who may talk to a worker's web server (docs/security.md).
+
+- **Host names.** A request whose Host header names a host this worker does not answer to is
+  refused: that is what a page on another site sends after rebinding its DNS name to this
+  address. IP literals are always accepted (probes and Prometheus address workers by IP, and a
+  rebinding page cannot present one); names must be the worker's own ``web_host`` or listed in
+  ``STOCKAPP_ALLOWED_HOSTS``.
+- **Bearer token** (``STOCKAPP_API_TOKEN`` or ``..._FILE``): when set, ``/api/*``, ``/stats``,
+  ``/metrics`` and ``/debug/*`` need ``Authorization: Bearer <token>``; ``/health``,
+  ``/ready`` and the front end's files stay open. Browsers cannot put a header on a WebSocket,
+  so the live socket also takes a ``ticket`` query parameter: a short-lived HMAC of its expiry
+  under the token, from ``POST /api/ws-ticket`` (which needs the header). Every worker holds
+  the same token, so any of them accepts a ticket another made.
+- **Request size.** A body above ``STOCKAPP_API_MAX_REQUEST_BYTES`` is refused (413) before it
+  is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import time
+from typing import Any
+
+from aiohttp import web
+
+from stockapp.settings import Settings
+
+TICKET_SECONDS = 30
+PROTECTED = ("/api/", "/stats", "/metrics", "/debug/")
+LIVE = "/api/live/"
+
+
+def make_ticket(token: str, now: float, seconds: int = TICKET_SECONDS) -> str:
+    """A ticket for the live WebSocket, valid until ``now + seconds``."""
+    expiry = int(now) + seconds
+    return f"{expiry}.{_mac(token, expiry)}"
+
+
+def ticket_valid(ticket: str, token: str, now: float) -> bool:
+    expiry_text, _, mac = ticket.partition(".")
+    if not expiry_text.isdigit() or len(expiry_text) > 12:
+        return False
+    expiry = int(expiry_text)
+    if not now <= expiry <= now + TICKET_SECONDS + 1:
+        return False
+    return hmac.compare_digest(mac, _mac(token, expiry))
+
+
+def _mac(token: str, expiry: int) -> str:
+    return hmac.new(token.encode(), f"live:{expiry}".encode(), hashlib.sha256).hexdigest()
+
+
+def bearer_ok(request: Any, token: str) -> bool:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode(), token.encode()
+    )
+
+
+def host_allowed(host: str | None, settings: Settings) -> bool:
+    """``host`` as in the Host header (``name[:port]``, ``[v6]:port``)."""
+    allowed = settings.allowed_hosts
+    if "*" in allowed:
+        return True
+    if not host:
+        return False
+    if host.startswith("["):  # [v6] or [v6]:port
+        name = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:  # name:port
+        name = host.rsplit(":", 1)[0]
+    else:
+        name = host
+    name = name.lower()
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return name == settings.web_host.lower() or name in {h.lower() for h in allowed}
+
+
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def _authorized(request: web.Request, token: str) -> bool:
+    if bearer_ok(request, token):
+        return True
+    ticket = request.query.get("ticket", "")
+    return (
+        request.path.startswith(LIVE) and bool(ticket) and ticket_valid(ticket, token, time.time())
+    )
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def protect(web_driver: Any, settings: Settings) -> None:
+    """Install the checks on the worker's aiohttp application (before it starts)."""
+    token = settings.api_secret
+    limit = settings.api_max_request_bytes
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not host_allowed(request.host, settings):
+            return _error(403, "host not allowed (STOCKAPP_ALLOWED_HOSTS)")
+        if request.content_length is not None and request.content_length > limit:
+            return _error(413, f"request body over {limit} bytes")
+        path = request.path
+        if token and path.startswith(PROTECTED) and not bearer_ok(request, token):
+            ticket = request.query.get("ticket", "")
+            if not (path.startswith(LIVE) and ticket and ticket_valid(ticket, token, time.time())):
+                return _error(
+                    401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"}
+                )
+        return await handler(request)
+
+    web_driver.web_app.middlewares.append(guard)
