@@ -55,9 +55,9 @@ def create_app(settings: Settings) -> StockApp:
         origin="stockapp",
         datadir=str(settings.worker_dir / "{conf.id}"),
         web_bind=settings.web_host,
-        web_host=settings.web_host,
+        web_host=settings.web_advertised,
         web_port=settings.web_port,
-        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        canonical_url=f"http://{settings.web_advertised}:{settings.web_port}",
         # Faust's own /router and /table views would serve any table's contents to anyone
         # who can reach the port; nothing of stockapp uses them.
         web_router_enabled=False,

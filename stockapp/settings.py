@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     # Faust worker and its web server
     app_id: str = "stockapp"
     web_host: str = "127.0.0.1"
+    # The address other workers (forwarding, live relay) and Faust's group metadata use for
+    # this worker. Empty: web_host. "auto": this machine's address as its host name resolves
+    # (a container's own IP), for workers that bind 0.0.0.0: advertising 0.0.0.0 would make
+    # every worker believe it owns every symbol.
+    web_advertise: str = ""
     web_port: Port = 6066
     cors_origins: CsvList = ()
     # Host names the web server answers to (the Host header): a page on another site whose
@@ -190,6 +195,15 @@ class Settings(BaseSettings):
         if not value or len(set(value)) != len(value):
             raise ValueError("must list distinct intervals")
         return value
+
+    @property
+    def web_advertised(self) -> str:
+        """The host part of this worker's URL as other workers reach it."""
+        if self.web_advertise == "auto":
+            import socket
+
+            return socket.gethostbyname(socket.gethostname())
+        return self.web_advertise or self.web_host
 
     @property
     def kafka_broker_url(self) -> str:

@@ -3,7 +3,8 @@
 - **Host names.** A request whose Host header names a host this worker does not answer to is
   refused: that is what a page on another site sends after rebinding its DNS name to this
   address. IP literals are always accepted (probes and Prometheus address workers by IP, and a
-  rebinding page cannot present one); names must be the worker's own ``web_host`` or listed in
+  rebinding page cannot present one); names must be the worker's own ``web_host`` (or
+  ``web_advertise``) or listed in
   ``STOCKAPP_ALLOWED_HOSTS``.
 - **Bearer token** (``STOCKAPP_API_TOKEN`` or ``..._FILE``): when set, ``/api/*``, ``/stats``,
   ``/metrics`` and ``/debug/*`` need ``Authorization: Bearer <token>``; ``/health``,
@@ -78,7 +79,8 @@ def host_allowed(host: str | None, settings: Settings) -> bool:
         return True
     except ValueError:
         pass
-    return name == settings.web_host.lower() or name in {h.lower() for h in allowed}
+    own = {settings.web_host.lower(), settings.web_advertise.lower()}
+    return name in own or name in {h.lower() for h in allowed}
 
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}

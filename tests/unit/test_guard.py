@@ -8,15 +8,16 @@ from types import SimpleNamespace
 from stockapp.web.guard import TICKET_SECONDS, bearer_ok, host_allowed, make_ticket, ticket_valid
 
 
-def settings(hosts=("127.0.0.1", "localhost", "::1"), web_host="127.0.0.1"):
-    return SimpleNamespace(allowed_hosts=hosts, web_host=web_host)
+def settings(hosts=("127.0.0.1", "localhost", "::1"), web_host="127.0.0.1", advertise=""):
+    return SimpleNamespace(allowed_hosts=hosts, web_host=web_host, web_advertise=advertise)
 
 
 def test_host_names():
     s = settings(web_host="worker-3")
     assert host_allowed("localhost:6066", s)
     assert host_allowed("LOCALHOST", s)
-    assert host_allowed("worker-3:6066", s)  # its own advertised name
+    assert host_allowed("worker-3:6066", s)  # its own name
+    assert host_allowed("w3.internal:6066", settings(web_host="0.0.0.0", advertise="w3.internal"))
     assert host_allowed("10.0.0.7:6066", s)  # an IP literal: never a rebinding page's
     assert host_allowed("[::1]:6066", s)
     assert host_allowed("[::1]", s)

@@ -91,3 +91,18 @@ def test_worker_web_port_option_is_stockapps_web_port():
     assert _web_port_option(["-l", "info", "-p", "6068"]) == "6068"
     assert _web_port_option(["--web-port=6069"]) == "6069"
     assert _web_port_option(["-l", "info"]) is None
+
+
+def test_the_advertised_address(monkeypatch):
+    """A worker binding 0.0.0.0 in a container must advertise an address its peers reach:
+    0.0.0.0 would make every worker believe it owns every symbol."""
+    import socket
+
+    monkeypatch.setenv("STOCKAPP_WEB_HOST", "0.0.0.0")
+    assert load_settings().web_advertised == "0.0.0.0"  # as before: nothing set
+    monkeypatch.setenv("STOCKAPP_WEB_ADVERTISE", "worker-2.internal")
+    assert load_settings().web_advertised == "worker-2.internal"
+    monkeypatch.setenv("STOCKAPP_WEB_ADVERTISE", "auto")
+    monkeypatch.setattr(socket, "gethostname", lambda: "c0ffee")
+    monkeypatch.setattr(socket, "gethostbyname", {"c0ffee": "172.18.0.7"}.__getitem__)
+    assert load_settings().web_advertised == "172.18.0.7"

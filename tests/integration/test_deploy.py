@@ -1,0 +1,96 @@
+"""docker/ checked without a Docker engine (none runs on these machines): the Compose file
+against the Compose specification's JSON schema (check-jsonschema's vendored copy), the
+Dockerfile with hadolint, the image's commands against the CLI and against what `make demo`
+runs; a broken copy of each fails its check. (The Prometheus config, the alerting rules and
+the dashboard's queries: tests/integration/test_monitoring.py.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from stockapp.cli import build_parser
+from tests.helpers import REPO
+
+BIN = Path(sys.executable).parent
+COMPOSE = REPO / "docker" / "compose.yaml"
+DOCKERFILE = REPO / "docker" / "Dockerfile"
+
+
+def check_compose(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "hadolint"), "--no-color", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_compose_file_follows_the_compose_specification(tmp_path):
+    checked = check_compose(COMPOSE)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(
+        COMPOSE.read_text().replace("condition: service_healthy", "condition: when_ready", 1)
+    )
+    assert check_compose(broken).returncode != 0
+
+
+def test_the_dockerfile_passes_hadolint(tmp_path):
+    linted = hadolint(DOCKERFILE)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    broken = tmp_path / "Dockerfile"
+    broken.write_text(DOCKERFILE.read_text().replace("USER 10001:10001", "USER root\nRUN cd /tmp"))
+    assert hadolint(broken).returncode != 0
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_the_image_runs_the_commands_the_local_stack_runs():
+    """Every stockapp service's command is a command of the CLI with valid options, and the
+    worker, the schema job and the simulator are the ones `make demo` starts."""
+    services = _compose()["services"]
+    ours = {name: s for name, s in services.items() if s.get("image") == "stockapp:local"}
+    assert set(ours) == {"migrate", "worker", "producer", "producer-alphavantage"}
+    parser = build_parser()
+    for name, service in ours.items():
+        command = service["command"]
+        assert command[0] == "stockapp", name
+        if command[1] != "worker":  # the worker's options are Faust's
+            parser.parse_args(command[1:])  # exits (SystemExit) on an unknown option or choice
+    assert ours["worker"]["command"] == ["stockapp", "worker"]
+    assert ours["migrate"]["command"] == ["stockapp", "db", "migrate"]
+    # stockapp/devstack/demo.py start_simulator: produce --source simulator --rate 20.0
+    demo = parser.parse_args(["produce", "--source", "simulator", "--rate", "20.0"])
+    compose = parser.parse_args(ours["producer"]["command"][1:])
+    assert vars(compose) == vars(demo)
+    dockerfile = DOCKERFILE.read_text()
+    assert 'CMD ["stockapp", "worker"]' in dockerfile
+
+
+def test_workers_scale_without_sharing_state_or_a_host_port():
+    worker = _compose()["services"]["worker"]
+    # Each container keeps its RocksDB state in its own volume (the image's VOLUME /data): a
+    # named volume shared by scaled workers would have them open the same files.
+    assert not worker.get("volumes")
+    assert worker["ports"] == ["127.0.0.1:6066-6075:6066"]
+    dockerfile = DOCKERFILE.read_text()
+    assert "STOCKAPP_WEB_ADVERTISE=auto" in dockerfile and "VOLUME /data" in dockerfile
+    # Every published port binds to loopback.
+    for name, service in _compose()["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
