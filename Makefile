@@ -16,7 +16,7 @@ QUIX_STAMP := $(QUIX_VENV)/.installed-$(QUIX_VERSION)-cassandra-$(CASSANDRA_DRIV
 STACK := $(PY) -m stockapp.devstack
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium prometheus lint reset bench bench-smoke
+.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium prometheus kustomize lint reset bench bench-smoke
 
 help:
 	@echo "make demo       stack + worker in the background, prints the URL (make demo-stop;"
@@ -76,6 +76,17 @@ chromium:
 test-frontend: install
 	cd frontend && npm test
 
+# kustomize for the Kubernetes manifests' checks (deploy/k8s), built from the Go module proxy
+# into .stack/bin (about a minute, once).
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+KUSTOMIZE_VERSION := v5.5.0
+KUSTOMIZE := .stack/bin/kustomize-$(KUSTOMIZE_VERSION)
+kustomize: $(KUSTOMIZE)
+$(KUSTOMIZE):
+	@mkdir -p .stack/bin
+	GOBIN=$(abspath .stack/bin) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	mv .stack/bin/kustomize $@
+
 # Prometheus and promtool for the monitoring tests, unpacked from Debian's package: nothing is
 # installed system-wide and no service starts (the tests run Prometheus on 127.0.0.1).
 PROMETHEUS := .stack/prometheus/usr/bin/prometheus
@@ -91,7 +102,7 @@ $(PROMETHEUS):
 # not change tracked files either (a build that rewrites the lock file, a test that writes into
 # the tree): the git status after the tests must equal the one before install.
 TREE_STATE := $(shell git status --porcelain 2>/dev/null | md5sum)
-test: install lint chromium prometheus test-frontend
+test: install lint chromium prometheus kustomize test-frontend
 	@if $(STACK) status --quiet; then was_up=1; else was_up=0; fi; \
 	$(STACK) up; \
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \

@@ -1,8 +1,10 @@
-"""docker/ checked without a Docker engine (none runs on these machines): the Compose file
-against the Compose specification's JSON schema (check-jsonschema's vendored copy), the
-Dockerfile with hadolint, the image's commands against the CLI and against what `make demo`
-runs; a broken copy of each fails its check. (The Prometheus config, the alerting rules and
-the dashboard's queries: tests/integration/test_monitoring.py.)"""
+"""docker/ and deploy/k8s/ checked without a Docker engine or a cluster (neither runs on these
+machines): the Compose file against the Compose specification's JSON schema (check-jsonschema's
+vendored copy), the Dockerfile with hadolint, the image's commands against the CLI and against
+what `make demo` runs; the Kubernetes manifests rendered by kustomize (`make kustomize`) and
+validated against the Kubernetes API's schemas (kubernetes-validate, offline); a broken copy of
+each fails its check. (The Prometheus config, the alerting rules and the dashboard's queries:
+tests/integration/test_monitoring.py.)"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from stockapp.cli import build_parser
@@ -18,6 +21,8 @@ from tests.helpers import REPO
 BIN = Path(sys.executable).parent
 COMPOSE = REPO / "docker" / "compose.yaml"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
+K8S = REPO / "deploy" / "k8s"
+KUSTOMIZE = sorted((REPO / ".stack" / "bin").glob("kustomize-*"))
 
 
 def check_compose(path: Path) -> subprocess.CompletedProcess[str]:
@@ -94,3 +99,66 @@ def test_workers_scale_without_sharing_state_or_a_host_port():
     for name, service in _compose()["services"].items():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def kustomize(path: Path) -> str:
+    if not KUSTOMIZE:
+        pytest.fail("no .stack/bin/kustomize-*: run `make kustomize` (make test does)")
+    built = subprocess.run(
+        [str(KUSTOMIZE[-1]), "build", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert built.returncode == 0, built.stderr
+    return built.stdout
+
+
+def validate(manifests: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    rendered = tmp_path / "rendered.yaml"
+    rendered.write_text(manifests)
+    return subprocess.run(
+        [str(BIN / "kubernetes-validate"), "--strict", "--quiet", str(rendered)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("variant", ["base", "overlays/autoscale"])
+def test_the_kubernetes_manifests_render_and_validate(variant, tmp_path):
+    manifests = kustomize(K8S / variant)
+    checked = validate(manifests, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(manifests)}
+    want = {"ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget"}
+    assert kinds == (want | {"HorizontalPodAutoscaler"} if "autoscale" in variant else want)
+    # A broken copy fails: a field the API does not have.
+    broken = manifests.replace("terminationGracePeriodSeconds:", "terminationGracePeriod:")
+    assert validate(broken, tmp_path).returncode != 0
+
+
+def test_the_workers_manifest_matches_the_worker(tmp_path):
+    """What the manifests assume of the worker is what it does: its command, port, probes,
+    state directory, advertised name and settings."""
+    from stockapp.settings import Settings
+
+    docs = list(yaml.safe_load_all(kustomize(K8S / "overlays/autoscale")))
+    (sts,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    (hpa,) = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["command"] == ["stockapp", "worker"]
+    assert container["ports"][0]["containerPort"] == int(env["STOCKAPP_WEB_PORT"])
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert env["STOCKAPP_WEB_ADVERTISE"].endswith(
+        f".{sts['spec']['serviceName']}.$(POD_NAMESPACE).svc"
+    )
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert env["STOCKAPP_DATA_DIR"] in mounts
+    # Every STOCKAPP_ variable the manifests set is a setting the worker reads.
+    known = {f"STOCKAPP_{name.upper()}" for name in Settings.model_fields}
+    names = {n for n in list(env) + list(config["data"]) if n.startswith("STOCKAPP_")}
+    assert names <= known, names - known
+    # The autoscaler's ceiling is the partition count: a worker more would get no partition.
+    assert hpa["spec"]["maxReplicas"] == int(config["data"]["STOCKAPP_QUOTES_PARTITIONS"])
+    assert hpa["spec"]["scaleTargetRef"]["name"] == sts["metadata"]["name"]
