@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     api_token_file: Path | None = None
     # Request bodies above this are refused (413); the API takes none larger.
     api_max_request_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65_536
+    # Expensive API queries per client address: tokens per second and the burst (a request
+    # costs 1, candles 1 per 500 asked; stockapp/web/ratelimit.py). 0: no limit. Addresses
+    # in api_rate_exempt are not limited (local tools, the other workers).
+    api_rate_per_client: Annotated[float, Field(ge=0)] = 20.0
+    api_rate_burst: Annotated[float, Field(ge=1)] = 100.0
+    api_rate_exempt: CsvList = ("127.0.0.1", "::1")
     # Live WebSocket connections this worker serves, in all and from one client address.
     live_max_connections: Annotated[int, Field(ge=1)] = 1000
     live_max_per_client: Annotated[int, Field(ge=1)] = 20
@@ -144,6 +150,7 @@ class Settings(BaseSettings):
         "intervals",
         "cors_origins",
         "allowed_hosts",
+        "api_rate_exempt",
         mode="before",
     )
     @classmethod

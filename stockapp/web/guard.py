@@ -14,6 +14,8 @@
   the same token, so any of them accepts a ticket another made.
 - **Request size.** A body above ``STOCKAPP_API_MAX_REQUEST_BYTES`` is refused (413) before it
   is read.
+- **Rate.** Expensive API queries draw on a token bucket per client address
+  (stockapp/web/ratelimit.py); an empty bucket answers 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
 import time
 from typing import Any
 
 from aiohttp import web
 
 from stockapp.settings import Settings
+from stockapp.web.ratelimit import RateLimiter, cost
 
 TICKET_SECONDS = 30
+# The header a worker puts on a request it forwards to another (stockapp/web/http.py).
+ROUTED_HEADER = "X-Stockapp-Routed"
 PROTECTED = ("/api/", "/stats", "/metrics", "/debug/")
 LIVE = "/api/live/"
 
@@ -103,6 +109,9 @@ def protect(web_driver: Any, settings: Settings) -> None:
     """Install the checks on the worker's aiohttp application (before it starts)."""
     token = settings.api_secret
     limit = settings.api_max_request_bytes
+    rate = settings.api_rate_per_client
+    limiter = RateLimiter(rate, settings.api_rate_burst, time.monotonic) if rate > 0 else None
+    exempt = set(settings.api_rate_exempt)
 
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -111,12 +120,18 @@ def protect(web_driver: Any, settings: Settings) -> None:
         if request.content_length is not None and request.content_length > limit:
             return _error(413, f"request body over {limit} bytes")
         path = request.path
-        if token and path.startswith(PROTECTED) and not bearer_ok(request, token):
-            ticket = request.query.get("ticket", "")
-            if not (path.startswith(LIVE) and ticket and ticket_valid(ticket, token, time.time())):
-                return _error(
-                    401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"}
-                )
+        if token and path.startswith(PROTECTED) and not _authorized(request, token):
+            return _error(401, "missing or wrong bearer token", **CHALLENGE)
+        if limiter is not None and path.startswith("/api/"):
+            tokens = cost(path, dict(request.query))
+            client = request.remote or "?"
+            # A request another worker forwards was counted where the client sent it.
+            if tokens and client not in exempt and not request.headers.get(ROUTED_HEADER):
+                wait = limiter.take(client, tokens)
+                if wait > 0:
+                    retry = str(math.ceil(wait))
+                    message = f"too many requests from this address; retry in {retry} s"
+                    return _error(429, message, **{"Retry-After": retry})
         return await handler(request)
 
     web_driver.web_app.middlewares.append(guard)

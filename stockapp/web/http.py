@@ -14,11 +14,11 @@ from stockapp.app import app
 from stockapp.partitioning import partition_for
 from stockapp.settings import get_settings
 from stockapp.tables.definitions import symbol_state
+from stockapp.web.guard import ROUTED_HEADER
 from stockapp.web.params import BadRequest
 
 log = logging.getLogger(__name__)
 
-ROUTED_HEADER = "X-Stockapp-Routed"
 WORKER_HEADER = "X-Stockapp-Worker"  # which worker answered (the owner, when forwarded)
 STATE_TABLE = "symbol-state"
 

@@ -40,6 +40,10 @@ def secured(stack, tmp_path_factory):
         tmp / "data",
         STOCKAPP_API_TOKEN_FILE=str(token_file),
         STOCKAPP_LIVE_MAX_PER_CLIENT="2",
+        # The rate limit applies to this test's own address, which is exempt by default.
+        STOCKAPP_API_RATE_EXEMPT="192.0.2.1",
+        STOCKAPP_API_RATE_PER_CLIENT="5",
+        STOCKAPP_API_RATE_BURST="20",
         STOCKAPP_LOG_LEVEL="DEBUG",  # the most the worker ever logs: the token must not be in it
     )
     records = [
@@ -180,6 +184,23 @@ def test_a_large_body_is_refused_before_it_is_read(secured):
     port, token = secured["port"], secured["token"]
     status, body, _ = call(port, "/api/ws-ticket", token=token, method="POST", body=b"x" * 200_000)
     assert status == 413 and "over 65536 bytes" in body["error"]
+
+
+def test_expensive_queries_are_rate_limited_per_address(secured):
+    """5 tokens/s, a burst of 20; 5,000 candles cost 10 tokens."""
+    port, token = secured["port"], secured["token"]
+    time.sleep(4)  # whatever the earlier tests spent is back
+    path = "/api/candles/AAPL?interval=1m&limit=5000"
+    assert call(port, path, token=token)[0] == 200
+    assert call(port, path, token=token)[0] == 200
+    status, body, headers = call(port, path, token=token)
+    assert status == 429 and "too many requests" in body["error"]
+    wait = int(headers["Retry-After"])
+    assert 1 <= wait <= 2
+    assert call(port, "/api/meta", token=token)[0] == 200  # cheap: not limited
+    time.sleep(wait)
+    assert call(port, path, token=token)[0] == 200
+    time.sleep(4)  # leave the bucket full for the tests after
 
 
 def test_the_token_is_never_logged(secured):
