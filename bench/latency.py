@@ -105,6 +105,42 @@ async def _paced(
     return count
 
 
+HISTOGRAMS = ("stockapp_batch_seconds", "stockapp_cassandra_write_seconds")
+
+
+async def _histograms(port: int) -> dict[str, dict[float, float]]:
+    """The worker's latency histograms from /metrics: cumulative count by bucket bound."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            text = await response.text()
+    return {
+        family.name: {
+            float(sample.labels["le"]): sample.value
+            for sample in family.samples
+            if sample.name.endswith("_bucket")
+        }
+        for family in text_string_to_metric_families(text)
+        if family.name in HISTOGRAMS
+    }
+
+
+def bucket_quantile(
+    before: dict[float, float], after: dict[float, float], q: float
+) -> float | None:
+    """The bound of the bucket holding the q-quantile of what was observed between two
+    snapshots (an upper bound of the true quantile, to the histogram's resolution), in ms."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= q * counts[-1]:
+            return bound * 1000
+    return None
+
+
 async def _wait_for(what: str, check: Callable[[], Awaitable[bool]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
@@ -150,6 +186,8 @@ async def measure(rates: list[int], seconds: float, symbols: int) -> dict:
         "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
         "STOCKAPP_DATA_DIR": str(workdir / "data"),
         "STOCKAPP_WEB_PORT": str(port),
+        # The clients stand for one user per symbol; here they all come from 127.0.0.1.
+        "STOCKAPP_LIVE_MAX_PER_CLIENT": "1000",
     }
     run_settings = settings.model_copy(
         update={"topic_quotes": topic, "cassandra_keyspace": keyspace}
@@ -205,14 +243,25 @@ async def measure(rates: list[int], seconds: float, symbols: int) -> dict:
                 for name in names
             ]
             await asyncio.sleep(1)  # subscribed before the first quote
+            before = await _histograms(port)
             produced = await _paced(run_settings, names, rate, seconds, sent)
             await asyncio.sleep(10)  # the last messages, and closes by the wall clock
+            after = await _histograms(port)
             stop.set()
             await asyncio.gather(*clients, return_exceptions=True)
             report["rates"][str(rate)] = {
                 "produced": produced,
                 "produce_to_message_ms": percentiles(forming),
                 "window_end_to_closed_ms": percentiles(closed),
+                # Where the time goes, from the worker's own histograms over the run: one
+                # batch from taken to stored, and one Cassandra write statement.
+                "worker_ms": {
+                    name.removeprefix("stockapp_").removesuffix("_seconds"): {
+                        f"p{int(q * 100)}": bucket_quantile(before[name], after[name], q)
+                        for q in (0.5, 0.99)
+                    }
+                    for name in HISTOGRAMS
+                },
             }
             print(f"  {rate:,} quotes/s: {report['rates'][str(rate)]}", flush=True)
     finally:
@@ -242,6 +291,18 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {int(rate):,} quotes/s | {ms(a['p50'])} / {ms(a['p99'])} / {ms(a['max'])} "
             f"| {ms(b['p50'])} / {ms(b['p99'])} / {ms(b['max'])} |"
+        )
+    lines += [
+        "",
+        "| load | worker: batch p50 / p99 (ms, at most) | worker: Cassandra write p50 / p99 "
+        "(ms, at most) |",
+        "|---|---|---|",
+    ]
+    for rate, r in report["rates"].items():
+        batch, write = r["worker_ms"]["batch"], r["worker_ms"]["cassandra_write"]
+        lines.append(
+            f"| {int(rate):,} quotes/s | {ms(batch['p50'])} / {ms(batch['p99'])} "
+            f"| {ms(write['p50'])} / {ms(write['p99'])} |"
         )
     lines += ["", f"| `/api/candles` ({CLIENTS} clients) | p50 (ms) | p99 (ms) |", "|---|---|---|"]
     for limit, r in report["api"].items():

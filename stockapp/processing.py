@@ -466,9 +466,18 @@ class QuoteProcessor:
 
     async def on_timer(self) -> None:
         """Close the candles of live symbols by the wall clock, and of quiet ones after a while."""
+        # The backlog is asked before the lock is taken: its end offsets come from the broker,
+        # and that answer can wait behind the consumer's long-polling fetch (a connection's
+        # requests are served in order; measured up to the 1 s timeout), which batches must
+        # not wait for. Positions read now can only grow meanwhile, so the answer can only
+        # overstate what waits (the safe side); and the tick closes by the wall clock as of
+        # before the question, so a record sent after it is more than the grace period late
+        # for any window this tick closes.
+        now = self.clock()
+        backlogs = await self._backlogs(now)
         async with self.lock:
             try:
-                await self._close_by_timer()
+                await self._close_by_timer(now, backlogs)
             except Exception:
                 # As for a failed batch: states in memory may be ahead of storage. The next
                 # tick tries again from the table.
@@ -476,8 +485,34 @@ class QuoteProcessor:
                 self.stats["timer_retries"] += 1
                 log.exception("closing candles by the timer failed; retrying on the next tick")
 
-    async def _close_by_timer(self) -> None:
-        now = self.clock()
+    async def _backlogs(self, now: float) -> dict[int, int | None] | None:
+        """Records not processed yet in each partition of a symbol this tick may close, in one
+        question; None: no backlog to ask (as in tests), so nothing waits. Not asked when no
+        symbol is due, or in the middle of a run of full batches (no close then): each
+        question goes through the consumer's connection, and a question a second slowed
+        live pushes measurably."""
+        if self.backlog is None:
+            return None
+        if self._busy():
+            return {}
+        owned = self.owned() if self.owned is not None else None
+        count = self.settings.quotes_partitions
+        now_ms = int(now * 1000)
+        due_by = now_ms - self.spec.grace_ms
+        partitions = set()
+        for symbol, state in self.states.items():
+            first_end = state.first_end
+            if first_end is None or not self._owns(symbol, owned):
+                continue
+            live = state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS
+            seen = self.last_seen.get(symbol, now)
+            if (first_end <= due_by) if live else (now - seen >= self.settings.idle_close_seconds):
+                partitions.add(symbol_partition(symbol, count))
+        if not partitions:
+            return {}
+        return await self.backlog({p: self.position.get(p) for p in sorted(partitions)})
+
+    async def _close_by_timer(self, now: float, backlogs: dict[int, int | None] | None) -> None:
         owned = self.owned() if self.owned is not None else None
         if now - self.scanned_at >= RESCAN_SECONDS:
             for key in list(self.table.keys()):
@@ -491,9 +526,22 @@ class QuoteProcessor:
             self.scanned_at = now
         now_ms = int(now * 1000)
         grace_ms = self.spec.grace_ms
+        count = self.settings.quotes_partitions
+        busy = self._busy()
+
+        def caught_up(symbol: str) -> bool:
+            """Nothing of the symbol's partition waits, and the stream is not in the middle of
+            a run of full batches. A partition not asked about (a symbol loaded since) waits
+            for the next tick."""
+            if busy:
+                return False
+            if backlogs is None:
+                return True
+            left = backlogs.get(symbol_partition(symbol, count))
+            return left is not None and left <= 0
+
         closed: list[Candle] = []
         touched: set[str] = set()
-        caught_up = _TickBacklog(self, owned)  # asked once per tick, for every partition
         for symbol, state in list(self.states.items()):
             if not state.has_forming or not self._owns(symbol, owned):
                 continue
@@ -505,21 +553,20 @@ class QuoteProcessor:
                 # only once nothing waits in the symbol's partition: after a stall (a slow
                 # Cassandra, GC, a rebalance) the records waiting there arrived on time and
                 # must not be judged late because the worker was behind.
-                if await caught_up(symbol):
+                if caught_up(symbol):
                     state.advance(now_ms - grace_ms, closed)
-            elif now - seen >= self.settings.idle_close_seconds and await caught_up(symbol):
+            elif now - seen >= self.settings.idle_close_seconds and caught_up(symbol):
                 # A replay that stopped: nothing will move its event time any more.
                 state.close_all(closed)
-                partition = symbol_partition(symbol, self.settings.quotes_partitions)
-                position = self.position.get(partition)
+                partition = symbol_partition(symbol, count)
                 log.info(
                     "%s: quiet for %.1f s, closing its candles (partition %d processed to %s, "
                     "%s left)",
                     symbol,
                     now - seen,
                     partition,
-                    position,
-                    caught_up.left(partition),
+                    self.position.get(partition),
+                    backlogs.get(partition) if backlogs is not None else "?",
                 )
             if len(closed) > before:
                 touched.add(symbol)
@@ -621,38 +668,3 @@ class QuoteProcessor:
         if value is not None and len(value) > FORWARD_MAX_BYTES:
             value = value[:FORWARD_MAX_BYTES]
         return await self.publish(topic, key, value, headers)
-
-
-class _TickBacklog:
-    """For one timer tick: whether nothing waits in a symbol's partition. The first question
-    asks the backlog of every partition with a forming candle at once (one request to the
-    broker), later ones read that answer."""
-
-    def __init__(self, proc: QuoteProcessor, owned: set[int] | None) -> None:
-        self.proc = proc
-        self.owned = owned
-        self.backlogs: dict[int, int | None] | None = None
-
-    async def __call__(self, symbol: str) -> bool:
-        proc = self.proc
-        if proc._busy():
-            return False
-        if proc.backlog is None:
-            return True
-        count = proc.settings.quotes_partitions
-        if self.backlogs is None:
-            partitions = sorted(
-                {
-                    symbol_partition(s, count)
-                    for s, state in proc.states.items()
-                    if state.has_forming and proc._owns(s, self.owned)
-                }
-                | {symbol_partition(symbol, count)}
-            )
-            self.backlogs = await proc.backlog({p: proc.position.get(p) for p in partitions})
-        left = self.backlogs.get(symbol_partition(symbol, count))
-        return left is not None and left <= 0
-
-    def left(self, partition: int) -> int | str | None:
-        """The backlog asked this tick, for a log line."""
-        return "?" if self.backlogs is None else self.backlogs.get(partition)

@@ -237,6 +237,12 @@ class SymbolState:
     def has_forming(self) -> bool:
         return any(self.forming.values())
 
+    @property
+    def first_end(self) -> int | None:
+        """The end of the forming candle that closes first (None: nothing forming)."""
+        ends = [forming[min(forming)].end for forming in self.forming.values() if forming]
+        return min(ends) if ends else None
+
     # -- storage -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict:

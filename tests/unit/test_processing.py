@@ -431,6 +431,32 @@ async def test_a_timer_tick_asks_every_partitions_backlog_in_one_call():
     assert sorted(c.symbol for c in effects.candles if c.interval == "1m") == sorted(symbols)
 
 
+async def test_the_backlog_is_asked_without_holding_up_batches():
+    """The broker's answer can wait behind the consumer's long poll: batches go on meanwhile,
+    and the tick closes by the wall clock as of before the question."""
+    release = asyncio.Event()
+
+    async def backlog(processed: dict[int, int | None]) -> dict[int, int | None]:
+        clock.now = (T0 + 66_000) / 1000  # the answer took a while
+        await release.wait()
+        return dict.fromkeys(processed, 0)
+
+    proc, effects, _, clock = make(T0 + 40_000, backlog=backlog)
+    await proc.process([tick("TSLA", T0 + 40_000, 5.0, 0)])
+    clock.now = (T0 + 64_900) / 1000  # 14:01:04.9: the 14:00 minute is not due yet
+    timer = asyncio.ensure_future(proc.on_timer())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(proc.process([tick("TSLA", T0 + 41_000, 6.0, 1)]), 1.0)
+    release.set()
+    await timer
+    assert effects.candles == []  # judged as of 14:01:04.9, not 14:01:06
+    clock.now += 1.0
+    proc.drained, proc.last_batch = True, 0.0
+    await proc.on_timer()
+    (minute,) = [c for c in effects.candles if c.interval == "1m"]
+    assert (minute.trades, minute.close) == (2, 6.0)
+
+
 async def test_symbols_of_partitions_lost_in_a_rebalance_are_left_alone():
     """A memory table keeps the keys this worker wrote before a rebalance moved their
     partition: the timer's rescan and the web's forming candle must not act on them."""
