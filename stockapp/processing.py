@@ -489,8 +489,7 @@ class QuoteProcessor:
         """Records not processed yet in each partition of a symbol this tick may close, in one
         question; None: no backlog to ask (as in tests), so nothing waits. Not asked when no
         symbol is due, or in the middle of a run of full batches (no close then): each
-        question goes through the consumer's connection, and a question a second slowed
-        live pushes measurably."""
+        question is a request on the consumer's connection, behind its long-polling fetch."""
         if self.backlog is None:
             return None
         if self._busy():
