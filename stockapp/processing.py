@@ -466,15 +466,18 @@ class QuoteProcessor:
 
     async def on_timer(self) -> None:
         """Close the candles of live symbols by the wall clock, and of quiet ones after a while."""
-        # The backlog is asked before the lock is taken: its end offsets come from the broker,
-        # and that answer can wait behind the consumer's long-polling fetch (a connection's
-        # requests are served in order; measured up to the 1 s timeout), which batches must
-        # not wait for. Positions read now can only grow meanwhile, so the answer can only
-        # overstate what waits (the safe side); and the tick closes by the wall clock as of
-        # before the question, so a record sent after it is more than the grace period late
-        # for any window this tick closes.
+        # The backlog is asked without the lock: its end offsets come from the broker, and
+        # batches must not wait for the answer. The positions are read under the lock, with
+        # no batch in flight, so they count stored batches only; they can only grow before
+        # the close, so the answer can only overstate what waits (the safe side). The tick
+        # closes by the wall clock as of before the question, so a record sent after it is
+        # more than the grace period late for any window this tick closes.
         now = self.clock()
-        backlogs = await self._backlogs(now)
+        async with self.lock:
+            # Positions as of no batch in flight: a batch's offsets are recorded before it is
+            # stored, and one that then fails is applied again after this tick's close.
+            asked = self._due_positions(now)
+        backlogs = None if asked is None else (await self.backlog(asked) if asked else {})
         async with self.lock:
             try:
                 await self._close_by_timer(now, backlogs)
@@ -485,11 +488,11 @@ class QuoteProcessor:
                 self.stats["timer_retries"] += 1
                 log.exception("closing candles by the timer failed; retrying on the next tick")
 
-    async def _backlogs(self, now: float) -> dict[int, int | None] | None:
-        """Records not processed yet in each partition of a symbol this tick may close, in one
-        question; None: no backlog to ask (as in tests), so nothing waits. Not asked when no
-        symbol is due, or in the middle of a run of full batches (no close then): each
-        question is a request on the consumer's connection, behind its long-polling fetch."""
+    def _due_positions(self, now: float) -> dict[int, int | None] | None:
+        """The position in each partition of a symbol this tick may close, to ask the backlog
+        of in one question; None: no backlog to ask (as in tests), so nothing waits. Empty
+        when no symbol is due or in the middle of a run of full batches (no close then): each
+        question is a request to the broker. Call with the lock held."""
         if self.backlog is None:
             return None
         if self._busy():
@@ -507,9 +510,7 @@ class QuoteProcessor:
             seen = self.last_seen.get(symbol, now)
             if (first_end <= due_by) if live else (now - seen >= self.settings.idle_close_seconds):
                 partitions.add(symbol_partition(symbol, count))
-        if not partitions:
-            return {}
-        return await self.backlog({p: self.position.get(p) for p in sorted(partitions)})
+        return {p: self.position.get(p) for p in sorted(partitions)}
 
     async def _close_by_timer(self, now: float, backlogs: dict[int, int | None] | None) -> None:
         owned = self.owned() if self.owned is not None else None
