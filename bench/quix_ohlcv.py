@@ -79,9 +79,10 @@ class CandleSink(BatchingSink):
     a checkpoint commits its offsets only once ``flush`` has written its batches), with the
     driver's concurrent execution, 64 in flight: the raw-row writer's setting."""
 
-    def __init__(self, on_flushed: Any) -> None:
+    def __init__(self, covers_all: Any, finish: Any) -> None:
         super().__init__()
-        self.on_flushed = on_flushed
+        self.covers_all = covers_all  # () -> bool: every record was processed before this flush
+        self.finish = finish
 
     def setup(self) -> None:
         from cassandra.cluster import Cluster
@@ -117,9 +118,10 @@ class CandleSink(BatchingSink):
                 raise result
 
     def flush(self) -> None:
-        before = self.on_flushed(None)
+        covering = self.covers_all()
         super().flush()
-        self.on_flushed(before)
+        if covering:  # the candles of the last record are stored
+            self.finish()
 
 
 def main() -> None:
@@ -144,15 +146,6 @@ def main() -> None:
         if seen == COUNT and not KEYSPACE:
             finish()
 
-    def flushed(covering: bool | None) -> bool:
-        """Called before a checkpoint's flush (None: returns whether it covers the last
-        record) and after it (with that answer)."""
-        if covering is None:
-            return seen >= COUNT
-        if covering:
-            finish()
-        return covering
-
     app = Application(
         broker_address=os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092"),
         consumer_group=os.environ.get("BENCH_GROUP", "bench-quix"),
@@ -167,7 +160,7 @@ def main() -> None:
     sdf = app.dataframe(topic)
     sdf = sdf.tumbling_window(timedelta(minutes=1), grace_ms=5000).agg(candle=OHLCV()).final()
     if KEYSPACE:
-        sdf.sink(CandleSink(flushed))
+        sdf.sink(CandleSink(lambda: seen >= COUNT, finish))
     app.run()
 
 

@@ -506,9 +506,7 @@ class QuoteProcessor:
             first_end = state.first_end
             if first_end is None or not self._owns(symbol, owned):
                 continue
-            live = state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS
-            seen = self.last_seen.get(symbol, now)
-            if (first_end <= due_by) if live else (now - seen >= self.settings.idle_close_seconds):
+            if first_end <= due_by if _live(state, now_ms) else self._idle(symbol, now):
                 partitions.add(symbol_partition(symbol, count))
         return {p: self.position.get(p) for p in sorted(partitions)}
 
@@ -546,8 +544,8 @@ class QuoteProcessor:
             if not state.has_forming or not self._owns(symbol, owned):
                 continue
             before = len(closed)
-            seen = self.last_seen.setdefault(symbol, now)
-            if state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS:
+            self.last_seen.setdefault(symbol, now)
+            if _live(state, now_ms):
                 # Live: event time follows the wall clock, so the wall clock can stand in
                 # for the ticks a quiet symbol does not send. Only past windows close, and
                 # only once nothing waits in the symbol's partition: after a stall (a slow
@@ -555,7 +553,7 @@ class QuoteProcessor:
                 # must not be judged late because the worker was behind.
                 if caught_up(symbol):
                     state.advance(now_ms - grace_ms, closed)
-            elif now - seen >= self.settings.idle_close_seconds and caught_up(symbol):
+            elif self._idle(symbol, now) and caught_up(symbol):
                 # A replay that stopped: nothing will move its event time any more.
                 state.close_all(closed)
                 partition = symbol_partition(symbol, count)
@@ -563,7 +561,7 @@ class QuoteProcessor:
                     "%s: quiet for %.1f s, closing its candles (partition %d processed to %s, "
                     "%s left)",
                     symbol,
-                    now - seen,
+                    now - self.last_seen[symbol],
                     partition,
                     self.position.get(partition),
                     backlogs.get(partition) if backlogs is not None else "?",
@@ -578,6 +576,10 @@ class QuoteProcessor:
             self.stats["timer_closes"] += len(closed)
             await self._emit([], closed, touched, [])
         self._evict()
+
+    def _idle(self, symbol: str, now: float) -> bool:
+        """A symbol that sent nothing for STOCKAPP_IDLE_CLOSE_SECONDS (never seen: not idle)."""
+        return now - self.last_seen.get(symbol, now) >= self.settings.idle_close_seconds
 
     def _busy(self) -> bool:
         """In the middle of a run of full batches: the next one may be right behind."""
@@ -668,3 +670,8 @@ class QuoteProcessor:
         if value is not None and len(value) > FORWARD_MAX_BYTES:
             value = value[:FORWARD_MAX_BYTES]
         return await self.publish(topic, key, value, headers)
+
+
+def _live(state: SymbolState, now_ms: int) -> bool:
+    """Event time follows the wall clock: the wall clock may close its windows."""
+    return state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS

@@ -2,20 +2,9 @@
 // against a running worker with a source publishing. Usage:
 //   STOCKAPP_URL=http://127.0.0.1:6066 STOCKAPP_ARTIFACTS=../artifacts node e2e/chart.e2e.mjs
 // Exits non-zero with a reason on the first failed check.
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, launch, screenshot, url } from "./common.mjs";
 
-const url = process.env.STOCKAPP_URL ?? "http://127.0.0.1:6066";
-const artifacts = process.env.STOCKAPP_ARTIFACTS ?? "../artifacts";
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-function check(ok, message) {
-  if (!ok) throw new Error(`check failed: ${message}`);
-  console.log(`ok: ${message}`);
-}
-
-const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+const browser = await launch();
 const errors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -76,10 +65,7 @@ try {
     check(true, `searching for ${wanted} shows its ${await chart.getAttribute("data-bars")} candles`);
   }
 
-  mkdirSync(artifacts, { recursive: true });
-  const shot = join(artifacts, "chart.png");
-  await page.screenshot({ path: shot });
-  console.log(`screenshot: ${shot}`);
+  await screenshot(page, "chart.png");
   check(errors.length === 0, `no console errors${errors.length ? `: ${errors.join(" | ")}` : ""}`);
 } finally {
   await browser.close();

@@ -3,19 +3,9 @@
 // and opens the live WebSocket with a ticket. Usage:
 //   STOCKAPP_URL=http://127.0.0.1:6066 STOCKAPP_TOKEN=... STOCKAPP_ARTIFACTS=../artifacts node e2e/token.e2e.mjs
 // Exits non-zero with a reason on the first failed check.
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, launch, screenshot, url } from "./common.mjs";
 
-const url = process.env.STOCKAPP_URL ?? "http://127.0.0.1:6066";
 const token = process.env.STOCKAPP_TOKEN ?? "";
-const artifacts = process.env.STOCKAPP_ARTIFACTS ?? "../artifacts";
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-function check(ok, message) {
-  if (!ok) throw new Error(`check failed: ${message}`);
-  console.log(`ok: ${message}`);
-}
 
 async function liveClients() {
   const response = await fetch(`${url}/metrics`, { headers: { Authorization: `Bearer ${token}` } });
@@ -24,7 +14,7 @@ async function liveClients() {
   return line ? Number(line.split(" ")[1]) : NaN;
 }
 
-const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+const browser = await launch();
 const errors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -51,10 +41,7 @@ try {
   while ((await liveClients()) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
   check((await liveClients()) > before, "the live WebSocket opened with a ticket");
 
-  mkdirSync(artifacts, { recursive: true });
-  const shot = join(artifacts, "chart-token.png");
-  await page.screenshot({ path: shot });
-  console.log(`screenshot: ${shot}`);
+  await screenshot(page, "chart-token.png");
   check(errors.length === 0, `no console errors${errors.length ? `: ${errors.join(" | ")}` : ""}`);
 } finally {
   await browser.close();

@@ -27,15 +27,15 @@ class NotFound(LookupError):
     pass
 
 
-_TOKEN = get_settings().api_secret  # read once: the file is not read again per request
+API_TOKEN = get_settings().api_secret  # read once: the file is not read again per request
 
 
 def internal_headers() -> dict[str, str]:
     """Headers of a request this worker makes to another (forwarding, relaying): marked as
     routed, and with the token every worker shares, when one is set."""
     headers = {ROUTED_HEADER: "1"}
-    if _TOKEN:
-        headers["Authorization"] = f"Bearer {_TOKEN}"
+    if API_TOKEN:
+        headers["Authorization"] = f"Bearer {API_TOKEN}"
     return headers
 
 

@@ -12,6 +12,8 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 
+from stockapp.web.params import DEFAULT_LIMIT, MAX_LIMIT
+
 CANDLES_PER_TOKEN = 500
 
 
@@ -19,10 +21,10 @@ def cost(path: str, query: dict[str, str]) -> int:
     """Tokens a request costs: 0 for cheap ones (meta, the OpenAPI file, tickets)."""
     if path.startswith("/api/candles/"):
         try:
-            limit = int(query.get("limit", "500"))
+            limit = int(query.get("limit", DEFAULT_LIMIT))
         except ValueError:
-            limit = 500  # refused as a bad request anyway, after one token
-        return max(1, math.ceil(min(max(limit, 1), 5000) / CANDLES_PER_TOKEN))
+            limit = DEFAULT_LIMIT  # refused as a bad request anyway, after one token
+        return max(1, math.ceil(min(max(limit, 1), MAX_LIMIT) / CANDLES_PER_TOKEN))
     if path == "/api/symbols" or path.startswith("/api/quote/"):
         return 1
     return 0

@@ -9,11 +9,8 @@ from typing import Any
 from faust.web import Request, Response
 
 from stockapp.app import app
-from stockapp.settings import get_settings
 from stockapp.web.guard import TICKET_SECONDS, make_ticket
-from stockapp.web.http import ApiView
-
-TOKEN = get_settings().api_secret  # read once: the file is not read again per request
+from stockapp.web.http import API_TOKEN, ApiView
 
 
 @app.page("/api/ws-ticket")
@@ -22,7 +19,7 @@ class WsTicket(ApiView):
 
     async def post(self, request: Request) -> Response:
         async def handler() -> Any:
-            token = TOKEN
+            token = API_TOKEN
             if not token:
                 return {"ticket": None, "expires_in": None}  # no token: none needed
             return {"ticket": make_ticket(token, time.time()), "expires_in": TICKET_SECONDS}

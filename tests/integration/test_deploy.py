@@ -9,16 +9,14 @@ tests/integration/test_monitoring.py.)"""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from stockapp.cli import build_parser
-from tests.helpers import REPO
+from tests.helpers import BIN, REPO
 
-BIN = Path(sys.executable).parent
 COMPOSE = REPO / "docker" / "compose.yaml"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 K8S = REPO / "deploy" / "k8s"
