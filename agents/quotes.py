@@ -13,6 +13,7 @@ from faust.types import TP
 
 from stockapp.app import app
 from stockapp.batching import joined_batches, split_by_size
+from stockapp.credentials import kafka_options
 from stockapp.faust_compat import committed_offset
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
@@ -71,7 +72,9 @@ class EndOffsets:
 
     async def _start(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=list(settings.kafka_bootstrap), enable_auto_commit=False
+            bootstrap_servers=list(settings.kafka_bootstrap),
+            enable_auto_commit=False,
+            **kafka_options(settings),
         )
         try:
             await consumer.start()

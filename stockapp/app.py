@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+from stockapp.credentials import faust_credentials
 from stockapp.faust_compat import ROCKSDB_SCHEME, SafeSeekApp
 from stockapp.processing import ChangeListener, QuoteProcessor
 from stockapp.settings import Settings, get_settings
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> StockApp:
     return StockApp(
         settings.app_id,
         broker=settings.kafka_broker_url,
+        broker_credentials=faust_credentials(settings),
         store=store,
         autodiscover=["stockapp.agents", "stockapp.tables", "stockapp.web"],
         origin="stockapp",

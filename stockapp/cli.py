@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from stockapp.errors import StockappError
+from stockapp.logs import configure, redact_secrets
 from stockapp.settings import load_settings
 from stockapp.sources.factory import SourceSpec
 from stockapp.sources.simulator import DEFAULT_SYMBOLS
@@ -198,6 +199,7 @@ def _run_worker(faust_args: list[str]) -> int:
     if port is not None:
         os.environ["STOCKAPP_WEB_PORT"] = port
     settings = load_settings()
+    redact_secrets(settings.secrets)
     # Faust would otherwise retry forever with a traceback per attempt: fail fast, in one line.
     check_kafka(settings)
     cluster, _ = connect(settings, keyspace=settings.cassandra_keyspace)
@@ -320,9 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "worker":
             return _run_worker(argv[1:])
         args = build_parser().parse_args(argv)
-        from stockapp.logs import configure
-
-        configure(load_settings().log_level)
+        settings = load_settings()
+        configure(settings.log_level)
+        redact_secrets(settings.secrets)
         return int(args.func(args))
     except StockappError as exc:
         print(f"stockapp: error: {exc}", file=sys.stderr)

@@ -39,6 +39,30 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+_secrets: tuple[str, ...] = ()
+_plain_factory = logging.getLogRecordFactory()
+
+
+def _redacting_factory(*args: object, **kwargs: object) -> logging.LogRecord:
+    record = _plain_factory(*args, **kwargs)
+    if _secrets:
+        text = record.getMessage()
+        if any(secret in text for secret in _secrets):
+            for secret in _secrets:
+                text = text.replace(secret, "***")
+            record.msg, record.args = text, None
+    return record
+
+
+def redact_secrets(secrets: tuple[str, ...]) -> None:
+    """From now on, every log record of this process (stockapp's, Faust's, the drivers') has
+    these strings replaced by ``***``: a library that logs its configuration or an error that
+    quotes a password cannot leak one. Only records that are emitted pay for the check."""
+    global _secrets
+    _secrets = tuple(s for s in secrets if s)
+    logging.setLogRecordFactory(_redacting_factory)
+
+
 def configure(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))

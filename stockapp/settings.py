@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stockapp.errors import StockappError
@@ -54,6 +54,20 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: CsvList = ("127.0.0.1:9092",)
+    # How clients reach the brokers (Kafka's security.protocol); docs/security.md.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: Secret = ""
+    kafka_sasl_password_file: Path | None = None
+    # TLS: the CA that signed the brokers' certificates (empty: the system's trust store), and
+    # a client certificate for brokers that ask for one.
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: Secret = ""
+    kafka_ssl_key_password_file: Path | None = None
+    kafka_ssl_check_hostname: bool = True
     # Cassandra
     cassandra_hosts: CsvList = ("127.0.0.1",)
     cassandra_port: Port = 9042
@@ -61,6 +75,16 @@ class Settings(BaseSettings):
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     cassandra_username: str = ""
     cassandra_password: Secret = ""
+    cassandra_password_file: Path | None = None
+    # TLS to Cassandra (client_encryption_options): the CA (empty: the system's trust store)
+    # and a client certificate for nodes that require one.
+    cassandra_ssl: bool = False
+    cassandra_ssl_cafile: Path | None = None
+    cassandra_ssl_certfile: Path | None = None
+    cassandra_ssl_keyfile: Path | None = None
+    cassandra_ssl_key_password: Secret = ""
+    cassandra_ssl_key_password_file: Path | None = None
+    cassandra_ssl_check_hostname: bool = True
     cassandra_connect_timeout: Annotated[float, Field(ge=1)] = 5.0
     # "Durable" must mean durable on a real cluster: a quorum of the local DC's replicas
     # acknowledges every write (with replication factor 1, as locally, that is the one node).
@@ -143,6 +167,13 @@ class Settings(BaseSettings):
     stack_cassandra_storage_port: Port = 7000
     stack_cassandra_heap: str = "1g"
     stack_start_timeout: Annotated[int, Field(ge=10)] = 180
+    # A stack whose servers require credentials and TLS (docs/security.md): Kafka gains a
+    # SASL_SSL and an SSL (client certificate) listener, Cassandra PasswordAuthenticator and
+    # client encryption; `python -m stockapp.devstack up` writes the client settings to
+    # <stack_dir>/secure.env.
+    stack_secure: bool = False
+    stack_kafka_sasl_ssl_port: Port = 9094
+    stack_kafka_ssl_port: Port = 9095
 
     @field_validator(
         "kafka_bootstrap",
@@ -168,21 +199,99 @@ class Settings(BaseSettings):
             host_port(address, 9092)
         return value
 
-    @field_validator("api_token_file")
+    @field_validator(
+        "api_token_file",
+        "kafka_sasl_password_file",
+        "kafka_ssl_key_password_file",
+        "cassandra_password_file",
+    )
     @classmethod
-    def _token_file(cls, value: Path | None) -> Path | None:
-        if value is not None and not (value.is_file() and value.read_text().strip()):
-            raise ValueError("is not a readable file holding the token")
+    def _secret_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not (_readable(value) and value.read_text().strip()):
+            raise ValueError("is not a readable file holding the secret")
         return value
+
+    @field_validator(
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "cassandra_ssl_cafile",
+        "cassandra_ssl_certfile",
+        "cassandra_ssl_keyfile",
+    )
+    @classmethod
+    def _pem_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not _readable(value):
+            raise ValueError("is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _security(self) -> Settings:
+        """Security settings that contradict each other fail at start, not at first use."""
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_secret
+        ):
+            raise ValueError(
+                f"STOCKAPP_KAFKA_SECURITY_PROTOCOL={protocol} needs STOCKAPP_KAFKA_SASL_USERNAME "
+                "and STOCKAPP_KAFKA_SASL_PASSWORD (or STOCKAPP_KAFKA_SASL_PASSWORD_FILE)"
+            )
+        tls_files = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+        if not protocol.endswith("SSL") and any(getattr(self, f) for f in tls_files):
+            used = next(f for f in tls_files if getattr(self, f))
+            raise ValueError(
+                f"{_variable(used)} is set but STOCKAPP_KAFKA_SECURITY_PROTOCOL={protocol} does "
+                "not use TLS (SSL or SASL_SSL does)"
+            )
+        tls_files = ("cassandra_ssl_cafile", "cassandra_ssl_certfile", "cassandra_ssl_keyfile")
+        if not self.cassandra_ssl and any(getattr(self, f) for f in tls_files):
+            used = next(f for f in tls_files if getattr(self, f))
+            raise ValueError(f"{_variable(used)} is set but STOCKAPP_CASSANDRA_SSL is not true")
+        for prefix in ("kafka_ssl", "cassandra_ssl"):
+            if getattr(self, f"{prefix}_keyfile") and not getattr(self, f"{prefix}_certfile"):
+                raise ValueError(
+                    f"{_variable(prefix + '_keyfile')} is set without "
+                    f"{_variable(prefix + '_certfile')} (the client certificate it belongs to)"
+                )
+        if self.cassandra_secret and not self.cassandra_username:
+            raise ValueError(
+                "STOCKAPP_CASSANDRA_PASSWORD is set without STOCKAPP_CASSANDRA_USERNAME"
+            )
+        return self
 
     @property
     def api_secret(self) -> str:
         """The API token (from STOCKAPP_API_TOKEN, else the file); empty: none required."""
-        if self.api_token:
-            return self.api_token
-        if self.api_token_file is not None:
-            return self.api_token_file.read_text().strip()
-        return ""
+        return _secret(self.api_token, self.api_token_file)
+
+    @property
+    def kafka_sasl_secret(self) -> str:
+        return _secret(self.kafka_sasl_password, self.kafka_sasl_password_file)
+
+    @property
+    def kafka_ssl_key_secret(self) -> str:
+        return _secret(self.kafka_ssl_key_password, self.kafka_ssl_key_password_file)
+
+    @property
+    def cassandra_secret(self) -> str:
+        return _secret(self.cassandra_password, self.cassandra_password_file)
+
+    @property
+    def cassandra_ssl_key_secret(self) -> str:
+        return _secret(self.cassandra_ssl_key_password, self.cassandra_ssl_key_password_file)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value set, for redacting them from text that might quote one."""
+        values = (
+            self.api_secret,
+            self.kafka_sasl_secret,
+            self.kafka_ssl_key_secret,
+            self.cassandra_secret,
+            self.cassandra_ssl_key_secret,
+            self.alpha_vantage_api_key,
+        )
+        return tuple(v for v in values if v)
 
     @field_validator("market_timezone")
     @classmethod
@@ -233,6 +342,24 @@ class Settings(BaseSettings):
         return host_port(self.kafka_bootstrap[0], 9092)
 
 
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb"):
+            return path.is_file()
+    except OSError:
+        return False
+
+
+def _secret(value: str, file: Path | None) -> str:
+    """A secret from its variable, else from its file (a mounted secret, read at each use so a
+    rotated file is picked up); empty if neither is set."""
+    if value:
+        return value
+    if file is not None:
+        return file.read_text().strip()
+    return ""
+
+
 def _variable(field: str) -> str:
     alias = Settings.model_fields[field].validation_alias
     return alias.choices[0] if isinstance(alias, AliasChoices) else ENV_PREFIX + field.upper()
@@ -240,7 +367,13 @@ def _variable(field: str) -> str:
 
 def _one_line(error: dict) -> str:
     """The first problem, as ``VARIABLE=value what is wrong``."""
-    field = str(error["loc"][0]) if error["loc"] else ""
+    if not error["loc"]:
+        # A check across several settings: its message names them. Its input is every
+        # setting, secrets included, so none of it is shown.
+        return str((error.get("ctx") or {}).get("error") or error["msg"]).removeprefix(
+            "Value error, "
+        )
+    field = str(error["loc"][0])
     known = field in Settings.model_fields
     name = _variable(field) if known else field
     value = error.get("input")

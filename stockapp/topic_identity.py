@@ -25,6 +25,7 @@ from aiokafka.protocol.types import (
     TaggedFields,
 )
 
+from stockapp.credentials import kafka_options
 from stockapp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,9 @@ async def topic_id(settings: Settings, topic: str) -> str | None:
     """The topic's UUID (as text), or None if the topic does not exist."""
     from aiokafka.client import AIOKafkaClient
 
-    client = AIOKafkaClient(bootstrap_servers=list(settings.kafka_bootstrap))
+    client = AIOKafkaClient(
+        bootstrap_servers=list(settings.kafka_bootstrap), **kafka_options(settings)
+    )
     await client.bootstrap()
     try:
         response = await client.send(client.get_random_node(), _TopicIdRequest(topic))

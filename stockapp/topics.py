@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from stockapp.connectivity import check_kafka
+from stockapp.credentials import kafka_options
 from stockapp.errors import StockappError
 from stockapp.settings import Settings
 
@@ -14,7 +16,9 @@ async def _ensure(settings: Settings, timeout: float) -> list[str]:
 
     names = [settings.topic_quotes, settings.topic_candles, settings.topic_late, settings.topic_dlq]
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=",".join(settings.kafka_bootstrap), request_timeout_ms=int(timeout * 1000)
+        bootstrap_servers=",".join(settings.kafka_bootstrap),
+        request_timeout_ms=int(timeout * 1000),
+        **kafka_options(settings),
     )
     await admin.start()
     try:
@@ -54,4 +58,10 @@ async def _ensure(settings: Settings, timeout: float) -> list[str]:
 
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     """Create missing topics (quotes, candles, late, dead letters); returns those created."""
-    return asyncio.run(asyncio.wait_for(_ensure(settings, timeout), timeout))
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        return asyncio.run(asyncio.wait_for(_ensure(settings, timeout), timeout))
+    except KafkaConnectionError:
+        check_kafka(settings)  # raises the reason in one line
+        raise

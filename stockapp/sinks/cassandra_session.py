@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import ssl
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from stockapp.credentials import cassandra_auth, cassandra_tls, redact, tls_refusal
 from stockapp.errors import ConnectivityError
 from stockapp.logs import RepeatFilter
 from stockapp.settings import Settings
@@ -20,13 +22,11 @@ def connect(
 ) -> tuple[Cluster, Session]:
     """Return ``(cluster, session)``; the caller shuts the cluster down."""
     from cassandra import ConsistencyLevel, InvalidRequest
-    from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
-    auth = None
-    if settings.cassandra_username:
-        auth = PlainTextAuthProvider(settings.cassandra_username, settings.cassandra_password)
+    auth = cassandra_auth(settings)
+    tls = cassandra_tls(settings)
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(
             DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)
@@ -37,6 +37,7 @@ def connect(
         contact_points=list(settings.cassandra_hosts),
         port=settings.cassandra_port,
         auth_provider=auth,
+        ssl_context=tls,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         protocol_version=5,
         connect_timeout=timeout or settings.cassandra_connect_timeout,
@@ -54,7 +55,12 @@ def connect(
             raise ConnectivityError(
                 f"Cassandra keyspace {keyspace!r} does not exist: run `stockapp db migrate`"
             ) from None
-        dcs = _data_centres(settings, auth, timeout or settings.cassandra_connect_timeout)
+        # The driver gives a dict of host -> error, or a list when no host was tried.
+        errors = getattr(exc, "errors", None) or []
+        refused = _refusal(settings, errors.values() if isinstance(errors, dict) else errors)
+        if refused:
+            raise ConnectivityError(redact(refused, settings)) from None
+        dcs = _data_centres(settings, auth, tls, timeout or settings.cassandra_connect_timeout)
         if dcs and settings.cassandra_local_dc not in dcs:
             raise _wrong_dc(settings, dcs) from None
         hosts = ",".join(settings.cassandra_hosts)
@@ -65,10 +71,33 @@ def connect(
         ) from None
     except Exception as exc:  # noqa: BLE001 - e.g. auth or protocol errors: report, don't trace
         cluster.shutdown()
-        raise ConnectivityError(
-            f"Cassandra connection failed: {type(exc).__name__}: {exc}".splitlines()[0]
-        ) from None
+        text = f"Cassandra connection failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConnectivityError(redact(text, settings)) from None
     return cluster, session
+
+
+def _refusal(settings: Settings, errors: Iterable[BaseException]) -> str:
+    """The reason a node refused this client (TLS or credentials), in one line; empty when
+    the failures were of reaching it."""
+    from cassandra import AuthenticationFailed
+
+    where = f"Cassandra at {','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
+    client_cert = settings.cassandra_ssl_certfile is not None
+    for error in errors:
+        tls = tls_refusal(where, "CASSANDRA", error, client_cert)
+        if tls:
+            return tls
+        if isinstance(error, AuthenticationFailed):
+            if not settings.cassandra_username:
+                return (
+                    f"{where} requires a login: set STOCKAPP_CASSANDRA_USERNAME and "
+                    "STOCKAPP_CASSANDRA_PASSWORD (or STOCKAPP_CASSANDRA_PASSWORD_FILE)"
+                )
+            return (
+                f"{where} refused the credentials of user {settings.cassandra_username!r}: check "
+                "STOCKAPP_CASSANDRA_USERNAME and the password"
+            )
+    return ""
 
 
 @contextlib.contextmanager
@@ -98,7 +127,9 @@ def _wrong_dc(settings: Settings, dcs: set[str]) -> ConnectivityError:
     )
 
 
-def _data_centres(settings: Settings, auth: object, timeout: float) -> set[str]:
+def _data_centres(
+    settings: Settings, auth: object, tls: ssl.SSLContext | None, timeout: float
+) -> set[str]:
     """The cluster's data centres, asked without a DC preference (a wrong local DC leaves the
     DC-aware policy no host at all, which would read as "not reachable"); empty if even that
     connection fails."""
@@ -109,6 +140,7 @@ def _data_centres(settings: Settings, auth: object, timeout: float) -> set[str]:
         contact_points=list(settings.cassandra_hosts),
         port=settings.cassandra_port,
         auth_provider=auth,
+        ssl_context=tls,
         load_balancing_policy=RoundRobinPolicy(),
         protocol_version=5,
         connect_timeout=timeout,

@@ -26,6 +26,9 @@ from typing import Any
 
 import orjson
 
+from stockapp.connectivity import kafka_problem
+from stockapp.credentials import kafka_options, redact
+from stockapp.errors import ConnectivityError
 from stockapp.models import Quote
 from stockapp.partitioning import partition_for
 from stockapp.settings import Settings
@@ -96,7 +99,7 @@ class QuoteProducer:
 
     async def _connect(self, deadline: float | None) -> Any:
         from aiokafka import AIOKafkaProducer
-        from aiokafka.errors import KafkaError
+        from aiokafka.errors import KafkaConnectionError, KafkaError
 
         while True:
             producer = AIOKafkaProducer(
@@ -108,6 +111,7 @@ class QuoteProducer:
                 # How long a batch may wait for a leader or an answer before it fails: a broker
                 # restart shorter than this costs nothing, not even a resend.
                 request_timeout_ms=self.request_timeout_ms,
+                **kafka_options(self.settings),
             )
             try:
                 await producer.start()
@@ -116,6 +120,10 @@ class QuoteProducer:
                 await producer.stop()
                 # The first connection fails fast (a wrong address should say so at once);
                 # reconnecting after a failure waits for the broker to come back.
+                if deadline is None and isinstance(exc, KafkaConnectionError):
+                    problem = await kafka_problem(self.settings)
+                    if problem:
+                        raise ConnectivityError(redact(problem, self.settings)) from None
                 if deadline is None or time.monotonic() > deadline:
                     raise
                 log.warning("Kafka is not reachable yet (%s); retrying", type(exc).__name__)

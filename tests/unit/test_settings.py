@@ -53,6 +53,7 @@ def test_bad_values_name_the_variable(monkeypatch, name, value, message):
 
 
 def test_password_is_not_in_repr(monkeypatch):
+    monkeypatch.setenv("STOCKAPP_CASSANDRA_USERNAME", "stockapp")
     monkeypatch.setenv("STOCKAPP_CASSANDRA_PASSWORD", "s3cret")
     s = load_settings()
     assert s.cassandra_password == "s3cret"
