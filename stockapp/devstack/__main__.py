@@ -9,24 +9,31 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
-from stockapp.devstack import jars, processes
+from stockapp.devstack import jars, processes, secure
 from stockapp.devstack.cassandra import cassandra_server
 from stockapp.devstack.java import find_java
 from stockapp.devstack.kafka import kafka_server
 from stockapp.devstack.server import Server
-from stockapp.errors import ConnectivityError, StockappError
+from stockapp.errors import StockappError
 from stockapp.settings import Settings, load_settings
 
 
 def servers(settings: Settings) -> list[Server]:
-    return [kafka_server(settings), cassandra_server(settings)]
+    found = [kafka_server(settings), cassandra_server(settings)]
+    if settings.stack_secure:
+        # Probed as a client would reach them: Kafka by SASL_SSL, Cassandra with login and TLS
+        # (each server keeps its own port: Kafka's plaintext one is rendered into its config).
+        probing = secure.client_settings(settings)
+        found = [replace(server, settings=probing) for server in found]
+    return found
 
 
 def _answers(server: Server, timeout: float = 3.0) -> bool:
     try:
         server.probe(server.settings, timeout)
-    except ConnectivityError:
+    except StockappError:  # not answering; or a secure stack's TLS files not made yet
         return False
     return True
 
@@ -43,6 +50,10 @@ def fetch(settings: Settings) -> None:
 
 def up(settings: Settings) -> None:
     java = None
+    if settings.stack_secure:
+        java = find_java(settings.stack_java_home)
+        secure.ensure_material(settings, java)
+        _say(f"secure stack: client settings in {secure.env_file(settings)}")
     starting: list[Server] = []
     for server in servers(settings):
         pid = processes.read_pid(server.pid_file)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stockapp.connectivity import check_cassandra
+from stockapp.devstack import secure
 from stockapp.devstack.jars import lib_dir
 from stockapp.devstack.server import CONF_DIR, Server
 from stockapp.settings import Settings
@@ -13,14 +14,21 @@ def _jvm_options() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+OPEN = "authenticator: AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer"
+
+
 def _prepare(server: Server, java: str) -> list[str]:
     s = server.settings
+    security = OPEN
+    if s.stack_secure:
+        security = secure.cassandra_yaml(secure.ensure_material(s, java))
     yaml = server.render(
         "cassandra.yaml",
         server.home / "cassandra.yaml",
         port=server.port,
         storage_port=s.stack_cassandra_storage_port,
         data_dir=server.data_dir,
+        security=security,
     )
     libs = lib_dir(s.stack_dir, "cassandra")
     jamm = sorted(libs.glob("jamm-*.jar"))
@@ -40,6 +48,8 @@ def _prepare(server: Server, java: str) -> list[str]:
         f"-Dcassandra.logdir={server.log_dir}",
         f"-Dlogback.configurationFile={CONF_DIR / 'cassandra-logback.xml'}",
         f"-Djna.tmpdir={jna_tmp}",
+        # The default superuser is made 10 s after start; nothing here needs that delay.
+        *(["-Dcassandra.superuser_setup_delay_ms=0"] if s.stack_secure else []),
         "-cp",
         f"{libs}/*",
         "org.apache.cassandra.service.CassandraDaemon",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import subprocess
 import uuid
+from pathlib import Path
 
 from stockapp.connectivity import check_kafka
+from stockapp.devstack import secure
 from stockapp.devstack.jars import lib_dir
 from stockapp.devstack.server import CONF_DIR, Server
 from stockapp.errors import StockappError
@@ -15,12 +17,25 @@ from stockapp.settings import Settings
 
 def _prepare(server: Server, java: str) -> list[str]:
     s = server.settings
+    extra = {"listeners_extra": "", "protocols_extra": "", "security": ""}
+    users: list[str] = []
+    if s.stack_secure:
+        tls = secure.ensure_material(s, java)
+        extra = secure.kafka_properties(s, tls)
+        users = secure.scram_users(tls)
+        if (server.data_dir / "meta.properties").exists() and not _scram_marker(server).exists():
+            raise StockappError(
+                f"Kafka's storage in {server.data_dir} was formatted without the secure stack's "
+                "SCRAM users (they are made at format time): stop the stack and remove that "
+                "directory, or use another STOCKAPP_STACK_DIR"
+            )
     props = server.render(
         "kafka-server.properties",
         server.home / "server.properties",
         port=server.port,
         controller_port=s.stack_kafka_controller_port,
         data_dir=server.data_dir,
+        **extra,
     )
     classpath = f"{lib_dir(s.stack_dir, 'kafka')}/*"
     jvm = [
@@ -50,6 +65,7 @@ def _prepare(server: Server, java: str) -> list[str]:
                 "-c",
                 str(props),
                 "--ignore-formatted",
+                *users,
             ],
             capture_output=True,
             text=True,
@@ -59,7 +75,13 @@ def _prepare(server: Server, java: str) -> list[str]:
                 "Formatting Kafka storage failed: "
                 + " | ".join((fmt.stdout + fmt.stderr).splitlines()[-3:])
             )
+        if users:
+            _scram_marker(server).touch()
     return jvm + ["kafka.Kafka", str(props)]
+
+
+def _scram_marker(server: Server) -> Path:
+    return server.home / "scram-users"
 
 
 def _new_cluster_id() -> str:
