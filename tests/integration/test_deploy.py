@@ -120,7 +120,7 @@ def validate(manifests: str, tmp_path: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.mark.parametrize("variant", ["base", "overlays/autoscale"])
+@pytest.mark.parametrize("variant", ["base", "overlays/autoscale", "overlays/secure"])
 def test_the_kubernetes_manifests_render_and_validate(variant, tmp_path):
     manifests = kustomize(K8S / variant)
     checked = validate(manifests, tmp_path)
@@ -160,3 +160,30 @@ def test_the_workers_manifest_matches_the_worker(tmp_path):
     # The autoscaler's ceiling is the partition count: a worker more would get no partition.
     assert hpa["spec"]["maxReplicas"] == int(config["data"]["STOCKAPP_QUOTES_PARTITIONS"])
     assert hpa["spec"]["scaleTargetRef"]["name"] == sts["metadata"]["name"]
+
+
+def test_the_secure_overlay_reads_its_secrets_from_mounted_files():
+    """Every file setting of the overlay for clusters with SASL/TLS names a file under a
+    mounted Secret, with the key that Secret projects; every variable is a setting."""
+    from stockapp.settings import Settings
+
+    docs = list(yaml.safe_load_all(kustomize(K8S / "overlays/secure")))
+    (sts,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    pod = sts["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    files: set[str] = set()
+    for volume in pod["volumes"]:
+        secret = volume.get("secret")
+        if secret and volume["name"] in mounts:
+            # A Secret without items projects all its keys: the TLS one holds ca.pem.
+            keys = [item["path"] for item in secret.get("items", [])] or ["ca.pem"]
+            files |= {f"{mounts[volume['name']]}/{key}" for key in keys}
+    data = config["data"]
+    known = {f"STOCKAPP_{name.upper()}" for name in Settings.model_fields}
+    assert set(data) <= known, set(data) - known
+    assert data["STOCKAPP_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    for name in ("STOCKAPP_KAFKA_SASL_PASSWORD_FILE", "STOCKAPP_KAFKA_SSL_CAFILE"):
+        assert data[name] in files, (name, data[name], files)
+    assert data["STOCKAPP_CASSANDRA_SSL_CAFILE"] in files
