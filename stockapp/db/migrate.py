@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stockapp.errors import StockappError
 from stockapp.settings import Settings
@@ -36,6 +38,24 @@ class Migration:
             line for line in self.text.splitlines() if not line.lstrip().startswith("--")
         )
         return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def _index_candle_buckets(session: Any) -> None:
+    """0004: list the buckets of the candles stored before it (one pass over the candle
+    partitions' keys; idempotent, so an interrupted run is simply run again)."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    insert = session.prepare(
+        "INSERT INTO candle_buckets (symbol, interval, bucket) VALUES (?, ?, ?)"
+    )
+    keys = session.execute("SELECT DISTINCT symbol, interval, bucket FROM candles", timeout=120)
+    rows = [(k.symbol, k.interval, k.bucket) for k in keys]
+    execute_concurrent_with_args(session, insert, rows, concurrency=32, raise_on_first_error=True)
+
+
+# Python steps that complete a CQL migration (data a CQL statement cannot move), run once,
+# right after its statements and before it is recorded as applied.
+AFTER: dict[int, Callable[[Any], None]] = {4: _index_candle_buckets}
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,8 @@ def migrate(settings: Settings, keyspace: str | None = None) -> MigrationReport:
                 continue
             for statement in migration.statements():
                 session.execute(statement, timeout=60)
+            if migration.version in AFTER:
+                AFTER[migration.version](session)
             session.execute(
                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
                 "VALUES (%s, %s, %s, toTimestamp(now())) IF NOT EXISTS",

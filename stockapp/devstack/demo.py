@@ -63,21 +63,28 @@ def start_worker(settings: Settings, n: int = 1, timeout: float = 90.0) -> str:
 
 def backfill_history(settings: Settings) -> dict[str, float]:
     """On a fresh database, a day of simulated history for the demo symbols, so the first
-    chart is full and its indicators warm. Returns the prices the live feed continues from."""
+    chart is full and its indicators warm. Returns the prices the live feed continues from:
+    on a database with data, the last stored ones, so a restarted demo shows no jump."""
     import time
 
     from stockapp.backfill import compute, store
     from stockapp.sinks.cassandra_session import connect
     from stockapp.sources.factory import SourceSpec, collect
+    from stockapp.sources.simulator import DEFAULT_SYMBOLS
 
     cluster, session = connect(settings, keyspace=settings.cassandra_keyspace)
     try:
         seeded = session.execute("SELECT symbol FROM state_seeds LIMIT 1").one()
         candles = session.execute("SELECT symbol FROM candles LIMIT 1").one()
+        if seeded is not None or candles is not None:
+            marks = ", ".join("%s" for _ in DEFAULT_SYMBOLS)
+            rows = session.execute(
+                f"SELECT symbol, last_price FROM symbols WHERE symbol IN ({marks})",
+                list(DEFAULT_SYMBOLS),
+            )
+            return {r.symbol: r.last_price for r in rows if r.last_price is not None}
     finally:
         cluster.shutdown()
-    if seeded is not None or candles is not None:
-        return {}
     end = int(time.time()) * 1000
     start = end - 86_400_000
     # A day of history, one tick every 2 s of event time: the same source as `stockapp

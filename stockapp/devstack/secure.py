@@ -31,14 +31,13 @@ class Material:
     """Where one stack's TLS files and passwords are."""
 
     dir: Path
-
-    ca = property(lambda self: self.dir / "ca.pem")
-    server_keystore = property(lambda self: self.dir / "server.p12")
-    truststore = property(lambda self: self.dir / "truststore.p12")
-    client_cert = property(lambda self: self.dir / "client.pem")
-    client_key = property(lambda self: self.dir / "client.key")
-    store_password_file = property(lambda self: self.dir / "store.password")
-    kafka_password_file = property(lambda self: self.dir / "kafka.password")
+    ca: Path
+    server_keystore: Path
+    truststore: Path
+    client_cert: Path
+    client_key: Path
+    store_password_file: Path
+    kafka_password_file: Path
 
     @property
     def store_password(self) -> str:
@@ -54,7 +53,17 @@ class Material:
 
 
 def material(settings: Settings) -> Material:
-    return Material(settings.stack_dir / "tls")
+    tls = settings.stack_dir / "tls"
+    return Material(
+        dir=tls,
+        ca=tls / "ca.pem",
+        server_keystore=tls / "server.p12",
+        truststore=tls / "truststore.p12",
+        client_cert=tls / "client.pem",
+        client_key=tls / "client.key",
+        store_password_file=tls / "store.password",
+        kafka_password_file=tls / "kafka.password",
+    )
 
 
 def _run(argv: list[str], cwd: Path) -> None:
@@ -110,6 +119,7 @@ def ensure_material(settings: Settings, java: str) -> Material:
         tls,
     )
     keytool = str(Path(java).resolve().parent / "keytool")
+    found.truststore.unlink(missing_ok=True)  # left by an interrupted run: keytool would refuse
     _run(
         [keytool, "-importcert", "-noprompt", "-alias", "ca", "-file", "ca.pem"]
         + ["-keystore", "truststore.p12", "-storetype", "PKCS12", "-storepass", password],

@@ -36,6 +36,9 @@ ROW_OVERHEAD_BYTES = 40
 # Cassandra logs a warning for an unlogged batch over more partitions than this
 # (unlogged_batch_across_partitions_warn_threshold, 10 by default).
 MAX_BATCH_PARTITIONS = 10
+# Symbol-interval pairs whose last written candle bucket the sink remembers (about 100 bytes
+# each): 20,000 symbols of five intervals.
+MAX_KNOWN_BUCKETS = 100_000
 
 
 def _retryable() -> tuple[type[BaseException], ...]:
@@ -132,6 +135,16 @@ class CassandraSink:
                 + ")"
             )
         )
+        # The buckets each symbol and interval has (migration 0004), for the history reader.
+        # A bucket's row is written with the first candle this sink writes to it: the last
+        # bucket written per symbol and interval is remembered (bounded; forgetting only
+        # means writing the same row again).
+        self.insert_bucket = RowBinder(
+            session.prepare(
+                "INSERT INTO candle_buckets (symbol, interval, bucket) VALUES (?, ?, ?)"
+            )
+        )
+        self.buckets: dict[tuple[str, str], int] = {}
         # USING TIMESTAMP = event time: the newest quote wins whatever order writes arrive in.
         self.update_symbol = RowBinder(
             session.prepare(
@@ -188,6 +201,15 @@ class CassandraSink:
     def statements(self, quotes: Iterable[QuoteRow], candles: Iterable[Candle]) -> list:
         """The statements that write ``quotes``, ``candles`` and each symbol's latest quote:
         a symbol's rows go in UNLOGGED batches, each within Cassandra's limits for one."""
+        return self._statements(quotes, candles, {})
+
+    def _statements(
+        self,
+        quotes: Iterable[QuoteRow],
+        candles: Iterable[Candle],
+        new: dict[tuple[str, str], int],
+    ) -> list:
+        """As :meth:`statements`; the buckets it writes rows for are added to ``new``."""
         by_symbol: dict[str, list[tuple[tuple, Any]]] = defaultdict(list)
         latest: dict[str, Quote] = {}
         for row in quotes:
@@ -196,11 +218,19 @@ class CassandraSink:
             by_symbol[q.symbol].append((("q", quote_day_number(q.ts)), statement))
             if q.symbol not in latest or q.ts >= latest[q.symbol].ts:
                 latest[q.symbol] = q
+        known = self.buckets
         for c in candles:
             bucket = candle_bucket(c.start, self.interval_ms[c.interval])
-            by_symbol[c.symbol].append(
+            rows = by_symbol[c.symbol]
+            rows.append(
                 (("c", c.interval, bucket), self.insert_candle.bind(self._candle_params(c)))
             )
+            key = (c.symbol, c.interval)
+            if known.get(key) != bucket and new.get(key) != bucket:
+                new[key] = bucket
+                rows.append(
+                    (("b", c.interval), self.insert_bucket.bind((c.symbol, c.interval, bucket)))
+                )
         for q in latest.values():
             by_symbol[q.symbol].append(
                 (
@@ -217,9 +247,14 @@ class CassandraSink:
 
     async def write(self, quotes: Iterable[QuoteRow], candles: Iterable[Candle]) -> int:
         """Write everything; returns when all of it is acknowledged by Cassandra."""
-        statements = self.statements(quotes, candles)
+        new: dict[tuple[str, str], int] = {}
+        statements = self._statements(quotes, candles, new)
         if statements:
             await asyncio.gather(*(self._execute(s) for s in statements))
+        # Remembered once written: a batch that failed writes its bucket rows again.
+        if len(self.buckets) + len(new) > MAX_KNOWN_BUCKETS:
+            self.buckets.clear()
+        self.buckets.update(new)
         return len(statements)
 
     async def _execute(self, statement: Any) -> None:

@@ -13,11 +13,6 @@ from stockapp.timestamps import datetime_to_ms, ms_to_datetime
 from stockapp.web.params import CandleQuery
 from stockapp.web.payload import from_row
 
-# Candles are found by walking buckets (10,000 candles each) back from the symbol's last tick;
-# a run of this many empty buckets ends the walk, so a request costs a few queries whatever
-# range it asks for. (A gap in the data longer than this is the walk's horizon.)
-EMPTY_BUCKETS_TO_STOP = 2
-
 
 class Reader:
     def __init__(self, settings: Settings) -> None:
@@ -58,6 +53,12 @@ class Reader:
                         "WHERE symbol = ? AND day = ? LIMIT 1"
                     ),
                     "candles": session.prepare(candles),
+                    # The buckets (10,000 candles each) that hold the symbol's candles, newest
+                    # first (migration 0004): history is read from those, however sparse.
+                    "buckets": session.prepare(
+                        "SELECT bucket FROM candle_buckets WHERE symbol = ? AND interval = ? "
+                        "AND bucket <= ? AND bucket >= ?"
+                    ),
                 }
                 self._session = session
             return self._session
@@ -122,25 +123,23 @@ class Reader:
         if start >= end:
             return []
 
-        out: list = []
-        bucket = candle_bucket(max(end - 1, 0), interval_ms)
+        last = candle_bucket(max(end - 1, 0), interval_ms)
         first = candle_bucket(start, interval_ms)
-        empty = 0
-        while bucket >= first and len(out) < q.limit:
+        buckets = await self._run("buckets", (q.symbol, q.interval, last, first))
+        out: list = []
+        for row in buckets:
             rows = await self._run(
                 "candles",
                 (
                     q.symbol,
                     q.interval,
-                    bucket,
+                    row.bucket,
                     ms_to_datetime(start),
                     ms_to_datetime(end),
                     q.limit - len(out),
                 ),
             )
             out.extend(rows)
-            empty = 0 if rows else empty + 1
-            if empty >= EMPTY_BUCKETS_TO_STOP:
+            if len(out) >= q.limit:
                 break
-            bucket -= 1
         return [from_row(r) for r in reversed(out)]

@@ -1,6 +1,7 @@
 """Write and read rows in a real Cassandra; the schema runner is idempotent."""
 
 import datetime as dt
+from dataclasses import replace
 
 from stockapp.db.migrate import load_migrations, migrate
 
@@ -99,3 +100,62 @@ def test_fast_binding_gives_the_drivers_bytes(cql):
             ours, theirs = binder.bind(row), prepared.bind(row)
             assert ours.values == theirs.values, row
             assert ours.routing_key == theirs.routing_key, row
+
+
+async def test_a_sparse_symbols_whole_history_is_read(stack, test_keyspace, cql):
+    """Candles far apart (buckets of 10,000 minutes with many empty ones between) written by
+    the sink all come back, oldest first, and limits take the newest."""
+    from stockapp.sinks.cassandra import CassandraSink
+    from stockapp.tables.candle import Bar, Candle
+    from stockapp.web.params import CandleQuery
+    from stockapp.web.reader import Reader
+
+    minute = 60_000
+    bucket = 10_000 * minute
+    base = 1_767_621_600_000 - 1_767_621_600_000 % bucket
+    # Three candles, 7 and 30 buckets apart, and two in the newest bucket.
+    starts = [base - 37 * bucket, base - 30 * bucket, base, base + minute]
+    bars = [
+        ("SPARSE", "1m", t, t + minute, Bar.tick(t, 10.0 + i, 1.0)) for i, t in enumerate(starts)
+    ]
+    candles = [replace(Candle.first(*bar), closed=True) for bar in bars]
+    sink = CassandraSink(cql, {"1m": minute})
+    await sink.write([], candles[:2])
+    await sink.write([], candles[2:])
+    reader = Reader(stack.model_copy(update={"cassandra_keyspace": test_keyspace}))
+    try:
+        query = CandleQuery("SPARSE", "1m", None, None, 500)
+        got = await reader.candles(query, last_tick_ms=starts[-1])
+        assert [c["t"] * 1000 for c in got] == starts
+        newest = await reader.candles(CandleQuery("SPARSE", "1m", None, None, 3), starts[-1])
+        assert [c["t"] * 1000 for c in newest] == starts[1:]
+        ranged = CandleQuery("SPARSE", "1m", starts[0], starts[2], 500)
+        assert [c["t"] * 1000 for c in await reader.candles(ranged, starts[-1])] == starts[:2]
+    finally:
+        (await reader.session()).cluster.shutdown()
+
+
+def test_migration_0004_indexes_the_candles_stored_before_it(stack, unique):
+    """Candles written before the bucket index existed are found after `db migrate`."""
+    from stockapp.db.migrate import AFTER
+    from stockapp.sinks.cassandra_session import connect
+
+    keyspace = f"stockapp_0004_{unique}"
+    migrate(stack, keyspace=keyspace)
+    cluster, session = connect(stack, keyspace=keyspace)
+    try:
+        for bucket in (3, 40):
+            session.execute(
+                "INSERT INTO candles (symbol, interval, bucket, start, open, high, low, close, "
+                "volume, trades, closed) VALUES ('OLD', '1h', %s, %s, 1, 1, 1, 1, 1, 1, true)",
+                (bucket, bucket * 10_000 * 3_600_000),
+            )
+        session.execute("TRUNCATE candle_buckets")  # as before the migration
+        AFTER[4](session)
+        rows = session.execute(
+            "SELECT bucket FROM candle_buckets WHERE symbol = 'OLD' AND interval = '1h'"
+        )
+        assert [r.bucket for r in rows] == [40, 3]
+    finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+        cluster.shutdown()

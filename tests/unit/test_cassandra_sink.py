@@ -123,7 +123,12 @@ async def test_absent_values_are_left_unset_not_written_as_null():
     session, delays = Session(), []
     sink = make_sink(session, delays)
     await sink.write(rows(1), [CANDLE])
-    quote, candle = (s for b in session.executed for s in added(b) if "INSERT" in s.query_string)
+    quote, candle = (
+        s
+        for b in session.executed
+        for s in added(b)
+        if s.query_string.startswith(("INSERT INTO quotes", "INSERT INTO candles "))
+    )
     assert quote.params[8:] == (UNSET_VALUE, UNSET_VALUE, UNSET_VALUE)
     assert quote.params[2] == 1_767_621_600_000  # timestamps as epoch ms
     assert UNSET_VALUE in candle.params and None not in candle.params
@@ -168,3 +173,35 @@ async def test_other_errors_are_raised():
     sink = make_sink(Session([InvalidRequest("bad")]), [])
     with pytest.raises(InvalidRequest):
         await sink.write([], [CANDLE])
+
+
+def bucket_rows(session: Session) -> list[tuple]:
+    return [
+        s.params
+        for b in session.executed
+        for s in added(b)
+        if s.query_string.startswith("INSERT INTO candle_buckets")
+    ]
+
+
+async def test_a_buckets_row_is_written_with_its_first_candle():
+    """The history reader finds candles through candle_buckets: each (symbol, interval,
+    bucket) gets its row with the first candle written to it, once it is stored."""
+    session = Session()
+    sink = make_sink(session, [])
+    later = Candle.first("AAPL", "1m", T0 + 60_000, T0 + 120_000, Bar.tick(T0, 1.0, 5.0))
+    await sink.write([], [CANDLE, later])
+    await sink.write([], [later])
+    far = T0 + 10_000 * 60_000  # the next bucket
+    await sink.write([], [Candle.first("AAPL", "1m", far, far + 60_000, Bar.tick(far, 1, 1))])
+    bucket = T0 // (10_000 * 60_000)
+    assert bucket_rows(session) == [("AAPL", "1m", bucket), ("AAPL", "1m", bucket + 1)]
+
+
+async def test_a_failed_batch_writes_its_bucket_row_again():
+    session = Session([InvalidRequest("bad")])
+    sink = make_sink(session, [])
+    with pytest.raises(InvalidRequest):
+        await sink.write([], [CANDLE])
+    await sink.write([], [CANDLE])
+    assert len(bucket_rows(session)) == 1
