@@ -190,6 +190,7 @@ def _run_worker(faust_args: list[str]) -> int:
     import os
 
     from stockapp.connectivity import check_kafka
+    from stockapp.db.migrate import require_current
     from stockapp.sinks.cassandra_session import connect
     from stockapp.topics import ensure_topics
 
@@ -202,8 +203,11 @@ def _run_worker(faust_args: list[str]) -> int:
     redact_secrets(settings.secrets)
     # Faust would otherwise retry forever with a traceback per attempt: fail fast, in one line.
     check_kafka(settings)
-    cluster, _ = connect(settings, keyspace=settings.cassandra_keyspace)
-    cluster.shutdown()
+    cluster, session = connect(settings, keyspace=settings.cassandra_keyspace)
+    try:
+        require_current(session, settings.cassandra_keyspace)
+    finally:
+        cluster.shutdown()
     ensure_topics(settings)
     settings.worker_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     from stockapp.app import app

@@ -131,3 +131,20 @@ def migrate(settings: Settings, keyspace: str | None = None) -> MigrationReport:
         return MigrationReport(ks, applied, already)
     finally:
         cluster.shutdown()
+
+
+def require_current(session: Any, keyspace: str) -> None:
+    """Raise if ``keyspace`` lacks a migration this version ships: a worker started on an
+    older schema would fail at its first write, or later, instead of at start."""
+    try:
+        rows = session.execute(f"SELECT version FROM {keyspace}.schema_migrations")
+        recorded = {row.version for row in rows}
+    except Exception:  # noqa: BLE001 - no table: a keyspace made by hand or before migrations
+        recorded = set()
+    missing = [m.name for m in load_migrations() if m.version not in recorded]
+    if missing:
+        raise StockappError(
+            f"Cassandra keyspace {keyspace!r} lacks migration(s) {', '.join(missing)}: run "
+            "`stockapp db migrate` (it is idempotent)"
+        )
+

@@ -30,6 +30,26 @@ def test_wrong_local_data_centre_names_the_ones_there_are(stack):
     _one_line_error(result, "STOCKAPP_CASSANDRA_LOCAL_DC='dc9'", "it has datacenter1")
 
 
+def test_worker_on_a_keyspace_that_lacks_a_migration(stack, unique):
+    from stockapp.db.migrate import migrate
+    from stockapp.sinks.cassandra_session import connect
+
+    keyspace = f"stockapp_old_{unique}"
+    migrate(stack, keyspace=keyspace)
+    cluster, session = connect(stack, keyspace=keyspace)
+    try:
+        session.execute("DELETE FROM schema_migrations WHERE version = 4")
+        result = run(
+            [str(BIN / "stockapp"), "worker"],
+            env={"STOCKAPP_CASSANDRA_KEYSPACE": keyspace},
+            timeout=60,
+        )
+        _one_line_error(result, keyspace, "0004_candle_buckets.cql", "stockapp db migrate")
+    finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+        cluster.shutdown()
+
+
 def test_worker_without_kafka(stack):
     port = free_port()
     result = run(
