@@ -2,6 +2,7 @@
 // against a running worker with a source publishing. Usage:
 //   STOCKAPP_URL=http://127.0.0.1:6066 STOCKAPP_ARTIFACTS=../artifacts node e2e/chart.e2e.mjs
 // Exits non-zero with a reason on the first failed check.
+import { readFileSync } from "node:fs";
 import { check, launch, screenshot, url } from "./common.mjs";
 
 const browser = await launch();
@@ -65,7 +66,34 @@ try {
     check(true, `searching for ${wanted} shows its ${await chart.getAttribute("data-bars")} candles`);
   }
 
+  // The address follows the chart: a link to it opens the same symbol and interval.
+  const shown = new URL(page.url()).searchParams;
+  check(shown.get("interval") === "5m", `the address names the interval (${page.url()})`);
+  const symbolNow = await page.getByTestId("symbol").textContent();
+  check(shown.get("symbol") === symbolNow, "the address names the symbol");
+
+  // CSV of what the chart shows: a row per candle, a column per shown indicator output.
+  const [file] = await Promise.all([page.waitForEvent("download"), page.getByTestId("csv").click()]);
+  const lines = readFileSync(await file.path(), "utf8").trim().split("\n");
+  check(file.suggestedFilename() === `${symbolNow}-5m.csv`, `the CSV is named ${file.suggestedFilename()}`);
+  check(lines[0].startsWith("time,open,high,low,close,volume,closed,") && lines[0].includes("bb_upper"), `the CSV header: ${lines[0]}`);
+  const rows = lines.length - 1;
+  const barsNow = Number(await chart.getAttribute("data-bars"));
+  check(Math.abs(rows - barsNow) <= 1, `the CSV has a row per candle (${rows}, the chart ${barsNow})`);
+  check(/^\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z,[\d.]+,/.test(lines[1]), `a CSV row: ${lines[1]}`);
   await screenshot(page, "chart.png");
+
+  // A deep link in a new page opens that chart.
+  const linked = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  linked.on("pageerror", (e) => errors.push(String(e)));
+  await linked.goto(`${url}/?symbol=${encodeURIComponent(symbolNow)}&interval=1m`);
+  await linked.waitForFunction(
+    (s) => document.querySelector("[data-testid=symbol]")?.textContent === s && Number(document.querySelector("[data-testid=chart]")?.dataset.bars) > 0,
+    symbolNow,
+    { timeout: 30_000 },
+  );
+  check(await linked.getByTestId("interval-1m").evaluate((b) => b.classList.contains("active")), `the link /?symbol=${symbolNow}&interval=1m opens that chart`);
+  await screenshot(linked, "deep-link.png");
   check(errors.length === 0, `no console errors${errors.length ? `: ${errors.join(" | ")}` : ""}`);
 } finally {
   await browser.close();

@@ -2,6 +2,8 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { AuthError, fetchCandles, fetchMeta, fetchSymbols, subscribeLive } from "./api";
 import { getToken, setToken } from "./auth";
 import { Chart } from "./Chart";
+import { candlesCsv, download } from "./csv";
+import { linkTo, readLink } from "./links";
 import { mergeCandles } from "./mapping";
 import { loadPrefs, savePrefs, withMeta, type Prefs } from "./prefs";
 import { SymbolPicker } from "./SymbolPicker";
@@ -18,7 +20,8 @@ function failed(e: Error): Status {
 }
 
 export function App() {
-  const [prefs, setPrefs] = useState<Prefs>(() => loadPrefs());
+  // A deep link (?symbol=&interval=) wins over the choice saved on this browser.
+  const [prefs, setPrefs] = useState<Prefs>(() => ({ ...loadPrefs(), ...readLink(window.location.search) }));
   const [meta, setMeta] = useState<Meta | null>(null);
   const [symbols, setSymbols] = useState<SymbolInfo[]>([]);
   const [symbolsError, setSymbolsError] = useState<string | null>(null);
@@ -28,6 +31,12 @@ export function App() {
   const older = useRef({ loading: false, exhausted: false });
 
   useEffect(() => savePrefs(prefs), [prefs]);
+  // The address follows the chart, so it can be bookmarked or shared.
+  useEffect(() => {
+    const { pathname, search, hash } = window.location;
+    const next = linkTo(search, prefs.symbol, prefs.interval);
+    if (next !== search) window.history.replaceState(null, "", pathname + next + hash);
+  }, [prefs.symbol, prefs.interval]);
   useEffect(() => {
     document.documentElement.dataset.theme = prefs.theme;
   }, [prefs.theme]);
@@ -142,6 +151,15 @@ export function App() {
             </label>
           ))}
         </div>
+        <button
+          className="csv"
+          data-testid="csv"
+          disabled={!symbol || candles.length === 0}
+          title="The candles loaded in the chart and the indicators shown, as CSV"
+          onClick={() => symbol && download(`${symbol}-${interval}.csv`, candlesCsv(candles, meta?.indicators ?? [], prefs.shown))}
+        >
+          CSV
+        </button>
         <button className="theme" data-testid="theme" onClick={() => update({ theme: prefs.theme === "dark" ? "light" : "dark" })}>
           {prefs.theme === "dark" ? "Light" : "Dark"} theme
         </button>
