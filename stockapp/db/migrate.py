@@ -147,4 +147,3 @@ def require_current(session: Any, keyspace: str) -> None:
             f"Cassandra keyspace {keyspace!r} lacks migration(s) {', '.join(missing)}: run "
             "`stockapp db migrate` (it is idempotent)"
         )
-

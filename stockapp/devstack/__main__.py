@@ -25,7 +25,7 @@ def servers(settings: Settings) -> list[Server]:
     if settings.stack_secure:
         # Probed as a client would reach them: Kafka by SASL_SSL, Cassandra with login and TLS
         # (each server keeps its own port: Kafka's plaintext one is rendered into its config).
-        probing = secure.client_settings(settings)
+        probing = secure.client_settings(settings, admin=True)
         found = [replace(server, settings=probing) for server in found]
     return found
 
@@ -74,6 +74,8 @@ def up(settings: Settings) -> None:
     for server in starting:
         _wait_ready(server, deadline)
         _say(f"{server.name} ready on 127.0.0.1:{server.port}")
+    if settings.stack_secure:
+        secure.ensure_role(settings)
 
 
 def _wait_ready(server: Server, deadline: float) -> None:

@@ -22,8 +22,10 @@ from stockapp.settings import Settings
 
 KAFKA_USER = "stockapp"
 KAFKA_MECHANISM = "SCRAM-SHA-512"
-# Cassandra creates this superuser on a fresh node; a local, loopback-only stack keeps it.
-CASSANDRA_USER = CASSANDRA_PASSWORD = "cassandra"
+# Cassandra makes this superuser on a fresh node. The stack uses it only to check the node
+# and to make the clients' own role, CASSANDRA_USER, whose password is random.
+CASSANDRA_ADMIN = "cassandra"
+CASSANDRA_USER = "stockapp"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Material:
     client_key: Path
     store_password_file: Path
     kafka_password_file: Path
+    cassandra_password_file: Path
 
     @property
     def store_password(self) -> str:
@@ -63,6 +66,7 @@ def material(settings: Settings) -> Material:
         client_key=tls / "client.key",
         store_password_file=tls / "store.password",
         kafka_password_file=tls / "kafka.password",
+        cassandra_password_file=tls / "cassandra.password",
     )
 
 
@@ -92,6 +96,9 @@ def ensure_material(settings: Settings, java: str) -> Material:
     """Make the CA, the certificates, the Java key and trust stores and the passwords once."""
     found = material(settings)
     if found.ready:
+        if not found.cassandra_password_file.exists():  # made before the clients' role was
+            found.cassandra_password_file.write_text(secrets.token_urlsafe(18) + "\n")
+            found.cassandra_password_file.chmod(0o600)
         return found
     tls = found.dir
     tls.mkdir(parents=True, exist_ok=True)
@@ -127,16 +134,25 @@ def ensure_material(settings: Settings, java: str) -> Material:
     )
     for path in tls.iterdir():
         path.chmod(0o600)
+    found.cassandra_password_file.write_text(secrets.token_urlsafe(18) + "\n")
     # Written last: its presence means the rest is complete.
     found.kafka_password_file.write_text(secrets.token_urlsafe(18) + "\n")
-    found.kafka_password_file.chmod(0o600)
+    for path in (found.cassandra_password_file, found.kafka_password_file):
+        path.chmod(0o600)
     return found
 
 
-def client_values(settings: Settings) -> dict[str, object]:
+def client_values(settings: Settings, admin: bool = False) -> dict[str, object]:
     """The client settings (field names) that reach the secure stack: Kafka by SASL_SSL with
-    SCRAM, Cassandra by TLS with a login and the client certificate."""
+    SCRAM, Cassandra by TLS with a login (the clients' role; ``admin``: the node's
+    superuser) and the client certificate."""
     tls = material(settings)
+    login: dict[str, object] = {
+        "cassandra_username": CASSANDRA_USER,
+        "cassandra_password_file": tls.cassandra_password_file,
+    }
+    if admin:
+        login = {"cassandra_username": CASSANDRA_ADMIN, "cassandra_password": CASSANDRA_ADMIN}
     return {
         "kafka_bootstrap": (f"127.0.0.1:{settings.stack_kafka_sasl_ssl_port}",),
         "kafka_security_protocol": "SASL_SSL",
@@ -144,8 +160,7 @@ def client_values(settings: Settings) -> dict[str, object]:
         "kafka_sasl_username": KAFKA_USER,
         "kafka_sasl_password_file": tls.kafka_password_file,
         "kafka_ssl_cafile": tls.ca,
-        "cassandra_username": CASSANDRA_USER,
-        "cassandra_password": CASSANDRA_PASSWORD,
+        **login,
         "cassandra_ssl": True,
         "cassandra_ssl_cafile": tls.ca,
         "cassandra_ssl_certfile": tls.client_cert,
@@ -153,15 +168,40 @@ def client_values(settings: Settings) -> dict[str, object]:
     }
 
 
-def client_settings(settings: Settings) -> Settings:
-    """``settings`` pointed at the secure stack (the stack's own probes use these)."""
-    return settings.model_copy(update=client_values(settings))
+def client_settings(settings: Settings, admin: bool = False) -> Settings:
+    """``settings`` pointed at the secure stack (the stack's own probes use the admin's)."""
+    return settings.model_copy(update=client_values(settings, admin))
+
+
+def ensure_role(settings: Settings) -> None:
+    """The clients' Cassandra role, with the password of this stack's TLS directory (set
+    again at each start, so a remade directory's password holds)."""
+    from stockapp.sinks.cassandra_session import connect
+
+    try:
+        cluster, _ = connect(client_settings(settings), keyspace=None)
+        cluster.shutdown()
+        return  # the role logs in already
+    except StockappError:
+        pass
+    password = material(settings).cassandra_password_file.read_text().strip()
+    cluster, session = connect(client_settings(settings, admin=True), keyspace=None)
+    try:
+        found = session.execute(
+            "SELECT role FROM system_auth.roles WHERE role = %s", (CASSANDRA_USER,)
+        ).one()
+        # Cassandra refuses a second password change within 5 s: one statement, not two.
+        verb = "ALTER ROLE" if found else "CREATE ROLE IF NOT EXISTS"
+        statement = f"{verb} {CASSANDRA_USER} WITH PASSWORD = %s AND LOGIN = true"
+        session.execute(statement, (password,))
+    finally:
+        cluster.shutdown()
 
 
 def env_file(settings: Settings) -> Path:
     """Write ``<stack_dir>/secure.env``: the variables that point stockapp at this stack
-    (``set -a; . .stack/secure.env; set +a``). It names the password files, never a password
-    of the stack's own making."""
+    (``set -a; . .stack/secure.env; set +a``). It names the password files, not the
+    passwords."""
     lines = ["# Written by `python -m stockapp.devstack up` with STOCKAPP_STACK_SECURE=true."]
     for field, value in client_values(settings).items():
         text = ",".join(value) if isinstance(value, tuple) else str(value)

@@ -50,25 +50,11 @@ def secure(stack: Settings, tmp_path_factory):
         up = run(devstack + ["up"], env=stack_env)
         assert up.returncode == 0, up.stdout + up.stderr
         client = _env_file(stack_dir / "secure.env")
-        # A role of the test's own, so that its password is a string no log line contains
-        # by chance (the stack's superuser is cassandra/cassandra).
-        password = "cql-" + secrets.token_hex(12)
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in (ports | client).items():
-                patch.setenv(name, value)
-            admin = load_settings()
-        cluster, session = connect(admin, keyspace=None)
-        session.execute(f"CREATE ROLE stockapp_test WITH PASSWORD = '{password}' AND LOGIN = true")
-        cluster.shutdown()
-        client |= {
-            "STOCKAPP_CASSANDRA_USERNAME": "stockapp_test",
-            "STOCKAPP_CASSANDRA_PASSWORD": password,
-        }
         yield {
             "env": {**ports, **client},
             "tls": stack_dir / "tls",
             "kafka_password": (stack_dir / "tls" / "kafka.password").read_text().strip(),
-            "cassandra_password": password,
+            "cassandra_password": (stack_dir / "tls" / "cassandra.password").read_text().strip(),
             "tmp": tmp,
         }
     finally:
@@ -159,7 +145,7 @@ def test_a_wrong_cassandra_password_fails_at_start_in_one_line(secure):
     env = {**secure["env"], "STOCKAPP_CASSANDRA_PASSWORD": wrong}
     result = _stockapp(env, "check")
     line = _one_line_error(result)
-    assert "refused the credentials of user 'stockapp_test'" in line, line
+    assert "refused the credentials of user 'stockapp'" in line, line
     assert wrong not in result.stdout + result.stderr
 
 
