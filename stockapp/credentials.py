@@ -27,20 +27,24 @@ def _tls(
     try:
         # Verifies the server's chain against the CA file, or the system's trust store.
         context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
-    except ssl.SSLError as exc:
-        problem = f"{variable}_CAFILE={cafile} is not a PEM CA file ({exc.reason})"
+    except OSError as exc:  # ssl.SSLError is one: not PEM; or the file went away
+        problem = f"{variable}_CAFILE={cafile} is not a readable PEM CA file ({_why(exc)})"
         raise SettingsError(problem) from None
     # Turning the name check off still verifies the chain: only the name may differ.
     context.check_hostname = check_hostname
     if certfile is not None:
         try:
             context.load_cert_chain(str(certfile), str(keyfile) if keyfile else None, key_password)
-        except ssl.SSLError as exc:
+        except OSError as exc:
             raise SettingsError(
-                f"{variable}_CERTFILE={certfile} and its key could not be loaded ({exc.reason}): "
+                f"{variable}_CERTFILE={certfile} and its key could not be loaded ({_why(exc)}): "
                 f"check {variable}_KEYFILE and {variable}_KEY_PASSWORD"
             ) from None
     return context
+
+
+def _why(exc: OSError) -> str:
+    return str(getattr(exc, "reason", None) or exc.strerror or exc)
 
 
 def kafka_tls(settings: Settings) -> ssl.SSLContext | None:
