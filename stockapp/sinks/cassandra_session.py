@@ -87,6 +87,13 @@ def _refusal(settings: Settings, errors: Iterable[BaseException]) -> str:
         tls = tls_refusal(where, "CASSANDRA", error, client_cert)
         if tls:
             return tls
+        if isinstance(error, ConnectionResetError) and not settings.cassandra_ssl:
+            # A node that requires TLS hangs up on a plaintext hello; one that is not there
+            # refuses the connection instead.
+            return (
+                f"{where} reset the connection: if it requires TLS, set STOCKAPP_CASSANDRA_SSL="
+                "true and STOCKAPP_CASSANDRA_SSL_CAFILE"
+            )
         if isinstance(error, AuthenticationFailed):
             if not settings.cassandra_username:
                 return (

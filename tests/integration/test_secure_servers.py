@@ -187,3 +187,19 @@ def test_a_listener_that_requires_a_client_certificate(secure):
     }
     line = _one_line_error(_stockapp(env, "check"))
     assert "Cassandra at" in line and "client certificate" in line, line
+
+
+def test_a_plaintext_client_is_told_the_servers_want_tls(secure):
+    env = {
+        **secure["env"],
+        "STOCKAPP_CASSANDRA_SSL": "false",
+        "STOCKAPP_CASSANDRA_SSL_CAFILE": "",
+        "STOCKAPP_CASSANDRA_SSL_CERTFILE": "",
+        "STOCKAPP_CASSANDRA_SSL_KEYFILE": "",
+    }
+    line = _one_line_error(_stockapp(env, "check"))
+    assert "Cassandra at" in line and "STOCKAPP_CASSANDRA_SSL=true" in line, line
+    env = {**secure["env"], "STOCKAPP_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}
+    env["STOCKAPP_KAFKA_SSL_CAFILE"] = ""
+    line = _one_line_error(_stockapp(env, "check"))
+    assert "Kafka at" in line and "is it a SASL_PLAINTEXT listener?" in line, line
