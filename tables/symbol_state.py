@@ -89,6 +89,10 @@ class SymbolState:
         self.watermark: int | None = None
         self.forming: dict[str, dict[int, Candle]] = {i.name: {} for i in spec.intervals}
         self.indicators: dict[str, IndicatorSet] = {i.name: IndicatorSet() for i in spec.intervals}
+        # Signal rules' state by rule key (tables/signals/book.py), moved on by closed candles;
+        # and the forming candle each provisional rule last fired on (at most once per candle).
+        self.rules: dict[str, object] = {}
+        self.marks: dict[str, int] = {}
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -262,6 +266,8 @@ class SymbolState:
                 }
                 for name in self.forming
             },
+            "rules": self.rules,
+            "marks": self.marks,
         }
 
     @classmethod
@@ -275,6 +281,9 @@ class SymbolState:
         state.bar_ids = dict(data.get("bar_ids") or {})
         state.event_max = data["event_max"]
         state.watermark = data["watermark"]
+        # Absent in states written before signals: the rules start afresh.
+        state.rules = dict(data.get("rules") or {})
+        state.marks = dict(data.get("marks") or {})
         for name, stored in data["intervals"].items():
             if name not in state.forming:  # an interval no longer configured
                 continue

@@ -23,6 +23,10 @@ class Rule(ABC):
         """Would the rule fire if the forming candle closed now? Changes nothing."""
 
     @abstractmethod
+    def values(self, point: Point) -> dict[str, float | None]:
+        """What a firing on ``point`` reports: the series it compared, before ``add``."""
+
+    @abstractmethod
     def state(self) -> Any: ...
 
     @abstractmethod

@@ -33,6 +33,13 @@ class Breakout(Rule):
     def peek(self, point: Point) -> bool:
         return self._fires(point)
 
+    def values(self, point: Point) -> dict[str, float | None]:
+        """The close and the extreme it broke (None before ``lookback`` candles)."""
+        level = None
+        if len(self.extremes) >= self.lookback:
+            level = max(self.extremes) if self.up else min(self.extremes)
+        return {"close": value(point, "close"), "level": level}
+
     def state(self) -> Any:
         return list(self.extremes)
 

@@ -36,6 +36,10 @@ class Crossover(Rule):
     def peek(self, point: Point) -> bool:
         return self._fires(self._pair(point))
 
+    def values(self, point: Point) -> dict[str, float | None]:
+        right = self.right if isinstance(self.right, str) else "level"
+        return {self.left: value(point, self.left), right: value(point, self.right)}
+
     def state(self) -> Any:
         return None if self.previous is None else list(self.previous)
 

@@ -34,6 +34,9 @@ class Threshold(Rule):
     def peek(self, point: Point) -> bool:
         return self._fires(value(point, self.series))
 
+    def values(self, point: Point) -> dict[str, float | None]:
+        return {self.series: value(point, self.series), "level": self.level}
+
     def state(self) -> Any:
         return self.previous
 
