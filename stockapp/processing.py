@@ -31,6 +31,8 @@ from stockapp.partitioning import symbol_partition
 from stockapp.settings import Settings
 from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.indicators import Values
+from stockapp.tables.signals.book import RuleBook
+from stockapp.tables.signals.signal import Signal, on_close, on_forming
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
 from stockapp.validation import Element, InvalidQuote, parse_record, reason_class
 
@@ -94,12 +96,14 @@ Generation = Callable[[], int]
 # Returns once the table's writes so far are durable (their changelog records acknowledged)
 Durable = Callable[[], Awaitable[None]]
 
-# Told after each change is stored: (symbols touched, candles closed). Live push.
-ChangeListener = Callable[[set[str], list[Candle]], None]
+# Told after each change is stored: (symbols touched, candles closed, signals fired). Live push.
+ChangeListener = Callable[[set[str], list[Candle], list[Signal]], None]
 
 
 class Writer(Protocol):
-    async def write(self, quotes: Iterable[QuoteRow], candles: Iterable[Candle]) -> int: ...
+    async def write(
+        self, quotes: Iterable[QuoteRow], candles: Iterable[Candle], signals: Iterable[Signal]
+    ) -> int: ...
 
 
 class Publisher(Protocol):
@@ -145,8 +149,10 @@ class QuoteProcessor:
         topic_id: TopicId | None = None,
         generation: Generation | None = None,
         durable: Durable | None = None,
+        rules: RuleBook | None = None,
     ) -> None:
         self.settings = settings
+        self.rules = rules  # signal rules run on each closed candle (None: none)
         self.spec = CandleSpec.build(
             settings.intervals, settings.market_timezone, settings.grace_seconds
         )
@@ -181,6 +187,7 @@ class QuoteProcessor:
         # Candles closed per interval, and dead letters per reason class (the /metrics labels).
         self.closed_by_interval: Counter[str] = Counter()
         self.invalid_by_reason: Counter[str] = Counter()
+        self.signals_by_rule: Counter[str] = Counter()  # signals fired, by rule
         # Set while a batch keeps failing (STUCK_AFTER_TRIES or more tries): what /ready shows.
         self.stuck: dict[str, Any] | None = None
         self._seed_dicts: dict[str, dict] = {}  # seeds loaded in the current batch
@@ -595,8 +602,11 @@ class QuoteProcessor:
         outputs: list[Output],
     ) -> None:
         stored_quotes = quotes if self.settings.store_raw_quotes else []
-        if stored_quotes or closed:
-            await self.writer.write(stored_quotes, closed)
+        signals = self._signals(closed, touched) if self.rules is not None else []
+        # Provisional firings are news, not history: Kafka and live push only.
+        final = [signal for signal in signals if not signal.provisional]
+        if stored_quotes or closed or final:
+            await self.writer.write(stored_quotes, closed, final)
         # Queued one after the other, then awaited together: records queued concurrently
         # all wait on the same full producer batch and wake together each time one drains,
         # which turned a timer closing 80,000 candles into minutes of a blocked loop.
@@ -609,6 +619,10 @@ class QuoteProcessor:
             deliveries.append(
                 await self.publish(candles_topic, candle.symbol.encode(), message, [])
             )
+        signals_topic = self.settings.topic_signals
+        for signal in signals:
+            message = orjson.dumps(signal.to_json())
+            deliveries.append(await self.publish(signals_topic, signal.key.encode(), message, []))
         if deliveries:
             # The state write below moves the replay guard past these records: it waits for
             # the broker's acknowledgements (a failed delivery raises and the batch is retried).
@@ -625,9 +639,43 @@ class QuoteProcessor:
             await self.durable()
         self.stats["candles_closed"] += len(closed)
         self.closed_by_interval.update(candle.interval for candle in closed)
+        self.signals_by_rule.update(signal.rule for signal in signals)
         for listener in self.listeners:
-            listener(touched, closed)
+            listener(touched, closed, signals)
         self._evict()
+
+    def _signals(self, closed: list[Candle], touched: set[str]) -> list[Signal]:
+        """Run the closed candles through the rules, in the order they closed, then ask the
+        provisional rules about the touched symbols' forming candles. The rules' state is in
+        each symbol's state, stored with it below: a replay fires the same signals again."""
+        book = self.rules
+        assert book is not None
+        fired: list[Signal] = []
+        changed: set[str] = set()
+        for candle in closed:
+            rules = book.applying(candle.symbol, candle.interval)
+            if not rules:
+                continue
+            state = self.states[candle.symbol]
+            fired += on_close(state.rules, rules, candle)
+            changed.add(candle.symbol)
+            for key, _ in rules:  # the candle a provisional firing was about has closed
+                if state.marks.get(key) == candle.start:
+                    del state.marks[key]
+        for symbol in changed:  # rules deleted since: their state goes
+            state = self.states[symbol]
+            for key in [k for k in state.rules if k not in book.keys]:
+                del state.rules[key]
+        if book.any_provisional:
+            for symbol in touched:
+                state = self.states[symbol]
+                for candle in state.forming_candles():
+                    rules = book.applying(symbol, candle.interval)
+                    if any(spec.provisional for _, spec in rules):
+                        fired += on_forming(
+                            state.rules, state.marks, rules, candle, state.provisional(candle)
+                        )
+        return fired
 
     def forming(self, symbol: str, interval: str) -> list[tuple[Candle, Values]]:
         """The symbol's forming candles of ``interval`` with provisional indicators; reads only

@@ -97,8 +97,17 @@ class Settings(BaseSettings):
     topic_candles: str = "candles"
     topic_late: str = "quotes.late"
     topic_dlq: str = "quotes.dlq"
+    topic_signals: str = "signals"
+    topic_signals_dlq: str = "signals.dlq"
     quotes_partitions: Annotated[int, Field(ge=1, le=10_000)] = 8
     topic_replication: Annotated[int, Field(ge=1, le=100)] = 1
+    # Signals (docs/signals.md)
+    builtin_rules: bool = True
+    rules_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    # Where each signal is POSTed (empty: nowhere). May hold a token, so never printed.
+    signal_webhook_url: Secret = ""
+    signal_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5.0
+    signal_webhook_tries: Annotated[int, Field(ge=1, le=100)] = 5
     # Candles
     intervals: CsvList = ("1m", "5m", "15m", "1h", "1d")
     market_timezone: str = "America/New_York"
@@ -300,6 +309,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("is not a known time zone") from None
+        return value
+
+    @field_validator("signal_webhook_url")
+    @classmethod
+    def _webhook(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @field_validator("intervals")

@@ -14,7 +14,17 @@ async def _ensure(settings: Settings, timeout: float) -> list[str]:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    names = [settings.topic_quotes, settings.topic_candles, settings.topic_late, settings.topic_dlq]
+    names = [
+        settings.topic_quotes,
+        settings.topic_candles,
+        settings.topic_late,
+        settings.topic_dlq,
+        settings.topic_signals,
+        settings.topic_signals_dlq,
+    ]
+    # Signals are keyed by their identity (a replay after a crash repeats keys): compaction
+    # keeps one record per key for consumers that read from the start; deletion bounds it.
+    configs = {settings.topic_signals: {"cleanup.policy": "compact,delete"}}
     admin = AIOKafkaAdminClient(
         bootstrap_servers=",".join(settings.kafka_bootstrap),
         request_timeout_ms=int(timeout * 1000),
@@ -32,6 +42,7 @@ async def _ensure(settings: Settings, timeout: float) -> list[str]:
                             n,
                             num_partitions=settings.quotes_partitions,
                             replication_factor=settings.topic_replication,
+                            topic_configs=configs.get(n, {}),
                         )
                         for n in missing
                     ]
@@ -57,7 +68,8 @@ async def _ensure(settings: Settings, timeout: float) -> list[str]:
 
 
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
-    """Create missing topics (quotes, candles, late, dead letters); returns those created."""
+    """Create missing topics (quotes, candles, late, dead letters, signals and their dead
+    letters); returns those created."""
     from aiokafka.errors import KafkaConnectionError
 
     try:

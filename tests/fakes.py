@@ -14,12 +14,14 @@ class Effects:
         self.quotes: list = []
         self.candles: list = []
         self.published: list = []
+        self.signals: list = []
         self.deliveries: list = []  # futures handed out by the next publishes
 
-    async def write(self, quotes, candles) -> int:
+    async def write(self, quotes, candles, signals=()) -> int:
         quotes, candles = list(quotes), list(candles)
         self.quotes += quotes
         self.candles += candles
+        self.signals += list(signals)
         self.log.append(("write", len(quotes), len(candles)))
         return 1
 

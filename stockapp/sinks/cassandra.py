@@ -17,12 +17,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import orjson
+
 from stockapp.metrics import CASSANDRA_WRITE_SECONDS
 from stockapp.models import Quote, QuoteRow
 from stockapp.sinks.binding import RowBinder
 from stockapp.sinks.layout import candle_bucket, quote_day_number
 from stockapp.tables.candle import Candle
 from stockapp.tables.indicators import NAMES
+from stockapp.tables.signals.signal import Signal
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,19 @@ class CassandraSink:
             )
         )
         self.buckets: dict[tuple[str, str], int] = {}
+        # Signals (migration 0005), by symbol and by day; keyed by the signal's identity.
+        self.insert_signal = RowBinder(
+            session.prepare(
+                "INSERT INTO signals_by_symbol (symbol, start, interval, rule, kind, end, vals) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)"
+            )
+        )
+        self.insert_signal_day = RowBinder(
+            session.prepare(
+                "INSERT INTO signals_by_day (day, start, symbol, interval, rule, kind, end, vals) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            )
+        )
         # USING TIMESTAMP = event time: the newest quote wins whatever order writes arrive in.
         self.update_symbol = RowBinder(
             session.prepare(
@@ -198,18 +214,17 @@ class CassandraSink:
             *(self._or_unset(c.indicators.get(name)) for name in NAMES),
         )
 
-    def statements(self, quotes: Iterable[QuoteRow], candles: Iterable[Candle]) -> list:
-        """The statements that write ``quotes``, ``candles`` and each symbol's latest quote:
-        a symbol's rows go in UNLOGGED batches, each within Cassandra's limits for one."""
-        return self._statements(quotes, candles, {})
-
-    def _statements(
+    def statements(
         self,
         quotes: Iterable[QuoteRow],
         candles: Iterable[Candle],
-        new: dict[tuple[str, str], int],
+        signals: Iterable[Signal] = (),
+        new: dict[tuple[str, str], int] | None = None,
     ) -> list:
-        """As :meth:`statements`; the buckets it writes rows for are added to ``new``."""
+        """The statements that write ``quotes``, ``candles``, ``signals`` and each symbol's
+        latest quote: a symbol's rows go in UNLOGGED batches, each within Cassandra's limits
+        for one. The candle buckets it writes rows for are added to ``new``."""
+        new = {} if new is None else new
         by_symbol: dict[str, list[tuple[tuple, Any]]] = defaultdict(list)
         latest: dict[str, Quote] = {}
         for row in quotes:
@@ -231,6 +246,20 @@ class CassandraSink:
                 rows.append(
                     (("b", c.interval), self.insert_bucket.bind((c.symbol, c.interval, bucket)))
                 )
+        for signal in signals:
+            rows = by_symbol[signal.symbol]
+            vals = orjson.dumps(signal.values).decode()
+            common = (signal.interval, signal.rule, signal.kind, signal.end, vals)
+            rows.append((("g",), self.insert_signal.bind((signal.symbol, signal.start, *common))))
+            day = signal.start // 86_400_000
+            rows.append(
+                (
+                    ("gd", day),
+                    self.insert_signal_day.bind(
+                        (self.day(day), signal.start, signal.symbol, *common)
+                    ),
+                )
+            )
         for q in latest.values():
             by_symbol[q.symbol].append(
                 (
@@ -245,10 +274,15 @@ class CassandraSink:
 
     # -- execution ---------------------------------------------------------------------------
 
-    async def write(self, quotes: Iterable[QuoteRow], candles: Iterable[Candle]) -> int:
+    async def write(
+        self,
+        quotes: Iterable[QuoteRow],
+        candles: Iterable[Candle],
+        signals: Iterable[Signal] = (),
+    ) -> int:
         """Write everything; returns when all of it is acknowledged by Cassandra."""
         new: dict[tuple[str, str], int] = {}
-        statements = self._statements(quotes, candles, new)
+        statements = self.statements(quotes, candles, signals, new)
         if statements:
             await asyncio.gather(*(self._execute(s) for s in statements))
         # Remembered once written: a batch that failed writes its bucket rows again.

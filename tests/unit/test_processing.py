@@ -204,11 +204,11 @@ async def test_a_failed_batch_is_retried_from_the_stored_state():
     await proc.process([tick("TSLA", T0, 10.0, 0)])
     real_write, failures = effects.write, []
 
-    async def flaky_write(quotes, candles):
+    async def flaky_write(quotes, candles, signals=()):
         if not failures:
             failures.append(1)
             raise RuntimeError("Cassandra said no")
-        return await real_write(quotes, candles)
+        return await real_write(quotes, candles, signals)
 
     effects.write = flaky_write
     proc.writer = effects
@@ -282,14 +282,14 @@ async def test_a_batch_that_keeps_failing_is_reported_until_it_is_stored():
     proc, effects, _, _ = make(T0 + 3_600_000)
     real_write, calls = effects.write, []
 
-    async def failing_write(quotes, candles):
+    async def failing_write(quotes, candles, signals=()):
         calls.append(1)
         if len(calls) <= 6:
             raise RuntimeError("Cassandra said no")
         assert proc.stuck is not None  # reported while it kept failing
         assert proc.stuck["tries"] == 6 and proc.stuck["records"] == 1
         assert proc.stuck["error"] == "RuntimeError: Cassandra said no"
-        return await real_write(quotes, candles)
+        return await real_write(quotes, candles, signals)
 
     effects.write = failing_write
     await proc.process_until_done([tick("TSLA", T0, 10.0, 0)], max_delay=0.001)
