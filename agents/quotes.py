@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.types import TP
 
+from stockapp.agents.rules import reload_rules
 from stockapp.app import app
 from stockapp.batching import joined_batches, split_by_size
 from stockapp.credentials import kafka_options
@@ -43,7 +44,12 @@ def _raw_topic(name: str, internal: bool = False) -> Any:
 quotes_topic = _raw_topic(settings.topic_quotes, internal=True)
 output_topics = {
     name: _raw_topic(name)
-    for name in (settings.topic_candles, settings.topic_late, settings.topic_dlq)
+    for name in (
+        settings.topic_candles,
+        settings.topic_late,
+        settings.topic_dlq,
+        settings.topic_signals,
+    )
 }
 
 
@@ -186,6 +192,7 @@ async def start_processor() -> QuoteProcessor:
         sink = CassandraSink(session, settings.interval_ms, settings.cassandra_concurrency)
 
         seeds = SeedStore(session, settings.cassandra_concurrency)
+        await reload_rules()  # the users' rules before the first candle closes
         app.use_processor(
             QuoteProcessor(
                 settings,
@@ -198,6 +205,7 @@ async def start_processor() -> QuoteProcessor:
                 topic_id=lambda: topic_id(settings, settings.topic_quotes),
                 generation=lambda: app.consumer_generation_id,
                 durable=symbol_state.changelog_sent,
+                rules=app.rule_book,
             )
         )
     return app.processor

@@ -16,6 +16,9 @@ from stockapp.credentials import faust_credentials
 from stockapp.faust_compat import ROCKSDB_SCHEME, SafeSeekApp
 from stockapp.processing import ChangeListener, QuoteProcessor
 from stockapp.settings import Settings, get_settings
+from stockapp.sinks.rules import RuleStore
+from stockapp.tables.signals import BUILT_IN
+from stockapp.tables.signals.book import RuleBook
 from stockapp.web.guard import protect
 from stockapp.web.static import mount
 
@@ -33,6 +36,11 @@ class StockApp(SafeSeekApp):
         self.processor: QuoteProcessor | None = None  # set when the quotes agent starts
         # Told after each stored change of the processor (live push registers here).
         self.change_listeners: list[ChangeListener] = []
+        settings = get_settings()
+        # The signal rules in force (built-in and users'), and where users' rules are kept;
+        # agents/rules.py reloads them, the rules API changes them.
+        self.rule_book = RuleBook(BUILT_IN if settings.builtin_rules else ())
+        self.rule_store = RuleStore(settings)
 
     def use_processor(self, processor: QuoteProcessor) -> None:
         processor.listeners.extend(self.change_listeners)

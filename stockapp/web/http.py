@@ -27,6 +27,10 @@ class NotFound(LookupError):
     pass
 
 
+class Conflict(Exception):
+    """Well-formed, but clashes with what is there (a 409)."""
+
+
 API_TOKEN = get_settings().api_secret  # read once: the file is not read again per request
 
 
@@ -86,7 +90,9 @@ def owner_url(symbol: str) -> URL | None:
 class ApiView(View):
     """Handlers return JSON-able values or raise BadRequest/NotFound; never a bare 500 page."""
 
-    async def respond(self, request: Request, handler: Any, *args: Any) -> Response:
+    async def respond(
+        self, request: Request, handler: Any, *args: Any, status: int = 200
+    ) -> Response:
         headers = {**cors_headers(request), WORKER_HEADER: str(app.conf.canonical_url)}
         try:
             body = await handler(*args)
@@ -94,12 +100,14 @@ class ApiView(View):
             return self.json({"error": str(exc)}, status=400, headers=headers)
         except NotFound as exc:
             return self.json({"error": str(exc)}, status=404, headers=headers)
+        except Conflict as exc:
+            return self.json({"error": str(exc)}, status=409, headers=headers)
         except Exception:
             log.exception("request %s failed", request.path)
             return self.json({"error": "internal error"}, status=500, headers=headers)
         if isinstance(body, aiohttp.web.StreamResponse):  # forwarded from the owner
             return body
-        return self.json(body, headers=headers)
+        return self.json(body, status=status, headers=headers)
 
     async def forward(self, request: Request, owner: URL) -> Response | None:
         """The owner's answer to the same request; None if the owner cannot be reached."""

@@ -1,0 +1,98 @@
+"""The rules API: ``GET/POST /api/rules``, ``GET/DELETE /api/rules/{name}`` (docs/web.md).
+
+Rules are validated here (the error names the field), stored in Cassandra and put in force on
+this worker at once; the other workers pick them up on their next reload (agents/rules.py).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from faust.web import Request, Response
+
+from stockapp.agents.rules import reload_rules
+from stockapp.app import app
+from stockapp.settings import get_settings
+from stockapp.sinks.rules import MAX_USER_RULES, RuleExists
+from stockapp.tables.signals.spec import RuleError, RuleSpec, parse_rule
+from stockapp.web.http import ApiView, Conflict, NotFound, cors_headers
+from stockapp.web.params import BadRequest
+
+
+def rule_json(spec: RuleSpec) -> dict[str, Any]:
+    return {**spec.to_json(), "builtin": spec in app.rule_book.built_in}
+
+
+def _built_in(name: str) -> bool:
+    return any(spec.name == name for spec in app.rule_book.built_in)
+
+
+async def _create(body: bytes) -> dict[str, Any]:
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"not JSON: {exc}") from None
+    try:
+        spec = parse_rule(raw, get_settings().intervals)
+    except RuleError as exc:
+        raise BadRequest(str(exc)) from None
+    if _built_in(spec.name):
+        raise Conflict(f"name: {spec.name!r} is a built-in rule's")
+    if len(app.rule_book.user) >= MAX_USER_RULES:
+        raise Conflict(f"there are {MAX_USER_RULES} rules already; delete one first")
+    try:
+        await app.rule_store.create(spec, int(time.time() * 1000))
+    except RuleExists:
+        raise Conflict(f"name: a rule named {spec.name!r} exists; delete it first") from None
+    await reload_rules()
+    return rule_json(spec)
+
+
+@app.page("/api/rules")
+class Rules(ApiView):
+    async def get(self, request: Request) -> Response:
+        async def handler() -> Any:
+            await reload_rules()  # what is stored now, not as of the last reload
+            return {"rules": [rule_json(spec) for spec in app.rule_book.rules]}
+
+        return await self.respond(request, handler)
+
+    async def post(self, request: Request) -> Response:
+        if request.content_type != "application/json":
+            # Also what keeps another site's page from creating rules: a cross-origin JSON
+            # POST needs a CORS preflight, which only STOCKAPP_CORS_ORIGINS pass.
+            return self.json(
+                {"error": "send the rule as Content-Type: application/json"},
+                status=415,
+                headers=cors_headers(request),
+            )
+        body = await request.read()
+        return await self.respond(request, _create, body, status=201)
+
+
+@app.page("/api/rules/{name}")
+class Rule(ApiView):
+    async def get(self, request: Request, name: str) -> Response:
+        async def handler() -> Any:
+            await reload_rules()
+            spec = app.rule_book.get(name)
+            if spec is None:
+                raise NotFound(f"no rule named {name[:40]!r}")
+            return rule_json(spec)
+
+        return await self.respond(request, handler)
+
+    async def delete(self, request: Request, name: str) -> Response:
+        async def handler() -> Any:
+            if _built_in(name):
+                raise Conflict(
+                    f"{name!r} is built in; STOCKAPP_BUILTIN_RULES=false turns those off"
+                )
+            if not await app.rule_store.delete(name):
+                raise NotFound(f"no rule named {name[:40]!r}")
+            await reload_rules()
+            return {"deleted": name}
+
+        return await self.respond(request, handler)
