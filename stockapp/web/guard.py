@@ -36,7 +36,7 @@ TICKET_SECONDS = 30
 # The header a worker puts on a request it forwards to another (stockapp/web/http.py).
 ROUTED_HEADER = "X-Stockapp-Routed"
 PROTECTED = ("/api/", "/stats", "/metrics", "/debug/")
-LIVE = "/api/live/"
+LIVE = ("/api/live/", "/api/signals/live")  # the WebSockets, which take a ticket
 
 
 def make_ticket(token: str, now: float, seconds: int = TICKET_SECONDS) -> str:

@@ -2,7 +2,8 @@
 
 ``GET /api/live/{symbol}?interval=1m`` upgrades to a WebSocket that receives JSON messages
 ``{"type": "candle", "symbol", "interval", "candle": {...}, "sent_at": <epoch ms>}``: every
-newly closed candle, then the forming one, after each batch or timer close touching the symbol.
+newly closed candle, then the forming one, after each batch or timer close touching the symbol;
+and ``{"type": "signal", ..., "signal": {...}}`` for each rule that fired on its candles.
 The worker that owns the symbol's partition produces them; any other worker relays its stream.
 """
 
@@ -23,6 +24,7 @@ from faust.web import Request
 from stockapp.app import app
 from stockapp.settings import get_settings
 from stockapp.tables.candle import Candle
+from stockapp.tables.signals.signal import Signal
 from stockapp.web.http import (
     ROUTED_HEADER,
     ApiView,
@@ -80,7 +82,9 @@ class Hub:
             if not queues:
                 del self.subscribers[(symbol, interval)]
 
-    def on_change(self, touched: set[str], closed: list[Candle]) -> None:
+    def on_change(
+        self, touched: set[str], closed: list[Candle], signals: list[Signal] | None = None
+    ) -> None:
         if not self.subscribers:
             return
         proc = self.processor()
@@ -104,6 +108,17 @@ class Hub:
                     "sent_at": now,
                 }
                 for candle in candles
+            ]
+            messages += [
+                {
+                    "type": "signal",
+                    "symbol": symbol,
+                    "interval": interval,
+                    "signal": signal.to_json(),
+                    "sent_at": now,
+                }
+                for signal in signals or ()
+                if signal.symbol == symbol and signal.interval == interval
             ]
             if messages:
                 for subscriber in queues:

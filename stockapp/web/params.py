@@ -64,6 +64,48 @@ def parse_interval(raw: str | None, intervals: tuple[str, ...]) -> str:
     return interval
 
 
+@dataclass(frozen=True)
+class SignalQuery:
+    symbol: str | None  # None: every symbol (read by day, newest first)
+    interval: str | None
+    rule: str | None
+    before_ms: int | None  # only candles starting before this
+    limit: int
+
+
+SIGNAL_LIMIT = 100
+MAX_SIGNAL_LIMIT = 1000
+_RULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+def _limit(raw: str | None, default: int, most: int) -> int:
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"[0-9]{1,7}", raw.strip()):
+        raise BadRequest("limit must be an integer")
+    limit = int(raw)
+    if not 1 <= limit <= most:
+        raise BadRequest(f"limit must be between 1 and {most}")
+    return limit
+
+
+def parse_signal_query(query: Mapping[str, str], intervals: tuple[str, ...]) -> SignalQuery:
+    unknown = sorted(set(query) - {"symbol", "interval", "rule", "before", "limit"})
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(u[:20] for u in unknown)}")
+    rule = query.get("rule") or None
+    if rule is not None and not _RULE_NAME.fullmatch(rule):
+        raise BadRequest(f"rule {rule[:40]!r} is not a rule name")
+    interval = query.get("interval") or None
+    return SignalQuery(
+        parse_symbol(query["symbol"]) if query.get("symbol") else None,
+        parse_interval(interval, intervals) if interval is not None else None,
+        rule,
+        parse_time("before", query["before"]) if query.get("before") else None,
+        _limit(query.get("limit"), SIGNAL_LIMIT, MAX_SIGNAL_LIMIT),
+    )
+
+
 def parse_candle_query(
     symbol: str, query: Mapping[str, str], intervals: tuple[str, ...]
 ) -> CandleQuery:
@@ -74,15 +116,7 @@ def parse_candle_query(
     end = parse_time("end", query["end"]) if query.get("end") else None
     if start is not None and end is not None and start >= end:
         raise BadRequest("start must be before end")
-    raw_limit = query.get("limit")
-    if raw_limit is None or raw_limit == "":
-        limit = DEFAULT_LIMIT
-    else:
-        if not re.fullmatch(r"[0-9]{1,7}", raw_limit.strip()):
-            raise BadRequest("limit must be an integer")
-        limit = int(raw_limit)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    limit = _limit(query.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
     return CandleQuery(
         parse_symbol(symbol), parse_interval(query.get("interval"), intervals), start, end, limit
     )

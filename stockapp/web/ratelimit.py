@@ -25,7 +25,7 @@ def cost(path: str, query: dict[str, str]) -> int:
         except ValueError:
             limit = DEFAULT_LIMIT  # refused as a bad request anyway, after one token
         return max(1, math.ceil(min(max(limit, 1), MAX_LIMIT) / CANDLES_PER_TOKEN))
-    if path == "/api/symbols" or path.startswith("/api/quote/"):
+    if path in ("/api/symbols", "/api/signals") or path.startswith("/api/quote/"):
         return 1
     return 0
 

@@ -5,13 +5,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
+from cassandra.util import Date
+
 from stockapp.settings import Settings
 from stockapp.sinks.cassandra import execute, execute_all
 from stockapp.sinks.layout import candle_bucket, quote_day
 from stockapp.tables.indicators import NAMES
+from stockapp.tables.signals.signal import Signal
 from stockapp.timestamps import datetime_to_ms, ms_to_datetime
-from stockapp.web.params import CandleQuery
+from stockapp.web.params import CandleQuery, SignalQuery
 from stockapp.web.payload import from_row
+
+SIGNAL_COLUMNS = "start, interval, rule, kind, end, vals"
+# Rows a signals query reads at most before filtering by interval and rule, and the days back
+# it looks for signals of every symbol.
+SIGNAL_SCAN_ROWS = 5000
+SIGNAL_SCAN_DAYS = 7
 
 
 class Reader:
@@ -55,6 +65,15 @@ class Reader:
                     "candles": session.prepare(candles),
                     # The buckets (10,000 candles each) that hold the symbol's candles, newest
                     # first (migration 0004): history is read from those, however sparse.
+                    # Signals (migration 0005): a symbol's, or a UTC day's across symbols.
+                    "signals_of": session.prepare(
+                        f"SELECT {SIGNAL_COLUMNS}, symbol FROM signals_by_symbol "
+                        "WHERE symbol = ? AND start < ? LIMIT ?"
+                    ),
+                    "signals_on": session.prepare(
+                        f"SELECT {SIGNAL_COLUMNS}, symbol FROM signals_by_day "
+                        "WHERE day = ? AND start < ? LIMIT ?"
+                    ),
                     "buckets": session.prepare(
                         "SELECT bucket FROM candle_buckets WHERE symbol = ? AND interval = ? "
                         "AND bucket <= ? AND bucket >= ?"
@@ -143,3 +162,43 @@ class Reader:
             if len(out) >= q.limit:
                 break
         return [from_row(r) for r in reversed(out)]
+
+    async def signals(self, q: SignalQuery, now_ms: int) -> list[dict]:
+        """Stored signals for ``q``, newest first: a symbol's, or every symbol's over the
+        SIGNAL_SCAN_DAYS UTC days before ``before`` (default: now)."""
+        before = q.before_ms if q.before_ms is not None else now_ms + 86_400_000
+
+        def wanted(row: Any) -> bool:
+            return (q.interval is None or row.interval == q.interval) and (
+                q.rule is None or row.rule == q.rule
+            )
+
+        out: list[dict] = []
+        if q.symbol is not None:
+            rows = await self._run(
+                "signals_of", (q.symbol, ms_to_datetime(before), SIGNAL_SCAN_ROWS)
+            )
+            out = [signal_row(r) for r in rows if wanted(r)]
+        else:
+            day = (before - 1) // 86_400_000
+            for back in range(SIGNAL_SCAN_DAYS):
+                rows = await self._run(
+                    "signals_on",
+                    (Date(day - back), ms_to_datetime(before), SIGNAL_SCAN_ROWS - len(out)),
+                )
+                out.extend(signal_row(r) for r in rows if wanted(r))
+                if len(out) >= q.limit:
+                    break
+        return out[: q.limit]
+
+
+def signal_row(row: Any) -> dict:
+    return Signal(
+        row.symbol,
+        row.interval,
+        row.rule,
+        row.kind,
+        datetime_to_ms(row.start),
+        datetime_to_ms(row.end),
+        orjson.loads(row.vals) if row.vals else {},
+    ).to_json()

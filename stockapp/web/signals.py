@@ -1,0 +1,137 @@
+"""Signals for the front end: ``GET /api/signals`` (history from Cassandra) and the WebSocket
+``/api/signals/live``, every signal of every symbol as it fires (docs/web.md).
+
+Signals fire on the worker that owns the symbol; any worker serves them all live by tailing
+the signals topic itself, with a consumer of its own (no group: it reads every partition from
+the end, started with the first client and kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+from faust.web import Request, Response
+
+from stockapp.app import app
+from stockapp.credentials import kafka_options
+from stockapp.settings import get_settings
+from stockapp.web.api import reader
+from stockapp.web.http import ApiView, origin_allowed
+from stockapp.web.live import Subscriber, _send, hub
+from stockapp.web.params import parse_signal_query
+
+log = logging.getLogger(__name__)
+
+
+@app.page("/api/signals")
+class Signals(ApiView):
+    async def get(self, request: Request) -> Response:
+        async def handler() -> Any:
+            q = parse_signal_query(dict(request.query), get_settings().intervals)
+            return {"signals": await reader.signals(q, int(time.time() * 1000))}
+
+        return await self.respond(request, handler)
+
+
+class SignalTail:
+    """The signals topic, from its end, fanned out to the live clients of this worker."""
+
+    def __init__(self) -> None:
+        self.subscribers: set[Subscriber] = set()
+        self.task: asyncio.Task | None = None
+        self.received = 0
+
+    def subscribe(self) -> Subscriber:
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+        subscriber = Subscriber()
+        self.subscribers.add(subscriber)
+        return subscriber
+
+    async def _run(self) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        settings = get_settings()
+        while True:
+            consumer = AIOKafkaConsumer(
+                settings.topic_signals,
+                bootstrap_servers=list(settings.kafka_bootstrap),
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+                **kafka_options(settings),
+            )
+            try:
+                await consumer.start()
+                async for record in consumer:
+                    self._offer(record.value)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the broker away: try again shortly
+                log.warning("tailing the signals topic failed: %s", type(exc).__name__)
+            finally:
+                await consumer.stop()
+            await asyncio.sleep(2.0)
+
+    def _offer(self, value: bytes | None) -> None:
+        try:
+            signal = orjson.loads(value or b"")
+        except orjson.JSONDecodeError:
+            return  # not ours: whoever wrote it, the panel has nothing to show
+        self.received += 1
+        message = {"type": "signal", "signal": signal, "sent_at": int(time.time() * 1000)}
+        for subscriber in list(self.subscribers):
+            subscriber.offer([message])
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+tail = SignalTail()
+
+
+@app.on_before_shutdown.connect
+async def _stop_tail(app: Any, **kwargs: Any) -> None:
+    await tail.close()
+
+
+@app.page("/api/signals/live")
+class LiveSignals(ApiView):
+    async def get(self, request: Request) -> Any:
+        if not origin_allowed(request):
+            return self.json({"error": "origin not allowed"}, status=403)
+        settings = get_settings()
+        if hub.clients >= settings.live_max_connections:
+            return self.json({"error": "too many live connections on this worker"}, status=503)
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        hub.clients += 1
+        subscriber = tail.subscribe()
+        reader_task = asyncio.ensure_future(ws.receive())  # ends when the client goes away
+        try:
+            while not ws.closed:
+                getter = asyncio.ensure_future(subscriber.queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, reader_task}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if reader_task in done:
+                    getter.cancel()
+                    break
+                sent = await _send(ws, getter.result(), settings.live_send_timeout_seconds)
+                if subscriber.overflowed or not sent:
+                    hub.dropped += 1
+                    if request.transport is not None:
+                        request.transport.abort()
+                    break
+        finally:
+            tail.subscribers.discard(subscriber)
+            reader_task.cancel()
+            hub.clients -= 1
+            await ws.close()
+        return ws
