@@ -4,7 +4,9 @@ from stockapp.web.params import (
     DEFAULT_LIMIT,
     BadRequest,
     CandleQuery,
+    SignalQuery,
     parse_candle_query,
+    parse_signal_query,
     parse_symbol,
     parse_time,
 )
@@ -60,3 +62,29 @@ def test_bad_requests_say_why(symbol, query, fragment):
 def test_symbol_is_normalised():
     assert parse_symbol(" msft ") == "MSFT"
     assert parse_symbol("^gspc") == "^GSPC"
+
+
+def test_signal_queries():
+    assert parse_signal_query({}, INTERVALS) == SignalQuery(None, None, None, None, 100)
+    q = parse_signal_query(
+        {"symbol": "msft", "interval": "5m", "rule": "golden_cross", "limit": "1000"}, INTERVALS
+    )
+    assert q == SignalQuery("MSFT", "5m", "golden_cross", None, 1000)
+    assert parse_signal_query({"before": "0"}, INTERVALS).before_ms == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ({"limit": "0"}, "limit must be between 1 and 1000"),
+        ({"limit": "x"}, "limit must be an integer"),
+        ({"rule": "Bad Rule"}, "is not a rule name"),
+        ({"interval": "2m"}, "interval"),
+        ({"symbol": "$$$"}, "symbol"),
+        ({"color": "red"}, "unknown query parameter(s): color"),
+    ],
+)
+def test_bad_signal_queries_say_why(query, fragment):
+    with pytest.raises(BadRequest) as caught:
+        parse_signal_query(query, INTERVALS)
+    assert fragment in str(caught.value)
