@@ -75,11 +75,13 @@ async def read_topic(bootstrap: str, topic: str, idle_ms: int = 3000) -> list:
 
 
 def topic_env(topic: str) -> dict[str, str]:
-    """Settings that point a command's quotes, candles, late and dead-letter topics at names of
-    a test's own."""
+    """Settings that point a command's quotes, candles, late, dead-letter and signals topics at
+    names of a test's own."""
     return {
         "STOCKAPP_TOPIC_QUOTES": topic,
         "STOCKAPP_TOPIC_LATE": f"{topic}.l",
         "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
         "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
+        "STOCKAPP_TOPIC_SIGNALS": f"{topic}.s",
+        "STOCKAPP_TOPIC_SIGNALS_DLQ": f"{topic}.sd",
     }

@@ -143,3 +143,65 @@ def assert_candle_row(got: object, row: object, where: object) -> None:
     ours = (got.open, got.high, got.low, got.close, got.volume, got.trades)
     theirs = tuple(row[k] for k in ("open", "high", "low", "close", "volume", "trades"))
     assert ours == theirs, f"{where}: stored (o, h, l, c, v, n) {ours}, expected {theirs}"
+
+
+# A crossing closer than this may go either way: ours equal ta's to 1e-9, not exactly.
+TIE = 1e-7
+
+# Rules of every kind beside the built-in ones (which the tests take from stockapp).
+SIGNAL_RULES = [
+    {"name": "above_101", "kind": "crosses_above", "left": "close", "right": 101.0},
+    {"name": "ema_cross", "kind": "crosses_below", "left": "ema_12", "right": "ema_26"},
+    {"name": "rsi_cool", "kind": "leaves_above", "series": "rsi_14", "level": 70},
+    {"name": "rsi_warm", "kind": "leaves_below", "series": "rsi_14", "level": 30},
+    {"name": "new_low_5", "kind": "breakout_down", "lookback": 5},
+]
+
+
+def rule_firings(rule: dict, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(fires, near_tie) per candle of ``frame`` (OHLCV columns, one row per closed candle in
+    order) for a rule in its JSON form (docs/signals.md), by pandas over ta's columns."""
+    cols = pd.concat([frame, ta_indicators(list(frame["close"]))], axis=1)
+
+    def series(operand):
+        return cols[operand] if isinstance(operand, str) else pd.Series(float(operand), cols.index)
+
+    kind = rule["kind"]
+    if kind.startswith("crosses"):
+        diff = series(rule["left"]) - series(rule["right"])
+        before = diff.shift(1)
+        fires = (
+            (before <= 0) & (diff > 0) if kind == "crosses_above" else (before >= 0) & (diff < 0)
+        )
+        tie = (diff.abs() < TIE) | (before.abs() < TIE)
+    elif kind.startswith(("enters", "leaves")):
+        diff = series(rule["series"]) - rule["level"]
+        inside = diff > 0 if kind.endswith("above") else diff < 0
+        was = inside.shift(1, fill_value=False)
+        defined = diff.notna() & diff.shift(1).notna()
+        fires = defined & ((~was & inside) if kind.startswith("enters") else (was & ~inside))
+        tie = (diff.abs() < TIE) | (diff.shift(1).abs() < TIE)
+    else:
+        n = rule["lookback"]
+        if kind == "breakout_up":
+            fires = cols["close"] > cols["high"].rolling(n).max().shift(1)
+        else:
+            fires = cols["close"] < cols["low"].rolling(n).min().shift(1)
+        tie = pd.Series(False, cols.index)
+    return fires.fillna(False).astype(bool), tie.fillna(False).astype(bool)
+
+
+def expected_signals(bars: pd.DataFrame, rules: list[dict]) -> tuple[set, set]:
+    """(firings, near ties) as (symbol, rule name, candle start) of ``rules`` (JSON form, each
+    applied to every symbol) over ``bars``: closed candles of one interval with ``symbol``,
+    ``start`` and OHLCV columns, as expected_candles gives them."""
+    fires: set = set()
+    ties: set = set()
+    for symbol, frame in bars.groupby("symbol"):
+        frame = frame.sort_values("start").reset_index(drop=True)
+        ohlcv = frame[["open", "high", "low", "close", "volume"]]
+        for rule in rules:
+            fired, tie = rule_firings(rule, ohlcv)
+            fires |= {(symbol, rule["name"], int(s)) for s in frame["start"][fired]}
+            ties |= {(symbol, rule["name"], int(s)) for s in frame["start"][tie]}
+    return fires, ties

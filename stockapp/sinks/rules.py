@@ -71,12 +71,17 @@ class RuleStore:
         """Raises RuleExists if a rule of that name is stored already."""
         session = await self.session()
         body = orjson.dumps(spec.to_json()).decode()
-        result = await execute(session, self._prepared["create"], (spec.name, body, now_ms))
-        if not result.was_applied:
+        rows = await execute(session, self._prepared["create"], (spec.name, body, now_ms))
+        if not _applied(rows):
             raise RuleExists(spec.name)
 
     async def delete(self, name: str) -> bool:
         """False if there was no such rule."""
         session = await self.session()
-        result = await execute(session, self._prepared["delete"], (name,))
-        return bool(result.was_applied)
+        rows = await execute(session, self._prepared["delete"], (name,))
+        return _applied(rows)
+
+
+def _applied(rows: list) -> bool:
+    """A lightweight transaction's outcome: the first column (``[applied]``) of its one row."""
+    return bool(rows) and bool(rows[0][0])

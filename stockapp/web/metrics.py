@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stockapp.agents.quotes import backlog, owned_partitions
+from stockapp.agents.webhook import notifier
 from stockapp.app import app
 from stockapp.metrics import REGISTRY
 from stockapp.settings import get_settings
@@ -104,6 +105,33 @@ class WorkerCollector(Collector):
         for interval in get_settings().intervals:
             closed.add_metric([interval], by_interval[interval])
         yield closed
+        fired = CounterMetricFamily(
+            "stockapp_signals",
+            "Signals fired by this worker (stored when final, published either way), by rule.",
+            labels=["rule"],
+        )
+        for rule, count in sorted((proc.signals_by_rule if proc else Counter()).items()):
+            fired.add_metric([rule], count)
+        yield fired
+        yield _gauge(
+            "stockapp_signal_rules",
+            "Signal rules in force on this worker (built-in and users').",
+            len(app.rule_book.rules),
+        )
+        webhook = CounterMetricFamily(
+            "stockapp_webhook_signals",
+            "Signals handled by this worker's webhook notifier: delivered, or dead-lettered "
+            "after the tries.",
+            labels=["outcome"],
+        )
+        webhook.add_metric(["delivered"], notifier.delivered)
+        webhook.add_metric(["dead_lettered"], notifier.dead_lettered)
+        yield webhook
+        yield _counter(
+            "stockapp_webhook_retries",
+            "Webhook POSTs tried again (a 5xx, 408, 429 or no answer).",
+            notifier.retries,
+        )
         yield _counter("stockapp_batches", "Batches taken from the stream.", stats["batches"])
         yield _counter(
             "stockapp_batch_retries",

@@ -10,6 +10,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 from faust.web import Request, Response, View
 
+from stockapp.agents.webhook import notifier
 from stockapp.app import app
 from stockapp.faust_compat import consumer_state, producer_client
 from stockapp.sinks.cassandra import execute
@@ -114,6 +115,18 @@ class Stats(View):
                 "first_batch_at": proc.first_batch if proc else None,
                 # Live WebSocket connections open now, and the clients dropped as too slow.
                 "live": {"clients": hub.clients, "dropped": hub.dropped},
+                # The signal rules in force here (users' ones as of the last reload), the
+                # signals this worker fired by rule, and its webhook deliveries.
+                "signals": {
+                    "rules": len(app.rule_book.rules),
+                    "user_rules": len(app.rule_book.user),
+                    "fired": dict(proc.signals_by_rule) if proc else {},
+                    "webhook": {
+                        "delivered": notifier.delivered,
+                        "retries": notifier.retries,
+                        "dead_lettered": notifier.dead_lettered,
+                    },
+                },
             }
         )
 

@@ -1,6 +1,8 @@
 """The streaming core on the real stack: a generated stream through a real worker, then every
 candle row in Cassandra and every record on the candles, late and dead-letter topics compared
-exactly with the pandas/ta oracle; uninterrupted, and through crashes, rebalances and faults."""
+exactly with the pandas/ta oracle, and every signal (built-in rules on 5m candles, users' rules of
+every kind on 1m) with the same rules over the oracle's candles; uninterrupted, and through
+crashes, rebalances and faults."""
 
 from __future__ import annotations
 
@@ -12,15 +14,24 @@ import time
 from collections import Counter
 
 import orjson
+import pandas as pd
 import pytest
 
 from stockapp.db.migrate import migrate
 from stockapp.devstack import processes
 from stockapp.sinks.cassandra_session import connect
 from stockapp.tables.indicators import NAMES
+from stockapp.tables.signals import BUILT_IN
 from tests.helpers import free_port, read_topic
 from tests.integration.workers import Worker, produce, wait_for, worker_env
-from tests.oracle import assert_candle_row, assert_close_or_null, expected_candles, late_intervals
+from tests.oracle import (
+    SIGNAL_RULES,
+    assert_candle_row,
+    assert_close_or_null,
+    expected_candles,
+    expected_signals,
+    late_intervals,
+)
 from tests.streams import generate_ticks
 
 TZ = "America/New_York"
@@ -216,6 +227,53 @@ def stored_rows(session) -> dict:
     return rows
 
 
+USER_RULES = [{**rule, "interval": "1m"} for rule in SIGNAL_RULES]
+
+
+def stored_signals(session) -> dict:
+    """(symbol, rule, start) -> values, from signals_by_symbol; signals_by_day must agree."""
+    out = {}
+    for table in ("signals_by_symbol", "signals_by_day"):
+        rows = {}
+        for row in session.execute(f"SELECT symbol, rule, start, vals FROM {table}", timeout=60):
+            start = calendar.timegm(row.start.timetuple()) * 1000 + row.start.microsecond // 1000
+            rows[(row.symbol, row.rule, start)] = orjson.loads(row.vals)
+        assert not out or rows == out, f"{table} differs from signals_by_symbol"
+        out = rows
+    return out
+
+
+def check_signals(expected: dict, stored: dict, env: dict, bootstrap: str) -> None:
+    """Every signal in Cassandra and on the signals topic is what the rules give over the
+    oracle's candles, with the values of the oracle's columns; on the topic, a signal may be
+    repeated after a crash, always with its key and the same value: none lost, none doubled."""
+    rules = [spec.to_json() for spec in BUILT_IN] + USER_RULES
+    fires: set = set()
+    ties: set = set()
+    for interval in {rule["interval"] for rule in rules}:
+        bars = pd.DataFrame([row for key, row in expected.items() if key[1] == interval])
+        f, t = expected_signals(bars, [r for r in rules if r["interval"] == interval])
+        fires |= f
+        ties |= t
+    assert set(stored) - ties == fires - ties
+    assert len(fires) > 500 and len(ties) < 20
+    interval_of = {rule["name"]: rule["interval"] for rule in rules}
+    for (symbol, rule, start), values in stored.items():
+        row = expected[(symbol, interval_of[rule], start)]
+        for name, value in values.items():
+            if name != "level":
+                assert_close_or_null(value, row[name], (symbol, rule, start, name))
+
+    published: dict[bytes, bytes] = {}
+    for m in asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_SIGNALS"])):
+        assert published.setdefault(m.key, m.value) == m.value, m.key
+    bodies = [orjson.loads(v) for v in published.values()]
+    assert {(b["symbol"], b["rule"], b["start"]) for b in bodies} == set(stored)
+    for key, body in zip(published, bodies, strict=True):
+        assert key.decode() == body["key"] and body["provisional"] is False
+        assert body["values"] == stored[(body["symbol"], body["rule"], body["start"])]
+
+
 class _Candle:
     """A candles-topic message read like a Cassandra row."""
 
@@ -237,6 +295,12 @@ def run_and_check(
 
     cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
     try:
+        for rule in USER_RULES:  # as the rules API stores them
+            session.execute(
+                "INSERT INTO signal_rules (name, spec, created) "
+                "VALUES (%s, %s, toTimestamp(now()))",
+                (rule["name"], orjson.dumps(rule).decode()),
+            )
         worker.start()
         if kill_midway:
             wait_for(
@@ -265,6 +329,7 @@ def run_and_check(
         )
         time.sleep(2)  # anything still in flight would show up as an extra or changed row
         stored = stored_rows(session)
+        signals = stored_signals(session)
         quote_count = session.execute("SELECT count(*) FROM quotes", timeout=120).one()[0]
         if quote_count != len(ticks):  # say which records are missing, and what the worker saw
             positions = {
@@ -306,6 +371,8 @@ def run_and_check(
         assert_candle_row(_Candle(body), row, key)
         for name in NAMES:
             assert_close_or_null(body["indicators"][name], row[name], (key, name))
+
+    check_signals(expected, signals, env, bootstrap)
 
     # Late and dead-letter topics: at-least-once, so a record may appear twice after a crash;
     # each carries its source partition/offset (and index, for an element of a packed

@@ -17,8 +17,7 @@ from stockapp.tables.signals import BUILT_IN, parse_rule
 from stockapp.tables.signals.book import RuleBook, rule_key
 from stockapp.tables.signals.signal import Signal
 from tests.fakes import Effects, Table
-from tests.oracle import Tick, expected_candles
-from tests.unit.test_signals import RULES, oracle
+from tests.oracle import SIGNAL_RULES, Tick, expected_candles, expected_signals
 
 T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
 SYMBOLS = ("AAPL", "MSFT", "TSLA")
@@ -61,24 +60,15 @@ def processor(effects: Effects, table: Table, book: RuleBook, now_ms: int) -> Qu
 
 
 def user_rules(interval: str) -> list:
-    return [parse_rule({**raw, "interval": interval}, [interval]) for raw in RULES]
+    return [parse_rule({**raw, "interval": interval}, [interval]) for raw in SIGNAL_RULES]
 
 
 def expected(stream: list[Tick], specs: list, interval: str) -> tuple[set, set]:
     """(firings, near ties) as (symbol, rule, start), candles still forming left out."""
     bars = expected_candles(stream, interval, "America/New_York")
-    fires, ties = set(), set()
-    for symbol, frame in bars.groupby("symbol"):
-        frame = frame.sort_values("start").reset_index(drop=True).iloc[:-1]  # last: forming
-        ohlcv = frame[["open", "high", "low", "close", "volume"]]
-        for spec in specs:
-            if spec.interval != interval:
-                continue
-            fired, tie = oracle(spec.to_json(), ohlcv)
-            starts = frame["start"]
-            fires |= {(symbol, spec.name, int(s)) for s in starts[fired]}
-            ties |= {(symbol, spec.name, int(s)) for s in starts[tie]}
-    return fires, ties
+    last = bars.groupby("symbol")["start"].transform("max")
+    rules = [spec.to_json() for spec in specs if spec.interval == interval]
+    return expected_signals(bars[bars["start"] < last], rules)
 
 
 def firings(signals: list[Signal]) -> set:

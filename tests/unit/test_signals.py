@@ -13,9 +13,7 @@ import pytest
 
 from stockapp.tables.indicators import IndicatorSet, Sample
 from stockapp.tables.signals import BUILT_IN, RuleError, parse_rule
-from tests.oracle import ta_indicators
-
-TIE = 1e-7  # ours equal ta's to 1e-9: a crossing closer than this may go either way
+from tests.oracle import SIGNAL_RULES, rule_firings
 
 
 def candles(seed: int, n: int = 1500) -> pd.DataFrame:
@@ -44,45 +42,7 @@ def points(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
-def oracle(rule: dict, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """(fires, near_tie) per candle, by pandas over ta's columns."""
-    cols = pd.concat([frame, ta_indicators(list(frame["close"]))], axis=1)
-
-    def series(operand):
-        return cols[operand] if isinstance(operand, str) else pd.Series(float(operand), cols.index)
-
-    kind = rule["kind"]
-    if kind.startswith("crosses"):
-        diff = series(rule["left"]) - series(rule["right"])
-        before = diff.shift(1)
-        fires = (
-            (before <= 0) & (diff > 0) if kind == "crosses_above" else (before >= 0) & (diff < 0)
-        )
-        tie = (diff.abs() < TIE) | (before.abs() < TIE)
-    elif kind.startswith(("enters", "leaves")):
-        diff = series(rule["series"]) - rule["level"]
-        inside = diff > 0 if kind.endswith("above") else diff < 0
-        was = inside.shift(1, fill_value=False)
-        defined = diff.notna() & diff.shift(1).notna()
-        fires = defined & ((~was & inside) if kind.startswith("enters") else (was & ~inside))
-        tie = (diff.abs() < TIE) | (diff.shift(1).abs() < TIE)
-    else:
-        n = rule["lookback"]
-        if kind == "breakout_up":
-            fires = cols["close"] > cols["high"].rolling(n).max().shift(1)
-        else:
-            fires = cols["close"] < cols["low"].rolling(n).min().shift(1)
-        tie = pd.Series(False, cols.index)
-    return fires.fillna(False).astype(bool), tie.fillna(False).astype(bool)
-
-
-RULES = [spec.to_json() for spec in BUILT_IN] + [
-    {"name": "above_101", "kind": "crosses_above", "left": "close", "right": 101.0},
-    {"name": "ema_cross", "kind": "crosses_below", "left": "ema_12", "right": "ema_26"},
-    {"name": "rsi_cool", "kind": "leaves_above", "series": "rsi_14", "level": 70},
-    {"name": "rsi_warm", "kind": "leaves_below", "series": "rsi_14", "level": 30},
-    {"name": "new_low_5", "kind": "breakout_down", "lookback": 5},
-]
+RULES = [spec.to_json() for spec in BUILT_IN] + SIGNAL_RULES
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -94,7 +54,7 @@ def test_every_firing_equals_the_pandas_oracle(seed):
         spec = parse_rule({**raw, "interval": "5m"}, ["5m"])
         rule = spec.make()
         ours = np.array([rule.add(p) for p in stream])
-        theirs, tie = oracle(spec.to_json(), frame)
+        theirs, tie = rule_firings(spec.to_json(), frame)
         differ = (ours != theirs.to_numpy()) & ~tie.to_numpy()
         assert not differ.any(), (spec.name, list(np.flatnonzero(differ))[:5])
         assert tie.sum() <= 2, spec.name
