@@ -31,9 +31,12 @@ def openapi(settings: Settings) -> dict[str, Any]:
     values["required"] = list(NAMES)
     kinds = schemas["Meta"]["properties"]["indicators"]["items"]["properties"]["kind"]
     kinds["enum"] = list(KINDS)
+    for name in ("Rule", "RuleInput"):
+        schemas[name]["properties"]["interval"]["enum"] = list(settings.intervals)
     for path in doc["paths"].values():
         for parameter in path.get("get", {}).get("parameters", []):
             if parameter["name"] == "interval":
                 parameter["schema"]["enum"] = list(settings.intervals)
-                parameter["schema"]["default"] = settings.intervals[0]
+                if "default" in parameter["schema"]:  # candles: the first interval
+                    parameter["schema"]["default"] = settings.intervals[0]
     return doc

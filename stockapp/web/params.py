@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stockapp.tables.signals.spec import RULE_NAME
 from stockapp.timestamps import NoUtcOffset, iso_to_epoch_ms
 from stockapp.validation import SYMBOL
 
@@ -75,7 +76,6 @@ class SignalQuery:
 
 SIGNAL_LIMIT = 100
 MAX_SIGNAL_LIMIT = 1000
-_RULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
 def _limit(raw: str | None, default: int, most: int) -> int:
@@ -94,7 +94,7 @@ def parse_signal_query(query: Mapping[str, str], intervals: tuple[str, ...]) -> 
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(u[:20] for u in unknown)}")
     rule = query.get("rule") or None
-    if rule is not None and not _RULE_NAME.fullmatch(rule):
+    if rule is not None and not RULE_NAME.fullmatch(rule):
         raise BadRequest(f"rule {rule[:40]!r} is not a rule name")
     interval = query.get("interval") or None
     return SignalQuery(

@@ -25,8 +25,10 @@ def cost(path: str, query: dict[str, str]) -> int:
         except ValueError:
             limit = DEFAULT_LIMIT  # refused as a bad request anyway, after one token
         return max(1, math.ceil(min(max(limit, 1), MAX_LIMIT) / CANDLES_PER_TOKEN))
-    if path in ("/api/symbols", "/api/signals") or path.startswith("/api/quote/"):
-        return 1
+    if path in ("/api/symbols", "/api/signals", "/api/rules") or path.startswith(
+        ("/api/quote/", "/api/rules/")
+    ):
+        return 1  # one Cassandra read (or write, for the rules)
     return 0
 
 

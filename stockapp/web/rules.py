@@ -16,13 +16,20 @@ from stockapp.agents.rules import reload_rules
 from stockapp.app import app
 from stockapp.settings import get_settings
 from stockapp.sinks.rules import MAX_USER_RULES, RuleExists
-from stockapp.tables.signals.spec import RuleError, RuleSpec, parse_rule
+from stockapp.tables.signals.spec import RULE_NAME, RuleError, RuleSpec, parse_rule
 from stockapp.web.http import ApiView, Conflict, NotFound, cors_headers
 from stockapp.web.params import BadRequest
 
 
 def rule_json(spec: RuleSpec) -> dict[str, Any]:
     return {**spec.to_json(), "builtin": spec in app.rule_book.built_in}
+
+
+def _named(name: str) -> str:
+    """The path's name, or NotFound for one no rule can have (without asking Cassandra)."""
+    if not RULE_NAME.fullmatch(name):
+        raise NotFound(f"no rule named {name[:40]!r}")
+    return name
 
 
 def _built_in(name: str) -> bool:
@@ -77,7 +84,7 @@ class Rule(ApiView):
     async def get(self, request: Request, name: str) -> Response:
         async def handler() -> Any:
             await reload_rules()
-            spec = app.rule_book.get(name)
+            spec = app.rule_book.get(_named(name))
             if spec is None:
                 raise NotFound(f"no rule named {name[:40]!r}")
             return rule_json(spec)
@@ -86,7 +93,7 @@ class Rule(ApiView):
 
     async def delete(self, request: Request, name: str) -> Response:
         async def handler() -> Any:
-            if _built_in(name):
+            if _built_in(_named(name)):
                 raise Conflict(
                     f"{name!r} is built in; STOCKAPP_BUILTIN_RULES=false turns those off"
                 )

@@ -32,7 +32,7 @@ CROSSINGS = ("crosses_above", "crosses_below")
 THRESHOLDS = ("enters_above", "leaves_above", "enters_below", "leaves_below")
 BREAKOUTS = ("breakout_up", "breakout_down")
 KINDS = CROSSINGS + THRESHOLDS + BREAKOUTS
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+RULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _SYMBOL = re.compile(r"^[A-Z0-9.\-^=]{1,15}$")
 MAX_SYMBOLS = 1000
 MAX_LOOKBACK = 500
@@ -87,9 +87,14 @@ def _series(field: str, raw: Any, known: frozenset[str]) -> str:
 
 
 def _number(field: str, raw: Any) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        raise RuleError(f"{field}: {raw!r} is not a finite number")
-    return float(raw)
+    if not isinstance(raw, bool) and isinstance(raw, int | float):
+        try:
+            number = float(raw)  # an int too large for a float raises
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise RuleError(f"{field}: {str(raw)[:40]} is not a finite number")
 
 
 def parse_rule(
@@ -110,7 +115,7 @@ def parse_rule(
     if missing:
         raise RuleError(f"{', '.join(sorted(missing))}: required by a {kind} rule")
     name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not RULE_NAME.fullmatch(name):
         raise RuleError(f"name: {name!r} is not 1-40 of a-z 0-9 _ - (starting with a letter/digit)")
     interval = raw.get("interval")
     intervals = tuple(intervals)

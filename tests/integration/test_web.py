@@ -425,7 +425,7 @@ def test_schema_driven_api_check_finds_no_server_error(web):
             "--checks",
             "not_a_server_error,status_code_conformance,response_schema_conformance",
             "--include-path-regex",
-            "^/(api/(symbols|candles|quote)|health|ready)",
+            "^/(api/(symbols|candles|quote|rules|signals$)|health|ready)",
             "--max-examples",
             "60",
             "--seed",

@@ -114,6 +114,16 @@ def test_peek_is_add_without_the_change_and_state_round_trips():
         (
             {
                 "name": "x",
+                "kind": "enters_above",
+                "series": "close",
+                "level": 10**400,
+                "interval": "5m",
+            },
+            "level: 1000000000000000000000000000000000000000 is not a finite number",
+        ),
+        (
+            {
+                "name": "x",
                 "kind": "breakout_up",
                 "lookback": 2,
                 "interval": "5m",
