@@ -1,13 +1,18 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { AuthError, fetchCandles, fetchMeta, fetchSymbols, subscribeLive } from "./api";
+import { AuthError, fetchCandles, fetchMeta, fetchSignals, fetchSymbols, subscribeLive } from "./api";
 import { getToken, setToken } from "./auth";
 import { Chart } from "./Chart";
 import { candlesCsv, download } from "./csv";
 import { linkTo, readLink } from "./links";
 import { mergeCandles } from "./mapping";
 import { loadPrefs, savePrefs, withMeta, type Prefs } from "./prefs";
+import { RulesEditor } from "./RulesEditor";
+import { mergeSignals } from "./signals";
+import { SignalsPanel } from "./SignalsPanel";
 import { SymbolPicker } from "./SymbolPicker";
-import type { ApiCandle, Meta, SymbolInfo } from "./types";
+import type { ApiCandle, Meta, Signal, SymbolInfo } from "./types";
+
+type Tab = "signals" | "rules";
 
 type Status =
   | { kind: "loading" }
@@ -28,6 +33,8 @@ export function App() {
   const [candles, setCandles] = useState<ApiCandle[]>([]);
   const [status, setStatus] = useState<Status>({ kind: "loading" });
   const [reload, setReload] = useState(0);
+  const [chartSignals, setChartSignals] = useState<Signal[]>([]);
+  const [tab, setTab] = useState<Tab>("signals");
   const older = useRef({ loading: false, exhausted: false });
 
   useEffect(() => savePrefs(prefs), [prefs]);
@@ -90,15 +97,25 @@ export function App() {
     older.current = { loading: false, exhausted: false };
     setStatus({ kind: "loading" });
     setCandles([]);
+    setChartSignals([]);
+    const addSignals = (list: Signal[]) => setChartSignals((current) => mergeSignals(current, list, 2000));
+    const loadSignals = () =>
+      fetchSignals({ symbol, interval, limit: 1000 }, abort.signal)
+        .then(addSignals)
+        .catch(() => undefined); // markers are extra: the chart goes on without them
     fetchCandles(symbol, interval, {}, abort.signal)
       .then((list) => {
         setCandles(list);
         setStatus({ kind: "ready" });
+        void loadSignals();
         const merge = (list: ApiCandle[]) => setCandles((current) => mergeCandles(current, list));
-        // After a dropped connection, the latest candles again: changes made meanwhile
-        // were not pushed.
-        const catchUp = () => fetchCandles(symbol, interval, {}, abort.signal).then(merge).catch(() => undefined);
-        stop = subscribeLive(symbol, interval, (c) => merge([c]), catchUp);
+        // After a dropped connection, the latest candles and signals again: changes made
+        // meanwhile were not pushed.
+        const catchUp = () => {
+          void loadSignals();
+          return fetchCandles(symbol, interval, {}, abort.signal).then(merge).catch(() => undefined);
+        };
+        stop = subscribeLive(symbol, interval, (c) => merge([c]), catchUp, (s) => addSignals([s]));
       })
       .catch((e: Error) => {
         if (!abort.signal.aborted) setStatus(failed(e));
@@ -164,45 +181,67 @@ export function App() {
           {prefs.theme === "dark" ? "Light" : "Dark"} theme
         </button>
       </header>
-      <main>
-        {symbolsError && <div className="message error">Cannot list symbols: {symbolsError}</div>}
-        {!symbolsError && symbols.length === 0 && status.kind !== "token" && (
-          <div className="message" data-testid="empty">
-            No symbols yet. Start a source: <code>stockapp produce</code>
+      <div className="body">
+        <main>
+          {symbolsError && <div className="message error">Cannot list symbols: {symbolsError}</div>}
+          {!symbolsError && symbols.length === 0 && status.kind !== "token" && (
+            <div className="message" data-testid="empty">
+              No symbols yet. Start a source: <code>stockapp produce</code>
+            </div>
+          )}
+          {status.kind === "loading" && symbol && <div className="message" data-testid="loading">Loading {symbol}…</div>}
+          {status.kind === "token" && (
+            <form
+              className="message"
+              data-testid="token-form"
+              onSubmit={(e) => {
+                e.preventDefault();
+                const input = e.currentTarget.elements.namedItem("token") as HTMLInputElement;
+                setToken(input.value);
+                setStatus({ kind: "loading" });
+                setReload((n) => n + 1);
+              }}
+            >
+              {getToken() ? "The token was not accepted. " : "This server needs an API token. "}
+              <input name="token" type="password" data-testid="token" autoComplete="current-password" aria-label="API token" />{" "}
+              <button type="submit" data-testid="token-submit">
+                Use token
+              </button>
+            </form>
+          )}
+          {status.kind === "error" && (
+            <div className="message error" data-testid="error">
+              {status.message} <button onClick={() => setReload((n) => n + 1)}>Retry</button>
+            </div>
+          )}
+          {status.kind === "ready" && candles.length === 0 && (
+            <div className="message" data-testid="empty">
+              No {interval} candles for {symbol} yet.
+            </div>
+          )}
+          <Chart
+            candles={candles}
+            indicators={meta?.indicators ?? []}
+            shown={prefs.shown}
+            theme={prefs.theme}
+            signals={chartSignals}
+            onScrolledToStart={loadOlder}
+          />
+        </main>
+        <aside className="sidebar">
+          <div className="tabs" role="tablist">
+            {(["signals", "rules"] as Tab[]).map((t) => (
+              <button key={t} role="tab" data-testid={`tab-${t}`} className={t === tab ? "active" : ""} aria-selected={t === tab} onClick={() => setTab(t)}>
+                {t === "signals" ? "Signals" : "Rules"}
+              </button>
+            ))}
           </div>
-        )}
-        {status.kind === "loading" && symbol && <div className="message" data-testid="loading">Loading {symbol}…</div>}
-        {status.kind === "token" && (
-          <form
-            className="message"
-            data-testid="token-form"
-            onSubmit={(e) => {
-              e.preventDefault();
-              const input = e.currentTarget.elements.namedItem("token") as HTMLInputElement;
-              setToken(input.value);
-              setStatus({ kind: "loading" });
-              setReload((n) => n + 1);
-            }}
-          >
-            {getToken() ? "The token was not accepted. " : "This server needs an API token. "}
-            <input name="token" type="password" data-testid="token" autoComplete="current-password" aria-label="API token" />{" "}
-            <button type="submit" data-testid="token-submit">
-              Use token
-            </button>
-          </form>
-        )}
-        {status.kind === "error" && (
-          <div className="message error" data-testid="error">
-            {status.message} <button onClick={() => setReload((n) => n + 1)}>Retry</button>
-          </div>
-        )}
-        {status.kind === "ready" && candles.length === 0 && (
-          <div className="message" data-testid="empty">
-            No {interval} candles for {symbol} yet.
-          </div>
-        )}
-        <Chart candles={candles} indicators={meta?.indicators ?? []} shown={prefs.shown} theme={prefs.theme} onScrolledToStart={loadOlder} />
-      </main>
+          {tab === "signals" && (
+            <SignalsPanel onOpen={(s, i) => update({ symbol: s, ...(meta?.intervals.includes(i) ? { interval: i } : {}) })} />
+          )}
+          {tab === "rules" && <RulesEditor />}
+        </aside>
+      </div>
     </div>
   );
 }

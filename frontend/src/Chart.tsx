@@ -4,10 +4,12 @@ import {
   CandlestickSeries,
   ColorType,
   createChart,
+  createSeriesMarkers,
   HistogramSeries,
   LineSeries,
   type IChartApi,
   type ISeriesApi,
+  type ISeriesMarkersPluginApi,
   type LogicalRange,
   type MouseEventParams,
   type Time,
@@ -15,13 +17,15 @@ import {
 import { useEffect, useMemo, useRef, useState } from "react";
 import { DOWN, UP, chartLayout, formatValue, formatVolume, toBar, toLocalTime, toPoint, toVolume, type SeriesSpec } from "./mapping";
 import type { Shown } from "./prefs";
-import type { ApiCandle, IndicatorInfo } from "./types";
+import { describeValues, toMarkers } from "./signals";
+import type { ApiCandle, IndicatorInfo, Signal } from "./types";
 
 interface Props {
   candles: ApiCandle[];
   indicators: IndicatorInfo[];
   shown: Shown;
   theme: "dark" | "light";
+  signals: Signal[]; // of this symbol and interval: markers at their candles
   onScrolledToStart: () => void;
 }
 
@@ -36,6 +40,7 @@ interface Handles {
   volume: ISeriesApi<"Histogram"> | null;
   lines: Record<string, ISeriesApi<"Line">>; // by indicator output
   hists: Record<string, ISeriesApi<"Histogram">>; // by indicator output (MACD's histogram)
+  markers: ISeriesMarkersPluginApi<Time>;
   loaded: ApiCandle[];
 }
 
@@ -74,7 +79,7 @@ function updateOne(h: Handles, c: ApiCandle) {
   }
 }
 
-export function Chart({ candles, indicators, shown, theme, onScrolledToStart }: Props) {
+export function Chart({ candles, indicators, shown, theme, signals, onScrolledToStart }: Props) {
   const container = useRef<HTMLDivElement>(null);
   const handles = useRef<Handles | null>(null);
   const [hovered, setHovered] = useState<ApiCandle | null>(null);
@@ -102,18 +107,20 @@ export function Chart({ candles, indicators, shown, theme, onScrolledToStart }: 
       timeScale: { timeVisible: true, secondsVisible: false, rightOffset: 3 },
       crosshair: { mode: 0 },
     });
+    const candleSeries = chart.addSeries(CandlestickSeries, {
+      upColor: UP,
+      downColor: DOWN,
+      borderVisible: false,
+      wickUpColor: UP,
+      wickDownColor: DOWN,
+    });
     const h: Handles = {
       chart,
-      candles: chart.addSeries(CandlestickSeries, {
-        upColor: UP,
-        downColor: DOWN,
-        borderVisible: false,
-        wickUpColor: UP,
-        wickDownColor: DOWN,
-      }),
+      candles: candleSeries,
       volume: null,
       lines: {},
       hists: {},
+      markers: createSeriesMarkers(candleSeries, []),
       loaded: [],
     };
     if (shown.volume) {
@@ -185,11 +192,29 @@ export function Chart({ candles, indicators, shown, theme, onScrolledToStart }: 
     h.loaded = candles;
   }, [candles, shownKey, theme]);
 
+  // Signals as markers at their candles (only candles the chart has: older ones come with
+  // scrolling back).
+  const markers = useMemo(() => {
+    const times = new Set(candles.map((c) => c.t));
+    // A provisional firing is about the forming candle: once it closed, only a final counts.
+    const open = new Set(candles.filter((c) => !c.closed).map((c) => c.t));
+    const current = signals.filter((s) => !s.provisional || open.has(s.start / 1000));
+    return toMarkers(current, times, shift, { up: UP, down: DOWN });
+  }, [signals, candles]);
+  useEffect(() => {
+    handles.current?.markers.setMarkers(markers.map((m) => ({ ...m, time: m.time as Time })));
+  }, [markers, shownKey, theme]);
+  const signalsAt = useMemo(() => {
+    const at = new Map<number, Signal[]>();
+    for (const s of signals) at.set(s.start / 1000, [...(at.get(s.start / 1000) ?? []), s]);
+    return at;
+  }, [signals]);
+
   const shownCandle = hovered ?? candles[candles.length - 1];
   const last = candles[candles.length - 1];
   return (
     <div className="chart-wrap">
-      <Legend candle={shownCandle} series={layout.series} />
+      <Legend candle={shownCandle} series={layout.series} signals={shownCandle ? signalsAt.get(shownCandle.t) ?? [] : []} />
       <div
         ref={container}
         className="chart"
@@ -199,12 +224,13 @@ export function Chart({ candles, indicators, shown, theme, onScrolledToStart }: 
         data-last-close={last?.c ?? ""}
         data-last-volume={last?.v ?? ""}
         data-panes={layout.panes}
+        data-markers={markers.map((m) => m.text).join(",")}
       />
     </div>
   );
 }
 
-function Legend({ candle, series }: { candle: ApiCandle | undefined; series: SeriesSpec[] }) {
+function Legend({ candle, series, signals }: { candle: ApiCandle | undefined; series: SeriesSpec[]; signals: Signal[] }) {
   if (!candle) return null;
   const up = candle.c >= candle.o;
   const values = series.map((s) => (
@@ -221,6 +247,11 @@ function Legend({ candle, series }: { candle: ApiCandle | undefined; series: Ser
       </span>
       <span>V {formatVolume(candle.v)}</span>
       {values}
+      {signals.map((s) => (
+        <span key={s.key} className="legend-signal" data-testid="legend-signal" title={describeValues(s.values)}>
+          {s.provisional ? "◌" : "◆"} {s.rule} ({describeValues(s.values)})
+        </span>
+      ))}
     </div>
   );
 }

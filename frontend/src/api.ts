@@ -1,15 +1,16 @@
 /** The API client: same origin (the worker serves the UI), or the dev server's proxy. */
 
 import { authHeaders, liveUrl } from "./auth";
-import type { ApiCandle, LiveMessage, Meta, SymbolInfo } from "./types";
+import type { ApiCandle, LiveMessage, Meta, Rule, Signal, SymbolInfo } from "./types";
 
 export class ApiError extends Error {}
 
 /** The worker wants a token (none given, or a wrong one). */
 export class AuthError extends ApiError {}
 
-async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const response = await fetch(path, { signal, headers: authHeaders() });
+async function getJson<T>(path: string, signal?: AbortSignal, init: RequestInit = {}): Promise<T> {
+  const headers = { ...authHeaders(), ...(init.headers as Record<string, string> | undefined) };
+  const response = await fetch(path, { ...init, signal, headers });
   const body = await response.json().catch(() => ({}));
   if (response.status === 401) throw new AuthError(body?.error ?? "a token is required");
   if (!response.ok) {
@@ -38,22 +39,45 @@ export async function fetchCandles(
   return (await getJson<{ candles: ApiCandle[] }>(path, signal)).candles;
 }
 
-/** Live candle updates; reconnects after a drop, and then calls ``onReconnect``: what changed
- * while the socket was down was not pushed, so the caller reloads the recent history. Returns
- * a function that stops it. */
-export function subscribeLive(
-  symbol: string,
-  interval: string,
-  onCandle: (candle: ApiCandle) => void,
-  onReconnect?: () => void,
-): () => void {
+export async function fetchSignals(
+  filter: { symbol?: string; interval?: string; limit?: number } = {},
+  signal?: AbortSignal,
+): Promise<Signal[]> {
+  const query = new URLSearchParams({ limit: String(filter.limit ?? 100) });
+  if (filter.symbol) query.set("symbol", filter.symbol);
+  if (filter.interval) query.set("interval", filter.interval);
+  return (await getJson<{ signals: Signal[] }>(`/api/signals?${query}`, signal)).signals;
+}
+
+export async function fetchRules(signal?: AbortSignal): Promise<Rule[]> {
+  return (await getJson<{ rules: Rule[] }>("/api/rules", signal)).rules;
+}
+
+/** Creates a rule; an invalid one throws ApiError with the server's message (which names the
+ * field). */
+export async function createRule(rule: unknown): Promise<Rule> {
+  return getJson<Rule>("/api/rules", undefined, {
+    method: "POST",
+    body: JSON.stringify(rule),
+    headers: { "Content-Type": "application/json" },
+  });
+}
+
+export async function deleteRule(name: string): Promise<void> {
+  await getJson(`/api/rules/${encodeURIComponent(name)}`, undefined, { method: "DELETE" });
+}
+
+/** A WebSocket under /api that reconnects after a drop and then calls ``onReconnect``: what
+ * happened while it was down was not pushed, so the caller reloads. Returns a function that
+ * stops it. */
+function openSocket(path: string, onMessage: (message: LiveMessage) => void, onReconnect?: () => void): () => void {
   let socket: WebSocket | null = null;
   let stopped = false;
   let dropped = false;
   let retry: ReturnType<typeof setTimeout> | undefined;
   const connect = async () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const base = `${scheme}://${location.host}/api/live/${encodeURIComponent(symbol)}?interval=${interval}`;
+    const base = `${scheme}://${location.host}${path}`;
     const url = await liveUrl(base).catch(() => base);
     if (stopped) return;
     socket = new WebSocket(url);
@@ -61,10 +85,7 @@ export function subscribeLive(
       if (dropped) onReconnect?.();
       dropped = false;
     };
-    socket.onmessage = (event) => {
-      const message = JSON.parse(event.data) as LiveMessage;
-      if (message.type === "candle") onCandle(message.candle);
-    };
+    socket.onmessage = (event) => onMessage(JSON.parse(event.data) as LiveMessage);
     socket.onclose = () => {
       dropped = true;
       if (!stopped) retry = setTimeout(connect, 2000);
@@ -76,4 +97,28 @@ export function subscribeLive(
     clearTimeout(retry);
     socket?.close();
   };
+}
+
+/** Live candle updates of one chart, and the signals that fire on its candles. */
+export function subscribeLive(
+  symbol: string,
+  interval: string,
+  onCandle: (candle: ApiCandle) => void,
+  onReconnect?: () => void,
+  onSignal?: (signal: Signal) => void,
+): () => void {
+  const path = `/api/live/${encodeURIComponent(symbol)}?interval=${interval}`;
+  return openSocket(
+    path,
+    (message) => {
+      if (message.type === "candle") onCandle(message.candle);
+      else if (message.type === "signal") onSignal?.(message.signal);
+    },
+    onReconnect,
+  );
+}
+
+/** Every signal of every symbol as it fires. */
+export function subscribeSignals(onSignal: (signal: Signal) => void, onReconnect?: () => void): () => void {
+  return openSocket("/api/signals/live", (message) => message.type === "signal" && onSignal(message.signal), onReconnect);
 }

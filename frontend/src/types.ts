@@ -18,12 +18,32 @@ export interface SymbolInfo {
   last_time: number | null;
 }
 
-export interface LiveMessage {
-  type: "candle";
+export type LiveMessage =
+  | { type: "candle"; symbol: string; interval: string; candle: ApiCandle; sent_at: number }
+  | { type: "signal"; signal: Signal; sent_at?: number };
+
+/** A rule's firing on one candle (docs/signals.md). */
+export interface Signal {
+  key: string; // symbol|interval|rule|start (|provisional)
   symbol: string;
   interval: string;
-  candle: ApiCandle;
-  sent_at: number;
+  rule: string;
+  kind: string;
+  start: number; // the candle's start, epoch ms
+  end: number;
+  values: Record<string, number | null>;
+  provisional: boolean;
+}
+
+/** A signal rule as the API gives it: its JSON form and whether it is built in. */
+export interface Rule {
+  name: string;
+  kind: string;
+  interval: string;
+  symbols: "*" | string[];
+  provisional: boolean;
+  builtin: boolean;
+  [field: string]: unknown; // the kind's fields: left/right, series/level, lookback
 }
 
 export interface IndicatorInfo {

@@ -457,6 +457,62 @@ def test_browser_shows_a_live_chart(web):
     assert (artifacts / "chart.png").stat().st_size > 10_000
 
 
+def test_browser_rules_signals_and_markers(web):
+    """Through the UI: a bad rule shows its error, a good one is created; then a crafted
+    stream crosses its level and the browser shows a marker at the candle and a row in the
+    live signals panel; the rule is deleted again."""
+    symbol = "WD"
+    last = max(t.ts for t in web["ticks"] if t.symbol == symbol)
+    minute = (last // 60_000 + 1) * 60_000
+    # Closes 1 then 1000 (crossing 500 up), and a tick that closes the 1000 candle.
+    ticks = [
+        Tick(symbol, minute + 10_000, 1.0, 5.0),
+        Tick(symbol, minute + 70_000, 1000.0, 5.0),
+        Tick(symbol, minute + 130_000, 1000.0, 5.0),
+    ]
+    artifacts = REPO / "artifacts"
+    script = subprocess.Popen(
+        ["node", "e2e/signals.e2e.mjs"],
+        cwd=REPO / "frontend",
+        env={
+            **os.environ,
+            "STOCKAPP_URL": f"http://127.0.0.1:{web['port']}",
+            "STOCKAPP_ARTIFACTS": str(artifacts),
+            "STOCKAPP_E2E_SYMBOL": symbol,
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        for line in script.stdout:  # the script says READY once the rule is created
+            lines.append(line)
+            if line.strip() == "READY":
+                records = [
+                    (
+                        symbol.encode(),
+                        orjson.dumps(
+                            {"symbol": symbol, "ts": t.ts, "price": t.price, "volume": t.volume}
+                        ),
+                    )
+                    for t in ticks
+                ]
+                asyncio.run(produce(web["bootstrap"], web["env"]["STOCKAPP_TOPIC_QUOTES"], records))
+                web["ticks"].extend(ticks)
+                break
+        out, err = script.communicate(timeout=240)
+    finally:
+        if script.poll() is None:
+            script.kill()
+            script.wait()
+    output = "".join(lines) + out
+    assert script.returncode == 0, output[-3000:] + err[-3000:]
+    assert "READY" in output
+    assert (artifacts / "signals.png").stat().st_size > 10_000
+    assert (artifacts / "rule-error.png").stat().st_size > 10_000
+
+
 def test_two_workers_each_answer_every_symbol(web):
     """A second worker takes over some partitions; both ports give the same answers, the
     forming candle included, and the live feed is relayed from the owner."""

@@ -1,0 +1,89 @@
+/** The signal rules: built-in and users', a user rule deleted, a new one created from its JSON
+ * form (docs/signals.md) with the server's validation message when it is refused. */
+
+import { useCallback, useEffect, useState } from "react";
+import { createRule, deleteRule, fetchRules } from "./api";
+import type { Rule } from "./types";
+
+const EXAMPLE = `{"name": "my_cross", "kind": "crosses_above", "left": "sma_20", "right": "sma_50", "interval": "1m", "symbols": "*"}`;
+
+/** "sma_20 crosses_above sma_50 · 1m · AAPL, MSFT": a rule in one line. */
+export function summary(rule: Rule): string {
+  const fields = ["left", "series", "lookback"].filter((f) => f in rule).map((f) => String(rule[f]));
+  const rest = ["right", "level"].filter((f) => f in rule).map((f) => String(rule[f]));
+  const symbols = rule.symbols === "*" ? "all symbols" : rule.symbols.join(", ");
+  return `${[...fields, rule.kind, ...rest].join(" ")} · ${rule.interval} · ${symbols}${rule.provisional ? " · provisional" : ""}`;
+}
+
+export function RulesEditor() {
+  const [rules, setRules] = useState<Rule[]>([]);
+  const [text, setText] = useState(EXAMPLE);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const load = useCallback(() => {
+    fetchRules()
+      .then(setRules)
+      .catch((e: Error) => setError(e.message));
+  }, []);
+  useEffect(load, [load]);
+
+  const create = async () => {
+    setError(null);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (e) {
+      setError(`not JSON: ${(e as Error).message}`);
+      return;
+    }
+    setBusy(true);
+    try {
+      await createRule(body);
+      load();
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const remove = async (name: string) => {
+    setError(null);
+    try {
+      await deleteRule(name);
+      load();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+
+  return (
+    <section className="panel rules" data-testid="rules-panel">
+      <textarea data-testid="rule-json" value={text} onChange={(e) => setText(e.target.value)} rows={5} aria-label="New rule (JSON)" spellCheck={false} />
+      <button data-testid="rule-create" disabled={busy} onClick={create}>
+        Create rule
+      </button>
+      {error && (
+        <div className="panel-error" data-testid="rule-error">
+          {error}
+        </div>
+      )}
+      <ul>
+        {rules.map((r) => (
+          <li key={r.name} data-testid="rule-row" data-rule={r.name}>
+            <strong>{r.name}</strong>
+            <span className="rule">{summary(r)}</span>
+            {r.builtin ? (
+              <span className="builtin">built-in</span>
+            ) : (
+              <button data-testid={`rule-delete-${r.name}`} onClick={() => remove(r.name)}>
+                Delete
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
