@@ -53,6 +53,13 @@ try {
   check(rules.length > 0 && rules.every((r) => r.includes("e2e")), `the filter keeps the matching signals (${rules.join(", ")})`);
   await screenshot(page, "signals.png");
 
+  // The watchlist names the symbol's latest signal.
+  await page.getByTestId("tab-watchlist").click();
+  await page.waitForFunction((s) => document.querySelector(`[data-testid=watch-row][data-symbol="${s}"] .sig`)?.textContent === "e2e_up", symbol, {
+    timeout: 10_000,
+  });
+  check(true, `the watchlist shows ${symbol}'s latest signal`);
+
   // Deleting it through the editor.
   await page.getByTestId("tab-rules").click();
   await page.getByTestId("rule-delete-e2e_up").click();

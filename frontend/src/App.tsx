@@ -8,11 +8,17 @@ import { mergeCandles } from "./mapping";
 import { loadPrefs, savePrefs, withMeta, type Prefs } from "./prefs";
 import { RulesEditor } from "./RulesEditor";
 import { mergeSignals } from "./signals";
-import { SignalsPanel } from "./SignalsPanel";
+import { SignalsPanel, useRecentSignals } from "./SignalsPanel";
 import { SymbolPicker } from "./SymbolPicker";
 import type { ApiCandle, Meta, Signal, SymbolInfo } from "./types";
+import { Watchlist } from "./Watchlist";
 
-type Tab = "signals" | "rules";
+type Tab = "watchlist" | "signals" | "rules";
+const TABS: { tab: Tab; label: string }[] = [
+  { tab: "watchlist", label: "Watchlist" },
+  { tab: "signals", label: "Signals" },
+  { tab: "rules", label: "Rules" },
+];
 
 type Status =
   | { kind: "loading" }
@@ -34,7 +40,8 @@ export function App() {
   const [status, setStatus] = useState<Status>({ kind: "loading" });
   const [reload, setReload] = useState(0);
   const [chartSignals, setChartSignals] = useState<Signal[]>([]);
-  const [tab, setTab] = useState<Tab>("signals");
+  const [tab, setTab] = useState<Tab>("watchlist");
+  const recent = useRecentSignals();
   const older = useRef({ loading: false, exhausted: false });
 
   useEffect(() => savePrefs(prefs), [prefs]);
@@ -63,7 +70,8 @@ export function App() {
     };
   }, [reload]);
 
-  // Symbols: on load and every 30 s (new ones appear as sources start).
+  // Symbols with their last prices: on load and every 5 s (the watchlist's prices; new
+  // symbols appear as sources start).
   useEffect(() => {
     let cancelled = false;
     const load = () =>
@@ -80,7 +88,7 @@ export function App() {
           else setSymbolsError(e.message);
         });
     load();
-    const timer = setInterval(load, 30_000);
+    const timer = setInterval(load, 5_000);
     return () => {
       cancelled = true;
       clearInterval(timer);
@@ -230,14 +238,27 @@ export function App() {
         </main>
         <aside className="sidebar">
           <div className="tabs" role="tablist">
-            {(["signals", "rules"] as Tab[]).map((t) => (
+            {TABS.map(({ tab: t, label }) => (
               <button key={t} role="tab" data-testid={`tab-${t}`} className={t === tab ? "active" : ""} aria-selected={t === tab} onClick={() => setTab(t)}>
-                {t === "signals" ? "Signals" : "Rules"}
+                {label}
               </button>
             ))}
           </div>
+          {tab === "watchlist" && (
+            <Watchlist
+              symbols={symbols}
+              signals={recent.signals}
+              intervals={meta?.intervals ?? []}
+              current={symbol ?? ""}
+              onOpen={(s) => update({ symbol: s })}
+            />
+          )}
           {tab === "signals" && (
-            <SignalsPanel onOpen={(s, i) => update({ symbol: s, ...(meta?.intervals.includes(i) ? { interval: i } : {}) })} />
+            <SignalsPanel
+              signals={recent.signals}
+              error={recent.error}
+              onOpen={(s, i) => update({ symbol: s, ...(meta?.intervals.includes(i) ? { interval: i } : {}) })}
+            />
           )}
           {tab === "rules" && <RulesEditor />}
         </aside>

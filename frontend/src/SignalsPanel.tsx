@@ -8,11 +8,11 @@ import type { Signal } from "./types";
 
 const KEEP = 300;
 
-export function SignalsPanel({ onOpen }: { onOpen: (symbol: string, interval: string) => void }) {
+/** Recent signals of every symbol: the stored ones, then each as it fires (reloaded after the
+ * feed reconnects). Shared by the signals panel and the watchlist. */
+export function useRecentSignals(): { signals: Signal[]; error: string | null } {
   const [signals, setSignals] = useState<Signal[]>([]);
-  const [filter, setFilter] = useState("");
   const [error, setError] = useState<string | null>(null);
-
   useEffect(() => {
     let cancelled = false;
     const load = () =>
@@ -30,6 +30,19 @@ export function SignalsPanel({ onOpen }: { onOpen: (symbol: string, interval: st
       stop();
     };
   }, []);
+  return { signals, error };
+}
+
+export function SignalsPanel({
+  signals,
+  error,
+  onOpen,
+}: {
+  signals: Signal[];
+  error: string | null;
+  onOpen: (symbol: string, interval: string) => void;
+}) {
+  const [filter, setFilter] = useState("");
 
   const shown = filterSignals(signals, filter);
   return (

@@ -513,6 +513,26 @@ def test_browser_rules_signals_and_markers(web):
     assert (artifacts / "rule-error.png").stat().st_size > 10_000
 
 
+def test_browser_watchlist_is_live_sortable_and_opens_charts(web):
+    artifacts = REPO / "artifacts"
+    result = subprocess.run(
+        ["node", "e2e/watchlist.e2e.mjs"],
+        cwd=REPO / "frontend",
+        env={
+            **os.environ,
+            "STOCKAPP_URL": f"http://127.0.0.1:{web['port']}",
+            "STOCKAPP_ARTIFACTS": str(artifacts),
+            "STOCKAPP_E2E_LIVE": LIVE,
+            "STOCKAPP_E2E_SYMBOL": "WB",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (artifacts / "watchlist.png").stat().st_size > 10_000
+
+
 def test_two_workers_each_answer_every_symbol(web):
     """A second worker takes over some partitions; both ports give the same answers, the
     forming candle included, and the live feed is relayed from the owner."""
