@@ -25,6 +25,7 @@ class RuleBook:
         self._cache: dict[tuple[str, str], tuple[tuple[str, RuleSpec], ...]] = {}
         self.keys: frozenset[str] = frozenset()
         self.any_provisional = False
+        self._keyed: list[tuple[str, RuleSpec]] | None = None  # set by the first replace
         self.replace(user)
 
     @property
@@ -35,7 +36,7 @@ class RuleBook:
         """The users' rules are now ``user`` (built-in names win a clash); True if they changed."""
         taken = {spec.name for spec in self.built_in}
         chosen = tuple(sorted((s for s in user if s.name not in taken), key=lambda s: s.name))
-        if chosen == self.user and self.keys:
+        if chosen == self.user and self._keyed is not None:
             return False
         self.user = chosen
         self._keyed = [(rule_key(spec), spec) for spec in self.rules]

@@ -223,3 +223,9 @@ def test_rule_keys_follow_the_definition_and_built_in_names_win():
 def test_signal_json_round_trips():
     signal = Signal("AAPL", "5m", "golden_cross", "crosses_above", T0, T0 + 300_000, {"a": 1.0})
     assert Signal.from_json(orjson.loads(orjson.dumps(signal.to_json()))) == signal
+
+
+def test_an_empty_book_reports_no_change_on_reload():
+    book = RuleBook()
+    assert book.rules == () and book.keys == frozenset()
+    assert not book.replace([])
