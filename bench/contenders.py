@@ -290,6 +290,8 @@ async def stockapp_workers(
         "STOCKAPP_TOPIC_CANDLES": f"{ctx.topic}.{unique}.candles",
         "STOCKAPP_TOPIC_LATE": f"{ctx.topic}.{unique}.late",
         "STOCKAPP_TOPIC_DLQ": f"{ctx.topic}.{unique}.dlq",
+        "STOCKAPP_TOPIC_SIGNALS": f"{ctx.topic}.{unique}.signals",
+        "STOCKAPP_TOPIC_SIGNALS_DLQ": f"{ctx.topic}.{unique}.signals.dlq",
         "STOCKAPP_CASSANDRA_KEYSPACE": ctx.keyspace,
         "STOCKAPP_DATA_DIR": str(ctx.workdir / f"data-{unique}"),
         **extra,

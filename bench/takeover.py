@@ -90,6 +90,8 @@ async def measure(
         "STOCKAPP_TOPIC_CANDLES": f"{topic}.c",
         "STOCKAPP_TOPIC_LATE": f"{topic}.l",
         "STOCKAPP_TOPIC_DLQ": f"{topic}.d",
+        "STOCKAPP_TOPIC_SIGNALS": f"{topic}.s",
+        "STOCKAPP_TOPIC_SIGNALS_DLQ": f"{topic}.sd",
         "STOCKAPP_CASSANDRA_KEYSPACE": keyspace,
         "STOCKAPP_DATA_DIR": str(workdir / "data"),
         "STOCKAPP_TABLE_STORE": "rocksdb",

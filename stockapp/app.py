@@ -16,6 +16,7 @@ from stockapp.credentials import faust_credentials
 from stockapp.faust_compat import ROCKSDB_SCHEME, SafeSeekApp
 from stockapp.processing import ChangeListener, QuoteProcessor
 from stockapp.settings import Settings, get_settings
+from stockapp.sinks.cassandra_session import LazySession
 from stockapp.sinks.rules import RuleStore
 from stockapp.tables.signals import BUILT_IN
 from stockapp.tables.signals.book import RuleBook
@@ -40,7 +41,9 @@ class StockApp(SafeSeekApp):
         # The signal rules in force (built-in and users'), and where users' rules are kept;
         # agents/rules.py reloads them, the rules API changes them.
         self.rule_book = RuleBook(BUILT_IN if settings.builtin_rules else ())
-        self.rule_store = RuleStore(settings)
+        # One session for the web API's reads and the rules (the sink has its own).
+        self.cassandra = LazySession(settings)
+        self.rule_store = RuleStore(settings, self.cassandra)
 
     def use_processor(self, processor: QuoteProcessor) -> None:
         processor.listeners.extend(self.change_listeners)

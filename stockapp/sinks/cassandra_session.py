@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import ssl
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stockapp.credentials import cassandra_auth, cassandra_tls, redact, tls_refusal
 from stockapp.errors import ConnectivityError
@@ -161,3 +162,22 @@ def _data_centres(
         return set()
     finally:
         probe.shutdown()
+
+
+class LazySession:
+    """A session of the settings' keyspace, connected on first use (in a thread: connecting
+    blocks) and then shared: the web reader and the rules store of a worker use one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._session: Any = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Any:
+        async with self._lock:
+            if self._session is None:
+                loop = asyncio.get_running_loop()
+                _, self._session = await loop.run_in_executor(
+                    None, connect, self.settings, self.settings.cassandra_keyspace
+                )
+            return self._session

@@ -11,6 +11,7 @@ import orjson
 
 from stockapp.settings import Settings
 from stockapp.sinks.cassandra import execute, execute_all
+from stockapp.sinks.cassandra_session import LazySession
 from stockapp.tables.signals.spec import RuleError, RuleSpec, parse_rule
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,9 @@ class RuleExists(LookupError):
 
 
 class RuleStore:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, cassandra: LazySession) -> None:
         self.settings = settings
+        self.cassandra = cassandra
         self._session: Any = None
         self._lock = asyncio.Lock()
         self._prepared: dict[str, Any] = {}
@@ -34,12 +36,7 @@ class RuleStore:
     async def session(self) -> Any:
         async with self._lock:
             if self._session is None:
-                from stockapp.sinks.cassandra_session import connect
-
-                loop = asyncio.get_running_loop()
-                _, session = await loop.run_in_executor(
-                    None, connect, self.settings, self.settings.cassandra_keyspace
-                )
+                session = await self.cassandra.get()
                 self._prepared = {
                     "all": session.prepare("SELECT name, spec FROM signal_rules"),
                     # A lightweight transaction: two workers creating one name, one wins.

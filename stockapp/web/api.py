@@ -15,7 +15,7 @@ from stockapp.web.params import parse_candle_query, parse_symbol
 from stockapp.web.payload import from_candle
 from stockapp.web.reader import Reader
 
-reader = Reader(get_settings())
+reader = Reader(get_settings(), app.cassandra)
 META = describe.meta(get_settings())
 OPENAPI = orjson.dumps(describe.openapi(get_settings()))
 

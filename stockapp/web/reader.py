@@ -10,6 +10,7 @@ from cassandra.util import Date
 
 from stockapp.settings import Settings
 from stockapp.sinks.cassandra import execute, execute_all
+from stockapp.sinks.cassandra_session import LazySession
 from stockapp.sinks.layout import candle_bucket, quote_day
 from stockapp.tables.indicators import NAMES
 from stockapp.tables.signals.signal import Signal
@@ -25,9 +26,10 @@ SIGNAL_SCAN_DAYS = 7
 
 
 class Reader:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, cassandra: LazySession | None = None) -> None:
         self.settings = settings
         self.interval_ms = settings.interval_ms
+        self.cassandra = cassandra or LazySession(settings)
         self._session: Any = None
         self._lock = asyncio.Lock()
         self._prepared: dict[str, Any] = {}
@@ -35,12 +37,7 @@ class Reader:
     async def session(self) -> Any:
         async with self._lock:
             if self._session is None:
-                from stockapp.sinks.cassandra_session import connect
-
-                loop = asyncio.get_running_loop()
-                _, session = await loop.run_in_executor(
-                    None, connect, self.settings, self.settings.cassandra_keyspace
-                )
+                session = await self.cassandra.get()
                 columns = ", ".join(
                     ["start", "open", "high", "low", "close", "volume", "closed", *NAMES]
                 )
@@ -65,6 +62,10 @@ class Reader:
                     "candles": session.prepare(candles),
                     # The buckets (10,000 candles each) that hold the symbol's candles, newest
                     # first (migration 0004): history is read from those, however sparse.
+                    "buckets": session.prepare(
+                        "SELECT bucket FROM candle_buckets WHERE symbol = ? AND interval = ? "
+                        "AND bucket <= ? AND bucket >= ?"
+                    ),
                     # Signals (migration 0005): a symbol's, or a UTC day's across symbols.
                     "signals_of": session.prepare(
                         f"SELECT {SIGNAL_COLUMNS}, symbol FROM signals_by_symbol "
@@ -73,10 +74,6 @@ class Reader:
                     "signals_on": session.prepare(
                         f"SELECT {SIGNAL_COLUMNS}, symbol FROM signals_by_day "
                         "WHERE day = ? AND start < ? LIMIT ?"
-                    ),
-                    "buckets": session.prepare(
-                        "SELECT bucket FROM candle_buckets WHERE symbol = ? AND interval = ? "
-                        "AND bucket <= ? AND bucket >= ?"
                     ),
                 }
                 self._session = session
