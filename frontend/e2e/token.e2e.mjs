@@ -1,6 +1,6 @@
 // The chart against a worker that requires an API token (STOCKAPP_API_TOKEN), in real headless
 // Chromium: the page asks for the token, a wrong one is refused, the right one shows the chart
-// and opens the live WebSocket with a ticket. Usage:
+// and opens the live WebSockets with tickets. Usage:
 //   STOCKAPP_URL=http://127.0.0.1:6066 STOCKAPP_TOKEN=... STOCKAPP_ARTIFACTS=../artifacts node e2e/token.e2e.mjs
 // Exits non-zero with a reason on the first failed check.
 import { check, launch, screenshot, url } from "./common.mjs";
@@ -38,8 +38,9 @@ try {
   await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart]")?.dataset.bars) > 0, null, { timeout: 30_000 });
   check(true, "with the token the chart shows candles from the API");
   const deadline = Date.now() + 20_000;
-  while ((await liveClients()) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-  check((await liveClients()) > before, "the live WebSocket opened with a ticket");
+  // Two sockets: the chart's and the feed of every symbol's signals, each with its own ticket.
+  while ((await liveClients()) < before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  check((await liveClients()) >= before + 2, "the live WebSockets (chart, signals) opened with tickets");
 
   await screenshot(page, "chart-token.png");
   check(errors.length === 0, `no console errors${errors.length ? `: ${errors.join(" | ")}` : ""}`);

@@ -41,7 +41,7 @@ export function App() {
   const [reload, setReload] = useState(0);
   const [chartSignals, setChartSignals] = useState<Signal[]>([]);
   const [tab, setTab] = useState<Tab>("watchlist");
-  const recent = useRecentSignals();
+  const recent = useRecentSignals(reload);
   const older = useRef({ loading: false, exhausted: false });
 
   useEffect(() => savePrefs(prefs), [prefs]);

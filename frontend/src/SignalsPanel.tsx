@@ -2,34 +2,40 @@
  * at the signal's symbol and interval. */
 
 import { useEffect, useState } from "react";
-import { fetchSignals, subscribeSignals } from "./api";
+import { AuthError, fetchSignals, subscribeSignals } from "./api";
 import { describeValues, filterSignals, isUpward, mergeSignals } from "./signals";
 import type { Signal } from "./types";
 
 const KEEP = 300;
 
 /** Recent signals of every symbol: the stored ones, then each as it fires (reloaded after the
- * feed reconnects). Shared by the signals panel and the watchlist. */
-export function useRecentSignals(): { signals: Signal[]; error: string | null } {
+ * feed reconnects). Shared by the signals panel and the watchlist. The feed opens only once
+ * the API answered, so a worker that wants a token is not asked before there is one (``reload``
+ * changes when the token is entered). */
+export function useRecentSignals(reload: number): { signals: Signal[]; error: string | null } {
   const [signals, setSignals] = useState<Signal[]>([]);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     let cancelled = false;
+    let stop: (() => void) | undefined;
     const load = () =>
-      fetchSignals({ limit: 100 })
-        .then((list) => {
-          if (cancelled) return;
-          setError(null);
-          setSignals((current) => mergeSignals(current, list, KEEP));
-        })
-        .catch((e: Error) => !cancelled && setError(e.message));
-    load();
-    const stop = subscribeSignals((s) => setSignals((current) => mergeSignals(current, [s], KEEP)), load);
+      fetchSignals({ limit: 100 }).then((list) => {
+        if (cancelled) return;
+        setError(null);
+        setSignals((current) => mergeSignals(current, list, KEEP));
+      });
+    load()
+      .then(() => {
+        if (cancelled) return;
+        const reloadQuietly = () => void load().catch(() => undefined);
+        stop = subscribeSignals((s) => setSignals((current) => mergeSignals(current, [s], KEEP)), reloadQuietly);
+      })
+      .catch((e: Error) => !cancelled && !(e instanceof AuthError) && setError(e.message));
     return () => {
       cancelled = true;
-      stop();
+      stop?.();
     };
-  }, []);
+  }, [reload]);
   return { signals, error };
 }
 

@@ -38,6 +38,8 @@ describe("auth", () => {
     expect(await liveUrl(base, fetcher)).toBe(`${base}&ticket=123.ab%2Bc`);
     expect(calls[0][0]).toBe("/api/ws-ticket");
     expect(calls[0][1]?.headers).toEqual({ Authorization: "Bearer abc" });
+    // A socket URL without a query of its own (the signals feed) gets one.
+    expect(await liveUrl("ws://h/api/signals/live", fetcher)).toBe("ws://h/api/signals/live?ticket=123.ab%2Bc");
     setToken(null);
   });
 });

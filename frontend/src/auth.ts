@@ -38,5 +38,5 @@ export async function liveUrl(base: string, fetcher: typeof fetch = fetch): Prom
   const response = await fetcher("/api/ws-ticket", { method: "POST", headers: authHeaders(token) });
   const body = await response.json().catch(() => ({}));
   if (!response.ok || !body?.ticket) return base; // the socket's 401 ends in a reconnect
-  return `${base}&ticket=${encodeURIComponent(body.ticket)}`;
+  return `${base}${base.includes("?") ? "&" : "?"}ticket=${encodeURIComponent(body.ticket)}`;
 }
