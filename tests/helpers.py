@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -85,3 +87,28 @@ def topic_env(topic: str) -> dict[str, str]:
         "STOCKAPP_TOPIC_SIGNALS": f"{topic}.s",
         "STOCKAPP_TOPIC_SIGNALS_DLQ": f"{topic}.sd",
     }
+
+
+def http_json(
+    port: int,
+    path: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> tuple[int, dict, dict]:
+    """(status, JSON body, headers) of a request to a local worker, errors included. A body
+    that is not a JSON object comes back as {"value": ...}, or {"text": ...} if not JSON."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=body, headers=headers or {}, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw, got = response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        status, raw, got = exc.code, exc.read(), dict(exc.headers)
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = {"text": raw[:200].decode(errors="replace")}
+    return status, parsed if isinstance(parsed, dict) else {"value": parsed}, got

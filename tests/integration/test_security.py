@@ -5,12 +5,9 @@ internal views, live connection limits, body sizes, and the token kept out of th
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import aiohttp
 import orjson
@@ -18,7 +15,7 @@ import pytest
 
 from stockapp.db.migrate import migrate
 from stockapp.web.guard import make_ticket
-from tests.helpers import REPO, wait_http
+from tests.helpers import REPO, http_json, wait_http
 from tests.integration.workers import Worker, produce, worker_env
 
 T0 = 1_767_621_600_000
@@ -81,19 +78,7 @@ def call(
         headers["Authorization"] = f"Bearer {token}"
     if host:
         headers["Host"] = host
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=body, headers=headers, method=method
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, raw, got = response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        status, raw, got = exc.code, exc.read(), dict(exc.headers)
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        parsed = {"text": raw[:200].decode(errors="replace")}
-    return status, parsed if isinstance(parsed, dict) else {"value": parsed}, got
+    return http_json(port, path, method, body, headers, timeout=10)
 
 
 def test_probes_and_the_page_are_open_the_rest_needs_the_token(secured):

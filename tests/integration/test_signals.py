@@ -9,11 +9,8 @@ test_pipeline.py; this module is the rules API, the live paths and the webhook."
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
-import urllib.error
-import urllib.request
 
 import aiohttp
 import orjson
@@ -22,7 +19,7 @@ from aiohttp import web as aioweb
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
-from tests.helpers import free_port, read_topic
+from tests.helpers import free_port, http_json, read_topic
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 
 T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
@@ -73,14 +70,9 @@ class Receiver:
 
 def call(port: int, method: str, path: str, body=None, content_type="application/json"):
     data = None if body is None else (body if isinstance(body, bytes) else orjson.dumps(body))
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    headers = {} if data is None else {"Content-Type": content_type}
+    status, parsed, _ = http_json(port, path, method, data, headers)
+    return status, parsed
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import math
 import os
 import random
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import aiohttp
 import orjson
@@ -28,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
 from stockapp.tables.indicators import NAMES
-from tests.helpers import BIN, REPO, free_port
+from tests.helpers import BIN, REPO, free_port, http_json
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 from tests.oracle import Tick, expected_candles
 from tests.streams import generate_ticks
@@ -53,14 +50,7 @@ def build_ticks() -> list[Tick]:
 
 
 def get(port: int, path: str, origin: str | None = None) -> tuple[int, dict, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
-    if origin:
-        request.add_header("Origin", origin)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read()), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read()), dict(exc.headers)
+    return http_json(port, path, headers={"Origin": origin} if origin else {})
 
 
 @pytest.fixture(scope="module")
@@ -438,23 +428,40 @@ def test_schema_driven_api_check_finds_no_server_error(web):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
-def test_browser_shows_a_live_chart(web):
-    artifacts = REPO / "artifacts"
-    result = subprocess.run(
-        ["node", "e2e/chart.e2e.mjs"],
+ARTIFACTS = REPO / "artifacts"
+
+
+def browser_script(web, script: str, **env: str) -> subprocess.Popen:
+    """A frontend/e2e script against the module's worker (its output piped, text)."""
+    return subprocess.Popen(
+        ["node", f"e2e/{script}"],
         cwd=REPO / "frontend",
         env={
             **os.environ,
             "STOCKAPP_URL": f"http://127.0.0.1:{web['port']}",
-            "STOCKAPP_ARTIFACTS": str(artifacts),
-            "STOCKAPP_E2E_SYMBOL": "WA",
+            "STOCKAPP_ARTIFACTS": str(ARTIFACTS),
+            **env,
         },
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (artifacts / "chart.png").stat().st_size > 10_000
+
+
+def finished(script: subprocess.Popen, head: str = "", timeout: float = 300) -> None:
+    """Waits for a browser script; fails with its output unless it passed."""
+    try:
+        out, err = script.communicate(timeout=timeout)
+    finally:
+        if script.poll() is None:
+            script.kill()
+            script.wait()
+    assert script.returncode == 0, (head + out)[-3000:] + err[-3000:]
+
+
+def test_browser_shows_a_live_chart(web):
+    finished(browser_script(web, "chart.e2e.mjs", STOCKAPP_E2E_SYMBOL="WA"))
+    assert (ARTIFACTS / "chart.png").stat().st_size > 10_000
 
 
 def test_browser_rules_signals_and_markers(web):
@@ -470,67 +477,35 @@ def test_browser_rules_signals_and_markers(web):
         Tick(symbol, minute + 70_000, 1000.0, 5.0),
         Tick(symbol, minute + 130_000, 1000.0, 5.0),
     ]
-    artifacts = REPO / "artifacts"
-    script = subprocess.Popen(
-        ["node", "e2e/signals.e2e.mjs"],
-        cwd=REPO / "frontend",
-        env={
-            **os.environ,
-            "STOCKAPP_URL": f"http://127.0.0.1:{web['port']}",
-            "STOCKAPP_ARTIFACTS": str(artifacts),
-            "STOCKAPP_E2E_SYMBOL": symbol,
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        lines = []
-        for line in script.stdout:  # the script says READY once the rule is created
-            lines.append(line)
-            if line.strip() == "READY":
-                records = [
-                    (
-                        symbol.encode(),
-                        orjson.dumps(
-                            {"symbol": symbol, "ts": t.ts, "price": t.price, "volume": t.volume}
-                        ),
-                    )
-                    for t in ticks
-                ]
-                asyncio.run(produce(web["bootstrap"], web["env"]["STOCKAPP_TOPIC_QUOTES"], records))
-                web["ticks"].extend(ticks)
-                break
-        out, err = script.communicate(timeout=240)
-    finally:
-        if script.poll() is None:
-            script.kill()
-            script.wait()
-    output = "".join(lines) + out
-    assert script.returncode == 0, output[-3000:] + err[-3000:]
-    assert "READY" in output
-    assert (artifacts / "signals.png").stat().st_size > 10_000
-    assert (artifacts / "rule-error.png").stat().st_size > 10_000
+    script = browser_script(web, "signals.e2e.mjs", STOCKAPP_E2E_SYMBOL=symbol)
+    said = ""
+    for line in script.stdout:  # the script says READY once the rule is created
+        said += line
+        if line.strip() == "READY":
+            records = [
+                (
+                    symbol.encode(),
+                    orjson.dumps(
+                        {"symbol": symbol, "ts": t.ts, "price": t.price, "volume": t.volume}
+                    ),
+                )
+                for t in ticks
+            ]
+            asyncio.run(produce(web["bootstrap"], web["env"]["STOCKAPP_TOPIC_QUOTES"], records))
+            web["ticks"].extend(ticks)
+            break
+    finished(script, said, timeout=240)
+    assert "READY" in said
+    assert (ARTIFACTS / "signals.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "rule-error.png").stat().st_size > 10_000
 
 
 def test_browser_watchlist_is_live_sortable_and_opens_charts(web):
-    artifacts = REPO / "artifacts"
-    result = subprocess.run(
-        ["node", "e2e/watchlist.e2e.mjs"],
-        cwd=REPO / "frontend",
-        env={
-            **os.environ,
-            "STOCKAPP_URL": f"http://127.0.0.1:{web['port']}",
-            "STOCKAPP_ARTIFACTS": str(artifacts),
-            "STOCKAPP_E2E_LIVE": LIVE,
-            "STOCKAPP_E2E_SYMBOL": "WB",
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
+    script = browser_script(
+        web, "watchlist.e2e.mjs", STOCKAPP_E2E_LIVE=LIVE, STOCKAPP_E2E_SYMBOL="WB"
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (artifacts / "watchlist.png").stat().st_size > 10_000
+    finished(script)
+    assert (ARTIFACTS / "watchlist.png").stat().st_size > 10_000
 
 
 def test_two_workers_each_answer_every_symbol(web):
