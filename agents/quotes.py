@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.types import TP
 
-from stockapp.agents.rules import reload_rules
+from stockapp.agents.rules import load_rules
 from stockapp.app import app
 from stockapp.batching import joined_batches, split_by_size
 from stockapp.credentials import kafka_options
@@ -192,7 +192,7 @@ async def start_processor() -> QuoteProcessor:
         sink = CassandraSink(session, settings.interval_ms, settings.cassandra_concurrency)
 
         seeds = SeedStore(session, settings.cassandra_concurrency)
-        await reload_rules()  # the users' rules before the first candle closes
+        await load_rules()  # the users' rules before the first candle closes
         app.use_processor(
             QuoteProcessor(
                 settings,

@@ -162,3 +162,33 @@ async def test_a_revocation_waits_for_the_batch_then_flushes_the_changelog(proce
     await asyncio.wait_for(revoking, 5)
     assert order == ["batch stored", "flush"]
     assert proc.revoked_generation == quotes.app.consumer_generation_id
+
+
+async def test_the_users_rules_are_loaded_before_the_first_batch_through_failures(monkeypatch):
+    """A failed read of the stored rules is tried again before the processor starts; only the
+    last failure stops the worker."""
+    from stockapp.agents import rules
+    from stockapp.tables.signals import parse_rule
+    from stockapp.tables.signals.book import RuleBook
+
+    spec = parse_rule({"name": "x", "kind": "breakout_up", "lookback": 2, "interval": "1m"}, ["1m"])
+    answers: list = [OSError("down"), TimeoutError(), [spec]]
+    slept: list[float] = []
+
+    async def load():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    monkeypatch.setattr(rules.app, "rule_book", RuleBook())
+    monkeypatch.setattr(rules.app.rule_store, "load", load)
+    await rules.load_rules(sleep=sleep)
+    assert rules.app.rule_book.user == (spec,) and slept == [0.5, 1.0]
+
+    answers[:] = [OSError("down")] * 3
+    with pytest.raises(OSError):
+        await rules.load_rules(tries=3, sleep=sleep)
