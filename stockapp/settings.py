@@ -16,6 +16,12 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stockapp.errors import StockappError
+from stockapp.tables.indicators.registry import (
+    DEFAULT_SPEC,
+    IndicatorDef,
+    outputs_of,
+    parse_indicators,
+)
 from stockapp.tables.intervals import parse_interval
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +117,8 @@ class Settings(BaseSettings):
     # Candles
     intervals: CsvList = ("1m", "5m", "15m", "1h", "1d")
     market_timezone: str = "America/New_York"
+    # Indicators and their parameters (docs/configuration.md): kind[:param...], comma-separated.
+    indicators: CsvList = DEFAULT_SPEC
     grace_seconds: Annotated[float, Field(ge=0)] = 5.0
     idle_close_seconds: Annotated[float, Field(ge=0.5)] = 10.0
     max_future_skew_seconds: Annotated[float, Field(ge=0)] = 300.0
@@ -188,6 +196,7 @@ class Settings(BaseSettings):
         "kafka_bootstrap",
         "cassandra_hosts",
         "intervals",
+        "indicators",
         "cors_origins",
         "allowed_hosts",
         "api_rate_exempt",
@@ -327,6 +336,21 @@ class Settings(BaseSettings):
         if not value or len(set(value)) != len(value):
             raise ValueError("must list distinct intervals")
         return value
+
+    @field_validator("indicators")
+    @classmethod
+    def _indicators(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.spec for d in parse_indicators(value))
+
+    @property
+    def indicator_set(self) -> tuple[IndicatorDef, ...]:
+        """The configured indicators, in order (parsed once per distinct setting)."""
+        return parse_indicators(self.indicators)
+
+    @property
+    def indicator_outputs(self) -> tuple[str, ...]:
+        """The values each candle carries: Cassandra columns, API fields, rule series."""
+        return outputs_of(self.indicator_set)
 
     @property
     def web_advertised(self) -> str:

@@ -62,31 +62,57 @@ def late_intervals(
     return result
 
 
-def ta_indicators(closes: list[float]) -> pd.DataFrame:
-    """The streaming contract's indicators of a close series (docs/streaming.md), by ``ta``."""
+# STOCKAPP_INDICATORS' default, in the setting's form (docs/configuration.md).
+DEFAULT_INDICATORS = "sma:20,sma:50,ema:12,ema:26,rsi:14,macd:12:26:9,bb:20:2,vwap"
+
+
+def _suffix(params: list[str], classic: list[str] | None = None) -> str:
+    """The documented naming: parameters joined by "_", a decimal point written "p"; the
+    classic MACD and Bollinger parameters give the bare names (macd, bb_upper, ...)."""
+    if params == classic:
+        return ""
+    return "_" + "_".join(p.replace(".", "p") for p in params)
+
+
+def ta_indicators(closes: list[float], indicators: str = DEFAULT_INDICATORS) -> pd.DataFrame:
+    """The streaming contract's indicators of a close series (docs/streaming.md), by ``ta``,
+    for a STOCKAPP_INDICATORS value (VWAP, which needs volumes and sessions, is left out)."""
     close = pd.Series(closes, dtype="float64")
-    macd = MACD(close, window_slow=26, window_fast=12, window_sign=9, fillna=False)
-    bb = BollingerBands(close, window=20, window_dev=2, fillna=False)
-    return pd.DataFrame(
-        {
-            "sma_20": SMAIndicator(close, 20, fillna=False).sma_indicator(),
-            "sma_50": SMAIndicator(close, 50, fillna=False).sma_indicator(),
-            "ema_12": EMAIndicator(close, 12, fillna=False).ema_indicator(),
-            "ema_26": EMAIndicator(close, 26, fillna=False).ema_indicator(),
-            "rsi_14": RSIIndicator(close, 14, fillna=False).rsi(),
-            "macd": macd.macd(),
-            "macd_signal": macd.macd_signal(),
-            "macd_hist": macd.macd_diff(),
-            "bb_upper": bb.bollinger_hband(),
-            "bb_middle": bb.bollinger_mavg(),
-            "bb_lower": bb.bollinger_lband(),
-        }
-    )
+    columns: dict[str, pd.Series] = {}
+    for item in indicators.split(","):
+        kind, *params = item.strip().split(":")
+        if kind in ("rsi", "macd", "bb") and not params:
+            params = {"rsi": ["14"], "macd": ["12", "26", "9"], "bb": ["20", "2"]}[kind]
+        if kind == "sma":
+            columns[f"sma_{params[0]}"] = SMAIndicator(close, int(params[0])).sma_indicator()
+        elif kind == "ema":
+            columns[f"ema_{params[0]}"] = EMAIndicator(close, int(params[0])).ema_indicator()
+        elif kind == "rsi":
+            columns[f"rsi_{params[0]}"] = RSIIndicator(close, int(params[0])).rsi()
+        elif kind == "macd":
+            fast, slow, sign = map(int, params)
+            m = MACD(close, window_slow=slow, window_fast=fast, window_sign=sign)
+            suffix = _suffix(params, ["12", "26", "9"])
+            columns[f"macd{suffix}"] = m.macd()
+            columns[f"macd_signal{suffix}"] = m.macd_signal()
+            columns[f"macd_hist{suffix}"] = m.macd_diff()
+        elif kind == "bb":
+            bb = BollingerBands(close, window=int(params[0]), window_dev=float(params[1]))
+            suffix = _suffix(params, ["20", "2"])
+            columns[f"bb_upper{suffix}"] = bb.bollinger_hband()
+            columns[f"bb_middle{suffix}"] = bb.bollinger_mavg()
+            columns[f"bb_lower{suffix}"] = bb.bollinger_lband()
+        else:
+            assert kind == "vwap", kind
+    return pd.DataFrame(columns)
 
 
-def expected_candles(ticks: list[Tick], interval: str, tz: str) -> pd.DataFrame:
-    """One row per (symbol, start): OHLCV, trades, indicators and session VWAP of ``ticks``
-    (those accepted for ``interval``, in arrival order), by a pandas resample and ``ta``."""
+def expected_candles(
+    ticks: list[Tick], interval: str, tz: str, indicators: str = DEFAULT_INDICATORS
+) -> pd.DataFrame:
+    """One row per (symbol, start): OHLCV, trades, the ``indicators`` (a STOCKAPP_INDICATORS
+    value) and session VWAP of ``ticks`` (those accepted for ``interval``, in arrival order),
+    by a pandas resample and ``ta``."""
     if not ticks:
         return pd.DataFrame()
     frame = pd.DataFrame(
@@ -121,7 +147,7 @@ def expected_candles(ticks: list[Tick], interval: str, tz: str) -> pd.DataFrame:
         bars = bars.reset_index(drop=True)
         bars["symbol"] = symbol
         bars["start"] = starts
-        bars = pd.concat([bars, ta_indicators(list(bars["close"]))], axis=1)
+        bars = pd.concat([bars, ta_indicators(list(bars["close"]), indicators)], axis=1)
         day = [day_window(s, tz)[0] for s in starts]
         cum = bars.groupby(day)[["pv", "volume"]].cumsum()
         bars["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
@@ -158,10 +184,12 @@ SIGNAL_RULES = [
 ]
 
 
-def rule_firings(rule: dict, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+def rule_firings(
+    rule: dict, frame: pd.DataFrame, indicators: str = DEFAULT_INDICATORS
+) -> tuple[pd.Series, pd.Series]:
     """(fires, near_tie) per candle of ``frame`` (OHLCV columns, one row per closed candle in
     order) for a rule in its JSON form (docs/signals.md), by pandas over ta's columns."""
-    cols = pd.concat([frame, ta_indicators(list(frame["close"]))], axis=1)
+    cols = pd.concat([frame, ta_indicators(list(frame["close"]), indicators)], axis=1)
 
     def series(operand):
         return cols[operand] if isinstance(operand, str) else pd.Series(float(operand), cols.index)
@@ -191,7 +219,9 @@ def rule_firings(rule: dict, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]
     return fires.fillna(False).astype(bool), tie.fillna(False).astype(bool)
 
 
-def expected_signals(bars: pd.DataFrame, rules: list[dict]) -> tuple[set, set]:
+def expected_signals(
+    bars: pd.DataFrame, rules: list[dict], indicators: str = DEFAULT_INDICATORS
+) -> tuple[set, set]:
     """(firings, near ties) as (symbol, rule name, candle start) of ``rules`` (JSON form, each
     applied to every symbol) over ``bars``: closed candles of one interval with ``symbol``,
     ``start`` and OHLCV columns, as expected_candles gives them."""
@@ -201,7 +231,7 @@ def expected_signals(bars: pd.DataFrame, rules: list[dict]) -> tuple[set, set]:
         frame = frame.sort_values("start").reset_index(drop=True)
         ohlcv = frame[["open", "high", "low", "close", "volume"]]
         for rule in rules:
-            fired, tie = rule_firings(rule, ohlcv)
+            fired, tie = rule_firings(rule, ohlcv, indicators)
             fires |= {(symbol, rule["name"], int(s)) for s in frame["start"][fired]}
             ties |= {(symbol, rule["name"], int(s)) for s in frame["start"][tie]}
     return fires, ties

@@ -1,4 +1,5 @@
-"""Incremental indicators equal ``ta`` on the same closes, null exactly where ta is NaN."""
+"""Incremental indicators equal ``ta`` on the same closes, null exactly where ta is NaN, for
+the default set and for other STOCKAPP_INDICATORS settings."""
 
 import json
 
@@ -8,15 +9,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stockapp.tables.indicators import NAMES, IndicatorSet, Sample
-from tests.oracle import assert_close_or_null, ta_indicators
+from stockapp.tables.indicators.registry import parse_indicators
+from tests.oracle import DEFAULT_INDICATORS, assert_close_or_null, ta_indicators
+
+# Settings the tests run over: the default, the issue's example, the smallest windows each
+# kind allows, and long or unusual ones.
+SETTINGS = [
+    DEFAULT_INDICATORS,
+    "sma:20,sma:50,sma:200,ema:9,ema:21,rsi:14,macd:12:26:9,bb:20:2,vwap",
+    "sma:5,ema:9,rsi:7,macd:5:35:5,bb:10:2.5,vwap",
+    "sma:1,ema:1,rsi:1,macd:1:2:1,bb:1:0.5,bb:2:3",
+    "rsi:2,rsi:30,ema:100,macd:3:10:16,bb:50:1.25,sma:500",
+]
 
 
 def sample(close: float, session: int, pv: float, volume: float) -> Sample:
     return Sample(close=close, pv=pv, volume=volume, session=session)
 
 
-def run_incremental(closes: list[float]) -> list[dict]:
-    indicators = IndicatorSet()
+def run_incremental(closes: list[float], setting: str = DEFAULT_INDICATORS) -> list[dict]:
+    indicators = IndicatorSet(parse_indicators(tuple(setting.split(","))))
     return [indicators.add(sample(c, 0, c, 1.0)) for c in closes]
 
 
@@ -25,24 +37,30 @@ def random_walk(n: int, seed: int) -> list[float]:
     return list(100 * np.exp(np.cumsum(rng.normal(0, 0.01, n))))
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_random_walk_equals_ta(seed):
-    closes = random_walk(3000, seed)
-    expected = ta_indicators(closes)
-    for i, row in enumerate(run_incremental(closes)):
+def assert_equals_ta(closes: list[float], setting: str) -> None:
+    expected = ta_indicators(closes, setting)
+    rows = run_incremental(closes, setting)
+    outputs = {n for d in parse_indicators(tuple(setting.split(","))) for n in d.outputs}
+    assert outputs - {"vwap"} == set(expected.columns)  # the documented names, every one
+    for i, row in enumerate(rows):
+        assert set(row) == outputs
         for name in expected.columns:
             assert_close_or_null(row[name], expected[name].iloc[i], f"{name}[{i}]")
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize("seed", range(3))
+def test_random_walk_equals_ta(seed, setting):
+    assert_equals_ta(random_walk(1500, seed), setting)
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+@settings(max_examples=25, deadline=None)
 @given(
     st.lists(st.floats(min_value=0.01, max_value=1e6, allow_nan=False), min_size=1, max_size=120)
 )
-def test_any_series_equals_ta(closes):
-    expected = ta_indicators(closes)
-    for i, row in enumerate(run_incremental(closes)):
-        for name in expected.columns:
-            assert_close_or_null(row[name], expected[name].iloc[i], f"{name}[{i}]")
+def test_any_series_equals_ta(setting, closes):
+    assert_equals_ta(closes, setting)
 
 
 def test_flat_prices_give_rsi_100_and_zero_width_bands():
