@@ -189,7 +189,12 @@ async def start_processor() -> QuoteProcessor:
             None, connect, settings, settings.cassandra_keyspace
         )
         # Topics are created by `stockapp worker` before Faust starts (stockapp/topics.py).
-        sink = CassandraSink(session, settings.interval_ms, settings.cassandra_concurrency)
+        sink = CassandraSink(
+            session,
+            settings.interval_ms,
+            settings.cassandra_concurrency,
+            outputs=settings.indicator_outputs,
+        )
 
         seeds = SeedStore(session, settings.cassandra_concurrency)
         await load_rules()  # the users' rules before the first candle closes

@@ -18,7 +18,7 @@ from stockapp.processing import ChangeListener, QuoteProcessor
 from stockapp.settings import Settings, get_settings
 from stockapp.sinks.cassandra_session import LazySession
 from stockapp.sinks.rules import RuleStore
-from stockapp.tables.signals import BUILT_IN
+from stockapp.tables.signals import built_in_for
 from stockapp.tables.signals.book import RuleBook
 from stockapp.web.guard import protect
 from stockapp.web.static import mount
@@ -40,7 +40,12 @@ class StockApp(SafeSeekApp):
         settings = get_settings()
         # The signal rules in force (built-in and users'), and where users' rules are kept;
         # agents/rules.py reloads them, the rules API changes them.
-        self.rule_book = RuleBook(BUILT_IN if settings.builtin_rules else ())
+        built_in = (
+            built_in_for(settings.intervals, settings.indicator_outputs)
+            if settings.builtin_rules
+            else ()
+        )
+        self.rule_book = RuleBook(built_in)
         # One session for the web API's reads and the rules (the sink has its own).
         self.cassandra = LazySession(settings)
         self.rule_store = RuleStore(settings, self.cassandra)

@@ -22,13 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from stockapp import history
+from stockapp.db.migrate import require_current
 from stockapp.models import Quote
 from stockapp.settings import Settings
 from stockapp.sinks.cassandra import CassandraSink
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sinks.seeds import SeedStore
 from stockapp.tables.candle import Candle
-from stockapp.tables.indicators import NAMES
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
 from stockapp.validation import InvalidQuote, quote_from_mapping
 
@@ -67,7 +67,7 @@ def _parse(
     return out
 
 
-def _candle(row: dict, interval: str, end: int) -> Candle:
+def _candle(row: dict, interval: str, end: int, names: tuple[str, ...]) -> Candle:
     def value(name: str) -> float | None:
         v = row[name]
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
@@ -87,7 +87,7 @@ def _candle(row: dict, interval: str, end: int) -> Candle:
         close_ts=end - 1,
         pv=float(row["pv"]),
         closed=True,
-        indicators={name: value(name) for name in NAMES},
+        indicators={name: value(name) for name in names},
     )
 
 
@@ -101,7 +101,9 @@ def compute(
     result = BackfillResult()
     parsed = _parse(quotes, start_ms, end_ms, result)
     result.quotes = len(parsed)
-    spec = CandleSpec.build(settings.intervals, settings.market_timezone, settings.grace_seconds)
+    spec = CandleSpec.build(
+        settings.intervals, settings.market_timezone, settings.grace_seconds, settings.indicator_set
+    )
     states: dict[str, SymbolState] = {}
     late: list[tuple[str, ...]] = []
     ignored: list[Candle] = []
@@ -118,12 +120,16 @@ def compute(
     }
     for interval in spec.intervals:
         accepted = [q for q, lt in zip(parsed, late, strict=True) if interval.name not in lt]
-        frame = history.candles(accepted, interval, settings.market_timezone)
+        frame = history.candles(
+            accepted, interval, settings.market_timezone, settings.indicator_set
+        )
         for row in frame.to_dict("records"):
             start = int(row["start"])
             if (row["symbol"], interval.name, start) in forming:
                 continue
-            result.closed.append(_candle(row, interval.name, interval.end(start)))
+            result.closed.append(
+                _candle(row, interval.name, interval.end(start), settings.indicator_outputs)
+            )
             result.candles[interval.name] += 1
     result.seeds = {symbol: state.to_dict() for symbol, state in states.items()}
     return result
@@ -144,9 +150,15 @@ def store(settings: Settings, result: BackfillResult, source: str, chunk: int = 
     """Write the candles (idempotent) and the seeds to Cassandra."""
     cluster, session = connect(settings, keyspace=settings.cassandra_keyspace)
     try:
+        require_current(session, settings.cassandra_keyspace, settings.indicator_outputs)
 
         async def write() -> None:
-            sink = CassandraSink(session, settings.interval_ms, settings.cassandra_concurrency)
+            sink = CassandraSink(
+                session,
+                settings.interval_ms,
+                settings.cassandra_concurrency,
+                outputs=settings.indicator_outputs,
+            )
             total = len(result.closed)
             for i in range(0, total, chunk):
                 await sink.write([], result.closed[i : i + chunk])

@@ -33,6 +33,8 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     report = migrate(load_settings(), keyspace=args.keyspace)
     for name in report.applied:
         print(f"applied {name}")
+    if report.columns:
+        print(f"added indicator columns to candles: {', '.join(report.columns)}")
     print(
         f"keyspace {report.keyspace}: {len(report.applied)} applied, "
         f"{len(report.already)} already up to date"
@@ -205,7 +207,7 @@ def _run_worker(faust_args: list[str]) -> int:
     check_kafka(settings)
     cluster, session = connect(settings, keyspace=settings.cassandra_keyspace)
     try:
-        require_current(session, settings.cassandra_keyspace)
+        require_current(session, settings.cassandra_keyspace, settings.indicator_outputs)
     finally:
         cluster.shutdown()
     ensure_topics(settings)

@@ -66,9 +66,14 @@ def _frame(quotes: list[Quote], interval: Interval) -> pd.DataFrame:
     return frame
 
 
-def candles(quotes: list[Quote], interval: Interval, tz: str) -> pd.DataFrame:
+def candles(
+    quotes: list[Quote],
+    interval: Interval,
+    tz: str,
+    defs: tuple[IndicatorDef, ...] = DEFAULT_SET,
+) -> pd.DataFrame:
     """Closed candles of ``quotes`` (ticks or bars, arrival order, none of them late) with
-    their indicators: one row per (symbol, start), ``start`` in epoch ms."""
+    the indicators ``defs``: one row per (symbol, start), ``start`` in epoch ms."""
     frame = _frame(quotes, interval)
     if frame.empty:
         return pd.DataFrame()
@@ -102,5 +107,5 @@ def candles(quotes: list[Quote], interval: Interval, tz: str) -> pd.DataFrame:
             int(pd.Timestamp(s, unit="ms", tz="UTC").tz_convert(tz).normalize().value // 1_000_000)
             for s in bars["start"]
         ]
-        out.append(pd.concat([bars, indicators(bars)], axis=1))
+        out.append(pd.concat([bars, indicators(bars, defs)], axis=1))
     return pd.concat(out, ignore_index=True)

@@ -154,7 +154,10 @@ class QuoteProcessor:
         self.settings = settings
         self.rules = rules  # signal rules run on each closed candle (None: none)
         self.spec = CandleSpec.build(
-            settings.intervals, settings.market_timezone, settings.grace_seconds
+            settings.intervals,
+            settings.market_timezone,
+            settings.grace_seconds,
+            settings.indicator_set,
         )
         self.table = table
         self.writer = writer

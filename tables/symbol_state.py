@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.indicators import IndicatorSet, Sample, Values
+from stockapp.tables.indicators.registry import DEFAULT_SET, IndicatorDef
 from stockapp.tables.intervals import Interval, parse_interval
 
 # Ids of ticks are kept this far behind the symbol's event time (a producer's resend comes
@@ -35,13 +36,21 @@ class CandleSpec:
     intervals: tuple[Interval, ...]
     day: Interval  # market days: VWAP sessions
     grace_ms: int
+    indicators: tuple[IndicatorDef, ...] = DEFAULT_SET  # every interval's, in order
 
     @classmethod
-    def build(cls, names: tuple[str, ...], market_tz: str, grace_seconds: float) -> CandleSpec:
+    def build(
+        cls,
+        names: tuple[str, ...],
+        market_tz: str,
+        grace_seconds: float,
+        indicators: tuple[IndicatorDef, ...] = DEFAULT_SET,
+    ) -> CandleSpec:
         return cls(
             tuple(parse_interval(n, market_tz) for n in names),
             parse_interval("1d", market_tz),
             int(grace_seconds * 1000),
+            indicators,
         )
 
 
@@ -88,7 +97,9 @@ class SymbolState:
         self.event_max: int | None = None
         self.watermark: int | None = None
         self.forming: dict[str, dict[int, Candle]] = {i.name: {} for i in spec.intervals}
-        self.indicators: dict[str, IndicatorSet] = {i.name: IndicatorSet() for i in spec.intervals}
+        self.indicators: dict[str, IndicatorSet] = {
+            i.name: IndicatorSet(spec.indicators) for i in spec.intervals
+        }
         # Signal rules' state by rule key (tables/signals/book.py), moved on by closed candles;
         # and the forming candle each provisional rule last fired on (at most once per candle).
         self.rules: dict[str, object] = {}
@@ -288,5 +299,5 @@ class SymbolState:
             if name not in state.forming:  # an interval no longer configured
                 continue
             state.forming[name] = {c["start"]: Candle.from_dict(c) for c in stored["forming"]}
-            state.indicators[name] = IndicatorSet.restored(stored["indicators"])
+            state.indicators[name] = IndicatorSet.restored(stored["indicators"], spec.indicators)
         return state

@@ -3,6 +3,11 @@
 Applied versions are recorded in ``<keyspace>.schema_migrations`` with a checksum, so re-runs
 are no-ops and an edited, already-applied file is reported instead of silently diverging.
 Every statement is ``IF NOT EXISTS`` so two runners racing each other are harmless.
+
+The candles table has one ``double`` column per indicator output. Which outputs exist is a
+setting (``STOCKAPP_INDICATORS``), not a release, so their columns are not a versioned file:
+after the files, ``migrate`` adds a column for each configured output the table lacks
+(docs/streaming.md, "Changing the indicators"). Columns are never dropped.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +68,37 @@ class MigrationReport:
     keyspace: str
     applied: list[str]
     already: list[str]
+    columns: list[str] = field(default_factory=list)  # indicator columns added to candles
+
+
+_COLUMN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def candle_columns(session: Any, keyspace: str) -> set[str]:
+    rows = session.execute(
+        "SELECT column_name FROM system_schema.columns "
+        "WHERE keyspace_name = %s AND table_name = 'candles'",
+        (keyspace,),
+    )
+    return {row.column_name for row in rows}
+
+
+def add_indicator_columns(session: Any, keyspace: str, outputs: tuple[str, ...]) -> list[str]:
+    """Add a column to ``candles`` for each output it lacks; the names added, in order.
+    Adding one is a schema change of a few milliseconds: rows already stored read it as
+    null, and nothing is rewritten."""
+    have = candle_columns(session, keyspace)
+    added = []
+    for name in outputs:
+        if name in have:
+            continue
+        if not _COLUMN.match(name):  # the registry's names always match; a guard for CQL
+            raise StockappError(f"indicator output {name!r} cannot be a column name")
+        session.execute(
+            f"ALTER TABLE {keyspace}.candles ADD IF NOT EXISTS {name} double", timeout=60
+        )
+        added.append(name)
+    return added
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -128,14 +164,16 @@ def migrate(settings: Settings, keyspace: str | None = None) -> MigrationReport:
                 (migration.version, migration.name, migration.checksum),
             )
             applied.append(migration.name)
-        return MigrationReport(ks, applied, already)
+        columns = add_indicator_columns(session, ks, settings.indicator_outputs)
+        return MigrationReport(ks, applied, already, columns)
     finally:
         cluster.shutdown()
 
 
-def require_current(session: Any, keyspace: str) -> None:
-    """Raise if ``keyspace`` lacks a migration this version ships: a worker started on an
-    older schema would fail at its first write, or later, instead of at start."""
+def require_current(session: Any, keyspace: str, outputs: tuple[str, ...] = ()) -> None:
+    """Raise if ``keyspace`` lacks a migration this version ships, or a column for one of the
+    indicator ``outputs``: a worker started on an older schema would fail at its first write,
+    or later, instead of at start."""
     try:
         rows = session.execute(f"SELECT version FROM {keyspace}.schema_migrations")
         recorded = {row.version for row in rows}
@@ -146,4 +184,10 @@ def require_current(session: Any, keyspace: str) -> None:
         raise StockappError(
             f"Cassandra keyspace {keyspace!r} lacks migration(s) {', '.join(missing)}: run "
             "`stockapp db migrate` (it is idempotent)"
+        )
+    lacking = [name for name in outputs if name not in candle_columns(session, keyspace)]
+    if lacking:
+        raise StockappError(
+            f"Cassandra table {keyspace}.candles has no column for indicator output(s) "
+            f"{', '.join(lacking)}: run `stockapp db migrate` with the same STOCKAPP_INDICATORS"
         )

@@ -24,7 +24,7 @@ from stockapp.models import Quote, QuoteRow
 from stockapp.sinks.binding import RowBinder
 from stockapp.sinks.layout import candle_bucket, quote_day_number
 from stockapp.tables.candle import Candle
-from stockapp.tables.indicators import NAMES
+from stockapp.tables.indicators.registry import NAMES
 from stockapp.tables.signals.signal import Signal
 
 log = logging.getLogger(__name__)
@@ -107,9 +107,12 @@ class CassandraSink:
         concurrency: int = 32,
         max_backoff: float = 5.0,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        outputs: tuple[str, ...] = NAMES,
     ) -> None:
         self.session = session
         self.interval_ms = interval_ms
+        # The configured indicators' values, one column each (stockapp db migrate adds them).
+        self.outputs = outputs
         self.semaphore = asyncio.Semaphore(concurrency)
         self.max_backoff = max_backoff
         self.sleep = sleep
@@ -132,9 +135,9 @@ class CassandraSink:
             session.prepare(
                 "INSERT INTO candles (symbol, interval, bucket, start, open, high, low, close, "
                 "volume, trades, closed, "
-                + ", ".join(NAMES)
+                + ", ".join(outputs)
                 + ") VALUES ("
-                + ", ".join("?" * (11 + len(NAMES)))
+                + ", ".join("?" * (11 + len(outputs)))
                 + ")"
             )
         )
@@ -211,7 +214,7 @@ class CassandraSink:
             c.volume,
             c.trades,
             c.closed,
-            *(self._or_unset(c.indicators.get(name)) for name in NAMES),
+            *(self._or_unset(c.indicators.get(name)) for name in self.outputs),
         )
 
     def statements(

@@ -57,7 +57,13 @@ class RuleStore:
         specs = []
         for row in rows:
             try:
-                specs.append(parse_rule(orjson.loads(row.spec), self.settings.intervals))
+                specs.append(
+                    parse_rule(
+                        orjson.loads(row.spec),
+                        self.settings.intervals,
+                        self.settings.indicator_outputs,
+                    )
+                )
             except (RuleError, orjson.JSONDecodeError) as exc:
                 if row.name not in self._refused:
                     self._refused.add(row.name)

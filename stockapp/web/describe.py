@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from stockapp.settings import Settings
-from stockapp.tables.indicators.registry import DEFAULT_SET, KINDS, NAMES
+from stockapp.tables.indicators.registry import KINDS
 
 OPENAPI_TEMPLATE = Path(__file__).with_name("openapi.json")
 
@@ -19,7 +19,7 @@ OPENAPI_TEMPLATE = Path(__file__).with_name("openapi.json")
 def meta(settings: Settings) -> dict[str, Any]:
     return {
         "intervals": list(settings.intervals),
-        "indicators": [d.describe() for d in DEFAULT_SET],
+        "indicators": [d.describe() for d in settings.indicator_set],
     }
 
 
@@ -27,8 +27,9 @@ def openapi(settings: Settings) -> dict[str, Any]:
     doc = copy.deepcopy(orjson.loads(OPENAPI_TEMPLATE.read_bytes()))
     schemas = doc["components"]["schemas"]
     values = schemas["Candle"]["properties"]["indicators"]
-    values["properties"] = {name: {"type": "number", "nullable": True} for name in NAMES}
-    values["required"] = list(NAMES)
+    outputs = settings.indicator_outputs
+    values["properties"] = {name: {"type": "number", "nullable": True} for name in outputs}
+    values["required"] = list(outputs)
     kinds = schemas["Meta"]["properties"]["indicators"]["items"]["properties"]["kind"]
     kinds["enum"] = list(KINDS)
     for name in ("Rule", "RuleInput"):

@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 from stockapp.tables.candle import Candle
-from stockapp.tables.indicators import NAMES
 from stockapp.timestamps import datetime_to_ms
 
 
@@ -33,7 +32,7 @@ def candle_json(
         "c": c,
         "v": v,
         "closed": closed,
-        "indicators": {name: _num(indicators.get(name)) for name in NAMES},
+        "indicators": {name: _num(value) for name, value in indicators.items()},
     }
 
 
@@ -50,7 +49,8 @@ def from_candle(candle: Candle, indicators: dict[str, float | None]) -> dict[str
     )
 
 
-def from_row(row: Any) -> dict[str, Any]:
+def from_row(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """A stored candle with the indicator columns ``names`` (the configured set's)."""
     return candle_json(
         datetime_to_ms(row.start),
         row.open,
@@ -59,5 +59,5 @@ def from_row(row: Any) -> dict[str, Any]:
         row.close,
         row.volume,
         bool(row.closed),
-        {name: getattr(row, name) for name in NAMES},
+        {name: getattr(row, name) for name in names},
     )

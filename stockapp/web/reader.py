@@ -12,7 +12,6 @@ from stockapp.settings import Settings
 from stockapp.sinks.cassandra import execute, execute_all
 from stockapp.sinks.cassandra_session import LazySession
 from stockapp.sinks.layout import candle_bucket, quote_day
-from stockapp.tables.indicators import NAMES
 from stockapp.tables.signals.signal import Signal
 from stockapp.timestamps import datetime_to_ms, ms_to_datetime
 from stockapp.web.params import CandleQuery, SignalQuery
@@ -29,6 +28,7 @@ class Reader:
     def __init__(self, settings: Settings, cassandra: LazySession | None = None) -> None:
         self.settings = settings
         self.interval_ms = settings.interval_ms
+        self.outputs = settings.indicator_outputs
         self.cassandra = cassandra or LazySession(settings)
         self._session: Any = None
         self._lock = asyncio.Lock()
@@ -39,7 +39,7 @@ class Reader:
             if self._session is None:
                 session = await self.cassandra.get()
                 columns = ", ".join(
-                    ["start", "open", "high", "low", "close", "volume", "closed", *NAMES]
+                    ["start", "open", "high", "low", "close", "volume", "closed", *self.outputs]
                 )
                 candles = (
                     f"SELECT {columns} FROM candles WHERE symbol = ? AND interval = ? "
@@ -158,7 +158,7 @@ class Reader:
             out.extend(rows)
             if len(out) >= q.limit:
                 break
-        return [from_row(r) for r in reversed(out)]
+        return [from_row(r, self.outputs) for r in reversed(out)]
 
     async def signals(self, q: SignalQuery, now_ms: int) -> list[dict]:
         """Stored signals for ``q``, newest first: a symbol's, or every symbol's over the

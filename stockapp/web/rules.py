@@ -42,7 +42,8 @@ async def _create(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"not JSON: {exc}") from None
     try:
-        spec = parse_rule(raw, get_settings().intervals)
+        settings = get_settings()
+        spec = parse_rule(raw, settings.intervals, settings.indicator_outputs)
     except RuleError as exc:
         raise BadRequest(str(exc)) from None
     if _built_in(spec.name):

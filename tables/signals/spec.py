@@ -60,6 +60,13 @@ class RuleSpec:
     def applies_to(self, symbol: str, interval: str) -> bool:
         return interval == self.interval and (self.symbols is None or symbol in self.symbols)
 
+    @property
+    def series(self) -> frozenset[str]:
+        """The series the rule reads (none for a breakout, which reads highs and lows)."""
+        return frozenset(
+            v for k, v in self.params if k in ("left", "right", "series") and isinstance(v, str)
+        )
+
     def make(self) -> Rule:
         p = dict(self.params)
         if self.kind in CROSSINGS:
@@ -181,3 +188,12 @@ def _built_in() -> tuple[RuleSpec, ...]:
 
 # On by default (every symbol, 5m candles), beside the rules users add.
 BUILT_IN: tuple[RuleSpec, ...] = _built_in()
+
+
+def built_in_for(intervals: Iterable[str], series: Iterable[str]) -> tuple[RuleSpec, ...]:
+    """The built-in rules a deployment can run: those on a configured interval whose series
+    the configured indicators give (with STOCKAPP_INDICATORS=sma:10,rsi:7 the crosses of
+    sma_20 and sma_50 are left out, the breakouts stay)."""
+    known = frozenset(CANDLE_SERIES) | frozenset(series)
+    chosen = frozenset(intervals)
+    return tuple(s for s in BUILT_IN if s.interval in chosen and s.series <= known)

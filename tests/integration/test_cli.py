@@ -50,6 +50,47 @@ def test_worker_on_a_keyspace_that_lacks_a_migration(stack, unique):
         cluster.shutdown()
 
 
+def test_a_new_indicator_needs_its_column_and_migrate_adds_it(stack, unique):
+    """STOCKAPP_INDICATORS names an output the candles table has no column for: the worker
+    refuses in one line; `stockapp db migrate` with the same setting adds the columns (once),
+    and the rows stored before read them as null."""
+    from stockapp.db.migrate import migrate
+    from stockapp.sinks.cassandra_session import connect
+
+    keyspace = f"stockapp_ind_{unique}"
+    migrate(stack, keyspace=keyspace)
+    env = {"STOCKAPP_CASSANDRA_KEYSPACE": keyspace, "STOCKAPP_INDICATORS": "sma:20,bb:10:2.5"}
+    cluster, session = connect(stack, keyspace=keyspace)
+    try:
+        session.execute(
+            "INSERT INTO candles (symbol, interval, bucket, start, close, sma_20) "
+            "VALUES ('OLD', '1m', 0, 0, 1.5, 1.25)"
+        )
+        result = run([str(BIN / "stockapp"), "worker"], env=env, timeout=60)
+        _one_line_error(
+            result,
+            f"{keyspace}.candles has no column for indicator output(s) bb_upper_10_2p5, "
+            "bb_middle_10_2p5, bb_lower_10_2p5",
+            "run `stockapp db migrate` with the same STOCKAPP_INDICATORS",
+        )
+        first = run([str(BIN / "stockapp"), "db", "migrate"], env=env, timeout=120)
+        assert first.returncode == 0, first.stderr
+        assert (
+            "added indicator columns to candles: bb_upper_10_2p5, bb_middle_10_2p5, "
+            "bb_lower_10_2p5" in first.stdout
+        )
+        again = run([str(BIN / "stockapp"), "db", "migrate"], env=env, timeout=120)
+        assert again.returncode == 0 and "added" not in again.stdout, again
+        row = session.execute(
+            "SELECT sma_20, bb_upper_10_2p5 FROM candles WHERE symbol = 'OLD' AND interval = '1m' "
+            "AND bucket = 0"
+        ).one()
+        assert (row.sma_20, row.bb_upper_10_2p5) == (1.25, None)
+    finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+        cluster.shutdown()
+
+
 def test_worker_without_kafka(stack):
     port = free_port()
     result = run(

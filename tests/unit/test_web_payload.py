@@ -39,7 +39,7 @@ def test_candle_json_shape_and_nulls():
         "c": 11.0,
         "v": 300.0,
         "closed": False,
-        "indicators": {name: (10.5 if name == "sma_20" else None) for name in NAMES},
+        "indicators": {"sma_20": 10.5, "rsi_14": None},
     }
 
 
@@ -53,8 +53,10 @@ def test_row_json_uses_utc():
         volume=10.0,
         closed=True,
         **{name: None for name in NAMES},
+        sma_7=2.5,
     )
-    assert from_row(row)["t"] == 1_767_621_600
+    body = from_row(row, ("sma_7", "rsi_14"))
+    assert body["t"] == 1_767_621_600 and body["indicators"] == {"sma_7": 2.5, "rsi_14": None}
 
 
 def test_hub_delivers_closed_then_forming_to_matching_subscribers():
