@@ -260,7 +260,7 @@ export function App() {
               onOpen={(s, i) => update({ symbol: s, ...(meta?.intervals.includes(i) ? { interval: i } : {}) })}
             />
           )}
-          {tab === "rules" && <RulesEditor />}
+          {tab === "rules" && meta && <RulesEditor indicators={meta.indicators} intervals={meta.intervals} />}
         </aside>
       </div>
     </div>

@@ -3,21 +3,14 @@
 
 import { useCallback, useEffect, useState } from "react";
 import { createRule, deleteRule, fetchRules } from "./api";
-import type { Rule } from "./types";
+import { exampleRule, ruleSeries, summary } from "./rules";
+import type { IndicatorInfo, Rule } from "./types";
 
-const EXAMPLE = `{"name": "my_cross", "kind": "crosses_above", "left": "sma_20", "right": "sma_50", "interval": "1m", "symbols": "*"}`;
-
-/** "sma_20 crosses_above sma_50 · 1m · AAPL, MSFT": a rule in one line. */
-export function summary(rule: Rule): string {
-  const fields = ["left", "series", "lookback"].filter((f) => f in rule).map((f) => String(rule[f]));
-  const rest = ["right", "level"].filter((f) => f in rule).map((f) => String(rule[f]));
-  const symbols = rule.symbols === "*" ? "all symbols" : rule.symbols.join(", ");
-  return `${[...fields, rule.kind, ...rest].join(" ")} · ${rule.interval} · ${symbols}${rule.provisional ? " · provisional" : ""}`;
-}
-
-export function RulesEditor() {
+/** ``indicators`` and ``intervals``: the server's (/api/meta), for the example and the list of
+ * series a rule may name. */
+export function RulesEditor({ indicators, intervals }: { indicators: IndicatorInfo[]; intervals: string[] }) {
   const [rules, setRules] = useState<Rule[]>([]);
-  const [text, setText] = useState(EXAMPLE);
+  const [text, setText] = useState(() => exampleRule(indicators, intervals[0] ?? "1m"));
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -61,6 +54,9 @@ export function RulesEditor() {
   return (
     <section className="panel rules" data-testid="rules-panel">
       <textarea data-testid="rule-json" value={text} onChange={(e) => setText(e.target.value)} rows={5} aria-label="New rule (JSON)" spellCheck={false} />
+      <div className="rule-series" data-testid="rule-series">
+        Series: {ruleSeries(indicators).join(", ")}
+      </div>
       <button data-testid="rule-create" disabled={busy} onClick={create}>
         Create rule
       </button>
