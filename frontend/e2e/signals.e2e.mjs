@@ -1,7 +1,7 @@
 // End-to-end check of rules and signals in real headless Chromium, against a running worker.
 // The caller feeds the stream: once this prints READY (a rule `e2e_up` on STOCKAPP_E2E_SYMBOL
 // created through the editor), it produces ticks whose closes cross 500 upwards. Usage:
-//   STOCKAPP_URL=... STOCKAPP_E2E_SYMBOL=WD node e2e/signals.e2e.mjs
+//   STOCKAPP_URL=... STOCKAPP_E2E_SYMBOL=WD STOCKAPP_E2E_SERIES=sma_10,rsi_14 node e2e/signals.e2e.mjs
 import { check, launch, screenshot, url } from "./common.mjs";
 
 const symbol = process.env.STOCKAPP_E2E_SYMBOL ?? "AAPL";
@@ -16,9 +16,16 @@ try {
 
   // The rule editor: a bad rule shows the server's reason, naming the field.
   await page.getByTestId("tab-rules").click();
-  await page.waitForSelector("[data-testid=rule-row][data-rule=golden_cross]", { timeout: 30_000 });
+  await page.waitForSelector("[data-testid=rule-row][data-rule=breakout_20_up]", { timeout: 30_000 });
   check(true, "the rules tab lists the built-in rules");
+  // The series a rule may name, and the example in the editor, follow the server's indicators
+  // (STOCKAPP_E2E_SERIES: some of the worker's configured outputs).
+  const series = (await page.getByTestId("rule-series").innerText()).replace(/^Series: /, "").split(", ");
+  const wanted = (process.env.STOCKAPP_E2E_SERIES ?? "close").split(",");
+  check(wanted.every((s) => series.includes(s)), `the editor lists the configured series (${series.join(", ")})`);
   const editor = page.getByTestId("rule-json");
+  const example = JSON.parse(await editor.inputValue());
+  check([example.left, example.right, example.series].filter(Boolean).every((s) => series.includes(s)), `the example names configured series: ${JSON.stringify(example)}`);
   await editor.fill(JSON.stringify({ name: "e2e_up", kind: "crosses_above", left: "close", right: "sma_21", interval: "1m" }));
   await page.getByTestId("rule-create").click();
   const error = page.getByTestId("rule-error");

@@ -11,7 +11,6 @@ import pytest
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sources.simulator import Simulator
-from stockapp.tables.indicators import NAMES
 from tests.helpers import BIN, run
 from tests.integration.test_pipeline import stored_rows
 from tests.integration.workers import Worker, produce, wait_for, worker_env
@@ -23,12 +22,16 @@ TO = FROM + 2 * 3_600_000
 LIVE_END = TO + 1_800_000
 INTERVALS = ["1m", "5m", "15m", "1h", "1d"]
 TZ = "America/New_York"
+# Backfill and worker run a set of their own: the seeds' indicator state is keyed by it, and
+# the live candles continue the history's indicators with these parameters.
+INDICATORS = "sma:5,sma:30,ema:9,rsi:7,macd:5:35:5,bb:10:2.5,vwap"
 
 
 @pytest.fixture
 def env(stack, unique, tmp_path):
     keyspace = f"stockapp_bf_{unique}"
-    migrate(stack, keyspace=keyspace)
+    custom = stack.model_copy(update={"indicators": tuple(INDICATORS.split(","))})
+    migrate(custom, keyspace=keyspace)
     yield worker_env(
         "bf",
         unique,
@@ -36,6 +39,7 @@ def env(stack, unique, tmp_path):
         tmp_path / "data",
         STOCKAPP_IDLE_CLOSE_SECONDS="3",
         STOCKAPP_TABLE_STORE="memory",
+        STOCKAPP_INDICATORS=INDICATORS,
     )
     cluster, session = connect(stack, keyspace=None)
     session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
@@ -66,12 +70,17 @@ def backfill(env: dict) -> str:
     return result.stderr
 
 
+def outputs(stack) -> tuple[str, ...]:
+    return stack.model_copy(update={"indicators": tuple(INDICATORS.split(","))}).indicator_outputs
+
+
 def snapshot(stack, keyspace: str) -> tuple:
     cluster, session = connect(stack, keyspace=keyspace)
     try:
         rows = {
             k: tuple(
-                getattr(r, n) for n in ("open", "high", "low", "close", "volume", "trades", *NAMES)
+                getattr(r, n)
+                for n in ("open", "high", "low", "close", "volume", "trades", *outputs(stack))
             )
             for k, r in stored_rows(session).items()
         }
@@ -101,7 +110,7 @@ def test_backfill_then_stream_equals_ta_over_everything(stack, env):
 
     # History alone: the closed candles equal pandas/ta over the history.
     as_ticks = [Tick(t.symbol, t.ts, t.price, t.volume) for t in history]
-    expected_history = sum(len(expected_candles(as_ticks, i, TZ)) for i in INTERVALS)
+    expected_history = sum(len(expected_candles(as_ticks, i, TZ, INDICATORS)) for i in INTERVALS)
     assert len(first[0]) == expected_history - len(SYMBOLS) * len(INTERVALS)  # minus forming
 
     # Then the live part through Kafka and a worker that starts from the seeds.
@@ -110,7 +119,7 @@ def test_backfill_then_stream_equals_ta_over_everything(stack, env):
     everything = [Tick(t.symbol, t.ts, t.price, t.volume) for t in ticks]
     expected = {}
     for interval in INTERVALS:
-        for _, row in expected_candles(everything, interval, TZ).iterrows():
+        for _, row in expected_candles(everything, interval, TZ, INDICATORS).iterrows():
             expected[(row["symbol"], interval, int(row["start"]))] = row
 
     log = Path(env["STOCKAPP_DATA_DIR"]).parent / "worker.log"
@@ -140,5 +149,5 @@ def test_backfill_then_stream_equals_ta_over_everything(stack, env):
             row["volume"],
             row["trades"],
         ), key
-        for name in NAMES:
+        for name in outputs(stack):
             assert_close_or_null(getattr(got, name), row[name], (key, name))

@@ -20,11 +20,11 @@ import pytest
 from stockapp.db.migrate import migrate
 from stockapp.devstack import processes
 from stockapp.sinks.cassandra_session import connect
-from stockapp.tables.indicators import NAMES
 from stockapp.tables.signals import BUILT_IN
 from tests.helpers import free_port, read_topic
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 from tests.oracle import (
+    DEFAULT_INDICATORS,
     SIGNAL_RULES,
     assert_candle_row,
     assert_close_or_null,
@@ -39,6 +39,12 @@ INTERVALS = ["1m", "5m", "15m", "1h", "1d"]
 GRACE_MS = 5000
 SYMBOLS = [f"S{i:02d}" for i in range(20)]
 START_MS = 1_767_621_600_000  # 2026-01-05 14:00 UTC
+# The packed scenario's STOCKAPP_INDICATORS: the default's without ema_12/ema_26 (a stored
+# user rule on those is then not used), with longer, shorter and fractional parameters.
+CUSTOM_INDICATORS = (
+    "sma:20,sma:50,sma:200,ema:9,ema:21,rsi:14,rsi:7,macd:12:26:9,macd:5:35:5,bb:20:2,"
+    "bb:10:2.5,vwap"
+)
 
 # (key, value, expected reason fragment): every kind of bad input the contract names.
 MALFORMED = [
@@ -208,12 +214,12 @@ def pipeline(stack, unique, tmp_path):
     cluster.shutdown()
 
 
-def expected_rows(ticks: list) -> dict:
+def expected_rows(ticks: list, indicators: str) -> dict:
     late = late_intervals(ticks, INTERVALS, GRACE_MS, TZ)
     rows = {}
     for interval in INTERVALS:
         accepted = [t for t, lt in zip(ticks, late, strict=True) if interval not in lt]
-        for _, row in expected_candles(accepted, interval, TZ).iterrows():
+        for _, row in expected_candles(accepted, interval, TZ, indicators).iterrows():
             rows[(row["symbol"], interval, int(row["start"]))] = row
     return rows, late
 
@@ -243,16 +249,25 @@ def stored_signals(session) -> dict:
     return out
 
 
-def check_signals(expected: dict, stored: dict, env: dict, bootstrap: str) -> None:
+def check_signals(
+    expected: dict, stored: dict, env: dict, bootstrap: str, outputs: set[str]
+) -> None:
     """Every signal in Cassandra and on the signals topic is what the rules give over the
     oracle's candles, with the values of the oracle's columns; on the topic, a signal may be
-    repeated after a crash, always with its key and the same value: none lost, none doubled."""
-    rules = [spec.to_json() for spec in BUILT_IN] + USER_RULES
+    repeated after a crash, always with its key and the same value: none lost, none doubled.
+    Rules on a series the configured indicators lack do not run."""
+    known = outputs | {"open", "high", "low", "close", "volume"}
+    rules = [
+        rule
+        for rule in [spec.to_json() for spec in BUILT_IN] + USER_RULES
+        if {v for k in ("left", "right", "series") if isinstance(v := rule.get(k), str)} <= known
+    ]
+    indicators = env.get("STOCKAPP_INDICATORS", DEFAULT_INDICATORS)
     fires: set = set()
     ties: set = set()
     for interval in {rule["interval"] for rule in rules}:
         bars = pd.DataFrame([row for key, row in expected.items() if key[1] == interval])
-        f, t = expected_signals(bars, [r for r in rules if r["interval"] == interval])
+        f, t = expected_signals(bars, [r for r in rules if r["interval"] == interval], indicators)
         fires |= f
         ties |= t
     assert set(stored) - ties == fires - ties
@@ -290,7 +305,11 @@ def run_and_check(
     record (see build_records)."""
     bootstrap = stack.kafka_bootstrap[0]
     records, ticks, malformed = build_records(pack)
-    expected, late = expected_rows(ticks)
+    indicators = env.get("STOCKAPP_INDICATORS", DEFAULT_INDICATORS)
+    outputs = set(
+        stack.model_copy(update={"indicators": tuple(indicators.split(","))}).indicator_outputs
+    )
+    expected, late = expected_rows(ticks, indicators)
     quote_partitions = asyncio.run(produce(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], records))
 
     cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
@@ -352,7 +371,7 @@ def run_and_check(
         got = stored[key]
         assert got.closed is True, key
         assert_candle_row(got, row, key)
-        for name in NAMES:
+        for name in outputs:
             assert_close_or_null(getattr(got, name), row[name], (key, name))
 
     # The candles topic: at-least-once, so a candle may appear twice after a crash, but every
@@ -369,10 +388,11 @@ def run_and_check(
         body = orjson.loads(next(iter(copies)))
         assert body["closed"] is True, key
         assert_candle_row(_Candle(body), row, key)
-        for name in NAMES:
+        assert set(body["indicators"]) == outputs, key
+        for name in outputs:
             assert_close_or_null(body["indicators"][name], row[name], (key, name))
 
-    check_signals(expected, signals, env, bootstrap)
+    check_signals(expected, signals, env, bootstrap, outputs)
 
     # Late and dead-letter topics: at-least-once, so a record may appear twice after a crash;
     # each carries its source partition/offset (and index, for an element of a packed
@@ -435,9 +455,25 @@ def test_packed_records_with_bad_elements_and_a_sigkill_give_identical_results(s
     """The same ticks sent 50 to a record (JSON arrays), with bad elements mixed in and the
     worker SIGKILLed a third of the way in: every candle, indicator, raw quote row, late and
     dead-letter record is what the same ticks give one by one (the oracle of the tests
-    above)."""
+    above). The worker runs another indicator set (CUSTOM_INDICATORS): the candles table and
+    topic carry its outputs, equal to ta with its parameters, and the rules follow it."""
     env, worker = pipeline
     env["STOCKAPP_TABLE_STORE"] = "rocksdb"
+    # With an indicator set of its own, whose columns `db migrate` adds to the keyspace.
+    env["STOCKAPP_INDICATORS"] = CUSTOM_INDICATORS
+    custom = stack.model_copy(update={"indicators": tuple(CUSTOM_INDICATORS.split(","))})
+    assert migrate(custom, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"]).columns == [
+        "sma_200",
+        "ema_9",
+        "ema_21",
+        "rsi_7",
+        "macd_5_35_5",
+        "macd_signal_5_35_5",
+        "macd_hist_5_35_5",
+        "bb_upper_10_2p5",
+        "bb_middle_10_2p5",
+        "bb_lower_10_2p5",
+    ]
     run_and_check(stack, env, worker, kill_midway=True, pack=50)
 
 

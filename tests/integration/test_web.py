@@ -24,7 +24,6 @@ from aiokafka import AIOKafkaProducer
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
-from stockapp.tables.indicators import NAMES
 from tests.helpers import BIN, REPO, free_port, http_json
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 from tests.oracle import Tick, expected_candles
@@ -35,6 +34,25 @@ INTERVALS = ["1m", "5m", "15m", "1h", "1d"]
 SYMBOLS = ["WA", "WB", "WC", "WD"]
 START_MS = 1_767_621_600_000  # 2026-01-05 14:00 UTC
 LIVE = "LIVE"  # the simulator's symbol, first in the UI's list
+# The worker's STOCKAPP_INDICATORS (not the default): the API, the chart's toggles and the
+# rule editor follow it.
+INDICATORS = "sma:10,sma:30,ema:9,rsi:14,macd:8:21:5,bb:20:2,bb:10:1.5,vwap"
+OUTPUTS = [
+    "sma_10",
+    "sma_30",
+    "ema_9",
+    "rsi_14",
+    "macd_8_21_5",
+    "macd_signal_8_21_5",
+    "macd_hist_8_21_5",
+    "bb_upper",
+    "bb_middle",
+    "bb_lower",
+    "bb_upper_10_1p5",
+    "bb_middle_10_1p5",
+    "bb_lower_10_1p5",
+    "vwap",
+]
 
 
 def build_ticks() -> list[Tick]:
@@ -58,7 +76,9 @@ def web(stack, tmp_path_factory):
     unique = os.urandom(5).hex()
     tmp = tmp_path_factory.mktemp("web")
     keyspace = f"stockapp_web_{unique}"
-    migrate(stack, keyspace=keyspace)
+    migrate(
+        stack.model_copy(update={"indicators": tuple(INDICATORS.split(","))}), keyspace=keyspace
+    )
     env = worker_env(
         "web",
         unique,
@@ -72,6 +92,7 @@ def web(stack, tmp_path_factory):
         STOCKAPP_LIVE_SEND_TIMEOUT_SECONDS="2",  # the slow-client test waits this long
         # The slow-client test's 50 clients stand for 50 users; here they share 127.0.0.1.
         STOCKAPP_LIVE_MAX_PER_CLIENT="100",
+        STOCKAPP_INDICATORS=INDICATORS,
     )
     ticks = build_ticks()
     records = [
@@ -120,7 +141,7 @@ def web(stack, tmp_path_factory):
 
 
 def oracle(ticks: list[Tick], symbol: str, interval: str) -> list[dict]:
-    rows = expected_candles([t for t in ticks if t.symbol == symbol], interval, TZ)
+    rows = expected_candles([t for t in ticks if t.symbol == symbol], interval, TZ, INDICATORS)
     return [
         {
             "t": int(r["start"]) // 1000,
@@ -129,7 +150,7 @@ def oracle(ticks: list[Tick], symbol: str, interval: str) -> list[dict]:
             "l": r["low"],
             "c": r["close"],
             "v": r["volume"],
-            "indicators": {n: r[n] for n in NAMES},
+            "indicators": {n: r[n] for n in OUTPUTS},
         }
         for _, r in rows.iterrows()
     ]
@@ -145,8 +166,8 @@ def assert_candles_equal(got: list[dict], want: list[dict], where: object) -> No
             w["c"],
             w["v"],
         ), (where, g["t"])
-        assert set(g["indicators"]) == set(NAMES)
-        for name in NAMES:
+        assert list(g["indicators"]) == OUTPUTS
+        for name in OUTPUTS:
             theirs, ours = w["indicators"][name], g["indicators"][name]
             if math.isnan(theirs):
                 assert ours is None, (where, g["t"], name)
@@ -181,7 +202,7 @@ def test_candles_are_history_plus_the_forming_candle_and_equal_the_oracle(web):
 def test_default_limit_and_ranges_slice_the_same_series(web):
     port = web["port"]
     full = get(port, "/api/candles/WA?interval=1m&limit=5000")[1]["candles"]
-    assert len(full) > 60  # enough for sma_50 to warm up
+    assert len(full) > 60  # enough for sma_30 to warm up
     assert get(port, "/api/candles/wa?interval=1m")[1]["candles"] == full[-500:]
     assert get(port, "/api/candles/WA?interval=1m&limit=5")[1]["candles"] == full[-5:]
     t = [c["t"] for c in full]
@@ -257,9 +278,33 @@ def test_health_ready_and_openapi(web):
     status, meta, _ = get(web["port"], "/api/meta")
     assert status == 200 and meta["intervals"] == ["1m", "5m", "15m", "1h", "1d"]
     outputs = [name for indicator in meta["indicators"] for name in indicator["outputs"]]
-    assert outputs == list(NAMES)
+    assert outputs == OUTPUTS
     indicators = spec["components"]["schemas"]["Candle"]["properties"]["indicators"]
-    assert indicators["required"] == list(NAMES)
+    assert indicators["required"] == OUTPUTS
+
+
+def test_rules_follow_the_configured_indicators(web):
+    """This worker's set has no sma_20/sma_50: a rule naming them is refused, one naming its
+    own outputs is taken, and the built-in crosses of sma_20/sma_50 are not in force."""
+    port = web["port"]
+    rule = {"name": "web_cross", "kind": "crosses_above", "interval": "1m"}
+    headers = {"Content-Type": "application/json"}
+    status, body, _ = http_json(
+        port,
+        "/api/rules",
+        "POST",
+        orjson.dumps({**rule, "left": "close", "right": "sma_20"}),
+        headers,
+    )
+    assert status == 400 and body["error"].startswith("right: 'sma_20' is not a series"), body
+    assert "bb_upper_10_1p5" in body["error"]  # the list it gives is this worker's
+    good = {**rule, "left": "sma_10", "right": "bb_upper_10_1p5"}
+    status, body, _ = http_json(port, "/api/rules", "POST", orjson.dumps(good), headers)
+    assert status == 201 and body["right"] == "bb_upper_10_1p5", body
+    names = {r["name"] for r in get(port, "/api/rules")[1]["rules"]}
+    assert "web_cross" in names and "breakout_20_up" in names
+    assert not names & {"golden_cross", "death_cross", "macd_cross_up", "macd_cross_down"}
+    assert http_json(port, "/api/rules/web_cross", "DELETE")[0] == 200
 
 
 def test_live_push_moves_the_forming_candle(web):
@@ -477,7 +522,9 @@ def test_browser_rules_signals_and_markers(web):
         Tick(symbol, minute + 70_000, 1000.0, 5.0),
         Tick(symbol, minute + 130_000, 1000.0, 5.0),
     ]
-    script = browser_script(web, "signals.e2e.mjs", STOCKAPP_E2E_SYMBOL=symbol)
+    script = browser_script(
+        web, "signals.e2e.mjs", STOCKAPP_E2E_SYMBOL=symbol, STOCKAPP_E2E_SERIES=",".join(OUTPUTS)
+    )
     said = ""
     for line in script.stdout:  # the script says READY once the rule is created
         said += line
