@@ -1,5 +1,6 @@
 """`stockapp backfill` on the real Cassandra: candles equal pandas/ta, a second run changes
-nothing, and a worker streaming what follows continues the history's indicators exactly."""
+nothing, and a worker streaming what follows continues the history's indicators exactly, also
+after the indicator set changed in between (`db migrate` adds the new columns)."""
 
 import asyncio
 import itertools
@@ -14,7 +15,7 @@ from stockapp.sources.simulator import Simulator
 from tests.helpers import BIN, run
 from tests.integration.test_pipeline import stored_rows
 from tests.integration.workers import Worker, produce, wait_for, worker_env
-from tests.oracle import Tick, assert_close_or_null, expected_candles
+from tests.oracle import Tick, assert_close_or_null, expected_candles, ta_indicators
 
 SYMBOLS = ["AAPL", "MSFT", "TSLA"]
 FROM = 1_767_621_600_000  # 2026-01-05 14:00 UTC
@@ -22,16 +23,21 @@ TO = FROM + 2 * 3_600_000
 LIVE_END = TO + 1_800_000
 INTERVALS = ["1m", "5m", "15m", "1h", "1d"]
 TZ = "America/New_York"
-# Backfill and worker run a set of their own: the seeds' indicator state is keyed by it, and
-# the live candles continue the history's indicators with these parameters.
-INDICATORS = "sma:5,sma:30,ema:9,rsi:7,macd:5:35:5,bb:10:2.5,vwap"
+# Backfill runs a set of its own; the worker then runs another (ema:9 out, sma:10 in): the
+# indicators both have continue the history's exactly, sma_10 starts with the worker's first
+# closed candle, and the history's rows keep their values.
+INDICATORS = "sma:5,ema:9,rsi:7,macd:5:35:5,bb:10:2.5,vwap"
+LIVE_INDICATORS = "sma:5,sma:10,rsi:7,macd:5:35:5,bb:10:2.5,vwap"
+
+
+def with_indicators(stack, indicators: str):
+    return stack.model_copy(update={"indicators": tuple(indicators.split(","))})
 
 
 @pytest.fixture
 def env(stack, unique, tmp_path):
     keyspace = f"stockapp_bf_{unique}"
-    custom = stack.model_copy(update={"indicators": tuple(INDICATORS.split(","))})
-    migrate(custom, keyspace=keyspace)
+    migrate(with_indicators(stack, INDICATORS), keyspace=keyspace)
     yield worker_env(
         "bf",
         unique,
@@ -70,17 +76,21 @@ def backfill(env: dict) -> str:
     return result.stderr
 
 
-def outputs(stack) -> tuple[str, ...]:
-    return stack.model_copy(update={"indicators": tuple(INDICATORS.split(","))}).indicator_outputs
-
-
 def snapshot(stack, keyspace: str) -> tuple:
     cluster, session = connect(stack, keyspace=keyspace)
     try:
         rows = {
             k: tuple(
                 getattr(r, n)
-                for n in ("open", "high", "low", "close", "volume", "trades", *outputs(stack))
+                for n in (
+                    "open",
+                    "high",
+                    "low",
+                    "close",
+                    "volume",
+                    "trades",
+                    *with_indicators(stack, INDICATORS).indicator_outputs,
+                )
             )
             for k, r in stored_rows(session).items()
         }
@@ -113,7 +123,11 @@ def test_backfill_then_stream_equals_ta_over_everything(stack, env):
     expected_history = sum(len(expected_candles(as_ticks, i, TZ, INDICATORS)) for i in INTERVALS)
     assert len(first[0]) == expected_history - len(SYMBOLS) * len(INTERVALS)  # minus forming
 
-    # Then the live part through Kafka and a worker that starts from the seeds.
+    # Then the set changes: `db migrate` adds sma_10's column (ema_9's stays), and the live part
+    # goes through Kafka and a worker that starts from the seeds.
+    live_settings = with_indicators(stack, LIVE_INDICATORS)
+    assert migrate(live_settings, keyspace=keyspace).columns == ["sma_10"]
+    env = {**env, "STOCKAPP_INDICATORS": LIVE_INDICATORS}
     records = [(t.symbol.encode(), orjson.dumps(t.to_json())) for t in live]
     asyncio.run(produce(stack.kafka_bootstrap[0], env["STOCKAPP_TOPIC_QUOTES"], records))
     everything = [Tick(t.symbol, t.ts, t.price, t.volume) for t in ticks]
@@ -121,6 +135,15 @@ def test_backfill_then_stream_equals_ta_over_everything(stack, env):
     for interval in INTERVALS:
         for _, row in expected_candles(everything, interval, TZ, INDICATORS).iterrows():
             expected[(row["symbol"], interval, int(row["start"]))] = row
+    # sma_10 is ta's over the candles the worker closed: from the one forming at the end of
+    # the history on.
+    new: dict = {}
+    for key in sorted(set(expected) - set(first[0]), key=lambda k: (k[0], k[1], k[2])):
+        new.setdefault(key[:2], []).append(key)
+    sma_10 = {}
+    for keys in new.values():
+        closes = [expected[k]["close"] for k in keys]
+        sma_10.update(zip(keys, ta_indicators(closes, "sma:10")["sma_10"], strict=True))
 
     log = Path(env["STOCKAPP_DATA_DIR"]).parent / "worker.log"
     worker = Worker({**env, "STOCKAPP_LOG_LEVEL": "INFO"}, log)
@@ -149,5 +172,17 @@ def test_backfill_then_stream_equals_ta_over_everything(stack, env):
             row["volume"],
             row["trades"],
         ), key
-        for name in outputs(stack):
-            assert_close_or_null(getattr(got, name), row[name], (key, name))
+        live_row = key in sma_10
+        for name in live_settings.indicator_outputs:
+            if name == "sma_10":
+                if live_row:
+                    assert_close_or_null(got.sma_10, sma_10[key], (key, name))
+                else:
+                    assert got.sma_10 is None, key  # a history row: not recomputed
+            else:
+                assert_close_or_null(getattr(got, name), row[name], (key, name))
+        if live_row:
+            assert got.ema_9 is None, key  # no longer configured: not written
+        else:
+            assert_close_or_null(got.ema_9, row["ema_9"], (key, "ema_9"))
+    assert sum(1 for v in sma_10.values() if v == v) > 20  # some warmed up (NaN != NaN)
