@@ -152,18 +152,7 @@ class IndicatorDef:
         }
 
 
-DEFAULT_SET: tuple[IndicatorDef, ...] = (
-    IndicatorDef("sma", (20,)),
-    IndicatorDef("sma", (50,)),
-    IndicatorDef("ema", (12,)),
-    IndicatorDef("ema", (26,)),
-    IndicatorDef("rsi", (14,)),
-    IndicatorDef("macd", (12, 26, 9)),
-    IndicatorDef("bb", (20, 2)),
-    IndicatorDef("vwap"),
-)
-
-# STOCKAPP_INDICATORS' default: the set above, in the setting's form.
+# STOCKAPP_INDICATORS' default, in the setting's form (DEFAULT_SET below is it read).
 DEFAULT_SPEC: tuple[str, ...] = (
     "sma:20",
     "sma:50",
@@ -182,8 +171,6 @@ def outputs_of(defs: Iterable[IndicatorDef]) -> tuple[str, ...]:
     return tuple(name for d in defs for name in d.outputs)
 
 
-# The default set's outputs.
-NAMES: tuple[str, ...] = outputs_of(DEFAULT_SET)
 
 
 def parse_indicator(text: str) -> IndicatorDef:
@@ -239,3 +226,8 @@ POSITIONAL_STATE_KEYS = (
     "bb_20_2",
     "vwap",
 )
+
+
+# The default set (STOCKAPP_INDICATORS unset), and its outputs.
+DEFAULT_SET: tuple[IndicatorDef, ...] = parse_indicators(DEFAULT_SPEC)
+NAMES: tuple[str, ...] = outputs_of(DEFAULT_SET)
