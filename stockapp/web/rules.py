@@ -16,7 +16,7 @@ from stockapp.agents.rules import reload_rules
 from stockapp.app import app
 from stockapp.settings import get_settings
 from stockapp.sinks.rules import MAX_USER_RULES, RuleExists
-from stockapp.tables.signals.spec import RULE_NAME, RuleError, RuleSpec, parse_rule
+from stockapp.tables.signals.spec import BUILT_IN, RULE_NAME, RuleError, RuleSpec, parse_rule
 from stockapp.web.http import ApiView, Conflict, NotFound, cors_headers
 from stockapp.web.params import BadRequest
 
@@ -33,7 +33,10 @@ def _named(name: str) -> str:
 
 
 def _built_in(name: str) -> bool:
-    return any(spec.name == name for spec in app.rule_book.built_in)
+    # Every built-in rule's name, also of those not in force (their series not configured,
+    # STOCKAPP_BUILTIN_RULES=false): a user rule of that name would lose to the built-in one
+    # the day it is in force again.
+    return any(spec.name == name for spec in BUILT_IN)
 
 
 async def _create(body: bytes) -> dict[str, Any]:

@@ -305,6 +305,10 @@ def test_rules_follow_the_configured_indicators(web):
     assert "web_cross" in names and "breakout_20_up" in names
     assert not names & {"golden_cross", "death_cross", "macd_cross_up", "macd_cross_down"}
     assert http_json(port, "/api/rules/web_cross", "DELETE")[0] == 200
+    # A built-in rule's name stays reserved while the rule is out of force.
+    clash = orjson.dumps({**good, "name": "golden_cross"})
+    status, body, _ = http_json(port, "/api/rules", "POST", clash, headers)
+    assert status == 409 and "built-in" in body["error"], body
 
 
 def test_live_push_moves_the_forming_candle(web):
