@@ -10,15 +10,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from typing import Any
 
 from stockapp.credentials import kafka_options, redact, tls_refusal
 from stockapp.errors import ConnectivityError
 from stockapp.settings import Settings, host_port
 
 
+def _drop_probe_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    if context.get("message", "").startswith("Future exception was never retrieved") and (
+        isinstance(context.get("exception"), OSError)  # ssl.SSLError is one
+    ):
+        return
+    loop.default_exception_handler(context)
+
+
+def quiet_refused_connections() -> None:
+    """For a loop about to end with a one-line reason: a connection the broker refused can
+    leave aiokafka's read task failed with no one to read it, and asyncio would log that,
+    with a traceback, when the task is collected, perhaps after the line was printed."""
+    asyncio.get_running_loop().set_exception_handler(_drop_probe_errors)
+
+
 async def _kafka_metadata(settings: Settings, timeout: float) -> int:
     from aiokafka import AIOKafkaClient
 
+    quiet_refused_connections()  # the loop of check_kafka's own asyncio.run
     client = AIOKafkaClient(
         bootstrap_servers=",".join(settings.kafka_bootstrap),
         request_timeout_ms=int(timeout * 1000),
@@ -99,6 +116,11 @@ def _unanswered(settings: Settings, where: str, exc: BaseException, timeout: flo
     )
 
 
+async def _quietly(probe: Any) -> Any:
+    quiet_refused_connections()
+    return await probe
+
+
 def check_kafka(settings: Settings, timeout: float = 5.0) -> int:
     """Return the number of brokers in the cluster, or raise :class:`ConnectivityError`."""
     # aiokafka logs every failed attempt at ERROR; the caller reports the outcome once.
@@ -107,7 +129,7 @@ def check_kafka(settings: Settings, timeout: float = 5.0) -> int:
         return asyncio.run(_kafka_metadata(settings, timeout))
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         failure = type(exc).__name__
-    problem = asyncio.run(kafka_problem(settings, timeout))
+    problem = asyncio.run(_quietly(kafka_problem(settings, timeout)))
     bootstrap = ",".join(settings.kafka_bootstrap)
     raise ConnectivityError(
         redact(problem, settings)

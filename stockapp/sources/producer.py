@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from stockapp.connectivity import kafka_problem
+from stockapp.connectivity import kafka_problem, quiet_refused_connections
 from stockapp.credentials import kafka_options, redact
 from stockapp.errors import ConnectivityError
 from stockapp.models import Quote
@@ -123,6 +123,7 @@ class QuoteProducer:
                 if deadline is None and isinstance(exc, KafkaConnectionError):
                     problem = await kafka_problem(self.settings)
                     if problem:
+                        quiet_refused_connections()  # the command ends with this line
                         raise ConnectivityError(redact(problem, self.settings)) from None
                 if deadline is None or time.monotonic() > deadline:
                     raise
