@@ -185,7 +185,8 @@ def require_current(session: Any, keyspace: str, outputs: tuple[str, ...] = ()) 
             f"Cassandra keyspace {keyspace!r} lacks migration(s) {', '.join(missing)}: run "
             "`stockapp db migrate` (it is idempotent)"
         )
-    lacking = [name for name in outputs if name not in candle_columns(session, keyspace)]
+    have = candle_columns(session, keyspace) if outputs else set()
+    lacking = [name for name in outputs if name not in have]
     if lacking:
         raise StockappError(
             f"Cassandra table {keyspace}.candles has no column for indicator output(s) "
