@@ -14,7 +14,7 @@ from stockapp.sinks.cassandra_session import connect
 from stockapp.sources.simulator import Simulator
 from tests.helpers import BIN, run
 from tests.integration.test_pipeline import stored_rows
-from tests.integration.workers import Worker, produce, wait_for, worker_env
+from tests.integration.workers import Worker, produce, wait_for, with_indicators, worker_env
 from tests.oracle import Tick, assert_close_or_null, expected_candles, ta_indicators
 
 SYMBOLS = ["AAPL", "MSFT", "TSLA"]
@@ -28,10 +28,6 @@ TZ = "America/New_York"
 # closed candle, and the history's rows keep their values.
 INDICATORS = "sma:5,ema:9,rsi:7,macd:5:35:5,bb:10:2.5,vwap"
 LIVE_INDICATORS = "sma:5,sma:10,rsi:7,macd:5:35:5,bb:10:2.5,vwap"
-
-
-def with_indicators(stack, indicators: str):
-    return stack.model_copy(update={"indicators": tuple(indicators.split(","))})
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from stockapp.devstack import processes
 from stockapp.sinks.cassandra_session import connect
 from stockapp.tables.signals import BUILT_IN
 from tests.helpers import free_port, read_topic
-from tests.integration.workers import Worker, produce, wait_for, worker_env
+from tests.integration.workers import Worker, produce, wait_for, with_indicators, worker_env
 from tests.oracle import (
     DEFAULT_INDICATORS,
     SIGNAL_RULES,
@@ -306,9 +306,7 @@ def run_and_check(
     bootstrap = stack.kafka_bootstrap[0]
     records, ticks, malformed = build_records(pack)
     indicators = env.get("STOCKAPP_INDICATORS", DEFAULT_INDICATORS)
-    outputs = set(
-        stack.model_copy(update={"indicators": tuple(indicators.split(","))}).indicator_outputs
-    )
+    outputs = set(with_indicators(stack, indicators).indicator_outputs)
     expected, late = expected_rows(ticks, indicators)
     quote_partitions = asyncio.run(produce(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], records))
 
@@ -461,7 +459,7 @@ def test_packed_records_with_bad_elements_and_a_sigkill_give_identical_results(s
     env["STOCKAPP_TABLE_STORE"] = "rocksdb"
     # With an indicator set of its own, whose columns `db migrate` adds to the keyspace.
     env["STOCKAPP_INDICATORS"] = CUSTOM_INDICATORS
-    custom = stack.model_copy(update={"indicators": tuple(CUSTOM_INDICATORS.split(","))})
+    custom = with_indicators(stack, CUSTOM_INDICATORS)
     assert migrate(custom, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"]).columns == [
         "sma_200",
         "ema_9",

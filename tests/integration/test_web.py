@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
 from tests.helpers import BIN, REPO, free_port, http_json
-from tests.integration.workers import Worker, produce, wait_for, worker_env
+from tests.integration.workers import Worker, produce, wait_for, with_indicators, worker_env
 from tests.oracle import Tick, expected_candles
 from tests.streams import generate_ticks
 
@@ -76,9 +76,7 @@ def web(stack, tmp_path_factory):
     unique = os.urandom(5).hex()
     tmp = tmp_path_factory.mktemp("web")
     keyspace = f"stockapp_web_{unique}"
-    migrate(
-        stack.model_copy(update={"indicators": tuple(INDICATORS.split(","))}), keyspace=keyspace
-    )
+    migrate(with_indicators(stack, INDICATORS), keyspace=keyspace)
     env = worker_env(
         "web",
         unique,

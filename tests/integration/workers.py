@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from stockapp.devstack.worker import WorkerProcess
 from tests.helpers import create_topic, free_port, topic_env
+
+
+def with_indicators(settings: Any, indicators: str) -> Any:
+    """``settings`` with STOCKAPP_INDICATORS=``indicators`` (for `db migrate` and the outputs a
+    worker given that value writes)."""
+    return settings.model_copy(update={"indicators": tuple(indicators.split(","))})
 
 
 def worker_env(prefix: str, unique: str, keyspace: str, data_dir: Path, **extra: str) -> dict:
