@@ -7,7 +7,7 @@ is exactly ``first``/``last`` of a pandas resample over ticks stably sorted by t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +93,6 @@ class Candle:
             candle.merge(bar)
         return candle
 
-    def withdraw(self, bar: Bar) -> None:
-        """Take out what ``bar`` added, as far as the candle's sums allow: volume, VWAP sum
-        and count exactly; open/close go to the bar's replacement when it set them (the caller
-        merges the replacement next); high and low stay (they cannot narrow without the other
-        contributions)."""
-        self.volume -= bar.volume
-        self.pv -= bar.pv
-        self.trades -= 1
-        if self.open_ts == bar.ts:
-            self.open_ts = bar.ts + 1  # the replacement (same time) sets the open again
-        if self.close_ts == bar.ts:
-            self.close_ts = bar.ts - 1
-
     def merge(self, bar: Bar) -> None:
         """Fold one more tick or bar in."""
         if bar.ts < self.open_ts:
@@ -145,3 +132,105 @@ class Candle:
     @classmethod
     def from_dict(cls, data: dict) -> Candle:
         return cls(**data)
+
+
+@dataclass(slots=True)
+class Settled:
+    """What a forming candle holds that no revision can change any more: its ticks, and bars
+    whose ids were forgotten. Kept beside a candle that also holds revisable bars, so that a
+    revision rebuilds the candle exactly: this part, then the revisable bars.
+
+    Open and close carry the arrival sequence of the quote that set them (a per-symbol
+    counter), since a rebuild merges out of arrival order: among equal times the open is the
+    first to arrive and the close the last, as in a stable sort by time."""
+
+    open: float = 0.0
+    open_ts: int = 0
+    open_seq: int = -1
+    close: float = 0.0
+    close_ts: int = 0
+    close_seq: int = -1
+    high: float = 0.0  # as open and close, meaningless while ``trades`` is 0
+    low: float = 0.0
+    volume: float = 0.0
+    pv: float = 0.0
+    trades: int = 0
+
+    @classmethod
+    def of(cls, candle: Candle) -> Settled:
+        """A candle's contents so far, all of which arrived before anything that comes next
+        (sequence -1)."""
+        return cls(
+            candle.open,
+            candle.open_ts,
+            -1,
+            candle.close,
+            candle.close_ts,
+            -1,
+            candle.high,
+            candle.low,
+            candle.volume,
+            candle.pv,
+            candle.trades,
+        )
+
+    def merge(self, bar: Bar, seq: int) -> None:
+        first = not self.trades
+        if first or (bar.ts, seq) < (self.open_ts, self.open_seq):
+            self.open, self.open_ts, self.open_seq = bar.open, bar.ts, seq
+        if first or (bar.ts, seq) > (self.close_ts, self.close_seq):
+            self.close, self.close_ts, self.close_seq = bar.close, bar.ts, seq
+        if first or bar.high > self.high:
+            self.high = bar.high
+        if first or bar.low < self.low:
+            self.low = bar.low
+        self.volume += bar.volume
+        self.pv += bar.pv
+        self.trades += 1
+
+    def candle(self, symbol: str, interval: str, start: int, end: int) -> Candle:
+        return Candle(
+            symbol,
+            interval,
+            start,
+            end,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.trades,
+            self.open_ts,
+            self.close_ts,
+            self.pv,
+        )
+
+    def to_list(self) -> list:
+        return [
+            self.open,
+            self.open_ts,
+            self.open_seq,
+            self.close,
+            self.close_ts,
+            self.close_seq,
+            self.high,
+            self.low,
+            self.volume,
+            self.pv,
+            self.trades,
+        ]
+
+    @classmethod
+    def from_list(cls, data: list) -> Settled:
+        return cls(*data)
+
+
+def rebuilt(
+    settled: Settled, bars: list[tuple[Bar, int]], symbol: str, interval: str, start: int, end: int
+) -> Candle | None:
+    """The candle of ``[start, end)`` holding ``settled`` and ``bars`` (each with its arrival
+    sequence, in arrival order); None if both are empty."""
+    part = replace(settled)
+    for bar, seq in bars:
+        part.merge(bar, seq)
+    return part.candle(symbol, interval, start, end) if part.trades else None

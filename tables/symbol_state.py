@@ -13,22 +13,27 @@ Rules (docs/streaming.md):
 - a record at or below ``last_offset`` has been applied already (a replay after a crash);
   in a packed record (many quotes), so has each element up to ``last_index`` of the record
   at ``last_offset``.
+- ids of recent quotes are remembered, bounded (tables/quote_ids.py): a resend is a repeat, a
+  bar sent again with other values a revision, and a quote whose id may have been forgotten is
+  late for every interval.
+
+Everything the state holds is bounded by the settings, whatever the feed: the forming candles
+by the intervals and the grace period, the indicators by their windows, the ids by
+tables/quote_ids.py, the rules' state by the rules' limits (docs/security.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stockapp.tables.candle import Bar, Candle
+from stockapp.tables.candle import Bar, Candle, Settled, rebuilt
 from stockapp.tables.indicators import IndicatorSet, Sample, Values
 from stockapp.tables.indicators.registry import DEFAULT_SET, IndicatorDef
 from stockapp.tables.intervals import Interval, parse_interval
+from stockapp.tables.quote_ids import ID_HORIZON_MS, BarIds, KeptBar, TickIds, digest, end_of
 
-# Ids of ticks are kept this far behind the symbol's event time (a producer's resend comes
-# within its delivery timeout, minutes), and at most this many: enough for any resend, bounded
-# whatever the rate. Ids of bars are kept until every candle they could count in has closed.
-TICK_ID_HORIZON_MS = 15 * 60_000
-TICK_IDS_MAX = 4096
+# The layout of to_dict(); states without it (written before ids were bounded) still load.
+STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -60,27 +65,18 @@ class Applied:
     repeat: bool = False  # a duplicate by its quote id (a resend), not by its offset
     revised: bool = False  # a bar sent again with other values: it replaced the earlier one
     late: tuple[str, ...] = ()  # intervals whose candle had closed already
+    # Its id is older than the ids kept: it cannot be told from a resend, so it is late for
+    # every interval (``late`` names them all).
+    expired: bool = False
 
 
-# A bar as kept under its id: [ts, span_ms, open, high, low, close, volume]. States written
-# before revisions were supported kept the bar's end (an int) instead: such a bar is known,
-# its values are not.
-StoredBar = list[float] | int
+def _stored(bar: Bar, seq: int) -> list[float]:
+    return [bar.ts, bar.span_ms, bar.open, bar.high, bar.low, bar.close, bar.volume, seq]
 
 
-def _stored(bar: Bar) -> list[float]:
-    return [bar.ts, bar.span_ms, bar.open, bar.high, bar.low, bar.close, bar.volume]
-
-
-def _bar_of(stored: StoredBar) -> Bar | None:
-    if isinstance(stored, int):
-        return None
-    ts, span_ms, open_, high, low, close, volume = stored
+def _bar_of(kept: list[float]) -> Bar:
+    ts, span_ms, open_, high, low, close, volume = kept[:7]
     return Bar.ohlc(int(ts), open_, high, low, close, volume, int(span_ms) // 1000)
-
-
-def _bar_end(stored: StoredBar) -> int:
-    return stored if isinstance(stored, int) else int(stored[0] + stored[1])
 
 
 class SymbolState:
@@ -90,13 +86,17 @@ class SymbolState:
         self.last_offset = -1
         self.last_index = 0  # the element of the record at last_offset applied last
         self.topic_id: str | None = None  # the quotes topic's id that last_offset refers to
-        self.tick_ids: dict[str, int] = {}  # recent tick ids -> event time, oldest first
-        # bar ids -> the bar (as last applied), while a candle may hold it: what a revision
-        # of the bar is compared with, and what a candle holding it is rebuilt from.
-        self.bar_ids: dict[str, StoredBar] = {}
+        self.seq = 0  # quotes applied so far: each one's arrival sequence number
+        self.tick_ids = TickIds()
+        # Recent bars by id, as last applied: what a revision is compared with, and what a
+        # candle holding revisable bars is rebuilt from.
+        self.bar_ids = BarIds()
         self.event_max: int | None = None
         self.watermark: int | None = None
         self.forming: dict[str, dict[int, Candle]] = {i.name: {} for i in spec.intervals}
+        # By interval and start, the part of each forming candle that holds revisable bars
+        # which no revision can change (see tables/candle.Settled); absent: no revisable bar.
+        self.settled: dict[str, dict[int, Settled]] = {i.name: {} for i in spec.intervals}
         self.indicators: dict[str, IndicatorSet] = {
             i.name: IndicatorSet(spec.indicators) for i in spec.intervals
         }
@@ -135,18 +135,27 @@ class SymbolState:
             return Applied(duplicate=True)
         self.last_offset, self.last_index = offset, index
         revised = False
-        if quote_id is not None and bar.span_ms:
-            earlier = self.bar_ids.get(quote_id)
-            if earlier is not None:
-                if isinstance(earlier, int) or _bar_of(earlier) == bar:
+        key = None if quote_id is None else digest(quote_id)
+        revisable = key is not None and bar.span_ms > 0
+        if key is not None:
+            horizon = None if self.watermark is None else self.watermark - ID_HORIZON_MS
+            if revisable:
+                if self.bar_ids.expired(bar.end, horizon):
+                    return self._expired()
+                earlier = self.bar_ids.get(key)
+                if earlier is not None:
+                    if isinstance(earlier, int) or _bar_of(earlier) == bar:
+                        return Applied(duplicate=True, repeat=True)
+                    self._withdraw(key, earlier)
+                    revised = True
+            else:
+                if self.tick_ids.expired(bar.ts, horizon):
+                    return self._expired()
+                if key in self.tick_ids:
                     return Applied(duplicate=True, repeat=True)
-                self._withdraw(quote_id, earlier)
-                revised = True
-            self.bar_ids[quote_id] = _stored(bar)
-        elif quote_id is not None:
-            if quote_id in self.tick_ids:
-                return Applied(duplicate=True, repeat=True)
-            self.tick_ids[quote_id] = bar.end
+                self.tick_ids.add(key, bar.ts)
+        seq = self.seq
+        self.seq += 1
         ts = bar.ts
         late = []
         watermark = self.watermark
@@ -161,72 +170,96 @@ class SymbolState:
             candle = forming.get(start)
             if candle is None:
                 forming[start] = Candle.first(self.symbol, interval.name, start, end, bar)
-            else:
-                candle.merge(bar)
+                if revisable:
+                    self.settled[interval.name][start] = Settled()
+                continue
+            parts = self.settled[interval.name]
+            part = parts.get(start)
+            if revisable:
+                if part is None:  # the candle's first revisable bar: the rest is settled
+                    parts[start] = Settled.of(candle)
+            elif part is not None:
+                part.merge(bar, seq)
+            candle.merge(bar)
+        if key is not None and revisable:
+            self.bar_ids.put(key, _stored(bar, seq))
+            for kept in self.bar_ids.overflow():
+                self._settle(kept)
         event_end = bar.end
         if self.event_max is None or event_end > self.event_max:
             self.event_max = event_end
             self.advance(event_end - self.spec.grace_ms, closed)
         return Applied(revised=revised, late=tuple(late))
 
-    def _withdraw(self, quote_id: str, earlier: list[float]) -> None:
-        """Take a bar's earlier version out of the candles still forming (a revision replaces
-        it; candles that closed keep it, and the revision is late there). A candle made only
-        of bars with ids is rebuilt from them, exactly; one that also holds ticks gets the
-        earlier bar's volume and VWAP sum taken out and open/close re-read where that bar set
-        them, but its high and low cannot narrow (the ticks are not kept)."""
+    def _expired(self) -> Applied:
+        return Applied(late=tuple(i.name for i in self.spec.intervals), expired=True)
+
+    def _withdraw(self, key: str, earlier: list[float]) -> None:
+        """Take a bar's earlier version out of the candles still forming (its revision is
+        applied next; candles that closed keep it, and the revision is late there): each is
+        rebuilt exactly from its settled part and its other revisable bars."""
+        self.bar_ids.remove(key)
         old = _bar_of(earlier)
-        assert old is not None
-        del self.bar_ids[quote_id]
         for interval in self.spec.intervals:
+            name = interval.name
             start, end = interval.window(old.ts)
-            forming = self.forming[interval.name]
-            candle = forming.get(start)
-            if candle is None or old.end > end:
+            forming = self.forming[name]
+            if start not in forming or old.end > end:
                 continue
+            parts = self.settled[name]
             held = [
-                b
-                for b in map(_bar_of, self.bar_ids.values())
-                if b is not None and start <= b.ts and b.end <= end
+                (bar, int(kept[7]))
+                for kept in self.bar_ids.values()
+                if start <= kept[0] and (bar := _bar_of(kept)).end <= end
             ]
-            if len(held) == candle.trades - 1:  # every other contribution is a known bar
-                if held:
-                    forming[start] = Candle.of(self.symbol, interval.name, start, end, held)
-                else:
-                    del forming[start]
+            candle = rebuilt(parts[start], held, self.symbol, name, start, end)
+            if candle is None:
+                del forming[start]
             else:
-                candle.withdraw(old)
+                forming[start] = candle
+            if not held:
+                del parts[start]
+
+    def _settle(self, kept: KeptBar) -> None:
+        """A bar whose id is forgotten can no longer be revised: it joins the settled part
+        of each candle still forming that holds it."""
+        if isinstance(kept, int):  # kept by an older state: already in the settled part
+            return
+        bar, seq = _bar_of(kept), int(kept[7])
+        for interval in self.spec.intervals:
+            name = interval.name
+            start, end = interval.window(bar.ts)
+            candle = self.forming[name].get(start)
+            part = self.settled[name].get(start)
+            if candle is None or part is None or bar.end > end:
+                continue
+            part.merge(bar, seq)
+            if part.trades >= candle.trades:  # nothing revisable left in it
+                del self.settled[name][start]
 
     def advance(self, watermark: int, closed: list[Candle]) -> None:
         """Move the watermark forward (never back) and close the candles it passes."""
         if self.watermark is not None and watermark <= self.watermark:
             return
         self.watermark = watermark
-        self._forget_ids(watermark)
+        horizon = watermark - ID_HORIZON_MS
+        self.tick_ids.forget(horizon)
+        for kept in self.bar_ids.expire(horizon):
+            self._settle(kept)
         for interval in self.spec.intervals:
             forming = self.forming[interval.name]
             if not forming:
                 continue
+            parts = self.settled[interval.name]
             for start in sorted(forming):
                 candle = forming[start]
                 if candle.end > watermark:
                     break
                 del forming[start]
+                parts.pop(start, None)
                 candle.closed = True
                 candle.indicators = self.indicators[interval.name].add(self._sample(candle))
                 closed.append(candle)
-
-    def _forget_ids(self, watermark: int) -> None:
-        ticks = self.tick_ids
-        while ticks and (
-            len(ticks) > TICK_IDS_MAX or next(iter(ticks.values())) < watermark - TICK_ID_HORIZON_MS
-        ):
-            del ticks[next(iter(ticks))]
-        if self.bar_ids:
-            # A bar ending before the oldest forming candle starts can only be late now.
-            starts = [start for forming in self.forming.values() for start in forming]
-            oldest = min(starts) if starts else watermark
-            self.bar_ids = {i: b for i, b in self.bar_ids.items() if _bar_end(b) > oldest}
 
     def close_all(self, closed: list[Candle]) -> None:
         """Close every forming candle (the symbol went quiet after a replay)."""
@@ -262,17 +295,22 @@ class SymbolState:
 
     def to_dict(self) -> dict:
         return {
+            "v": STATE_VERSION,
             "symbol": self.symbol,
             "last_offset": self.last_offset,
             "last_index": self.last_index,
             "topic_id": self.topic_id,
-            "tick_ids": self.tick_ids,
-            "bar_ids": self.bar_ids,
+            "seq": self.seq,
+            "tick_ids": self.tick_ids.entries,
+            "tick_floor": self.tick_ids.floor,
+            "bars": self.bar_ids.entries,
+            "bar_floor": self.bar_ids.floor,
             "event_max": self.event_max,
             "watermark": self.watermark,
             "intervals": {
                 name: {
                     "forming": [c.to_dict() for c in self.forming[name].values()],
+                    "settled": [[start, *p.to_list()] for start, p in self.settled[name].items()],
                     "indicators": self.indicators[name].state(),
                 }
                 for name in self.forming
@@ -288,16 +326,36 @@ class SymbolState:
         # Absent in states written before packed records: their records held one quote each.
         state.last_index = data.get("last_index", 0)
         state.topic_id = data.get("topic_id")  # absent in states written before 0.2
-        state.tick_ids = dict(data.get("tick_ids") or {})
-        state.bar_ids = dict(data.get("bar_ids") or {})
         state.event_max = data["event_max"]
         state.watermark = data["watermark"]
         # Absent in states written before signals: the rules start afresh.
         state.rules = dict(data.get("rules") or {})
         state.marks = dict(data.get("marks") or {})
+        current = data.get("v") == STATE_VERSION
         for name, stored in data["intervals"].items():
             if name not in state.forming:  # an interval no longer configured
                 continue
             state.forming[name] = {c["start"]: Candle.from_dict(c) for c in stored["forming"]}
+            if current:  # older states have no settled parts: their bars are never revised
+                state.settled[name] = {
+                    int(p[0]): Settled.from_list(p[1:])
+                    for p in stored["settled"]
+                    if p[0] in state.forming[name]
+                }
             state.indicators[name] = IndicatorSet.restored(stored["indicators"], spec.indicators)
+        if current:
+            state.seq = data["seq"]
+            state.tick_ids = TickIds(dict(data["tick_ids"]), data["tick_floor"])
+            state.bar_ids = BarIds(dict(data["bars"]), data["bar_floor"])
+        else:
+            # Written before ids were bounded: raw ids, bars without arrival sequence (and
+            # maybe a day of them). Bars keep only their ends, known but never revised (the
+            # candles hold them with no settled part); both memories are cut to their bounds.
+            ticks = data.get("tick_ids") or {}
+            state.tick_ids = TickIds({digest(i): ts for i, ts in ticks.items()})
+            bars = data.get("bar_ids") or {}
+            state.bar_ids = BarIds({digest(i): end_of(b) for i, b in bars.items()})
+        state.tick_ids.trim()
+        for kept in state.bar_ids.overflow():
+            state._settle(kept)
         return state

@@ -1,7 +1,8 @@
 """A bar sent again under its id with other values (an intraday bar revised at its source)
 replaces the earlier version in every candle still forming; candles that closed keep the
 earlier one, and the revision is late there. Checked against pandas over the versions that
-count, on generated streams."""
+count, on generated streams. A bar whose id may have been forgotten (it ends more than the id
+horizon behind the watermark) is late everywhere: it cannot be told from a resend."""
 
 import json
 
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stockapp.tables.candle import Bar, Candle
+from stockapp.tables.quote_ids import ID_HORIZON_MS
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
 from tests.oracle import window_end
 
@@ -26,11 +28,14 @@ def minute_bar(i: int, open_: float, high: float, low: float, close: float, vol:
 
 
 def expected(arrivals: list[tuple[str, Bar]], interval: str) -> pd.DataFrame:
-    """pandas over, per bar id, the last version that arrived while its window was open."""
+    """pandas over, per bar id, the last version that arrived while its window was open and
+    its id was remembered."""
     latest_end: int | None = None
     counted: dict[str, Bar] = {}
     for bar_id, bar in arrivals:
         watermark = None if latest_end is None else latest_end - GRACE_MS
+        if watermark is not None and bar.ts + bar.span_ms < watermark - ID_HORIZON_MS:
+            continue
         if watermark is None or window_end(bar.ts, interval, TZ) > watermark:
             counted.pop(bar_id, None)
             counted[bar_id] = bar  # re-inserted: the revision's arrival is its place
@@ -125,15 +130,17 @@ def test_a_revision_replaces_the_bar_in_the_hour_but_is_late_for_its_closed_minu
     assert again.repeat and not again.revised  # the same version again is a repeat
 
 
-def test_in_a_candle_that_also_holds_ticks_volume_is_replaced_and_high_low_only_widen():
+def test_in_a_candle_that_also_holds_ticks_a_revision_is_exact():
+    """The ticks are settled: the revised bar's earlier high and low leave the candle too."""
     state = SymbolState("MIX", SPEC)
     closed: list[Candle] = []
     state.apply(Bar.tick(T0 + 1_000, 10.0, 5.0), 0, closed, "t1")
     state.apply(minute_bar(1, 10, 15, 8, 11, 100), 1, closed, "b1")
-    state.apply(minute_bar(1, 10, 12, 9, 11.5, 60), 2, closed, "b1")
+    state.apply(Bar.tick(T0 + 2_000, 10.5, 1.0), 2, closed)
+    state.apply(minute_bar(1, 10, 12, 9, 11.5, 60), 3, closed, "b1")
     (hour,) = state.forming_candles("1h")
-    assert (hour.volume, hour.trades, hour.close) == (65.0, 2, 11.5)
-    assert (hour.high, hour.low) == (15, 8)  # the tick is not kept: cannot narrow
+    assert (hour.volume, hour.trades, hour.close) == (66.0, 3, 11.5)
+    assert (hour.open, hour.high, hour.low) == (10.0, 12, 9)
 
 
 def test_bars_kept_by_an_older_state_count_once_and_are_not_revised():
@@ -141,8 +148,110 @@ def test_bars_kept_by_an_older_state_count_once_and_are_not_revised():
     closed: list[Candle] = []
     state.apply(minute_bar(0, 10, 12, 9, 11, 100), 0, closed, "b0")
     stored = state.to_dict()
+    for key in ("v", "seq", "bars", "bar_floor", "tick_floor"):  # not in states before 2
+        del stored[key]
     stored["bar_ids"] = {"b0": T0 + 60_000}  # how states before revisions kept bar ids
     old = SymbolState.from_dict(stored, SPEC)
     applied = old.apply(minute_bar(0, 10, 10.5, 9.5, 10.2, 80), 1, closed, "b0")
     assert applied.repeat and not applied.revised
     assert old.forming_candles("1h")[0].volume == 100
+
+
+def test_bars_kept_with_values_by_a_state_before_bounded_ids_count_once():
+    """States written before ids were bounded kept each bar's values but no arrival order:
+    their bars are known (a resend is a repeat) and settled in their candles; a revision of
+    one counts as a repeat, and new bars are revisable again."""
+    state = SymbolState("OLD", SPEC)
+    closed: list[Candle] = []
+    state.apply(minute_bar(0, 10, 12, 9, 11, 100), 0, closed, "b0")
+    stored = state.to_dict()
+    for key in ("v", "seq", "bars", "bar_floor", "tick_floor"):
+        del stored[key]
+    stored["bar_ids"] = {"b0": [T0, 60_000, 10, 12, 9, 11, 100]}
+    old = SymbolState.from_dict(stored, SPEC)
+    assert old.apply(minute_bar(0, 10, 10.5, 9.5, 10.2, 80), 1, closed, "b0").repeat
+    old.apply(minute_bar(1, 11, 14, 10, 13, 50), 2, closed, "b1")
+    assert old.apply(minute_bar(1, 11, 13, 10, 12, 40), 3, closed, "b1").revised
+    (hour,) = old.forming_candles("1h")
+    assert (hour.open, hour.high, hour.low, hour.close) == (10, 13, 9, 12)
+    assert (hour.volume, hour.trades) == (140, 2)
+
+
+def expected_mixed(arrivals: list[tuple[str | None, Bar]], interval: str) -> pd.DataFrame:
+    """As ``expected``, with ticks (no id: never revised, never forgotten) among the bars."""
+    latest_end: int | None = None
+    counted: dict[object, Bar] = {}
+    for n, (bar_id, bar) in enumerate(arrivals):
+        watermark = None if latest_end is None else latest_end - GRACE_MS
+        expired = watermark is not None and bar.ts + bar.span_ms < watermark - ID_HORIZON_MS
+        if (bar_id is None or not expired) and (
+            watermark is None or window_end(bar.ts, interval, TZ) > watermark
+        ):
+            key = bar_id if bar_id is not None else n
+            if counted.get(key) != bar:  # the same version again is a repeat: it stays put
+                counted.pop(key, None)
+                counted[key] = bar
+        end = bar.ts + bar.span_ms
+        latest_end = end if latest_end is None else max(latest_end, end)
+    frame = pd.DataFrame(
+        [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in counted.values()],
+        columns=["ts", "open", "high", "low", "close", "volume"],
+    )
+    frame["start"] = frame["ts"] - frame["ts"] % LENGTH_MS[interval]
+    frame = frame.sort_values("ts", kind="stable")
+    return frame.groupby("start").agg(
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+        trades=("ts", "size"),
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["bar", "tick", "revision"]),
+            st.integers(0, 40),  # minute
+            st.sampled_from([0, 0, 1_000, 30_000]),  # ms into it: ticks tie with bar starts
+            st.floats(1, 100),
+            st.integers(0, 1000),
+        ),
+        min_size=1,
+        max_size=120,
+    ),
+    st.booleans(),
+)
+def test_revisions_among_ticks_match_pandas_exactly(raw, roundtrip):
+    """Ticks are settled at once; a revision rebuilds its candles from the settled part and
+    the other revisable bars, so open, high, low and close are exact, ties by arrival."""
+    arrivals: list[tuple[str | None, Bar]] = []
+    for kind, minute, into, price, volume in raw:
+        if kind == "tick":
+            arrivals.append((None, Bar.tick(T0 + minute * 60_000 + into, price, float(volume))))
+            continue
+        spread = (price % 3) + (1 if kind == "revision" else 0)
+        bar = minute_bar(minute, price, price + spread, price - spread / 2, price, float(volume))
+        arrivals.append((f"bar:{minute}", bar))
+    state = SymbolState("MIX", SPEC)
+    closed: list[Candle] = []
+    for offset, (bar_id, bar) in enumerate(arrivals):
+        state.apply(bar, offset, closed, bar_id)
+        if roundtrip:
+            state = SymbolState.from_dict(json.loads(json.dumps(state.to_dict())), SPEC)
+    state.close_all(closed)
+    for interval in INTERVALS:
+        want = expected_mixed(arrivals, interval)
+        ours = sorted((c for c in closed if c.interval == interval), key=lambda c: c.start)
+        assert [c.start for c in ours] == list(want.index), interval
+        for candle, (_, row) in zip(ours, want.iterrows(), strict=True):
+            where = (interval, candle.start)
+            assert (candle.open, candle.high, candle.low, candle.close) == (
+                row["open"],
+                row["high"],
+                row["low"],
+                row["close"],
+            ), where
+            assert candle.volume == row["volume"] and candle.trades == row["trades"], where

@@ -610,7 +610,7 @@ async def test_bars_sent_again_by_a_restarted_poller_do_not_double_the_day():
     assert proc.stats["repeats"] == 10
     (hour,) = proc.forming("AVB", "1h")
     assert (hour[0].volume, hour[0].trades) == (1000.0, 10)
-    assert len(table[b"AVB"]["bar_ids"]) == 10  # kept while the hour and day are forming
+    assert len(table[b"AVB"]["bars"]) == 10  # within the id horizon
 
 
 async def test_a_revised_bar_replaces_the_earlier_version_through_the_table():
@@ -642,7 +642,8 @@ async def test_a_revised_bar_replaces_the_earlier_version_through_the_table():
 
 def test_quote_ids_are_bounded_and_survive_the_table():
     from stockapp.tables.candle import Bar
-    from stockapp.tables.symbol_state import TICK_IDS_MAX, CandleSpec, SymbolState
+    from stockapp.tables.quote_ids import TICK_IDS_MAX, digest
+    from stockapp.tables.symbol_state import CandleSpec, SymbolState
 
     spec = CandleSpec.build(("1m", "1d"), "America/New_York", 5.0)
     state = SymbolState("IDS", spec)
@@ -651,7 +652,8 @@ def test_quote_ids_are_bounded_and_survive_the_table():
         state.apply(Bar.tick(T0 + i * 10, 1.0, 1.0), i, closed, f"r:{i}")
     assert len(state.tick_ids) <= TICK_IDS_MAX + 1
     state.apply(Bar.tick(T0 + 20 * 60_000, 1.0, 1.0), 10**6, closed, "late-enough")
-    assert list(state.tick_ids) == ["late-enough"]  # 20 min on: the rest is past the horizon
+    # 20 min on: the rest is past the horizon
+    assert list(state.tick_ids.entries) == [digest("late-enough")]
     again = SymbolState.from_dict(orjson.loads(orjson.dumps(state.to_dict())), spec)
     assert again.apply(
         Bar.tick(T0 + 20 * 60_000, 1.0, 1.0), 10**6 + 1, closed, "late-enough"

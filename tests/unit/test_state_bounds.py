@@ -1,0 +1,148 @@
+"""A symbol's state stays bounded whatever the feed (issue: a day of 1-second bars with ids grew
+one state past Kafka's record limit), and its candles stay exactly pandas'."""
+
+import random
+
+import orjson
+import pandas as pd
+
+from stockapp.tables.candle import Bar, Candle
+from stockapp.tables.quote_ids import BAR_IDS_MAX, ID_HORIZON_MS, TICK_IDS_MAX
+from stockapp.tables.symbol_state import CandleSpec, SymbolState
+from tests.oracle import day_window
+
+TZ = "America/New_York"
+INTERVALS = ("1m", "5m", "15m", "1h", "1d")
+SPEC = CandleSpec.build(INTERVALS, TZ, 5.0)
+OPEN = 1_767_623_400_000  # 2026-01-05 09:30 New York
+SESSION_S = 23_400  # 6.5 h
+LENGTH_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
+# What a state of the default settings may hold at most, encoded (every id memory full, every
+# indicator warm, full-precision prices): a quarter of the default budget.
+LOOSE_BOUND = 100_000
+
+
+def second_bars(seed: int) -> list[tuple[str, Bar]]:
+    """A regular session of 1-second bars with ids, full-precision prices, as a vendor's
+    1-second bar feed sends them; every 97th bar is revised 3 bars later."""
+    rng = random.Random(seed)
+    price = 100.0 + rng.random()
+    bars: list[tuple[str, Bar]] = []
+    revisions: dict[int, tuple[str, Bar]] = {}
+    for i in range(SESSION_S):
+        price *= 1 + rng.gauss(0, 0.0005)
+        open_, close = price, price * (1 + rng.gauss(0, 0.0002))
+        high = max(open_, close) * (1 + abs(rng.gauss(0, 0.0001)))
+        low = min(open_, close) * (1 - abs(rng.gauss(0, 0.0001)))
+        ts = OPEN + i * 1000
+        bar_id = f"XNYS:BIG:{ts}:1s"
+        bars.append((bar_id, Bar.ohlc(ts, open_, high, low, close, rng.randint(1, 900), 1)))
+        if i % 97 == 5:
+            revisions[i + 3] = (bar_id, Bar.ohlc(ts, open_, high * 1.001, low, close, 950, 1))
+        if i in revisions:
+            bars.append(revisions.pop(i))
+    return bars
+
+
+def expected(arrivals: list[tuple[str, Bar]], interval: str) -> pd.DataFrame:
+    """pandas over the last version of each bar (every revision here comes within its
+    candle's window and the id horizon)."""
+    last: dict[str, Bar] = {}
+    for bar_id, bar in arrivals:
+        last.pop(bar_id, None)
+        last[bar_id] = bar
+    frame = pd.DataFrame(
+        [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in last.values()],
+        columns=["ts", "open", "high", "low", "close", "volume"],
+    ).sort_values("ts", kind="stable")
+    if interval == "1d":
+        frame["start"] = [day_window(ts, TZ)[0] for ts in frame["ts"]]
+    else:
+        frame["start"] = frame["ts"] - frame["ts"] % LENGTH_MS[interval]
+    return frame.groupby("start").agg(
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+        trades=("ts", "size"),
+    )
+
+
+def test_a_session_of_second_bars_keeps_the_state_bounded_and_the_candles_exact():
+    arrivals = second_bars(7)
+    state = SymbolState("BIG", SPEC)
+    closed: list[Candle] = []
+    sizes = []
+    for offset, (bar_id, bar) in enumerate(arrivals):
+        state.apply(bar, offset, closed, bar_id)
+        assert len(state.bar_ids) <= BAR_IDS_MAX
+        if offset % 1800 == 0:
+            sizes.append(len(orjson.dumps(state.to_dict())))
+            # Through the table now and then, as a worker's state goes.
+            state = SymbolState.from_dict(orjson.loads(orjson.dumps(state.to_dict())), SPEC)
+    assert max(sizes) < LOOSE_BOUND, sizes
+    # Flat after the id memory fills: the last hour's state is no larger than the second's.
+    assert sizes[-1] <= sizes[2] * 1.1, sizes
+    state.close_all(closed)
+    for interval in INTERVALS:
+        want = expected(arrivals, interval)
+        ours = sorted((c for c in closed if c.interval == interval), key=lambda c: c.start)
+        assert [c.start for c in ours] == list(want.index), interval
+        for candle, (_, row) in zip(ours, want.iterrows(), strict=True):
+            where = (interval, candle.start)
+            assert (candle.open, candle.high, candle.low, candle.close) == (
+                row["open"],
+                row["high"],
+                row["low"],
+                row["close"],
+            ), where
+            assert candle.trades == row["trades"], where
+            assert candle.volume == row["volume"], where
+
+
+def test_distinct_ids_out_of_order_from_a_hostile_writer_stay_bounded():
+    """10,000 bars and 10,000 ticks with distinct ids, all over the current day and in no
+    order: the id memories stay at their bounds and the state small."""
+    rng = random.Random(3)
+    state = SymbolState("EVIL", SPEC)
+    closed: list[Candle] = []
+    state.apply(Bar.tick(OPEN + SESSION_S * 1000, 50.0, 1), 0, closed)
+    for i in range(10_000):
+        ts = OPEN + rng.randrange(SESSION_S) * 1000
+        state.apply(Bar.ohlc(ts, 50.0, 51.0, 49.0, 50.5, 10, 1), 2 * i + 1, closed, f"b{i}")
+        state.apply(Bar.tick(ts + 1, 50.0, 1), 2 * i + 2, closed, f"t{i}")
+    assert len(state.bar_ids) <= BAR_IDS_MAX and len(state.tick_ids) <= TICK_IDS_MAX
+    assert len(orjson.dumps(state.to_dict())) < LOOSE_BOUND
+
+
+def test_a_quote_whose_id_may_be_forgotten_is_late_everywhere_and_counts_nowhere():
+    state = SymbolState("OLD", SPEC)
+    closed: list[Candle] = []
+    state.apply(Bar.tick(OPEN, 10.0, 1), 0, closed, "first")
+    state.apply(Bar.tick(OPEN + ID_HORIZON_MS + 60_000, 11.0, 1), 1, closed, "later")
+    # "first" again: 16 minutes behind the watermark, its id may be gone. Late, not counted.
+    applied = state.apply(Bar.tick(OPEN, 10.0, 1), 2, closed, "first")
+    assert applied.expired and set(applied.late) == set(INTERVALS)
+    (hour,) = state.forming_candles("1h")
+    assert (hour.trades, hour.volume) == (2, 2.0)
+    # The same without an id is an ordinary late tick: its hour is still open.
+    applied = state.apply(Bar.tick(OPEN, 10.0, 1), 3, closed)
+    assert not applied.expired and applied.late == ("1m", "5m", "15m")
+
+
+def test_a_revision_after_the_count_forgot_its_bar_is_late_not_counted_twice():
+    state = SymbolState("CNT", SPEC)
+    closed: list[Candle] = []
+    for i in range(BAR_IDS_MAX + 10):
+        state.apply(Bar.ohlc(OPEN + i * 1000, 5, 6, 4, 5, 1, 1), i, closed, f"b{i}")
+    applied = state.apply(Bar.ohlc(OPEN, 5, 9, 4, 5, 7, 1), 10_000, closed, "b0")
+    assert applied.expired and not applied.revised
+    (day,) = state.forming_candles("1d")
+    assert (day.high, day.volume, day.trades) == (6, BAR_IDS_MAX + 10, BAR_IDS_MAX + 10)
+    # A bar still remembered is revised exactly, in the day too.
+    last = BAR_IDS_MAX + 9
+    bar = Bar.ohlc(OPEN + last * 1000, 5, 8, 4, 5, 3, 1)
+    assert state.apply(bar, 10_001, closed, f"b{last}").revised
+    (day,) = state.forming_candles("1d")
+    assert (day.high, day.volume, day.trades) == (8, BAR_IDS_MAX + 12, BAR_IDS_MAX + 10)
