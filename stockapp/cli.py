@@ -191,6 +191,7 @@ def _web_port_option(faust_args: list[str]) -> str | None:
 def _run_worker(faust_args: list[str]) -> int:
     import os
 
+    from stockapp import state_budget
     from stockapp.connectivity import check_kafka
     from stockapp.db.migrate import require_current
     from stockapp.sinks.cassandra_session import connect
@@ -211,6 +212,8 @@ def _run_worker(faust_args: list[str]) -> int:
     finally:
         cluster.shutdown()
     ensure_topics(settings)
+    # A state past what Kafka takes used to end the worker, again at every restart.
+    state_budget.check(settings)
     settings.worker_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     from stockapp.app import app
 

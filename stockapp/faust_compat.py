@@ -17,6 +17,7 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 
+from stockapp.errors import StockappError
 from stockapp.partitioning import partition_for
 
 ROCKSDB_SCHEME = "keyrocksdb"
@@ -262,6 +263,14 @@ class SafeSeekApp(faust.App):
         return transport
 
 
+# A record's key, headers and batch framing beside its value.
+RECORD_FRAMING_BYTES = 1024
+
+
+class ChangelogRecordTooLarge(StockappError):
+    """A table value too large for its changelog: not written, nothing stored."""
+
+
 class DurableTable(faust.Table):
     """A Faust table whose writer can wait until its changelog records are in Kafka.
 
@@ -278,8 +287,20 @@ class DurableTable(faust.Table):
         super().__init__(*args, **kwargs)
         self._unsent: list[asyncio.Future] = []
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        future = super().send_changelog(*args, **kwargs)
+    def send_changelog(
+        self, partition: int | None, key: Any, value: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        # A record over the producer's request limit fails inside the producer buffer's own
+        # task, and that failure ends the worker: refuse it here instead, before the store is
+        # written (Faust sends the changelog record first), so the caller's retry or
+        # dead letter applies. The processor holds states far below this (its budget).
+        limit = self.app.conf.producer_max_request_size - RECORD_FRAMING_BYTES
+        if isinstance(value, bytes | bytearray) and len(value) > limit:
+            raise ChangelogRecordTooLarge(
+                f"a {self.name} value of {len(value)} bytes is over the producer's limit "
+                f"({limit} bytes)"
+            )
+        future = super().send_changelog(partition, key, value, *args, **kwargs)
         self._unsent.append(future)
         return future
 

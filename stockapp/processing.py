@@ -2,6 +2,8 @@
 
 The order of effects for a batch is what makes crashes harmless (docs/streaming.md):
 
+0. each touched symbol's new state is encoded, and a record that would take it past the state
+   budget (``STOCKAPP_STATE_MAX_BYTES``) is dead-lettered and left out of it;
 1. raw quotes and closed candles are written to Cassandra, and acknowledged;
 2. late records, dead letters and candles are handed to the Kafka producer;
 3. the new symbol states go to the table, and their changelog records are awaited until
@@ -33,7 +35,7 @@ from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.indicators import Values
 from stockapp.tables.signals.book import RuleBook
 from stockapp.tables.signals.signal import Signal, on_close, on_forming
-from stockapp.tables.symbol_state import CandleSpec, SymbolState
+from stockapp.tables.symbol_state import Applied, CandleSpec, SymbolState
 from stockapp.validation import Element, InvalidQuote, parse_record, reason_class
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,11 @@ RESCAN_SECONDS = 10.0
 TIMER_CHUNK_SYMBOLS = 500
 # A batch that still cannot be stored after this many tries is reported by /ready (503).
 STUCK_AFTER_TRIES = 5
+# What a quote whose id may have been forgotten is sent to the late topic with.
+EXPIRED_REASON = (
+    "its id is older than the ids a symbol keeps (tables/quote_ids.py): it cannot be told "
+    "from a resend"
+)
 # Side outputs (late, dead letter) keep the record's bytes, cut to this size: a record within
 # the broker's limit can be over the producer's request limit (1 MB by default).
 FORWARD_MAX_BYTES = 256 * 1024
@@ -62,6 +69,27 @@ class RawRecord:
     # The consumer group generation the record was fetched in (None: not tracked). A record
     # fetched before a rebalance is not applied after it: see QuoteProcessor.process.
     generation: int | None = None
+
+
+@dataclass(slots=True)
+class Step:
+    """One quote this batch applied to its symbol's state, and what came of it: enough to
+    apply it again (a rebuild) or to take it back out (the state budget)."""
+
+    bar: Bar
+    offset: int
+    quote_id: str | None
+    index: int  # in the record (a packed one holds many quotes)
+    record: RawRecord
+    packed: bool
+    quote: Quote
+    late: tuple[str, ...] = ()  # intervals whose candle had closed
+    revised: bool = False
+    expired: bool = False  # its id may have been forgotten: late everywhere, not stored
+    refused: str | None = None  # why the state budget took it back out
+
+    def apply(self, state: SymbolState, closed: list[Candle]) -> Applied:
+        return state.apply(self.bar, self.offset, closed, self.quote_id, self.index)
 
 
 # {partition: last offset processed there since start, or None} -> {partition: records not
@@ -175,7 +203,18 @@ class QuoteProcessor:
         self.current_topic_id: str | None = None
         self.topic_id_known = False  # asked again after each rebalance
         self.max_skew_ms = int(settings.max_future_skew_seconds * 1000)
+        self.budget = settings.state_max_bytes  # a symbol's encoded state, at most
         self.states: dict[str, SymbolState] = {}  # decoded table values, by symbol
+        # Symbols with forming candles whose states left memory (the cache is full): when each
+        # forming candle closes first, and the symbol's event time, for the timer to judge.
+        self.watch: dict[str, tuple[int, int | None]] = {}
+        # Symbols whose stored state the timer's scan has looked at since the last rebalance.
+        self.scanned: set[str] = set()
+        # Symbols whose state this worker holds in its partitions (None: count again), for
+        # STOCKAPP_MAX_SYMBOLS.
+        self.symbol_count: int | None = None
+        # The size of each symbol's state as last written here (bytes), for /stats.
+        self.state_sizes: dict[str, int] = {}
         self.last_seen: dict[str, float] = {}  # wall clock of each symbol's last record
         self.position: dict[int, int] = {}  # last offset processed, by partition
         self.drained = False  # the last batch emptied the stream's buffer
@@ -201,39 +240,87 @@ class QuoteProcessor:
 
     # -- state cache -------------------------------------------------------------------------
 
-    def state(self, symbol: str) -> SymbolState:
+    def _stored(self, symbol: str) -> dict | None:
+        """The symbol's state as the table holds it (JSON bytes), decoded; None: none."""
+        data = self.table.get(symbol.encode())
+        return orjson.loads(data) if data else None
+
+    def _restored(self, symbol: str, stored: dict | None) -> SymbolState:
+        return (
+            SymbolState.from_dict(stored, self.spec) if stored else SymbolState(symbol, self.spec)
+        )
+
+    def state(self, symbol: str, create: bool = True) -> SymbolState | None:
+        """The symbol's state, from memory or the table (moved to the most recent end of the
+        cache); a new one if there is none (None instead when not ``create``)."""
         state = self.states.pop(symbol, None)  # re-inserted last: the dict's order is recency
         if state is None:
-            stored = self.table.get(symbol.encode())
-            state = (
-                SymbolState.from_dict(stored, self.spec)
-                if stored
-                else SymbolState(symbol, self.spec)
-            )
+            stored = self._stored(symbol)
+            if stored is None and not create:
+                return None
+            state = self._restored(symbol, stored)
+        self.watch.pop(symbol, None)
         self.states[symbol] = state
         return state
 
     def _evict(self) -> None:
         """Keep at most ``state_cache_symbols`` decoded states, dropping the least recently
-        used ones without a forming candle (those the timer must watch stay: they are the
-        working set). Only called when every cached state is stored."""
+        used ones but live ones (their event time follows the wall clock, which the timer
+        moves their watermark with on every tick). Those with forming candles stay watched by
+        the timer through a small entry (when their first candle ends, their event time) and
+        come back from the table when it closes them. Only called when every cached state is
+        stored."""
         limit = self.settings.state_cache_symbols
-        if len(self.last_seen) > len(self.states) + limit:
-            # Symbols dropped by a rebalance or an eviction: their quiet time restarts.
-            self.last_seen = {s: t for s, t in self.last_seen.items() if s in self.states}
+        if len(self.last_seen) > len(self.states) + len(self.watch) + limit:
+            # Symbols dropped by a rebalance: their quiet time restarts.
+            self.last_seen = {
+                s: t for s, t in self.last_seen.items() if s in self.states or s in self.watch
+            }
         excess = len(self.states) - limit
         if excess <= 0:
             return
+        now_ms = int(self.clock() * 1000)
         doomed = []
         for symbol, state in self.states.items():  # oldest first
-            if not state.has_forming:
+            if not _live(state.event_max, now_ms):
                 doomed.append(symbol)
                 if len(doomed) == excess:
                     break
         for symbol in doomed:
-            del self.states[symbol]
-            self.last_seen.pop(symbol, None)
+            state = self.states.pop(symbol)
+            first_end = state.first_end
+            if first_end is not None:
+                self.watch[symbol] = (first_end, state.event_max)
+            else:
+                self.last_seen.pop(symbol, None)
             self.stats["evicted"] += 1
+
+    def largest_state(self) -> tuple[int, str | None]:
+        """The largest state this worker wrote since the last rebalance: (bytes, symbol)."""
+        if not self.state_sizes:
+            return 0, None
+        symbol = max(self.state_sizes, key=self.state_sizes.__getitem__)
+        return self.state_sizes[symbol], symbol
+
+    def _refusal(self, symbol: str) -> str | None:
+        """Why a quote of a symbol this worker holds no state for may not start one, if it
+        may not: the allow-list, or the number of symbols a worker holds."""
+        allowed = self.settings.symbols_allowed
+        if allowed and symbol not in allowed:
+            return f"symbol {symbol} is not in STOCKAPP_SYMBOLS_ALLOWED"
+        limit = self.settings.max_symbols
+        if self.symbol_count is None:
+            owned = self.owned() if self.owned is not None else None
+            self.symbol_count = sum(
+                1 for key in self.table.keys() if self._owns(key.decode(), owned)
+            )
+        if self.symbol_count >= limit:
+            return (
+                f"this worker holds {self.symbol_count} symbols already "
+                f"(STOCKAPP_MAX_SYMBOLS={limit}); new symbol {symbol} refused"
+            )
+        self.symbol_count += 1
+        return None
 
     async def _load_seeds(self, symbols: set[str]) -> None:
         """Symbols this worker has no state for start from their backfill seed, if any."""
@@ -248,6 +335,8 @@ class QuoteProcessor:
             self.states[symbol] = SymbolState.from_dict(stored, self.spec)
             self._seed_dicts[symbol] = stored
             self.stats["seeded"] += 1
+            if self.symbol_count is not None:
+                self.symbol_count += 1
 
     def _owns(self, symbol: str, owned: set[int] | None) -> bool:
         """Whether the symbol's partition is assigned here. A memory table keeps the keys this
@@ -267,6 +356,10 @@ class QuoteProcessor:
     def forget(self) -> None:
         """Partitions moved: states may now live on another worker; reload lazily."""
         self.states.clear()
+        self.watch.clear()
+        self.scanned.clear()
+        self.state_sizes.clear()
+        self.symbol_count = None
         self.position.clear()
         self.scanned_at = 0.0
         self.topic_id_known = False
@@ -356,7 +449,6 @@ class QuoteProcessor:
         if self.first_batch is None:
             self.first_batch = now
         self.stats["batches"] += 1
-        quotes: list[QuoteRow] = []
         closed: list[Candle] = []
         touched: set[str] = set()
         outputs: list[Output] = []
@@ -378,8 +470,8 @@ class QuoteProcessor:
                 if isinstance(q, Quote)
             }
         )
-        # This batch's applied quotes per symbol: (bar, offset, quote id, index in the record)
-        applied_bars: dict[str, list[tuple[Bar, int, str | None, int]]] = {}
+        steps: dict[str, list[Step]] = {}  # this batch's applied quotes, by symbol
+        in_order: list[Step] = []
         dlq = self.settings.topic_dlq
         for record, items, packed in parsed:
             self.position[record.partition] = record.offset
@@ -392,58 +484,164 @@ class QuoteProcessor:
                     stats["invalid"] += 1
                     outputs.append((dlq, record, quote.reason, (index, orjson.dumps(quote.value))))
                     continue
+                symbol = quote.symbol
+                state = self.state(symbol, create=False)
+                refusal = self._refusal(symbol) if state is None else None
+                if (
+                    refusal is None
+                    and self.settings.symbols_allowed
+                    and (symbol not in self.settings.symbols_allowed)
+                ):
+                    refusal = f"symbol {symbol} is not in STOCKAPP_SYMBOLS_ALLOWED"
+                if refusal is not None:
+                    stats["invalid"] += 1
+                    stats["symbols_refused"] += 1
+                    reason = f"element {index}: {refusal}" if packed else refusal
+                    outputs.append((dlq, record, reason, _element(packed, index, quote)))
+                    continue
+                if state is None:
+                    state = self.state(symbol)
+                    assert state is not None
                 bar = quote.bar()
-                state = self.state(quote.symbol)
                 if topic_id is not None and state.follow_topic(topic_id):
                     log.warning(
                         "%s: the quotes topic was recreated (now %s); offsets start again",
-                        quote.symbol,
+                        symbol,
                         topic_id,
                     )
                     stats["topic_recreated"] += 1
+                step = Step(bar, record.offset, quote.id, index, record, packed, quote)
                 try:
-                    applied = state.apply(bar, record.offset, closed, quote.id, index)
+                    applied = step.apply(state, closed)
                 except Exception as exc:  # noqa: BLE001 - one quote must not stop the stream
                     # Validation should have refused it; whatever it was, it goes to the
                     # dead-letter topic with the reason, and the symbol's state is rebuilt
                     # without it.
-                    log.warning("a quote of %s could not be applied: %r", quote.symbol, exc)
+                    log.warning("a quote of %s could not be applied: %r", symbol, exc)
                     stats["invalid"] += 1
                     stats["apply_errors"] += 1
                     reason = f"could not be applied: {type(exc).__name__}: {str(exc)[:200]}"
                     if packed:
                         reason = f"element {index}: {reason}"
                     outputs.append((dlq, record, reason, _element(packed, index, quote)))
-                    self._rebuild(quote.symbol, applied_bars.get(quote.symbol, []), closed)
+                    self._rebuild(symbol, steps.get(symbol, []), closed)
                     continue
-                self.last_seen[quote.symbol] = now  # a replayed record is activity too
+                self.last_seen[symbol] = now  # a replayed record is activity too
                 if applied.duplicate:
                     stats["repeats" if applied.repeat else "duplicates"] += 1
                     continue
-                applied_bars.setdefault(quote.symbol, []).append(
-                    (bar, record.offset, quote.id, index)
+                step.late, step.revised, step.expired = (
+                    applied.late,
+                    applied.revised,
+                    applied.expired,
                 )
-                stats["quotes"] += 1
-                if applied.revised:
-                    stats["revised"] += 1
-                touched.add(quote.symbol)
-                quotes.append(QuoteRow(quote, record.partition, record.offset, index))
-                if applied.late:
-                    stats["late"] += 1
-                    outputs.append(
-                        (
-                            self.settings.topic_late,
-                            record,
-                            "candle already closed for " + ", ".join(applied.late),
-                            _element(packed, index, quote),
-                        )
-                    )
-        await self._emit(quotes, closed, touched, outputs)
+                steps.setdefault(symbol, []).append(step)
+                in_order.append(step)
+                touched.add(symbol)
+        signals = self._signals(closed, touched) if self.rules is not None else []
+        encoded = {symbol: self._encode(symbol) for symbol in touched}
+        for symbol in [s for s, data in encoded.items() if len(data) > self.budget]:
+            closed, signals = self._fit_budget(symbol, steps[symbol], closed, signals, encoded)
+        quotes: list[QuoteRow] = []
+        for step in in_order:
+            self._count(step, stats, quotes, outputs)
+        await self._emit(quotes, closed, touched, outputs, signals, encoded)
         stats["stored_records"] += len(records)
         self.stats.update(stats)
         self.invalid_by_reason.update(
             reason_class(reason) for topic, _, reason, _ in outputs if topic == dlq
         )
+
+    def _count(
+        self, step: Step, stats: Counter[str], quotes: list[QuoteRow], outputs: list[Output]
+    ) -> None:
+        """What a quote applied in the batch leaves: its raw row, its stats, and a record on
+        the late topic if it was late for an interval, or on the dead-letter topic if the
+        state budget took it back out."""
+        record, index, quote = step.record, step.index, step.quote
+        element = _element(step.packed, index, quote)
+        if step.refused is not None:
+            stats["invalid"] += 1
+            stats["over_budget"] += 1
+            reason = f"element {index}: {step.refused}" if step.packed else step.refused
+            outputs.append((self.settings.topic_dlq, record, reason, element))
+            return
+        stats["quotes"] += 1
+        if step.revised:
+            stats["revised"] += 1
+        if step.expired:
+            # Maybe a resend whose id was forgotten: neither counted nor stored again.
+            stats["late"] += 1
+            stats["expired_ids"] += 1
+            outputs.append((self.settings.topic_late, record, EXPIRED_REASON, element))
+            return
+        quotes.append(QuoteRow(quote, record.partition, record.offset, index))
+        if step.late:
+            stats["late"] += 1
+            reason = "candle already closed for " + ", ".join(step.late)
+            outputs.append((self.settings.topic_late, record, reason, element))
+
+    def _encode(self, symbol: str) -> bytes:
+        return orjson.dumps(self.states[symbol].to_dict())
+
+    def _fit_budget(
+        self,
+        symbol: str,
+        steps: list[Step],
+        closed: list[Candle],
+        signals: list[Signal],
+        encoded: dict[str, bytes],
+    ) -> tuple[list[Candle], list[Signal]]:
+        """The symbol's state went over the budget in this batch: apply its steps again from
+        the stored state one by one, and take back out (``Step.refused``) each that would
+        leave it over. Its neighbours stay, and so does the partition. Returns the batch's
+        closed candles and signals with the symbol's replaced by what the kept steps give.
+
+        Each step costs an encoding of the state here, but only for a symbol over the budget,
+        which the bounds of everything a state holds make a matter of settings (checked at
+        start, stockapp/state_budget.py), not of the feed."""
+        budget = self.budget
+        stored = self._stored(symbol) or self._seed_dicts.get(symbol)
+        state = self._restored(symbol, stored)
+        self.states[symbol] = state
+        good = orjson.dumps(state.to_dict())
+        kept_closed: list[Candle] = []
+        kept_signals: list[Signal] = []
+        for step in steps:
+            trial: list[Candle] = []
+            try:
+                step.apply(state, trial)
+                fired = self._on_close(trial) if self.rules is not None else []
+                data = orjson.dumps(state.to_dict())
+            except Exception as exc:  # noqa: BLE001 - as for any quote that cannot be applied
+                step.refused = f"could not be applied: {type(exc).__name__}: {str(exc)[:200]}"
+            else:
+                if len(data) <= budget:
+                    kept_closed += trial
+                    kept_signals += fired
+                    good = data
+                    continue
+                step.refused = (
+                    f"the state of {symbol} would be {len(data)} bytes, over the state budget "
+                    f"of {budget} (STOCKAPP_STATE_MAX_BYTES)"
+                )
+            state = SymbolState.from_dict(orjson.loads(good), self.spec)
+            self.states[symbol] = state
+        if self.rules is not None and self.rules.any_provisional:
+            kept_signals += self._provisional({symbol})
+            good = orjson.dumps(state.to_dict())
+        refused = sum(1 for step in steps if step.refused is not None)
+        log.warning(
+            "%s: %d quote(s) of the batch dead-lettered: the state would pass the budget of "
+            "%d bytes",
+            symbol,
+            refused,
+            budget,
+        )
+        encoded[symbol] = good
+        closed = [c for c in closed if c.symbol != symbol] + kept_closed
+        signals = [s for s in signals if s.symbol != symbol] + kept_signals
+        return closed, signals
 
     def _parse(
         self, record: RawRecord, now_ms: int
@@ -459,19 +657,14 @@ class QuoteProcessor:
             reason = f"could not be parsed: {type(exc).__name__}: {str(exc)[:200]}"
             return InvalidQuote(reason), packed
 
-    def _rebuild(
-        self, symbol: str, bars: list[tuple[Bar, int, str | None, int]], closed: list[Candle]
-    ) -> None:
+    def _rebuild(self, symbol: str, steps: list[Step], closed: list[Candle]) -> None:
         """The symbol's state as stored before this batch plus the batch's records that applied
         (a record that raised may have left it half-changed). Its candles closed in this batch
         are closed again by the replay, so the earlier copies leave ``closed``."""
-        stored = self.table.get(symbol.encode()) or self._seed_dicts.get(symbol)
-        state = (
-            SymbolState.from_dict(stored, self.spec) if stored else SymbolState(symbol, self.spec)
-        )
+        state = self._restored(symbol, self._stored(symbol) or self._seed_dicts.get(symbol))
         closed[:] = [c for c in closed if c.symbol != symbol]
-        for bar, offset, quote_id, index in bars:
-            state.apply(bar, offset, closed, quote_id, index)
+        for step in steps:
+            step.apply(state, closed)
         self.states[symbol] = state
 
     async def on_timer(self) -> None:
@@ -512,28 +705,54 @@ class QuoteProcessor:
         now_ms = int(now * 1000)
         due_by = now_ms - self.spec.grace_ms
         partitions = set()
-        for symbol, state in self.states.items():
-            first_end = state.first_end
-            if first_end is None or not self._owns(symbol, owned):
-                continue
-            if first_end <= due_by if _live(state, now_ms) else self._idle(symbol, now):
+        for symbol, first_end, event_max in self._watched(owned):
+            if first_end <= due_by if _live(event_max, now_ms) else self._idle(symbol, now):
                 partitions.add(symbol_partition(symbol, count))
         return {p: self.position.get(p) for p in sorted(partitions)}
+
+    def _watched(self, owned: set[int] | None) -> list[tuple[str, int, int | None]]:
+        """The symbols with forming candles in this worker's partitions, in memory or not:
+        (symbol, when its first forming candle ends, its event time), earliest end first."""
+        found = [
+            (symbol, first_end, state.event_max)
+            for symbol, state in self.states.items()
+            if (first_end := state.first_end) is not None
+        ]
+        found += [(symbol, end, event_max) for symbol, (end, event_max) in self.watch.items()]
+        # The first to close first, whether in memory or not: the order closes are stored in
+        # does not depend on what the cache happens to hold.
+        found.sort(key=lambda entry: (entry[1], entry[0]))
+        return [entry for entry in found if self._owns(entry[0], owned)]
+
+    def _scan(self, owned: set[int] | None, now_ms: int) -> None:
+        """Find the states with forming candles in the table that this worker has not looked
+        at since the last rebalance (a symbol quiet since a restart is only found this way),
+        and watch them without holding them in memory."""
+        for key in list(self.table.keys()):
+            symbol = key.decode()
+            if symbol in self.scanned or symbol in self.states or not self._owns(symbol, owned):
+                continue
+            stored = self._stored(symbol)
+            if stored is None:
+                continue  # a scan that runs while stores are still opening looks again later
+            self.scanned.add(symbol)
+            state = SymbolState.from_dict(stored, self.spec)
+            first_end = state.first_end
+            if first_end is None:
+                continue
+            if _live(state.event_max, now_ms):  # the timer moves its watermark every tick
+                self.states[symbol] = state
+            else:
+                self.watch[symbol] = (first_end, state.event_max)
 
     async def _close_by_timer(self, now: float, backlogs: dict[int, int | None] | None) -> None:
         owned = self.owned() if self.owned is not None else None
         if now - self.scanned_at >= RESCAN_SECONDS:
-            for key in list(self.table.keys()):
-                symbol = key.decode()
-                if symbol in self.states or not self._owns(symbol, owned):
-                    continue
-                stored = self.table.get(key)
-                state = SymbolState.from_dict(stored, self.spec) if stored else None
-                if state is not None and state.has_forming:  # only those the timer may close
-                    self.states[symbol] = state
+            self._scan(owned, int(now * 1000))
             self.scanned_at = now
         now_ms = int(now * 1000)
         grace_ms = self.spec.grace_ms
+        due_by = now_ms - grace_ms
         count = self.settings.quotes_partitions
         busy = self._busy()
 
@@ -550,21 +769,22 @@ class QuoteProcessor:
 
         closed: list[Candle] = []
         touched: set[str] = set()
-        for symbol, state in list(self.states.items()):
-            if not state.has_forming or not self._owns(symbol, owned):
-                continue
+        for symbol, _first_end, event_max in self._watched(owned):
             before = len(closed)
             self.last_seen.setdefault(symbol, now)
-            if _live(state, now_ms):
+            if _live(event_max, now_ms):
                 # Live: event time follows the wall clock, so the wall clock can stand in
                 # for the ticks a quiet symbol does not send. Only past windows close, and
                 # only once nothing waits in the symbol's partition: after a stall (a slow
                 # Cassandra, GC, a rebalance) the records waiting there arrived on time and
                 # must not be judged late because the worker was behind.
                 if caught_up(symbol):
-                    state.advance(now_ms - grace_ms, closed)
+                    state = self.states[symbol]  # live states stay in memory (_evict)
+                    state.advance(due_by, closed)
             elif self._idle(symbol, now) and caught_up(symbol):
                 # A replay that stopped: nothing will move its event time any more.
+                state = self.state(symbol)
+                assert state is not None
                 state.close_all(closed)
                 partition = symbol_partition(symbol, count)
                 log.info(
@@ -603,9 +823,17 @@ class QuoteProcessor:
         closed: list[Candle],
         touched: set[str],
         outputs: list[Output],
+        signals: list[Signal] | None = None,
+        encoded: dict[str, bytes] | None = None,
     ) -> None:
+        """Store and publish a change in the order that makes a crash harmless (the module's
+        docstring). ``signals`` and ``encoded`` (the touched states) are derived here unless
+        the caller did (a batch does, to hold its states to the budget first)."""
+        if signals is None:
+            signals = self._signals(closed, touched) if self.rules is not None else []
+        if encoded is None:
+            encoded = {symbol: self._encode(symbol) for symbol in touched}
         stored_quotes = quotes if self.settings.store_raw_quotes else []
-        signals = self._signals(closed, touched) if self.rules is not None else []
         # Provisional firings are news, not history: Kafka and live push only.
         final = [signal for signal in signals if not signal.provisional]
         if stored_quotes or closed or final:
@@ -634,9 +862,20 @@ class QuoteProcessor:
                 await asyncio.gather(*deliveries)
             finally:
                 self.pending_sends = 0
-        for symbol in touched:
-            self.table[symbol.encode()] = self.states[symbol].to_dict()
-        if touched and self.durable is not None:
+        for symbol, data in encoded.items():
+            self.table[symbol.encode()] = data
+            self.state_sizes[symbol] = len(data)
+            if len(data) > self.budget:
+                # Only a timer close can get here (a batch holds its states to the budget):
+                # closing candles fills indicator windows, which the start check bounds.
+                self.stats["states_over_budget"] += 1
+                log.error(
+                    "%s: its state is %d bytes, over the budget of %d",
+                    symbol,
+                    len(data),
+                    self.budget,
+                )
+        if encoded and self.durable is not None:
             # The agent acks the batch next, and its offsets may be committed at once: the
             # states that cover them must be in Kafka first (faust_compat.DurableTable).
             await self.durable()
@@ -650,7 +889,14 @@ class QuoteProcessor:
     def _signals(self, closed: list[Candle], touched: set[str]) -> list[Signal]:
         """Run the closed candles through the rules, in the order they closed, then ask the
         provisional rules about the touched symbols' forming candles. The rules' state is in
-        each symbol's state, stored with it below: a replay fires the same signals again."""
+        each symbol's state, stored with it: a replay fires the same signals again."""
+        fired = self._on_close(closed)
+        assert self.rules is not None
+        if self.rules.any_provisional:
+            fired += self._provisional(touched)
+        return fired
+
+    def _on_close(self, closed: list[Candle]) -> list[Signal]:
         book = self.rules
         assert book is not None
         fired: list[Signal] = []
@@ -669,15 +915,20 @@ class QuoteProcessor:
             state = self.states[symbol]
             for key in [k for k in state.rules if k not in book.keys]:
                 del state.rules[key]
-        if book.any_provisional:
-            for symbol in touched:
-                state = self.states[symbol]
-                for candle in state.forming_candles():
-                    rules = book.applying(symbol, candle.interval)
-                    if any(spec.provisional for _, spec in rules):
-                        fired += on_forming(
-                            state.rules, state.marks, rules, candle, state.provisional(candle)
-                        )
+        return fired
+
+    def _provisional(self, touched: set[str]) -> list[Signal]:
+        book = self.rules
+        assert book is not None
+        fired: list[Signal] = []
+        for symbol in touched:
+            state = self.states[symbol]
+            for candle in state.forming_candles():
+                rules = book.applying(symbol, candle.interval)
+                if any(spec.provisional for _, spec in rules):
+                    fired += on_forming(
+                        state.rules, state.marks, rules, candle, state.provisional(candle)
+                    )
         return fired
 
     def forming(self, symbol: str, interval: str) -> list[tuple[Candle, Values]]:
@@ -723,6 +974,7 @@ class QuoteProcessor:
         return await self.publish(topic, key, value, headers)
 
 
-def _live(state: SymbolState, now_ms: int) -> bool:
-    """Event time follows the wall clock: the wall clock may close its windows."""
-    return state.event_max is not None and state.event_max >= now_ms - LIVE_WINDOW_MS
+def _live(event_max: int | None, now_ms: int) -> bool:
+    """A symbol whose event time follows the wall clock: the wall clock may close its
+    windows."""
+    return event_max is not None and event_max >= now_ms - LIVE_WINDOW_MS

@@ -135,6 +135,14 @@ class Settings(BaseSettings):
     batch_max_bytes: Annotated[int, Field(ge=1024)] = 4 * 1024 * 1024
     cassandra_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
     state_cache_symbols: Annotated[int, Field(ge=1)] = 10_000
+    # One symbol's state, encoded, at most: a record of the state table's changelog, so well
+    # under Kafka's 1 MB record limit (checked at start against the topic's max.message.bytes
+    # and against the worst case the indicators, intervals and rules allow).
+    state_max_bytes: Annotated[int, Field(ge=64 * 1024, le=64 * 1024 * 1024)] = 256 * 1024
+    # Symbols one worker holds state for; a quote of a new symbol past it is dead-lettered.
+    max_symbols: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    # The only symbols processed (empty: any); quotes of others are dead-lettered.
+    symbols_allowed: CsvList = ()
     standby_replicas: Annotated[int, Field(ge=0, le=10)] = 1
     rocksdb_memory_mb: Annotated[int, Field(ge=4, le=65_536)] = 16
     # How long a silent worker keeps its partitions before the group gives them to others:
@@ -200,6 +208,7 @@ class Settings(BaseSettings):
         "cors_origins",
         "allowed_hosts",
         "api_rate_exempt",
+        "symbols_allowed",
         mode="before",
     )
     @classmethod

@@ -227,6 +227,11 @@ def _fields(
 # one of each).
 REASON_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("unprocessable", ("could not be applied", "could not be parsed")),
+    # The worker's bounds (stockapp/processing.py): the state budget, the symbols it holds.
+    (
+        "over_limit",
+        ("STOCKAPP_STATE_MAX_BYTES", "STOCKAPP_MAX_SYMBOLS", "STOCKAPP_SYMBOLS_ALLOWED"),
+    ),
     ("bad_symbol", ("bad symbol", "record key")),
     ("too_many_quotes", ("record packs",)),
     ("not_json", ("not valid JSON", "empty record", "JSON object", "empty array")),

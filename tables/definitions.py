@@ -8,10 +8,10 @@ from stockapp.settings import get_settings
 
 _settings = get_settings()
 
-# symbol (bytes) -> SymbolState.to_dict(). Written once per batch per symbol, or by the timer,
-# so the changelog partition comes from the producer's partitioner on the key rather than from
-# the event being processed: with the same key bytes (the symbol) and partition count as the
-# quotes topic, that is the symbol's source partition, and recovery after a rebalance brings
+# symbol (bytes) -> SymbolState.to_dict() as JSON bytes. Written once per batch per symbol, or by
+# the timer, so the changelog partition comes from the producer's partitioner on the key rather
+# than from the event being processed: with the same key bytes (the symbol) and partition count
+# as the quotes topic, that is the symbol's source partition, and recovery after a rebalance brings
 # the state to the worker that now reads the symbol's quotes. The key type must be bytes:
 # Faust serializes a ``str`` key as JSON (with quotes), which would hash to another partition.
 # A DurableTable: the processor waits for each batch's changelog records before the batch's
@@ -20,6 +20,9 @@ symbol_state = durable_table(
     app,
     "symbol-state",
     key_type=bytes,
+    # The processor encodes each state itself (JSON, as Faust's codec wrote it before): it knows
+    # the record's size before Faust's producer does, and holds it to the state budget.
+    value_type=bytes,
     default=None,
     partitions=_settings.quotes_partitions,
     use_partitioner=True,

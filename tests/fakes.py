@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+
 
 class Effects:
     """Records writes, publishes and table puts in the order they happen."""
@@ -37,9 +39,15 @@ class Effects:
 
 
 class Table(dict):
+    """The symbol-state table: symbol bytes -> the state as JSON bytes."""
+
     def __init__(self, effects: Effects) -> None:
         super().__init__()
         self.effects = effects
+
+    def state(self, key: bytes) -> dict:
+        """The stored state, decoded."""
+        return orjson.loads(self[key])
 
     def __setitem__(self, key, value) -> None:
         self.effects.log.append(("table", key))

@@ -197,6 +197,22 @@ class WorkerCollector(Collector):
             len(proc.states) if proc else 0,
         )
         yield _gauge(
+            "stockapp_symbols_held",
+            "Symbols this worker holds state for in its partitions (STOCKAPP_MAX_SYMBOLS "
+            "bounds it; counted once a new symbol arrives after a start or rebalance).",
+            (proc.symbol_count or 0) if proc else 0,
+        )
+        yield _gauge(
+            "stockapp_state_bytes_max",
+            "The largest symbol state this worker wrote since its last rebalance, encoded.",
+            proc.largest_state()[0] if proc else 0,
+        )
+        yield _gauge(
+            "stockapp_state_budget_bytes",
+            "The most a symbol's encoded state may take (STOCKAPP_STATE_MAX_BYTES).",
+            get_settings().state_max_bytes,
+        )
+        yield _gauge(
             "stockapp_websocket_clients",
             "Live WebSocket connections open (served here or relayed from the owner).",
             hub.clients,

@@ -13,6 +13,7 @@ from faust.web import Request, Response, View
 from stockapp.agents.webhook import notifier
 from stockapp.app import app
 from stockapp.faust_compat import consumer_state, producer_client
+from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import execute
 from stockapp.web.api import reader
 from stockapp.web.live import hub
@@ -95,6 +96,7 @@ class Stats(View):
         # forming candle (how many, and a few by name: a worker may hold tens of thousands),
         # and how far each quotes partition has been processed.
         forming = [s for s, st in proc.states.items() if st.has_forming] if proc else []
+        forming += list(proc.watch) if proc else []
         positions = dict(sorted(proc.position.items())) if proc else {}
         # Each assigned quotes partition's end as the consumer last saw it: with
         # ``positions``, whether a partition is behind, or not read at all.
@@ -112,6 +114,8 @@ class Stats(View):
                 "positions": positions,
                 "ends": ends,
                 "pending_sends": proc.pending_sends if proc else 0,
+                # How close this worker is to its bounds (docs/security.md, "Limits").
+                "state": _state_bounds(proc),
                 "first_batch_at": proc.first_batch if proc else None,
                 # Live WebSocket connections open now, and the clients dropped as too slow.
                 "live": {"clients": hub.clients, "dropped": hub.dropped},
@@ -129,6 +133,20 @@ class Stats(View):
                 },
             }
         )
+
+
+def _state_bounds(proc: Any) -> dict[str, Any]:
+    settings = get_settings()
+    largest, symbol = proc.largest_state() if proc else (0, None)
+    return {
+        "budget_bytes": settings.state_max_bytes,
+        "largest_bytes": largest,
+        "largest_symbol": symbol,
+        "symbols": proc.symbol_count if proc else None,
+        "max_symbols": settings.max_symbols,
+        "in_memory": len(proc.states) if proc else 0,
+        "watched": len(proc.watch) if proc else 0,
+    }
 
 
 def _awaiting(awaitable: Any, limit: int = 24) -> list[str]:

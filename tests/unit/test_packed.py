@@ -167,7 +167,7 @@ async def test_a_replayed_packed_record_changes_nothing():
     quotes = stream(200, ["AAPL", "MSFT"], 3)
     records = packed(quotes, 25)
     proc, effects, table = await run(records)
-    before = {k: dict(v) for k, v in table.items()}
+    before = dict(table)
     written = len(effects.quotes)
     proc.forget()  # as after a restart: state comes back from the table
     for i in range(0, len(records), 7):

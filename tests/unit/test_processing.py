@@ -65,7 +65,7 @@ async def test_effects_happen_in_durable_order():
     assert effects.published[1][3]["stockapp.reason"] == b"candle already closed for 1m"
     candle = orjson.loads(effects.published[2][2])
     assert (candle["interval"], candle["open"], candle["closed"]) == ("1m", 10.0, True)
-    assert table[b"AAPL"]["last_offset"] == 3
+    assert table.state(b"AAPL")["last_offset"] == 3
     assert dict(proc.stats) == {
         "quotes": 3,
         "invalid": 1,
@@ -91,7 +91,7 @@ async def test_the_state_is_written_only_once_every_record_is_delivered():
     assert not task.done() and b"AAPL" not in table and proc.pending_sends == 1
     slow.set_result(None)
     await asyncio.wait_for(task, 1)
-    assert table[b"AAPL"]["last_offset"] == 1 and proc.pending_sends == 0
+    assert table.state(b"AAPL")["last_offset"] == 1 and proc.pending_sends == 0
 
 
 async def test_a_failed_delivery_fails_the_batch_before_the_state_is_written():
@@ -219,7 +219,7 @@ async def test_a_failed_batch_is_retried_from_the_stored_state():
     assert proc.stats["stored_records"] == 4
     assert proc.closed_by_interval == {"1m": 1}
     assert [q.offset for q in effects.quotes] == [0, 1, 2, 3]  # each quote stored once
-    assert table[b"TSLA"]["last_offset"] == 3
+    assert table.state(b"TSLA")["last_offset"] == 3
     (closed,) = effects.candles  # the 14:00 candle, closed once, from the first tick only
     assert (closed.volume, closed.trades) == (10.0, 1)
 
@@ -263,7 +263,7 @@ async def test_a_record_that_cannot_be_applied_is_dead_lettered_and_the_batch_go
         1,
     )  # the poison's price is nowhere
     assert [q.offset for q in effects.quotes] == [0, 2, 3]
-    assert table[b"AAPL"]["last_offset"] == 3 and table[b"MSFT"]["last_offset"] == 2
+    assert table.state(b"AAPL")["last_offset"] == 3 and table.state(b"MSFT")["last_offset"] == 2
 
 
 async def test_an_oversized_record_is_forwarded_cut_with_a_header():
@@ -376,7 +376,7 @@ class SymbolStateRoundTrip:
             return True
         from stockapp.tables.symbol_state import SymbolState
 
-        again = SymbolState.from_dict(orjson.loads(orjson.dumps(stored)), proc.spec).to_dict()
+        again = orjson.dumps(SymbolState.from_dict(orjson.loads(stored), proc.spec).to_dict())
         return again == stored
 
 
@@ -537,7 +537,9 @@ async def test_a_recreated_quotes_topic_does_not_hide_below_the_replay_guard():
     proc, effects, table, _ = make(T0 + 3_600_000)
     proc.topic_id = topic_id
     await proc.process([tick("ABC", T0 + i * 1000, 10.0 + i, 100 + i) for i in range(3)])
-    assert table[b"ABC"]["topic_id"] == topic["id"] and table[b"ABC"]["last_offset"] == 102
+    assert (
+        table.state(b"ABC")["topic_id"] == topic["id"] and table.state(b"ABC")["last_offset"] == 102
+    )
     await proc.process([tick("ABC", T0 + 5000, 20.0, 101)])  # a real replay: skipped
     assert proc.stats["duplicates"] == 1
 
@@ -546,7 +548,9 @@ async def test_a_recreated_quotes_topic_does_not_hide_below_the_replay_guard():
     await proc.process([tick("ABC", T0 + 6000 + i, 30.0 + i, i) for i in range(3)])
     assert proc.stats["topic_recreated"] == 1 and proc.stats["quotes"] == 6
     assert proc.stats["duplicates"] == 1
-    assert table[b"ABC"]["topic_id"] == topic["id"] and table[b"ABC"]["last_offset"] == 2
+    assert (
+        table.state(b"ABC")["topic_id"] == topic["id"] and table.state(b"ABC")["last_offset"] == 2
+    )
     (forming,) = proc.forming("ABC", "1m")
     assert forming[0].trades == 6 and forming[0].close == 32.0
 
@@ -580,7 +584,7 @@ async def test_a_resent_quote_counts_once():
     (minute,) = proc.forming("RS", "1m")
     assert (minute[0].volume, minute[0].trades) == (10.0, 2)
     assert [q.offset for q in effects.quotes] == [0, 8]
-    assert table[b"RS"]["last_offset"] == 8  # the repeat moves the guard all the same
+    assert table.state(b"RS")["last_offset"] == 8  # the repeat moves the guard all the same
 
 
 async def test_bars_sent_again_by_a_restarted_poller_do_not_double_the_day():
@@ -610,7 +614,7 @@ async def test_bars_sent_again_by_a_restarted_poller_do_not_double_the_day():
     assert proc.stats["repeats"] == 10
     (hour,) = proc.forming("AVB", "1h")
     assert (hour[0].volume, hour[0].trades) == (1000.0, 10)
-    assert len(table[b"AVB"]["bars"]) == 10  # within the id horizon
+    assert len(table.state(b"AVB")["bars"]) == 10  # within the id horizon
 
 
 async def test_a_revised_bar_replaces_the_earlier_version_through_the_table():
@@ -678,7 +682,7 @@ async def test_records_fetched_before_a_rebalance_are_not_applied():
     generation[0] = 4
     assert await proc.process(old[2:]) == []
     assert proc.stats["quotes"] == 1 and proc.stats["stale_records"] == 2
-    assert table[b"AAPL"]["last_offset"] == 0
+    assert table.state(b"AAPL")["last_offset"] == 0
     fresh = [replace(tick("AAPL", T0 + i * 1000, 10.0 + i, i), generation=4) for i in (1, 2)]
     assert await proc.process(fresh) == fresh
     assert proc.stats["quotes"] == 3 and proc.states["AAPL"].last_offset == 2

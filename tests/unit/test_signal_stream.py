@@ -199,15 +199,15 @@ async def test_rules_changed_mid_stream_start_afresh_and_deleted_rules_leave_no_
     for minute in range(5):
         await proc.process([tick_record(T0 + minute * MINUTE + 10_000, 100.0 + minute, minute)])
     (old_key,) = book.keys
-    assert old_key in table[b"AAPL"]["rules"]
+    assert old_key in table.state(b"AAPL")["rules"]
     # The same name with another lookback: another key, its own state.
     assert book.replace([parse_rule({**breakout, "lookback": 2}, ["1m"])])
     assert not book.replace([parse_rule({**breakout, "lookback": 2}, ["1m"])])
     (new_key,) = book.keys
     assert new_key != old_key
     await proc.process([tick_record(T0 + 5 * MINUTE + 10_000, 90.0, 5)])
-    assert set(table[b"AAPL"]["rules"]) == {new_key}
-    assert table[b"AAPL"]["rules"][new_key] == [104.0]  # one candle seen, by the new rule
+    assert set(table.state(b"AAPL")["rules"]) == {new_key}
+    assert table.state(b"AAPL")["rules"][new_key] == [104.0]  # one candle seen, by the new rule
 
 
 def test_rule_keys_follow_the_definition_and_built_in_names_win():
