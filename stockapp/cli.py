@@ -118,7 +118,7 @@ def _symbols(text: str) -> list[str]:
     from stockapp.validation import SYMBOL
 
     symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
-    bad = [s for s in symbols if not SYMBOL.match(s)]
+    bad = [s for s in symbols if not SYMBOL.fullmatch(s)]
     if not symbols or bad:
         raise StockappError(f"--symbols: not valid symbols: {', '.join(bad) or '(none)'}")
     return symbols

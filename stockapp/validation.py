@@ -162,7 +162,7 @@ def _symbol(data: Mapping[str, object]) -> str:
             "missing field 'symbol'" if symbol is None else "symbol must be a string"
         )
     symbol = symbol.strip().upper()
-    if not SYMBOL.match(symbol):
+    if not SYMBOL.fullmatch(symbol):
         raise InvalidQuote(f"bad symbol {symbol[:20]!r}: 1-15 characters of A-Z 0-9 . - ^ =")
     return symbol
 

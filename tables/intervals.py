@@ -52,7 +52,7 @@ def parse_interval(name: str, market_tz: str) -> Interval:
     """``"1m"``, ``"15m"``, ``"4h"``, ``"30s"`` (epoch-aligned) or ``"1d"`` (market days)."""
     if name == "1d":
         return Interval(name, DAY_MS, ZoneInfo(market_tz))
-    match = _SPEC.match(name)
+    match = _SPEC.fullmatch(name)
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"unknown candle interval {name!r} (examples: 30s, 1m, 15m, 1h, 1d)")
     ms = int(match.group(1)) * _UNIT_MS[match.group(2)]

@@ -92,7 +92,7 @@ def add_indicator_columns(session: Any, keyspace: str, outputs: tuple[str, ...])
     for name in outputs:
         if name in have:
             continue
-        if not _COLUMN.match(name):  # the registry's names always match; a guard for CQL
+        if not _COLUMN.fullmatch(name):  # the registry's names always match; a guard for CQL
             raise StockappError(f"indicator output {name!r} cannot be a column name")
         session.execute(
             f"ALTER TABLE {keyspace}.candles ADD IF NOT EXISTS {name} double", timeout=60
@@ -115,7 +115,7 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def validate_keyspace(name: str) -> str:
-    if not _KEYSPACE.match(name):
+    if not _KEYSPACE.fullmatch(name):
         raise StockappError(
             f"STOCKAPP_CASSANDRA_KEYSPACE={name!r} is not a valid keyspace name "
             "(letters, digits, underscore; at most 48)"

@@ -11,7 +11,7 @@ from stockapp.app import app
 from stockapp.settings import get_settings
 from stockapp.web import describe
 from stockapp.web.http import ROUTED_HEADER, ApiView, NotFound, owner_url
-from stockapp.web.params import parse_candle_query, parse_symbol
+from stockapp.web.params import parse_candle_query, parse_symbol, parse_symbols_query
 from stockapp.web.payload import from_candle
 from stockapp.web.reader import Reader
 
@@ -32,7 +32,9 @@ def forming_json(symbol: str, interval: str) -> list[dict[str, Any]]:
 class Symbols(ApiView):
     async def get(self, request: Request) -> Response:
         async def handler() -> Any:
-            return {"symbols": await reader.symbols()}
+            q = parse_symbols_query(dict(request.query))
+            symbols, following = await reader.symbols_page(q.after, q.prefix, q.limit)
+            return {"symbols": symbols, "next": following}
 
         return await self.respond(request, handler)
 

@@ -31,7 +31,7 @@ class CandleQuery:
 
 def parse_symbol(raw: str) -> str:
     symbol = raw.strip().upper()
-    if not SYMBOL.match(symbol):
+    if not SYMBOL.fullmatch(symbol):
         raise BadRequest(f"symbol {raw[:40]!r} is not 1-15 characters of A-Z 0-9 . - ^ =")
     return symbol
 
@@ -104,6 +104,27 @@ def parse_signal_query(query: Mapping[str, str], intervals: tuple[str, ...]) -> 
         parse_time("before", query["before"]) if query.get("before") else None,
         _limit(query.get("limit"), SIGNAL_LIMIT, MAX_SIGNAL_LIMIT),
     )
+
+
+SYMBOLS_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class SymbolsQuery:
+    after: str | None  # only symbols after this one (the previous page's ``next``)
+    prefix: str  # only symbols starting with this ("": all)
+    limit: int
+
+
+def parse_symbols_query(query: Mapping[str, str]) -> SymbolsQuery:
+    unknown = sorted(set(query) - {"after", "prefix", "limit"})
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(u[:20] for u in unknown)}")
+    after = parse_symbol(query["after"]) if query.get("after") else None
+    prefix = query.get("prefix", "").strip().upper()
+    if prefix and not SYMBOL.fullmatch(prefix):
+        raise BadRequest(f"prefix {prefix[:40]!r} is not 1-15 characters of A-Z 0-9 . - ^ =")
+    return SymbolsQuery(after, prefix, _limit(query.get("limit"), SYMBOLS_LIMIT, SYMBOLS_LIMIT))
 
 
 def parse_candle_query(

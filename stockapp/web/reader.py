@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import time
 from typing import Any
 
 import orjson
@@ -22,6 +24,8 @@ SIGNAL_COLUMNS = "start, interval, rule, kind, end, vals"
 # it looks for signals of every symbol.
 SIGNAL_SCAN_ROWS = 5000
 SIGNAL_SCAN_DAYS = 7
+# How long the list of symbols is reused: /api/symbols reads the whole table once per this.
+SYMBOLS_TTL_S = 5.0
 
 
 class Reader:
@@ -33,6 +37,7 @@ class Reader:
         self._session: Any = None
         self._lock = asyncio.Lock()
         self._prepared: dict[str, Any] = {}
+        self._symbols: tuple[float, list[dict]] | None = None  # (read at, symbols)
 
     async def session(self) -> Any:
         async with self._lock:
@@ -84,9 +89,15 @@ class Reader:
         return list(await execute(session, self._prepared[name], params))
 
     async def symbols(self) -> list[dict]:
+        """Every symbol, alphabetical: read once per ``SYMBOLS_TTL_S`` whatever the number of
+        clients (the table is keyed by symbol, so Cassandra cannot page it in that order)."""
+        now = time.monotonic()
+        cached = self._symbols
+        if cached is not None and now - cached[0] < SYMBOLS_TTL_S:
+            return cached[1]
         session = await self.session()
         rows = await execute_all(session, self._prepared["symbols"])
-        return sorted(
+        symbols = sorted(
             (
                 {
                     "symbol": r.symbol,
@@ -97,6 +108,27 @@ class Reader:
             ),
             key=lambda s: s["symbol"],
         )
+        self._symbols = (now, symbols)
+        return symbols
+
+    async def symbols_page(
+        self, after: str | None, prefix: str, limit: int
+    ) -> tuple[list[dict], str | None]:
+        """Up to ``limit`` symbols after ``after`` starting with ``prefix``, and the symbol to
+        ask the next page after (None: this is the last)."""
+        symbols = await self.symbols()
+        names = [s["symbol"] for s in symbols]
+        first = bisect.bisect_right(names, after) if after is not None else 0
+        first = max(first, bisect.bisect_left(names, prefix))
+        page = []
+        for entry in symbols[first:]:
+            if not entry["symbol"].startswith(prefix) or len(page) == limit:
+                break
+            page.append(entry)
+        more = first + len(page) < len(symbols) and (
+            symbols[first + len(page)]["symbol"].startswith(prefix)
+        )
+        return page, page[-1]["symbol"] if page and more else None
 
     async def last_tick_ms(self, symbol: str) -> int | None:
         """None: the symbol is unknown."""

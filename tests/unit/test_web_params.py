@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from stockapp.web.params import (
@@ -88,3 +90,45 @@ def test_bad_signal_queries_say_why(query, fragment):
     with pytest.raises(BadRequest) as caught:
         parse_signal_query(query, INTERVALS)
     assert fragment in str(caught.value)
+
+
+def test_symbols_queries():
+    from stockapp.web.params import SYMBOLS_LIMIT, SymbolsQuery, parse_symbols_query
+
+    assert parse_symbols_query({}) == SymbolsQuery(None, "", SYMBOLS_LIMIT)
+    assert parse_symbols_query({"after": "aapl", "prefix": "a", "limit": "2"}) == SymbolsQuery(
+        "AAPL", "A", 2
+    )
+    for query, fragment in (
+        ({"limit": "0"}, "limit must be between 1 and 1000"),
+        ({"limit": "1001"}, "limit must be between 1 and 1000"),
+        ({"prefix": "A/"}, "prefix 'A/' is not"),
+        ({"after": "a b"}, "is not 1-15 characters"),
+        ({"page": "2"}, "unknown query parameter(s): page"),
+    ):
+        with pytest.raises(BadRequest, match=re.escape(fragment)):
+            parse_symbols_query(query)
+
+
+async def test_symbols_come_a_page_at_a_time_in_order():
+    from stockapp.settings import load_settings
+    from stockapp.web.reader import Reader
+
+    reader = Reader(load_settings())
+    names = ["A", "AA", "AAPL", "AMZN", "B", "BRK.B", "MSFT"]
+    symbols = [{"symbol": n, "last_price": 1.0, "last_time": 0} for n in names]
+    reader._symbols = (float("inf"), symbols)  # read already (never stale)
+
+    async def pages(prefix: str, limit: int) -> list[list[str]]:
+        got, after = [], None
+        while True:
+            page, after = await reader.symbols_page(after, prefix, limit)
+            got.append([s["symbol"] for s in page])
+            if after is None:
+                return got
+
+    assert await pages("", 3) == [["A", "AA", "AAPL"], ["AMZN", "B", "BRK.B"], ["MSFT"]]
+    assert await pages("A", 2) == [["A", "AA"], ["AAPL", "AMZN"]]
+    assert await pages("B", 5) == [["B", "BRK.B"]]
+    assert await pages("C", 5) == [[]]
+    assert await pages("", 7) == [names]
