@@ -32,8 +32,10 @@ CROSSINGS = ("crosses_above", "crosses_below")
 THRESHOLDS = ("enters_above", "leaves_above", "enters_below", "leaves_below")
 BREAKOUTS = ("breakout_up", "breakout_down")
 KINDS = CROSSINGS + THRESHOLDS + BREAKOUTS
+# Used with fullmatch only: `$` also matches before a final newline, so `match` with `^...$`
+# took "AAPL\n" (a symbol no quote has: the rule never fired).
 RULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-_SYMBOL = re.compile(r"^[A-Z0-9.\-^=]{1,15}$")
+_SYMBOL = re.compile(r"[A-Z0-9.\-^=]{1,15}")
 MAX_SYMBOLS = 1000
 MAX_LOOKBACK = 500
 _FIELDS = {
@@ -134,7 +136,7 @@ def parse_rule(
     elif (
         isinstance(symbols, list)
         and 0 < len(symbols) <= MAX_SYMBOLS
-        and all(isinstance(s, str) and _SYMBOL.match(s) for s in symbols)
+        and all(isinstance(s, str) and _SYMBOL.fullmatch(s) for s in symbols)
     ):
         chosen = tuple(dict.fromkeys(symbols))
     else:

@@ -139,6 +139,21 @@ def test_bad_rules_name_the_field(raw, message):
     assert str(caught.value).startswith(message), str(caught.value)
 
 
+@pytest.mark.parametrize("symbol", ["AAPL\n", "AAPL\r\n", "\nAAPL", "AAPL\x00", ""])
+def test_a_symbol_with_a_trailing_newline_is_refused(symbol):
+    # `$` also matches before a final newline: "AAPL\n" passed and the rule never fired.
+    raw = {"name": "x", "kind": "breakout_up", "lookback": 2, "interval": "5m", "symbols": [symbol]}
+    with pytest.raises(RuleError, match="symbols:"):
+        parse_rule(raw, ["5m"])
+
+
+@pytest.mark.parametrize("name", ["abc\n", "abc\r\n", "a" * 40 + "\n"])
+def test_a_name_with_a_trailing_newline_is_refused(name):
+    raw = {"name": name, "kind": "breakout_up", "lookback": 2, "interval": "5m"}
+    with pytest.raises(RuleError, match="name:"):
+        parse_rule(raw, ["5m"])
+
+
 def test_a_rule_applies_to_its_symbols_and_interval():
     spec = parse_rule(
         {
