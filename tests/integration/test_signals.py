@@ -19,7 +19,7 @@ from aiohttp import web as aioweb
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
-from tests.helpers import free_port, http_json, read_topic
+from tests.helpers import documented_verify, free_port, http_json, read_topic
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 
 T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
@@ -27,20 +27,31 @@ MINUTE = 60_000
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1: answers 503 to the first POST of each signal (the
-    notifier must retry), 422 to every signal of the rule ``refused`` (dead-lettered), and 200
-    otherwise. Runs its own loop in a thread."""
+    """A webhook receiver on 127.0.0.1: answers 401 to a POST whose signature does not verify
+    (with docs/signals.md's snippet), 503 to the first POST of each signal (the notifier must
+    retry), 422 to every signal of the rule ``refused`` (dead-lettered), and 200 otherwise.
+    Runs its own loop in a thread."""
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.secret = os.urandom(16).hex()
+        self.token = os.urandom(8).hex()  # in the URL's query: never in the worker's log
+        self.url = f"http://127.0.0.1:{self.port}/hook?token={self.token}"
         self.posts: list[tuple[str, dict]] = []  # (Idempotency-Key, body)
+        self.unverified = 0
+        self.verify = documented_verify()
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
 
     async def _hook(self, request: aioweb.Request) -> aioweb.Response:
         key = request.headers.get("Idempotency-Key", "")
-        body = await request.json()
+        raw = await request.read()
+        signed = request.headers.get("X-Stockapp-Signature", "")
+        if request.query.get("token") != self.token or not self.verify(self.secret, signed, raw):
+            self.unverified += 1
+            return aioweb.Response(status=401)
+        body = orjson.loads(raw)
         first = all(k != key for k, _ in self.posts)
         self.posts.append((key, body))
         if body["rule"] == "refused":
@@ -95,7 +106,9 @@ def signals(stack, tmp_path_factory):
         unique,
         keyspace,
         tmp / "data1",
-        STOCKAPP_SIGNAL_WEBHOOK_URL=f"http://127.0.0.1:{receiver.port}/hook",
+        STOCKAPP_SIGNAL_WEBHOOK_URL=receiver.url,
+        STOCKAPP_SIGNAL_WEBHOOK_SECRET=receiver.secret,
+        STOCKAPP_SIGNAL_WEBHOOK_ALLOW_HTTP="true",  # a receiver on loopback
         STOCKAPP_SIGNAL_WEBHOOK_TRIES="3",
         STOCKAPP_SIGNAL_WEBHOOK_TIMEOUT_SECONDS="2",
         **common,
@@ -272,6 +285,10 @@ def test_a_crafted_stream_fires_the_rules_everywhere(signals):
     assert headers["stockapp.reason"] == b"webhook: HTTP 422"
     assert headers["stockapp.attempts"] == b"1"
     assert orjson.loads(dead[0].value)["key"] == refused_key
+    # Every POST was signed, and the URL's token and the secret are nowhere in the log.
+    assert receiver.unverified == 0
+    log = signals["worker"].log.read_text()
+    assert receiver.token not in log and receiver.secret not in log
 
 
 def test_a_deleted_rule_stops_firing_without_a_restart(signals):
