@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import urllib.request
 
 import aiohttp
 import orjson
@@ -291,8 +292,14 @@ def test_a_crafted_stream_fires_the_rules_everywhere(signals):
     assert receiver.token not in log and receiver.secret not in log
 
 
+def metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        return response.read().decode()
+
+
 def test_a_deleted_rule_stops_firing_without_a_restart(signals):
     env, port, worker = signals["env"], signals["port"], signals["worker"]
+    assert 'stockapp_signals_total{rule="over_100"} 2.0' in metrics(port)
     assert call(signals["other_port"], "DELETE", "/api/rules/over_100")[0] == 200
     wait_for(
         lambda: worker.stats(full=True).get("signals", {}).get("user_rules", 0) == 1,
@@ -300,6 +307,10 @@ def test_a_deleted_rule_stops_firing_without_a_restart(signals):
         "the deleted rule out of force",
         worker,
     )
+    # Its series went with it, from /metrics and /stats: they are per rule in force.
+    text = metrics(port)
+    assert 'rule="over_100"' not in text and 'stockapp_signals_total{rule="refused"}' in text
+    assert set(worker.stats(full=True)["signals"]["fired"]) == {"refused"}
     # Closes 100 (the last tick above), 98 (refused, still in force), 103: over_100 would fire.
     start = T0 + (len(CLOSES) + 1) * MINUTE
     records = [tick(start + 10_000, 98.0), tick(start + MINUTE + 10_000, 103.0)]
