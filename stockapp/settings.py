@@ -306,7 +306,7 @@ class Settings(BaseSettings):
                 "STOCKAPP_SIGNAL_WEBHOOK_SECRET_FILE): every POST is signed with it for the "
                 "receiver to verify (docs/signals.md)"
             )
-        if self.signal_webhook_url.startswith("http://") and not self.signal_webhook_allow_http:
+        if _scheme(self.signal_webhook_url) == "http" and not self.signal_webhook_allow_http:
             raise ValueError(
                 "STOCKAPP_SIGNAL_WEBHOOK_URL is http://: signals would cross the network in the "
                 "clear; use https://, or set STOCKAPP_SIGNAL_WEBHOOK_ALLOW_HTTP=true for a "
@@ -436,6 +436,13 @@ def _web_url(value: str) -> bool:
     except ValueError:
         return False
     return url.scheme in ("http", "https") and bool(url.host)
+
+
+def _scheme(value: str) -> str:
+    """The URL's scheme in lower case (``HTTP://`` is plain http too)."""
+    from yarl import URL
+
+    return URL(value).scheme
 
 
 def _url_secrets(value: str) -> tuple[str, ...]:

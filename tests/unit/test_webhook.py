@@ -376,6 +376,10 @@ def webhook_env(monkeypatch, **values: str) -> None:
             "STOCKAPP_SIGNAL_WEBHOOK_URL is http://",
         ),
         (
+            {"URL": "HTTP://hooks.test/h?token=tok-123", "SECRET": SECRET},
+            "STOCKAPP_SIGNAL_WEBHOOK_URL is http://",
+        ),
+        (
             {"URL": "ftp://hooks.test/h?token=tok-123", "SECRET": SECRET},
             "STOCKAPP_SIGNAL_WEBHOOK_URL=<hidden> must be an https:// URL",
         ),
