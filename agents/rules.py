@@ -24,7 +24,29 @@ async def reload_rules() -> bool:
     changed = app.rule_book.replace(specs)
     if changed:
         log.info("signal rules in force: %d (%d of users)", len(app.rule_book.rules), len(specs))
+        _forget_retired()
     return changed
+
+
+def _forget_retired() -> None:
+    """Drop the firing counts of rules no longer in force: /metrics and /stats show a series
+    per rule in force, and the counts would otherwise grow with every rule name ever used."""
+    proc = app.processor
+    if proc is None:
+        return
+    names = {spec.name for spec in app.rule_book.rules}
+    for name in [n for n in proc.signals_by_rule if n not in names]:
+        del proc.signals_by_rule[name]
+
+
+def fired_in_force() -> dict[str, int]:
+    """Signals this worker fired, by rule in force (/metrics and /stats). A batch that began
+    before a rule was deleted may count it after the reload dropped it: not shown."""
+    proc = app.processor
+    if proc is None:
+        return {}
+    names = {spec.name for spec in app.rule_book.rules}
+    return {name: n for name, n in sorted(proc.signals_by_rule.items()) if name in names}
 
 
 async def load_rules(
@@ -42,7 +64,8 @@ async def load_rules(
             log.warning("could not load the signal rules (%s); trying again", type(exc).__name__)
             await sleep(min(0.5 * 2**attempt, 10.0))
         else:
-            app.rule_book.replace(specs)
+            if app.rule_book.replace(specs):
+                _forget_retired()
             return
 
 

@@ -43,6 +43,9 @@ def host_port(address: str, default_port: int) -> tuple[str, int]:
         raise SettingsError(f"bad address {address!r}: port is not a number") from None
 
 
+# Shorter keys are guessable offline from one signed POST.
+MIN_WEBHOOK_SECRET_CHARS = 16
+
 # A comma-separated list in the environment ("a, b,c"), a tuple in the program.
 CsvList = Annotated[tuple[str, ...], NoDecode]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -112,6 +115,13 @@ class Settings(BaseSettings):
     rules_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     # Where each signal is POSTed (empty: nowhere). May hold a token, so never printed.
     signal_webhook_url: Secret = ""
+    # The HMAC key each POST is signed with (required with a URL; at least 16 characters), or
+    # a file holding it (a mounted secret). Receivers verify with it (docs/signals.md).
+    signal_webhook_secret: Secret = ""
+    signal_webhook_secret_file: Path | None = None
+    # http:// sends signals and signatures in the clear: only for a receiver on loopback or a
+    # network you trust.
+    signal_webhook_allow_http: bool = False
     signal_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5.0
     signal_webhook_tries: Annotated[int, Field(ge=1, le=100)] = 5
     # Candles
@@ -231,6 +241,7 @@ class Settings(BaseSettings):
         "kafka_sasl_password_file",
         "kafka_ssl_key_password_file",
         "cassandra_password_file",
+        "signal_webhook_secret_file",
     )
     @classmethod
     def _secret_file(cls, value: Path | None) -> Path | None:
@@ -286,6 +297,37 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _webhook_settings(self) -> Settings:
+        """A webhook is signed, and over TLS unless allowed otherwise. The messages never quote
+        the URL (it may hold a token) or the secret."""
+        key = self.signal_webhook_signing_key
+        if key and len(key) < MIN_WEBHOOK_SECRET_CHARS:
+            raise ValueError(
+                f"STOCKAPP_SIGNAL_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_CHARS} "
+                "characters (e.g. `openssl rand -hex 32`)"
+            )
+        if not self.signal_webhook_url:
+            return self
+        if not key:
+            raise ValueError(
+                "STOCKAPP_SIGNAL_WEBHOOK_URL is set without STOCKAPP_SIGNAL_WEBHOOK_SECRET (or "
+                "STOCKAPP_SIGNAL_WEBHOOK_SECRET_FILE): every POST is signed with it for the "
+                "receiver to verify (docs/signals.md)"
+            )
+        if _scheme(self.signal_webhook_url) == "http" and not self.signal_webhook_allow_http:
+            raise ValueError(
+                "STOCKAPP_SIGNAL_WEBHOOK_URL is http://: signals would cross the network in the "
+                "clear; use https://, or set STOCKAPP_SIGNAL_WEBHOOK_ALLOW_HTTP=true for a "
+                "receiver on loopback or a network you trust"
+            )
+        return self
+
+    @property
+    def signal_webhook_signing_key(self) -> str:
+        """The webhook's HMAC key (from the variable, else the file); empty: none."""
+        return _secret(self.signal_webhook_secret, self.signal_webhook_secret_file)
+
     @property
     def api_secret(self) -> str:
         """The API token (from STOCKAPP_API_TOKEN, else the file); empty: none required."""
@@ -317,8 +359,12 @@ class Settings(BaseSettings):
             self.cassandra_secret,
             self.cassandra_ssl_key_secret,
             self.alpha_vantage_api_key,
+            self.signal_webhook_signing_key,
+            *_url_secrets(self.signal_webhook_url),
         )
-        return tuple(v for v in values if v)
+        # Longest first: a URL is replaced whole before its query could be, which would leave
+        # the rest of it (a token in its path) unmatched.
+        return tuple(sorted({v for v in values if v}, key=len, reverse=True))
 
     @field_validator("market_timezone")
     @classmethod
@@ -332,8 +378,8 @@ class Settings(BaseSettings):
     @field_validator("signal_webhook_url")
     @classmethod
     def _webhook(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
+        if value and not _web_url(value):
+            raise ValueError("must be an https:// URL with a host (or http://, when allowed)")
         return value
 
     @field_validator("intervals")
@@ -389,6 +435,37 @@ class Settings(BaseSettings):
     @property
     def kafka_host_port(self) -> tuple[str, int]:
         return host_port(self.kafka_bootstrap[0], 9092)
+
+
+def _web_url(value: str) -> bool:
+    from yarl import URL
+
+    try:
+        url = URL(value)
+    except ValueError:
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
+
+
+def _scheme(value: str) -> str:
+    """The URL's scheme in lower case (``HTTP://`` is plain http too)."""
+    from yarl import URL
+
+    return URL(value).scheme
+
+
+def _url_secrets(value: str) -> tuple[str, ...]:
+    """The forms a webhook URL may be quoted in (as given, as a client normalises it), and
+    the parts of it that are credentials on their own: a password and a query string."""
+    if not value:
+        return ()
+    from yarl import URL
+
+    try:
+        url = URL(value)
+    except ValueError:
+        return (value,)
+    return (value, str(url), url.human_repr(), url.password or "", url.query_string)
 
 
 def _readable(path: Path) -> bool:

@@ -112,3 +112,17 @@ def http_json(
     except ValueError:
         parsed = {"text": raw[:200].decode(errors="replace")}
     return status, parsed if isinstance(parsed, dict) else {"value": parsed}, got
+
+
+def documented_verify():
+    """``verify(secret, header, body)``: the webhook verification snippet of docs/signals.md
+    ("Verifying a POST"), run as a receiver would run it."""
+    import re
+
+    text = (REPO / "docs" / "signals.md").read_text()
+    section = text[text.index("### Verifying a POST") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code, "no Python snippet under 'Verifying a POST' in docs/signals.md"
+    scope: dict = {}
+    exec(code.group(1), scope)  # our own documentation's snippet
+    return scope["verify"]

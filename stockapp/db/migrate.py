@@ -58,9 +58,47 @@ def _index_candle_buckets(session: Any) -> None:
     execute_concurrent_with_args(session, insert, rows, concurrency=32, raise_on_first_error=True)
 
 
+def _move_user_rules(session: Any) -> None:
+    """0006: the users' rules of signal_rules into user_signal_rules' one partition, and their
+    count and lookbacks summed into its static columns. Rows are copied as they are (also
+    more than the limits: none is dropped; docs/signals.md says what happens to them), each
+    with a lightweight transaction like every later write there; an interrupted run is
+    simply run again (the totals are computed from what the partition then holds)."""
+    import orjson
+
+    from stockapp.tables.signals.spec import lookback_of
+
+    copy = session.prepare(
+        "INSERT INTO user_signal_rules (book, name, spec, created) VALUES ('users', ?, ?, ?) "
+        "IF NOT EXISTS"
+    )
+    for row in session.execute("SELECT name, spec, created FROM signal_rules", timeout=120):
+        session.execute(copy, (row.name, row.spec, row.created), timeout=60)
+    rows = session.execute(
+        "SELECT name, spec, rules, lookback FROM user_signal_rules WHERE book = 'users'",
+        timeout=120,
+    )
+    rules, lookback, seen = 0, 0, None
+    for row in rows:
+        seen = row
+        if row.name is not None:
+            rules += 1
+            lookback += lookback_of(orjson.loads(row.spec))
+    if seen is None:
+        return  # no rules: the totals start empty (read as 0)
+    done = session.execute(
+        "UPDATE user_signal_rules SET rules = %s, lookback = %s WHERE book = 'users' "
+        "IF rules = %s AND lookback = %s",
+        (rules, lookback, seen.rules, seen.lookback),
+        timeout=60,
+    )
+    if not done.one()[0]:
+        raise StockappError("the users' rules changed while migration 0006 ran: run it again")
+
+
 # Python steps that complete a CQL migration (data a CQL statement cannot move), run once,
 # right after its statements and before it is recorded as applied.
-AFTER: dict[int, Callable[[Any], None]] = {4: _index_candle_buckets}
+AFTER: dict[int, Callable[[Any], None]] = {4: _index_candle_buckets, 6: _move_user_rules}
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 The counters are the processor's, the sink's and the live hub's own, read at scrape time; the
 histograms are observed where things happen (stockapp/metrics.py). Labels are bounded:
-outcome, reason class, interval, partition; never a symbol. A scrape asks the broker for the
-quotes partitions' end offsets (one request, as the timer does) and runs the /ready checks,
-so that lag and readiness are current, not as of the last fetch.
+outcome, reason class, interval, partition, rule in force (a deleted rule's series goes);
+never a symbol. A scrape asks the broker for the quotes partitions' end offsets (one request,
+as the timer does) and runs the /ready checks, so that lag and readiness are current, not as
+of the last fetch.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stockapp.agents.quotes import backlog, owned_partitions
+from stockapp.agents.rules import fired_in_force
 from stockapp.agents.webhook import notifier
 from stockapp.app import app
 from stockapp.metrics import REGISTRY
@@ -110,7 +112,7 @@ class WorkerCollector(Collector):
             "Signals fired by this worker (stored when final, published either way), by rule.",
             labels=["rule"],
         )
-        for rule, count in sorted((proc.signals_by_rule if proc else Counter()).items()):
+        for rule, count in fired_in_force().items():  # rules in force only: a bounded set
             fired.add_metric([rule], count)
         yield fired
         yield _gauge(

@@ -10,6 +10,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 from faust.web import Request, Response, View
 
+from stockapp.agents.rules import fired_in_force
 from stockapp.agents.webhook import notifier
 from stockapp.app import app
 from stockapp.faust_compat import consumer_state, producer_client
@@ -124,7 +125,7 @@ class Stats(View):
                 "signals": {
                     "rules": len(app.rule_book.rules),
                     "user_rules": len(app.rule_book.user),
-                    "fired": dict(proc.signals_by_rule) if proc else {},
+                    "fired": fired_in_force(),
                     "webhook": {
                         "delivered": notifier.delivered,
                         "retries": notifier.retries,

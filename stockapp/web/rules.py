@@ -15,7 +15,7 @@ from faust.web import Request, Response
 from stockapp.agents.rules import reload_rules
 from stockapp.app import app
 from stockapp.settings import get_settings
-from stockapp.sinks.rules import MAX_USER_RULES, RuleExists
+from stockapp.sinks.rules import RuleExists, RuleLimit
 from stockapp.tables.signals.spec import BUILT_IN, RULE_NAME, RuleError, RuleSpec, parse_rule
 from stockapp.web.http import ApiView, Conflict, NotFound, cors_headers
 from stockapp.web.params import BadRequest
@@ -51,12 +51,14 @@ async def _create(body: bytes) -> dict[str, Any]:
         raise BadRequest(str(exc)) from None
     if _built_in(spec.name):
         raise Conflict(f"name: {spec.name!r} is a built-in rule's")
-    if len(app.rule_book.user) >= MAX_USER_RULES:
-        raise Conflict(f"there are {MAX_USER_RULES} rules already; delete one first")
     try:
+        # The limits (how many rules, their lookbacks summed) are checked by the store, in
+        # the write itself: a count this worker loaded let concurrent creates all pass.
         await app.rule_store.create(spec, int(time.time() * 1000))
     except RuleExists:
         raise Conflict(f"name: a rule named {spec.name!r} exists; delete it first") from None
+    except RuleLimit as exc:
+        raise Conflict(str(exc)) from None
     await reload_rules()
     return rule_json(spec)
 

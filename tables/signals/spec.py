@@ -25,6 +25,7 @@ from stockapp.tables.indicators.registry import NAMES
 from stockapp.tables.signals.base import Rule
 from stockapp.tables.signals.breakout import Breakout
 from stockapp.tables.signals.crossover import Crossover
+from stockapp.tables.signals.limits import MAX_LOOKBACK, MAX_SYMBOLS
 from stockapp.tables.signals.threshold import Threshold
 
 CANDLE_SERIES = ("open", "high", "low", "close", "volume")
@@ -32,10 +33,10 @@ CROSSINGS = ("crosses_above", "crosses_below")
 THRESHOLDS = ("enters_above", "leaves_above", "enters_below", "leaves_below")
 BREAKOUTS = ("breakout_up", "breakout_down")
 KINDS = CROSSINGS + THRESHOLDS + BREAKOUTS
+# Used with fullmatch only: `$` also matches before a final newline, so `match` with `^...$`
+# took "AAPL\n" (a symbol no quote has: the rule never fired).
 RULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-_SYMBOL = re.compile(r"^[A-Z0-9.\-^=]{1,15}$")
-MAX_SYMBOLS = 1000
-MAX_LOOKBACK = 500
+_SYMBOL = re.compile(r"[A-Z0-9.\-^=]{1,15}")
 _FIELDS = {
     **{k: {"left", "right"} for k in CROSSINGS},
     **{k: {"series", "level"} for k in THRESHOLDS},
@@ -134,7 +135,7 @@ def parse_rule(
     elif (
         isinstance(symbols, list)
         and 0 < len(symbols) <= MAX_SYMBOLS
-        and all(isinstance(s, str) and _SYMBOL.match(s) for s in symbols)
+        and all(isinstance(s, str) and _SYMBOL.fullmatch(s) for s in symbols)
     ):
         chosen = tuple(dict.fromkeys(symbols))
     else:
@@ -165,6 +166,16 @@ def parse_rule(
             raise RuleError(f"lookback: {lookback} is outside 1..{MAX_LOOKBACK}")
         params = (("lookback", lookback),)
     return RuleSpec(name, kind, interval, chosen, params, provisional)
+
+
+def lookback_of(rule: Mapping[str, Any]) -> int:
+    """The highs or lows a rule, in its JSON form (as stored), keeps in each symbol's state:
+    a breakout's ``lookback``; the other kinds keep one or two values, counted by the cap on
+    the number of rules instead."""
+    if rule.get("kind") not in BREAKOUTS:
+        return 0
+    lookback = rule.get("lookback")
+    return lookback if isinstance(lookback, int) and not isinstance(lookback, bool) else 0
 
 
 def _built_in() -> tuple[RuleSpec, ...]:

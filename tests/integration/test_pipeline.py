@@ -312,10 +312,10 @@ def run_and_check(
 
     cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
     try:
-        for rule in USER_RULES:  # as the rules API stores them
+        for rule in USER_RULES:  # where the rules API stores them (its totals left out)
             session.execute(
-                "INSERT INTO signal_rules (name, spec, created) "
-                "VALUES (%s, %s, toTimestamp(now()))",
+                "INSERT INTO user_signal_rules (book, name, spec, created) "
+                "VALUES ('users', %s, %s, toTimestamp(now()))",
                 (rule["name"], orjson.dumps(rule).decode()),
             )
         worker.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import urllib.request
 
 import aiohttp
 import orjson
@@ -19,7 +20,7 @@ from aiohttp import web as aioweb
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
-from tests.helpers import free_port, http_json, read_topic
+from tests.helpers import documented_verify, free_port, http_json, read_topic
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 
 T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
@@ -27,20 +28,31 @@ MINUTE = 60_000
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1: answers 503 to the first POST of each signal (the
-    notifier must retry), 422 to every signal of the rule ``refused`` (dead-lettered), and 200
-    otherwise. Runs its own loop in a thread."""
+    """A webhook receiver on 127.0.0.1: answers 401 to a POST whose signature does not verify
+    (with docs/signals.md's snippet), 503 to the first POST of each signal (the notifier must
+    retry), 422 to every signal of the rule ``refused`` (dead-lettered), and 200 otherwise.
+    Runs its own loop in a thread."""
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.secret = os.urandom(16).hex()
+        self.token = os.urandom(8).hex()  # in the URL's query: never in the worker's log
+        self.url = f"http://127.0.0.1:{self.port}/hook?token={self.token}"
         self.posts: list[tuple[str, dict]] = []  # (Idempotency-Key, body)
+        self.unverified = 0
+        self.verify = documented_verify()
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
 
     async def _hook(self, request: aioweb.Request) -> aioweb.Response:
         key = request.headers.get("Idempotency-Key", "")
-        body = await request.json()
+        raw = await request.read()
+        signed = request.headers.get("X-Stockapp-Signature", "")
+        if request.query.get("token") != self.token or not self.verify(self.secret, signed, raw):
+            self.unverified += 1
+            return aioweb.Response(status=401)
+        body = orjson.loads(raw)
         first = all(k != key for k, _ in self.posts)
         self.posts.append((key, body))
         if body["rule"] == "refused":
@@ -95,7 +107,9 @@ def signals(stack, tmp_path_factory):
         unique,
         keyspace,
         tmp / "data1",
-        STOCKAPP_SIGNAL_WEBHOOK_URL=f"http://127.0.0.1:{receiver.port}/hook",
+        STOCKAPP_SIGNAL_WEBHOOK_URL=receiver.url,
+        STOCKAPP_SIGNAL_WEBHOOK_SECRET=receiver.secret,
+        STOCKAPP_SIGNAL_WEBHOOK_ALLOW_HTTP="true",  # a receiver on loopback
         STOCKAPP_SIGNAL_WEBHOOK_TRIES="3",
         STOCKAPP_SIGNAL_WEBHOOK_TIMEOUT_SECONDS="2",
         **common,
@@ -272,10 +286,20 @@ def test_a_crafted_stream_fires_the_rules_everywhere(signals):
     assert headers["stockapp.reason"] == b"webhook: HTTP 422"
     assert headers["stockapp.attempts"] == b"1"
     assert orjson.loads(dead[0].value)["key"] == refused_key
+    # Every POST was signed, and the URL's token and the secret are nowhere in the log.
+    assert receiver.unverified == 0
+    log = signals["worker"].log.read_text()
+    assert receiver.token not in log and receiver.secret not in log
+
+
+def metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        return response.read().decode()
 
 
 def test_a_deleted_rule_stops_firing_without_a_restart(signals):
     env, port, worker = signals["env"], signals["port"], signals["worker"]
+    assert 'stockapp_signals_total{rule="over_100"} 2.0' in metrics(port)
     assert call(signals["other_port"], "DELETE", "/api/rules/over_100")[0] == 200
     wait_for(
         lambda: worker.stats(full=True).get("signals", {}).get("user_rules", 0) == 1,
@@ -283,6 +307,10 @@ def test_a_deleted_rule_stops_firing_without_a_restart(signals):
         "the deleted rule out of force",
         worker,
     )
+    # Its series went with it, from /metrics and /stats: they are per rule in force.
+    text = metrics(port)
+    assert 'rule="over_100"' not in text and 'stockapp_signals_total{rule="refused"}' in text
+    assert set(worker.stats(full=True)["signals"]["fired"]) == {"refused"}
     # Closes 100 (the last tick above), 98 (refused, still in force), 103: over_100 would fire.
     start = T0 + (len(CLOSES) + 1) * MINUTE
     records = [tick(start + 10_000, 98.0), tick(start + MINUTE + 10_000, 103.0)]

@@ -139,6 +139,21 @@ def test_bad_rules_name_the_field(raw, message):
     assert str(caught.value).startswith(message), str(caught.value)
 
 
+@pytest.mark.parametrize("symbol", ["AAPL\n", "AAPL\r\n", "\nAAPL", "AAPL\x00", ""])
+def test_a_symbol_with_a_trailing_newline_is_refused(symbol):
+    # `$` also matches before a final newline: "AAPL\n" passed and the rule never fired.
+    raw = {"name": "x", "kind": "breakout_up", "lookback": 2, "interval": "5m", "symbols": [symbol]}
+    with pytest.raises(RuleError, match="symbols:"):
+        parse_rule(raw, ["5m"])
+
+
+@pytest.mark.parametrize("name", ["abc\n", "abc\r\n", "a" * 40 + "\n"])
+def test_a_name_with_a_trailing_newline_is_refused(name):
+    raw = {"name": name, "kind": "breakout_up", "lookback": 2, "interval": "5m"}
+    with pytest.raises(RuleError, match="name:"):
+        parse_rule(raw, ["5m"])
+
+
 def test_a_rule_applies_to_its_symbols_and_interval():
     spec = parse_rule(
         {
@@ -154,3 +169,13 @@ def test_a_rule_applies_to_its_symbols_and_interval():
     assert spec.applies_to("AAPL", "5m") and not spec.applies_to("AAPL", "1m")
     assert not spec.applies_to("TSLA", "5m")
     assert parse_rule(spec.to_json(), ["5m"]) == spec
+
+
+def test_the_lookback_a_rule_asks_of_every_symbol():
+    from stockapp.tables.signals.spec import lookback_of
+
+    assert lookback_of({"kind": "breakout_up", "lookback": 500}) == 500
+    assert lookback_of({"kind": "breakout_down", "lookback": 20}) == 20
+    assert lookback_of({"kind": "crosses_above", "left": "close", "right": 1}) == 0
+    assert lookback_of({"kind": "breakout_up", "lookback": True}) == 0  # not a stored rule's
+    assert sum(lookback_of(spec.to_json()) for spec in BUILT_IN) == 40  # fixed and small
