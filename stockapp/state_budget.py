@@ -20,15 +20,13 @@ from stockapp.credentials import kafka_options
 from stockapp.errors import StockappError
 from stockapp.faust_compat import RECORD_FRAMING_BYTES
 from stockapp.settings import Settings
+from stockapp.tables.signals.limits import MAX_TOTAL_LOOKBACK, MAX_USER_RULES
 from stockapp.tables.signals.spec import BUILT_IN
 from stockapp.tables.state_size import worst_case_bytes
 from stockapp.tables.symbol_state import CandleSpec
 
 # Faust's default producer request limit (``producer_max_request_size``), which stockapp keeps.
 PRODUCER_MAX_REQUEST_BYTES = 1_000_000
-# What users' rules may keep in one symbol's state (stockapp/sinks/rules.py enforces it).
-RULES_MAX = 200
-RULES_MAX_VALUES = 2_000
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -45,7 +43,11 @@ def state_bytes_at_most(settings: Settings) -> int:
         settings.indicator_set,
     )
     built_in_values = sum(dict(spec_.params).get("lookback", 2) for spec_ in BUILT_IN)
-    return worst_case_bytes(spec, RULES_MAX + len(BUILT_IN), RULES_MAX_VALUES + built_in_values)
+    # What users' rules may keep in one symbol's state (stockapp/sinks/rules.py holds them to
+    # these limits across workers).
+    return worst_case_bytes(
+        spec, MAX_USER_RULES + len(BUILT_IN), MAX_TOTAL_LOOKBACK + built_in_values
+    )
 
 
 async def record_limit(settings: Settings, timeout: float = 10.0) -> int:
