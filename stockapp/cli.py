@@ -204,6 +204,8 @@ def _run_worker(faust_args: list[str]) -> int:
         os.environ["STOCKAPP_WEB_PORT"] = port
     settings = load_settings()
     redact_secrets(settings.secrets)
+    # Before anything else: an exposed worker without a token would serve everyone.
+    settings.require_web_protection()
     # Faust would otherwise retry forever with a traceback per attempt: fail fast, in one line.
     check_kafka(settings)
     cluster, session = connect(settings, keyspace=settings.cassandra_keyspace)

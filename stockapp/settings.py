@@ -7,6 +7,7 @@ in the project reads ``os.environ`` for configuration: import :func:`get_setting
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,6 +51,15 @@ MIN_WEBHOOK_SECRET_CHARS = 16
 CsvList = Annotated[tuple[str, ...], NoDecode]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Secret = Annotated[str, Field(repr=False)]  # never printed
+# The shortest API token, admin token or worker secret accepted: anything shorter can be
+# guessed over the network (docs/security.md).
+MIN_SECRET_LENGTH = 16
+# The web server's secrets: (variable field, file field, what it guards).
+WEB_SECRETS = (
+    ("api_token", "api_token_file"),
+    ("admin_token", "admin_token_file"),
+    ("worker_secret", "worker_secret_file"),
+)
 
 
 class Settings(BaseSettings):
@@ -176,6 +186,19 @@ class Settings(BaseSettings):
     # (empty: no token); or a file holding it (a mounted secret).
     api_token: Secret = ""
     api_token_file: Path | None = None
+    # A second token, required to write (POST/DELETE /api/rules...): viewers who hold the API
+    # token may read, not change the rules. Without it, writes are refused whenever a token
+    # is set or the worker is exposed (stockapp/web/guard.py).
+    admin_token: Secret = ""
+    admin_token_file: Path | None = None
+    # What workers sign the requests they forward to each other with (an HMAC of the method,
+    # path and expiry): only a valid signature skips the limits meant for clients. Empty: the
+    # routing header is not trusted. The same on every worker of the app id.
+    worker_secret: Secret = ""
+    worker_secret_file: Path | None = None
+    # A worker bound to an address other machines reach (not loopback) refuses to start
+    # without STOCKAPP_API_TOKEN, unless this says that an open API is meant.
+    allow_open: bool = False
     # Request bodies above this are refused (413); the API takes none larger.
     api_max_request_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65_536
     # Expensive API queries per client address: tokens per second and the burst (a request
@@ -236,8 +259,19 @@ class Settings(BaseSettings):
             host_port(address, 9092)
         return value
 
+    @field_validator("api_token", "admin_token", "worker_secret", mode="before")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        # Before str_strip_whitespace turns "   " into "", which would mean "no token": a
+        # token that is only whitespace is a mistake, not a wish for an open API.
+        if isinstance(value, str) and value and not value.strip():
+            raise ValueError("is only whitespace: set a real token, or leave the variable unset")
+        return value
+
     @field_validator(
         "api_token_file",
+        "admin_token_file",
+        "worker_secret_file",
         "kafka_sasl_password_file",
         "kafka_ssl_key_password_file",
         "cassandra_password_file",
@@ -295,6 +329,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 "STOCKAPP_CASSANDRA_PASSWORD is set without STOCKAPP_CASSANDRA_USERNAME"
             )
+        self._check_web_secrets()
         return self
 
     @model_validator(mode="after")
@@ -328,10 +363,66 @@ class Settings(BaseSettings):
         """The webhook's HMAC key (from the variable, else the file); empty: none."""
         return _secret(self.signal_webhook_secret, self.signal_webhook_secret_file)
 
+    def _check_web_secrets(self) -> None:
+        """Each web secret long enough and sendable in a header; no two the same (a viewer
+        who knows the API token must not be able to write rules or sign as a worker)."""
+        seen: dict[str, str] = {}
+        for field, file_field in WEB_SECRETS:
+            value = _secret(getattr(self, field), getattr(self, file_field))
+            if not value:
+                continue
+            name = _variable(field if getattr(self, field) else file_field)
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"{name} must hold at least {MIN_SECRET_LENGTH} characters "
+                    "(e.g. openssl rand -hex 32)"
+                )
+            if not all("!" <= c <= "~" for c in value):
+                raise ValueError(
+                    f"{name} must hold printable ASCII without spaces (it goes in an HTTP header)"
+                )
+            for other, other_value in seen.items():
+                if value == other_value:
+                    raise ValueError(f"{_variable(field)} must differ from {other}")
+            seen[_variable(field)] = value
+
     @property
     def api_secret(self) -> str:
         """The API token (from STOCKAPP_API_TOKEN, else the file); empty: none required."""
         return _secret(self.api_token, self.api_token_file)
+
+    @property
+    def admin_secret(self) -> str:
+        """The admin token (writes); empty: none set."""
+        return _secret(self.admin_token, self.admin_token_file)
+
+    @property
+    def inter_worker_secret(self) -> str:
+        """The key workers sign forwarded requests with; empty: none set."""
+        return _secret(self.worker_secret, self.worker_secret_file)
+
+    @property
+    def web_loopback(self) -> bool:
+        """Whether the web server binds to a loopback address: reachable from this machine
+        only."""
+        host = self.web_host.strip("[]").lower()
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False  # a name: whatever it resolves to, other machines may reach it
+
+    def require_web_protection(self) -> None:
+        """A worker others can reach serves the API only with a token, or when told to serve
+        it openly (STOCKAPP_ALLOW_OPEN=true)."""
+        if self.web_loopback or self.api_secret or self.allow_open:
+            return
+        raise SettingsError(
+            f"STOCKAPP_WEB_HOST={self.web_host} is reachable from other machines and "
+            "STOCKAPP_API_TOKEN (or STOCKAPP_API_TOKEN_FILE) is not set: set a token, or "
+            "STOCKAPP_ALLOW_OPEN=true to serve the API to anyone who reaches it"
+        )
 
     @property
     def kafka_sasl_secret(self) -> str:
@@ -354,6 +445,8 @@ class Settings(BaseSettings):
         """Every secret value set, for redacting them from text that might quote one."""
         values = (
             self.api_secret,
+            self.admin_secret,
+            self.inter_worker_secret,
             self.kafka_sasl_secret,
             self.kafka_ssl_key_secret,
             self.cassandra_secret,

@@ -21,7 +21,10 @@ try {
   // The 401s the page meets before it has the token are expected; other errors are not.
   page.on("console", (m) => m.type() === "error" && !m.text().includes("401") && errors.push(m.text()));
   page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(url);
+  const response = await page.goto(url);
+  const policy = response.headers()["content-security-policy"] ?? "";
+  check(policy.includes("default-src 'self'") && policy.includes("frame-ancestors 'none'"), "the page is sent with its content security policy");
+  check(response.headers()["x-frame-options"] === "DENY", "the page may not be framed");
 
   await page.getByTestId("token-form").waitFor({ timeout: 30_000 });
   check(true, "the page asks for the token");

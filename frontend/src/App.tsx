@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { AuthError, fetchCandles, fetchMeta, fetchSignals, fetchSymbols, subscribeLive } from "./api";
 import { getToken, setToken } from "./auth";
 import { Chart } from "./Chart";
+import { ErrorBoundary } from "./ErrorBoundary";
 import { candlesCsv, download } from "./csv";
 import { linkTo, readLink } from "./links";
 import { mergeCandles } from "./mapping";
@@ -227,14 +228,16 @@ export function App() {
               No {interval} candles for {symbol} yet.
             </div>
           )}
-          <Chart
-            candles={candles}
-            indicators={meta?.indicators ?? []}
-            shown={prefs.shown}
-            theme={prefs.theme}
-            signals={chartSignals}
-            onScrolledToStart={loadOlder}
-          />
+          <ErrorBoundary name="chart" resetKey={`${symbol}|${interval}|${reload}`}>
+            <Chart
+              candles={candles}
+              indicators={meta?.indicators ?? []}
+              shown={prefs.shown}
+              theme={prefs.theme}
+              signals={chartSignals}
+              onScrolledToStart={loadOlder}
+            />
+          </ErrorBoundary>
         </main>
         <aside className="sidebar">
           <div className="tabs" role="tablist">
@@ -244,23 +247,25 @@ export function App() {
               </button>
             ))}
           </div>
-          {tab === "watchlist" && (
-            <Watchlist
-              symbols={symbols}
-              signals={recent.signals}
-              intervals={meta?.intervals ?? []}
-              current={symbol ?? ""}
-              onOpen={(s) => update({ symbol: s })}
-            />
-          )}
-          {tab === "signals" && (
-            <SignalsPanel
-              signals={recent.signals}
-              error={recent.error}
-              onOpen={(s, i) => update({ symbol: s, ...(meta?.intervals.includes(i) ? { interval: i } : {}) })}
-            />
-          )}
-          {tab === "rules" && meta && <RulesEditor indicators={meta.indicators} intervals={meta.intervals} />}
+          <ErrorBoundary name={`${tab} panel`} resetKey={`${tab}|${reload}`}>
+            {tab === "watchlist" && (
+              <Watchlist
+                symbols={symbols}
+                signals={recent.signals}
+                intervals={meta?.intervals ?? []}
+                current={symbol ?? ""}
+                onOpen={(s) => update({ symbol: s })}
+              />
+            )}
+            {tab === "signals" && (
+              <SignalsPanel
+                signals={recent.signals}
+                error={recent.error}
+                onOpen={(s, i) => update({ symbol: s, ...(meta?.intervals.includes(i) ? { interval: i } : {}) })}
+              />
+            )}
+            {tab === "rules" && meta && <RulesEditor indicators={meta.indicators} intervals={meta.intervals} />}
+          </ErrorBoundary>
         </aside>
       </div>
     </div>

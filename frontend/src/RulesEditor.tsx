@@ -1,8 +1,11 @@
 /** The signal rules: built-in and users', a user rule deleted, a new one created from its JSON
- * form (docs/signals.md) with the server's validation message when it is refused. */
+ * form (docs/signals.md) with the server's validation message when it is refused. Writing
+ * needs the admin token (STOCKAPP_ADMIN_TOKEN) where the server sets one: it is typed in here
+ * and kept for the tab, like the API token. */
 
 import { useCallback, useEffect, useState } from "react";
 import { createRule, deleteRule, fetchRules } from "./api";
+import { getAdminToken, setAdminToken } from "./auth";
 import { exampleRule, ruleSeries, summary } from "./rules";
 import type { IndicatorInfo, Rule } from "./types";
 
@@ -13,6 +16,7 @@ export function RulesEditor({ indicators, intervals }: { indicators: IndicatorIn
   const [text, setText] = useState(() => exampleRule(indicators, intervals[0] ?? "1m"));
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [admin, setAdmin] = useState(() => getAdminToken() !== null);
 
   const load = useCallback(() => {
     fetchRules()
@@ -53,6 +57,44 @@ export function RulesEditor({ indicators, intervals }: { indicators: IndicatorIn
 
   return (
     <section className="panel rules" data-testid="rules-panel">
+      {admin ? (
+        <div className="admin-token" data-testid="admin-token-set">
+          Writing with the admin token{" "}
+          <button
+            data-testid="admin-token-forget"
+            onClick={() => {
+              setAdminToken(null);
+              setAdmin(false);
+            }}
+          >
+            Forget
+          </button>
+        </div>
+      ) : (
+        <form
+          className="admin-token"
+          data-testid="admin-token-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const input = e.currentTarget.elements.namedItem("admin-token") as HTMLInputElement;
+            setAdminToken(input.value);
+            setAdmin(getAdminToken() !== null);
+            setError(null);
+          }}
+        >
+          <input
+            name="admin-token"
+            type="password"
+            data-testid="admin-token"
+            autoComplete="off"
+            placeholder="Admin token (to create and delete rules)"
+            aria-label="Admin token"
+          />{" "}
+          <button type="submit" data-testid="admin-token-submit">
+            Use
+          </button>
+        </form>
+      )}
       <textarea data-testid="rule-json" value={text} onChange={(e) => setText(e.target.value)} rows={5} aria-label="New rule (JSON)" spellCheck={false} />
       <div className="rule-series" data-testid="rule-series">
         Series: {ruleSeries(indicators).join(", ")}

@@ -1,6 +1,7 @@
 /** The API client: same origin (the worker serves the UI), or the dev server's proxy. */
 
-import { authHeaders, liveUrl } from "./auth";
+import { authHeaders, liveUrl, writeHeaders } from "./auth";
+import { isSignal, parseLiveMessage } from "./live";
 import type { ApiCandle, LiveMessage, Meta, Rule, Signal, SymbolInfo } from "./types";
 
 export class ApiError extends Error {}
@@ -46,25 +47,26 @@ export async function fetchSignals(
   const query = new URLSearchParams({ limit: String(filter.limit ?? 100) });
   if (filter.symbol) query.set("symbol", filter.symbol);
   if (filter.interval) query.set("interval", filter.interval);
-  return (await getJson<{ signals: Signal[] }>(`/api/signals?${query}`, signal)).signals;
+  // Only what the page can draw (src/live.ts).
+  return (await getJson<{ signals: unknown[] }>(`/api/signals?${query}`, signal)).signals.filter(isSignal);
 }
 
 export async function fetchRules(signal?: AbortSignal): Promise<Rule[]> {
   return (await getJson<{ rules: Rule[] }>("/api/rules", signal)).rules;
 }
 
-/** Creates a rule; an invalid one throws ApiError with the server's message (which names the
- * field). */
+/** Creates a rule (with the admin token, src/auth.ts); an invalid one throws ApiError with the
+ * server's message (which names the field), a refused token AuthError with the server's. */
 export async function createRule(rule: unknown): Promise<Rule> {
   return getJson<Rule>("/api/rules", undefined, {
     method: "POST",
     body: JSON.stringify(rule),
-    headers: { "Content-Type": "application/json" },
+    headers: { ...writeHeaders(), "Content-Type": "application/json" },
   });
 }
 
 export async function deleteRule(name: string): Promise<void> {
-  await getJson(`/api/rules/${encodeURIComponent(name)}`, undefined, { method: "DELETE" });
+  await getJson(`/api/rules/${encodeURIComponent(name)}`, undefined, { method: "DELETE", headers: writeHeaders() });
 }
 
 /** A WebSocket under /api that reconnects after a drop and then calls ``onReconnect``: what
@@ -85,7 +87,11 @@ function openSocket(path: string, onMessage: (message: LiveMessage) => void, onR
       if (dropped) onReconnect?.();
       dropped = false;
     };
-    socket.onmessage = (event) => onMessage(JSON.parse(event.data) as LiveMessage);
+    socket.onmessage = (event) => {
+      // A message the page cannot draw is dropped here, not thrown at React (src/live.ts).
+      const message = parseLiveMessage(event.data);
+      if (message) onMessage(message);
+    };
     socket.onclose = () => {
       dropped = true;
       if (!stopped) retry = setTimeout(connect, 2000);

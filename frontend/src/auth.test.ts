@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { authHeaders, getToken, liveUrl, setToken } from "./auth";
+import { authHeaders, getAdminToken, getToken, liveUrl, setAdminToken, setToken, writeHeaders } from "./auth";
 
 function memory() {
   const data = new Map<string, string>();
@@ -41,5 +41,18 @@ describe("auth", () => {
     // A socket URL without a query of its own (the signals feed) gets one.
     expect(await liveUrl("ws://h/api/signals/live", fetcher)).toBe("ws://h/api/signals/live?ticket=123.ab%2Bc");
     setToken(null);
+  });
+
+  it("writes with the admin token when one was given, else with the API token", () => {
+    const store = memory();
+    setToken("viewer-token", store);
+    expect(writeHeaders(store)).toEqual({ Authorization: "Bearer viewer-token" });
+    setAdminToken("  admin-token ", store);
+    expect(getAdminToken(store)).toBe("admin-token");
+    expect(getToken(store)).toBe("viewer-token"); // kept apart: reads go on with the viewers' token
+    expect(writeHeaders(store)).toEqual({ Authorization: "Bearer admin-token" });
+    setAdminToken("", store);
+    expect(getAdminToken(store)).toBeNull();
+    expect(writeHeaders(store)).toEqual({ Authorization: "Bearer viewer-token" });
   });
 });

@@ -10,7 +10,7 @@ from faust.web import Request, Response
 from stockapp.app import app
 from stockapp.settings import get_settings
 from stockapp.web import describe
-from stockapp.web.http import ROUTED_HEADER, ApiView, NotFound, owner_url
+from stockapp.web.http import ApiView, NotFound, owner_url, routed_here
 from stockapp.web.params import parse_candle_query, parse_symbol, parse_symbols_query
 from stockapp.web.payload import from_candle
 from stockapp.web.reader import Reader
@@ -58,7 +58,7 @@ class Candles(ApiView):
         async def handler() -> Any:
             settings = get_settings()
             q = parse_candle_query(symbol, dict(request.query), settings.intervals)
-            if not request.headers.get(ROUTED_HEADER):
+            if not routed_here(request):
                 owner = owner_url(q.symbol)
                 if owner is not None:
                     forwarded = await self.forward(request, owner)

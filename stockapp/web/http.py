@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -14,7 +15,8 @@ from stockapp.app import app
 from stockapp.partitioning import partition_for
 from stockapp.settings import get_settings
 from stockapp.tables.definitions import symbol_state
-from stockapp.web.guard import ROUTED_HEADER
+from stockapp.web import cors, routed
+from stockapp.web.guard import ROUTED_HEADER, TRUSTED_ROUTED
 from stockapp.web.params import BadRequest
 
 log = logging.getLogger(__name__)
@@ -31,38 +33,46 @@ class Conflict(Exception):
     """Well-formed, but clashes with what is there (a 409)."""
 
 
-API_TOKEN = get_settings().api_secret  # read once: the file is not read again per request
+# Read once: the files are not read again per request.
+API_TOKEN = get_settings().api_secret
+WORKER_SECRET = get_settings().inter_worker_secret
 
 
-def internal_headers() -> dict[str, str]:
-    """Headers of a request this worker makes to another (forwarding, relaying): marked as
-    routed, and with the token every worker shares, when one is set."""
-    headers = {ROUTED_HEADER: "1"}
+def internal_headers(method: str, url: URL) -> dict[str, str]:
+    """Headers of a request this worker makes to another (forwarding, relaying): signed with
+    the worker secret (stockapp/web/routed.py), or marked as routed when there is none, and
+    with the token every worker shares, when one is set."""
+    if WORKER_SECRET:
+        mark = routed.sign(WORKER_SECRET, method, url.raw_path_qs, time.time())
+    else:
+        mark = routed.UNSIGNED
+    headers = {ROUTED_HEADER: mark}
     if API_TOKEN:
         headers["Authorization"] = f"Bearer {API_TOKEN}"
     return headers
 
 
+def routed_here(request: Request) -> bool:
+    """Another worker sent this request here (signed, or unsigned without a worker secret):
+    it is served here, never forwarded again."""
+    return ROUTED_HEADER in request.headers
+
+
+def trusted_routed(request: Request) -> bool:
+    """A worker signed this request: its client was counted where it arrived."""
+    return bool(request.get(TRUSTED_ROUTED, False))
+
+
 def cors_headers(request: Request) -> dict[str, str]:
     """Same origin needs nothing; another origin gets the header only if it is allowed."""
-    origin = request.headers.get("Origin")
-    allowed = get_settings().cors_origins
-    if origin and ("*" in allowed or origin in allowed):
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {}
+    return cors.cors_headers(request.headers.get("Origin"), get_settings())
 
 
 def origin_allowed(request: Request) -> bool:
     """For WebSockets, which browsers open cross-origin without asking: same host or listed.
     (The Host header itself was checked against the allowed hosts before: a rebound DNS name
     does not get this far, stockapp/web/guard.py.)"""
-    origin = request.headers.get("Origin")
-    if not origin:
-        return True
-    allowed = get_settings().cors_origins
-    return (
-        URL(origin).host_port_subcomponent == request.host or "*" in allowed or (origin in allowed)
-    )
+    return cors.same_origin_or_listed(request.headers.get("Origin"), request.host, get_settings())
 
 
 def owner_url(symbol: str) -> URL | None:
@@ -113,7 +123,7 @@ class ApiView(View):
         """The owner's answer to the same request; None if the owner cannot be reached."""
         url = owner.with_path(request.path).with_query(request.query)
         try:
-            async with app.http_client.get(url, headers=internal_headers()) as response:
+            async with app.http_client.get(url, headers=internal_headers("GET", url)) as response:
                 body = await response.read()
                 return self.bytes(
                     body,

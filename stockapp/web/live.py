@@ -26,11 +26,12 @@ from stockapp.settings import get_settings
 from stockapp.tables.candle import Candle
 from stockapp.tables.signals.signal import Signal
 from stockapp.web.http import (
-    ROUTED_HEADER,
     ApiView,
     internal_headers,
     origin_allowed,
     owner_url,
+    routed_here,
+    trusted_routed,
 )
 from stockapp.web.params import BadRequest, parse_interval, parse_symbol
 from stockapp.web.payload import from_candle
@@ -69,6 +70,32 @@ class Hub:
         self.clients = 0  # open live connections, served here or relayed from the owner
         self.dropped = 0  # clients disconnected for being too slow, since the start
         self.per_client: Counter[str] = Counter()  # open connections by client address
+        self.refused: Counter[str] = Counter()  # handshakes refused: worker or client limit
+
+    def reserve(self, client: str | None) -> tuple[int, str] | None:
+        """Take a connection's place before its handshake, or say why not (status, message).
+        Checking and taking happen with no await between them, so handshakes that overlap
+        cannot all pass the check and then overshoot the limits. ``client``: the address to
+        count it against; None for a relay a worker signed (its client was counted where it
+        arrived)."""
+        settings = get_settings()
+        if self.clients >= settings.live_max_connections:
+            self.refused["worker"] += 1
+            return 503, "too many live connections on this worker"
+        if client is not None and self.per_client[client] >= settings.live_max_per_client:
+            self.refused["client"] += 1
+            return 429, "too many live connections from this address"
+        self.clients += 1
+        if client is not None:
+            self.per_client[client] += 1
+        return None
+
+    def release(self, client: str | None) -> None:
+        self.clients -= 1
+        if client is not None:
+            self.per_client[client] -= 1
+            if not self.per_client[client]:
+                del self.per_client[client]
 
     def subscribe(self, symbol: str, interval: str) -> Subscriber:
         subscriber = Subscriber()
@@ -129,6 +156,20 @@ hub = Hub(lambda: app.processor)
 app.change_listeners.append(hub.on_change)
 
 
+def live_client(request: Request) -> str | None:
+    """Whom a live connection counts against: its address, unless a worker signed it."""
+    return None if trusted_routed(request) else (request.remote or "?")
+
+
+def cannot_open(view: ApiView, request: Request) -> Any:
+    """A JSON refusal for a live request that cannot become a socket here; None if it can."""
+    if not origin_allowed(request):
+        return view.json({"error": "origin not allowed"}, status=403)
+    if not web.WebSocketResponse().can_prepare(request).ok:
+        return view.json({"error": "a WebSocket: open it with an Upgrade request"}, status=400)
+    return None
+
+
 @app.page("/api/live/{symbol}")
 class Live(ApiView):
     async def get(self, request: Request, symbol: str) -> Any:
@@ -137,37 +178,30 @@ class Live(ApiView):
             interval = parse_interval(request.query.get("interval"), get_settings().intervals)
         except BadRequest as exc:
             return self.json({"error": str(exc)}, status=400)
-        if not origin_allowed(request):
-            return self.json({"error": "origin not allowed"}, status=403)
-        settings = get_settings()
-        if hub.clients >= settings.live_max_connections:
-            return self.json({"error": "too many live connections on this worker"}, status=503)
-        # A relayed connection is counted where the client is: here its address would be
-        # the relaying worker's, shared by all the clients it relays.
-        client = None if request.headers.get(ROUTED_HEADER) else (request.remote or "?")
-        if client is not None and hub.per_client[client] >= settings.live_max_per_client:
-            return self.json({"error": "too many live connections from this address"}, status=429)
-        ws = web.WebSocketResponse(heartbeat=20)
-        await ws.prepare(request)
-        sock = request.transport.get_extra_info("socket") if request.transport else None
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-        owner = None if request.headers.get(ROUTED_HEADER) else owner_url(name)
-        hub.clients += 1
-        if client is not None:
-            hub.per_client[client] += 1
+        refused = cannot_open(self, request)
+        if refused is not None:
+            return refused
+        client = live_client(request)
+        full = hub.reserve(client)
+        if full is not None:
+            return self.json({"error": full[1]}, status=full[0])
         try:
-            if owner is not None:
-                await self._relay(ws, owner, request, name, interval)
-            else:
-                await self._serve(ws, request, name, interval)
+            ws = web.WebSocketResponse(heartbeat=20)
+            await ws.prepare(request)
+            sock = request.transport.get_extra_info("socket") if request.transport else None
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            # Another worker found this one to be the owner: never relayed back.
+            owner = None if routed_here(request) else owner_url(name)
+            try:
+                if owner is not None:
+                    await self._relay(ws, owner, request, name, interval)
+                else:
+                    await self._serve(ws, request, name, interval)
+            finally:
+                await ws.close()
         finally:
-            hub.clients -= 1
-            if client is not None:
-                hub.per_client[client] -= 1
-                if not hub.per_client[client]:
-                    del hub.per_client[client]
-            await ws.close()
+            hub.release(client)
         return ws
 
     async def _serve(
@@ -196,7 +230,8 @@ class Live(ApiView):
         url = owner.with_scheme("ws").with_path(request.path).with_query(request.query)
         timeout = get_settings().live_send_timeout_seconds
         try:
-            async with app.http_client.ws_connect(url, headers=internal_headers()) as upstream:
+            headers = internal_headers("GET", url)
+            async with app.http_client.ws_connect(url, headers=headers) as upstream:
                 reader = asyncio.ensure_future(ws.receive())
                 async for message in upstream:
                     if reader.done():

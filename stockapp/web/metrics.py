@@ -28,8 +28,10 @@ from stockapp.app import app
 from stockapp.metrics import REGISTRY
 from stockapp.settings import get_settings
 from stockapp.validation import REASON_CLASSES
+from stockapp.web.guard import REFUSAL_REASONS, REFUSED
 from stockapp.web.live import hub
 from stockapp.web.ops import readiness
+from stockapp.web.signals import tail
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 
@@ -224,6 +226,29 @@ class WorkerCollector(Collector):
             "Live clients disconnected for reading too slowly.",
             hub.dropped,
         )
+        live_refused = CounterMetricFamily(
+            "stockapp_websocket_refused",
+            "Live WebSocket handshakes refused at a limit: this worker's (worker) or one "
+            "client address's (client).",
+            labels=["limit"],
+        )
+        for limit in ("worker", "client"):
+            live_refused.add_metric([limit], hub.refused[limit])
+        yield live_refused
+        yield _counter(
+            "stockapp_live_signals_malformed",
+            "Records of the signals topic that were not signals: dropped, never pushed.",
+            tail.malformed,
+        )
+        refused = CounterMetricFamily(
+            "stockapp_web_refused",
+            "Requests the web guard refused, by reason: host, origin, size, routed, token, "
+            "write, rate, other.",
+            labels=["reason"],
+        )
+        for reason in REFUSAL_REASONS:
+            refused.add_metric([reason], REFUSED[reason])
+        yield refused
         info = GaugeMetricFamily(
             "stockapp_build_info", "Versions of this worker.", labels=list(BUILD)
         )

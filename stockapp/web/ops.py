@@ -17,7 +17,9 @@ from stockapp.faust_compat import consumer_state, producer_client
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import execute
 from stockapp.web.api import reader
+from stockapp.web.guard import REFUSED
 from stockapp.web.live import hub
+from stockapp.web.signals import tail
 
 CHECK_TIMEOUT_S = 3.0
 STATS_SAMPLE = 20  # symbols named in /stats; the rest are counted
@@ -118,8 +120,17 @@ class Stats(View):
                 # How close this worker is to its bounds (docs/security.md, "Limits").
                 "state": _state_bounds(proc),
                 "first_batch_at": proc.first_batch if proc else None,
-                # Live WebSocket connections open now, and the clients dropped as too slow.
-                "live": {"clients": hub.clients, "dropped": hub.dropped},
+                # Live WebSocket connections open now, the clients dropped as too slow,
+                # handshakes refused at a limit (this worker's, a client address's), and
+                # records of the signals topic that were not signals (never pushed).
+                "live": {
+                    "clients": hub.clients,
+                    "dropped": hub.dropped,
+                    "refused": {"worker": hub.refused["worker"], "client": hub.refused["client"]},
+                    "signals_malformed": tail.malformed,
+                },
+                # Requests the web guard refused, by reason (docs/security.md).
+                "refused": dict(REFUSED),
                 # The signal rules in force here (users' ones as of the last reload), the
                 # signals this worker fired by rule, and its webhook deliveries.
                 "signals": {

@@ -187,3 +187,35 @@ def test_the_secure_overlay_reads_its_secrets_from_mounted_files():
     for name in ("STOCKAPP_KAFKA_SASL_PASSWORD_FILE", "STOCKAPP_KAFKA_SSL_CAFILE"):
         assert data[name] in files, (name, data[name], files)
     assert data["STOCKAPP_CASSANDRA_SSL_CAFILE"] in files
+
+
+def test_exposed_workers_have_a_token_or_say_they_are_open_and_sign_what_they_forward():
+    """A worker bound to 0.0.0.0 refuses to start without a token unless STOCKAPP_ALLOW_OPEN
+    says so: the image leaves the choice to whoever runs it (explicitly false), Compose says
+    open (its ports are published on 127.0.0.1 only), Kubernetes mounts the tokens. Scaled
+    workers sign what they forward: Compose requires STOCKAPP_WORKER_SECRET, Kubernetes mounts
+    it."""
+    dockerfile = DOCKERFILE.read_text()
+    assert "STOCKAPP_WEB_HOST=0.0.0.0" in dockerfile
+    assert "STOCKAPP_ALLOW_OPEN=false" in dockerfile
+    assert "STOCKAPP_API_TOKEN=" not in dockerfile  # a token baked in would be everyone's
+    env = _compose()["services"]["worker"]["environment"]
+    assert env["STOCKAPP_ALLOW_OPEN"] == "true" or env.get("STOCKAPP_API_TOKEN")
+    assert env["STOCKAPP_WORKER_SECRET"].startswith("${STOCKAPP_WORKER_SECRET:?")
+    assert env["STOCKAPP_KAFKA_BOOTSTRAP"] == "kafka:29092"  # the shared settings kept
+
+    for variant in ("base", "overlays/secure"):
+        docs = list(yaml.safe_load_all(kustomize(K8S / variant)))
+        (sts,) = [d for d in docs if d["kind"] == "StatefulSet"]
+        pod = sts["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        values = {e["name"]: e.get("value") for e in container["env"]}
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        (secrets,) = [v for v in pod["volumes"] if v["name"] == "secrets"]
+        files = {f"{mounts['secrets']}/{item['path']}" for item in secrets["secret"]["items"]}
+        for name in (
+            "STOCKAPP_API_TOKEN_FILE",
+            "STOCKAPP_ADMIN_TOKEN_FILE",
+            "STOCKAPP_WORKER_SECRET_FILE",
+        ):
+            assert values[name] in files, (variant, name, files)

@@ -91,6 +91,8 @@ def web(stack, tmp_path_factory):
         # The slow-client test's 50 clients stand for 50 users; here they share 127.0.0.1.
         STOCKAPP_LIVE_MAX_PER_CLIENT="100",
         STOCKAPP_INDICATORS=INDICATORS,
+        # The two-worker test's forwarding and live relay are signed with it.
+        STOCKAPP_WORKER_SECRET="web-test-worker-secret-" + unique,
     )
     ticks = build_ticks()
     records = [
@@ -607,3 +609,6 @@ def test_two_workers_each_answer_every_symbol(web):
     for port in ports:
         message = asyncio.run(first_message(port))
         assert message["symbol"] == LIVE and message["candle"]["closed"] in (True, False)
+    # Every forwarded request and relayed feed carried a signature the owner accepted.
+    for port in ports:
+        assert get(port, "/stats")[1]["refused"].get("routed", 0) == 0
