@@ -24,8 +24,22 @@ export async function fetchMeta(signal?: AbortSignal): Promise<Meta> {
   return getJson<Meta>("/api/meta", signal);
 }
 
+/** Pages the symbol list asks for at most (1,000 symbols each): the search box and the
+ * watchlist need no more, and a worker holding more must not be read whole by every page. */
+export const SYMBOL_PAGES = 20;
+
 export async function fetchSymbols(signal?: AbortSignal): Promise<SymbolInfo[]> {
-  return (await getJson<{ symbols: SymbolInfo[] }>("/api/symbols", signal)).symbols;
+  const symbols: SymbolInfo[] = [];
+  let after: string | null = null;
+  for (let page = 0; page < SYMBOL_PAGES; page++) {
+    const query: string = after === null ? "" : `?after=${encodeURIComponent(after)}`;
+    type Page = { symbols: SymbolInfo[]; next: string | null };
+    const body: Page = await getJson<Page>(`/api/symbols${query}`, signal);
+    symbols.push(...body.symbols);
+    after = body.next ?? null;
+    if (after === null) break;
+  }
+  return symbols;
 }
 
 export async function fetchCandles(
