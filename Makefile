@@ -16,7 +16,7 @@ QUIX_STAMP := $(QUIX_VENV)/.installed-$(QUIX_VERSION)-cassandra-$(CASSANDRA_DRIV
 STACK := $(PY) -m stockapp.devstack
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium prometheus kustomize lint reset bench bench-smoke
+.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium prometheus kustomize lint reset bench bench-smoke stress
 
 help:
 	@echo "make demo       stack + worker in the background, prints the URL (make demo-stop;"
@@ -26,6 +26,7 @@ help:
 	@echo "make migrate    create/upgrade the Cassandra schema"
 	@echo "make lint       ruff"
 	@echo "make bench      the same stream through stockapp and the alternatives (docs/performance.md)"
+	@echo "make stress     a fault scenario looped (STRESS_RUNS=10, STRESS_TEST=...): 0 failures or it fails"
 	@echo "make reset      stop the stack and delete its data (jars are kept)"
 
 # The venv is rebuilt when the dependency list changes.
@@ -131,6 +132,16 @@ $(QUIX_STAMP):
 # The harness on a tiny stream; make test runs it as tests/integration/test_bench_smoke.py.
 bench-smoke: up
 	$(PY) -m bench --smoke
+
+# A test that fails now and then is a defect: a fix is proven by looping its scenario, not by
+# one green run. Stops at the first failure (its report names the late ticks and the closes).
+STRESS_RUNS ?= 10
+STRESS_TEST ?= tests/integration/test_faults.py::test_cassandra_stopped_for_a_minute_loses_nothing
+stress: up
+	@for i in $$(seq 1 $(STRESS_RUNS)); do \
+		echo "stress: run $$i of $(STRESS_RUNS): $(STRESS_TEST)"; \
+		$(PY) -m pytest -q -p no:cacheprovider $(STRESS_TEST) || { echo "stress: run $$i failed"; exit 1; }; \
+	done; echo "stress: $(STRESS_RUNS) runs, 0 failures"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

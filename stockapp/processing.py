@@ -539,9 +539,17 @@ class QuoteProcessor:
                 in_order.append(step)
                 touched.add(symbol)
         signals = self._signals(closed, touched) if self.rules is not None else []
-        encoded = {symbol: self._encode(symbol) for symbol in touched}
-        for symbol in [s for s, data in encoded.items() if len(data) > self.budget]:
-            closed, signals = self._fit_budget(symbol, steps[symbol], closed, signals, encoded)
+        encoded: dict[str, bytes] = {}
+        for symbol in touched:
+            try:
+                data: bytes | None = self._encode(symbol)
+            except Exception:  # a state that cannot be encoded is refitted too
+                log.exception("%s: its state could not be encoded", symbol)
+                data = None
+            if data is not None and len(data) <= self.budget:
+                encoded[symbol] = data
+            else:  # the steps that make it too large, or not encodable, are taken back out
+                closed, signals = self._fit_budget(symbol, steps[symbol], closed, signals, encoded)
         quotes: list[QuoteRow] = []
         for step in in_order:
             self._count(step, stats, quotes, outputs)
@@ -632,8 +640,8 @@ class QuoteProcessor:
             good = orjson.dumps(state.to_dict())
         refused = sum(1 for step in steps if step.refused is not None)
         log.warning(
-            "%s: %d quote(s) of the batch dead-lettered: the state would pass the budget of "
-            "%d bytes",
+            "%s: %d quote(s) of the batch dead-lettered: the state could not be encoded within "
+            "the budget of %d bytes",
             symbol,
             refused,
             budget,
@@ -781,6 +789,18 @@ class QuoteProcessor:
                 if caught_up(symbol):
                     state = self.states[symbol]  # live states stay in memory (_evict)
                     state.advance(due_by, closed)
+                    if len(closed) > before:
+                        partition = symbol_partition(symbol, count)
+                        log.info(
+                            "%s: closing %d candle(s) by the clock at %d (partition %d "
+                            "processed to %s, %s left)",
+                            symbol,
+                            len(closed) - before,
+                            due_by,
+                            partition,
+                            self.position.get(partition),
+                            backlogs.get(partition) if backlogs is not None else "?",
+                        )
             elif self._idle(symbol, now) and caught_up(symbol):
                 # A replay that stopped: nothing will move its event time any more.
                 state = self.state(symbol)
@@ -971,7 +991,44 @@ class QuoteProcessor:
             key = key[:FORWARD_MAX_BYTES]
         if value is not None and len(value) > FORWARD_MAX_BYTES:
             value = value[:FORWARD_MAX_BYTES]
-        return await self.publish(topic, key, value, headers)
+        try:
+            delivery = await self.publish(topic, key, value, headers)
+        except Exception as exc:
+            if not _too_large(exc):
+                raise
+            return await self._without_bytes(topic, headers)
+        return asyncio.ensure_future(self._delivered(delivery, topic, headers))
+
+    async def _delivered(self, delivery: Awaitable[Any], topic: str, headers: list) -> Any:
+        """A side output's delivery; if the broker refused it as too large (a topic whose
+        max.message.bytes is below what is forwarded), the same without its bytes."""
+        try:
+            return await delivery
+        except Exception as exc:
+            if not _too_large(exc):
+                raise
+            return await (await self._without_bytes(topic, headers))
+
+    async def _without_bytes(self, topic: str, headers: list) -> Awaitable[Any]:
+        """A side output Kafka will not take, sent as its headers alone: retried, it would
+        fail again at every try and stop the partition. The source offset says where the
+        record is."""
+        self.stats["side_outputs_without_bytes"] += 1
+        log.warning("a record for %s is too large for it: sent without key and value", topic)
+        headers = [*headers, ("stockapp.dropped", b"key and value: too large for the topic")]
+        return await self.publish(topic, None, None, headers)
+
+
+def _too_large(exc: BaseException) -> bool:
+    """A send refused for its size, by the producer or the broker (directly, or wrapped in
+    Faust's ProducerSendError)."""
+    from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
+
+    while exc is not None:
+        if isinstance(exc, MessageSizeTooLargeError | RecordListTooLargeError):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
 
 
 def _live(event_max: int | None, now_ms: int) -> bool:

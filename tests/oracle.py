@@ -155,6 +155,60 @@ def expected_candles(
     return pd.concat(out, ignore_index=True)
 
 
+@dataclass(frozen=True)
+class OhlcBar:
+    """A bar (or a tick: open = high = low = close) as it counts in candles."""
+
+    symbol: str
+    ts: int  # epoch ms, the bar's start
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+def expected_bar_candles(
+    bars: list[OhlcBar], interval: str, tz: str, indicators: str = DEFAULT_INDICATORS
+) -> pd.DataFrame:
+    """As :func:`expected_candles`, for bars (those that count, in arrival order): OHLCV by a
+    pandas resample (first open, highest high, lowest low, last close), ``ta``'s indicators of
+    the closes, and session VWAP of the typical price ((h + l + c) / 3)."""
+    frame = pd.DataFrame(
+        [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars],
+        columns=["symbol", "ts", "open", "high", "low", "close", "volume"],
+    )
+    frame["pv"] = (frame["high"] + frame["low"] + frame["close"]) / 3 * frame["volume"]
+    frame = frame.sort_values("ts", kind="stable")
+    frame.index = pd.to_datetime(frame["ts"], unit="ms", utc=True)
+    out = []
+    for symbol, group in frame.groupby("symbol", sort=True):
+        if interval == "1d":
+            resampled = group.tz_convert(tz).resample("1D")
+        else:
+            resampled = group.resample(f"{INTRADAY_MS[interval]}ms", origin="epoch")
+        candles = resampled.agg(
+            open=("open", "first"),
+            high=("high", "max"),
+            low=("low", "min"),
+            close=("close", "last"),
+            trades=("close", "count"),
+            volume=("volume", "sum"),
+            pv=("pv", "sum"),
+        )
+        candles = candles[candles["trades"] > 0]
+        starts = [int(ix.value // 1_000_000) for ix in candles.index]
+        candles = candles.reset_index(drop=True)
+        candles["symbol"] = symbol
+        candles["start"] = starts
+        candles = pd.concat([candles, ta_indicators(list(candles["close"]), indicators)], axis=1)
+        day = [day_window(s, tz)[0] for s in starts]
+        cum = candles.groupby(day)[["pv", "volume"]].cumsum()
+        candles["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
+        out.append(candles)
+    return pd.concat(out, ignore_index=True)
+
+
 def assert_close_or_null(ours: float | None, theirs: float, where: object) -> None:
     """Our value equals the oracle's within 1e-9, and is null exactly where it is NaN."""
     if math.isnan(theirs):

@@ -33,6 +33,11 @@ class Conflict(Exception):
     """Well-formed, but clashes with what is there (a 409)."""
 
 
+class Busy(Exception):
+    """Could not be done now for contention; the same request may succeed soon (a 503 with
+    Retry-After)."""
+
+
 # Read once: the files are not read again per request.
 API_TOKEN = get_settings().api_secret
 WORKER_SECRET = get_settings().inter_worker_secret
@@ -112,6 +117,9 @@ class ApiView(View):
             return self.json({"error": str(exc)}, status=404, headers=headers)
         except Conflict as exc:
             return self.json({"error": str(exc)}, status=409, headers=headers)
+        except Busy as exc:
+            headers["Retry-After"] = "1"
+            return self.json({"error": str(exc)}, status=503, headers=headers)
         except Exception:
             log.exception("request %s failed", request.path)
             return self.json({"error": "internal error"}, status=500, headers=headers)

@@ -15,9 +15,9 @@ from faust.web import Request, Response
 from stockapp.agents.rules import reload_rules
 from stockapp.app import app
 from stockapp.settings import get_settings
-from stockapp.sinks.rules import RuleExists, RuleLimit
+from stockapp.sinks.rules import RuleExists, RuleLimit, RulesBusy
 from stockapp.tables.signals.spec import BUILT_IN, RULE_NAME, RuleError, RuleSpec, parse_rule
-from stockapp.web.http import ApiView, Conflict, NotFound, cors_headers
+from stockapp.web.http import ApiView, Busy, Conflict, NotFound, cors_headers
 from stockapp.web.params import BadRequest
 
 
@@ -59,6 +59,8 @@ async def _create(body: bytes) -> dict[str, Any]:
         raise Conflict(f"name: a rule named {spec.name!r} exists; delete it first") from None
     except RuleLimit as exc:
         raise Conflict(str(exc)) from None
+    except RulesBusy as exc:
+        raise Busy(str(exc)) from None
     await reload_rules()
     return rule_json(spec)
 
@@ -103,7 +105,11 @@ class Rule(ApiView):
                 raise Conflict(
                     f"{name!r} is built in; STOCKAPP_BUILTIN_RULES=false turns those off"
                 )
-            if not await app.rule_store.delete(name):
+            try:
+                deleted = await app.rule_store.delete(name)
+            except RulesBusy as exc:
+                raise Busy(str(exc)) from None
+            if not deleted:
                 raise NotFound(f"no rule named {name[:40]!r}")
             await reload_rules()
             return {"deleted": name}

@@ -40,9 +40,12 @@ def _ready(port: str) -> tuple[int, dict]:
         return 0, {}
 
 
-async def _live_ticks(bootstrap: str, topic: str, seconds: float, rate: float, during) -> list:
+async def _live_ticks(
+    bootstrap: str, topic: str, seconds: float, rate: float, during, timings: dict | None = None
+) -> list:
     """Ticks stamped with the wall clock, ``rate`` a second for ``seconds``, while
-    ``during()`` runs; returns what was sent (acknowledged)."""
+    ``during()`` runs; returns what was sent (acknowledged). ``timings`` gets, by (partition,
+    offset), each tick's stamp and when the broker acknowledged it (wall clock, ms)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     sent: list[Tick] = []
@@ -59,7 +62,9 @@ async def _live_ticks(bootstrap: str, topic: str, seconds: float, rate: float, d
                 "price": tick.price,
                 "volume": tick.volume,
             }
-            await producer.send_and_wait(topic, orjson.dumps(body), key=symbol.encode())
+            meta = await producer.send_and_wait(topic, orjson.dumps(body), key=symbol.encode())
+            if timings is not None:
+                timings[(meta.partition, meta.offset)] = (tick, int(time.time() * 1000))
             sent.append(tick)
             n += 1
             await asyncio.sleep(max(0.0, begin + n / rate - time.monotonic()))
@@ -67,6 +72,27 @@ async def _live_ticks(bootstrap: str, topic: str, seconds: float, rate: float, d
     finally:
         await producer.stop()
     return sent
+
+
+def _late_report(bootstrap: str, env: dict, timings: dict, worker: Worker) -> str:
+    """Which ticks were judged late, when each was stamped and acknowledged, and what the
+    worker's timer said when it closed their windows: what a failure needs explained."""
+    lines = []
+    for record in asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_LATE"], idle_ms=2000)):
+        headers = dict(record.headers)
+        source = (
+            int(headers["stockapp.source.partition"]),
+            int(headers["stockapp.source.offset"]),
+        )
+        tick, acked = timings.get(source, (None, None))
+        stamp = tick.ts if tick else None
+        lines.append(
+            f"late {source}: {headers['stockapp.reason'].decode()}; stamped {stamp}, acked "
+            f"{acked} ({acked - stamp if tick else '?'} ms later)"
+        )
+    text = worker.log.read_text(errors="replace")
+    closes = [line for line in text.splitlines() if "by the clock" in line]
+    return "\n".join(lines + closes[-40:])
 
 
 def _one_minute_candles(stack, env: dict, worker: Worker, ticks: list, wait_s: float) -> tuple:
@@ -104,6 +130,7 @@ def cassandra_fault_worker(stack, unique, tmp_path):
         tmp_path / "data",
         STOCKAPP_GRACE_SECONDS="2",
         STOCKAPP_TABLE_STORE="memory",  # raw-quote rows on: every batch waits on Cassandra
+        STOCKAPP_LOG_LEVEL="INFO",  # the timer's closes, for a failure to explain itself
     )
     asyncio.run(create_topic(stack.kafka_bootstrap[0], env["STOCKAPP_TOPIC_QUOTES"], 8))
     worker = Worker(env, tmp_path / "worker.log")
@@ -314,14 +341,17 @@ def test_cassandra_stopped_for_a_minute_loses_nothing(stack, cassandra_fault_wor
             await asyncio.to_thread(up, stack)
 
     bootstrap = stack.kafka_bootstrap[0]
-    ticks = asyncio.run(_live_ticks(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], 70, 20, outage))
+    timings: dict = {}
+    topic = env["STOCKAPP_TOPIC_QUOTES"]
+    ticks = asyncio.run(_live_ticks(bootstrap, topic, 70, 20, outage, timings))
     status, body = seen["during"]
     assert status == 503 and body["checks"]["cassandra"] is False, body
     wait_for(lambda: _ready(port)[0] == 200, 300, "ready again after the restart", worker)
 
     rows, expected, quotes = _one_minute_candles(stack, env, worker, ticks, 300)
     assert quotes == len(ticks)
-    assert worker.stats().get("late", 0) == 0
+    late = worker.stats().get("late", 0)
+    assert late == 0, _late_report(bootstrap, env, timings, worker)
     assert set(rows) == set(expected)
     for key, row in expected.items():
         assert_candle_row(rows[key], row, key)

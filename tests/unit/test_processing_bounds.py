@@ -115,3 +115,42 @@ async def test_the_table_holds_states_as_json_bytes():
     proc, effects, table, _ = make(T0 + 3_600_000)
     await proc.process([tick("AAPL", T0, 10.0, 0)])
     assert isinstance(table[b"AAPL"], bytes) and orjson.loads(table[b"AAPL"])["v"] == 2
+
+
+async def test_a_side_output_kafka_will_not_take_goes_without_its_bytes():
+    """A dead letter the producer (or the broker) refuses as too large would be refused at
+    every retry and stop the partition: it goes as its headers alone."""
+    import asyncio
+
+    from aiokafka.errors import MessageSizeTooLargeError
+    from faust.exceptions import ProducerSendError
+
+    proc, effects, table, _ = make(T0 + 3_600_000)
+    real = effects.publish
+    broker_refuses = asyncio.get_running_loop().create_future()
+    broker_refuses.set_exception(MessageSizeTooLargeError())
+
+    async def publish(topic, key, value, headers):
+        if topic == "quotes.dlq" and value == b"junk-too-big-for-the-producer":
+            try:
+                raise MessageSizeTooLargeError()
+            except MessageSizeTooLargeError as exc:
+                raise ProducerSendError("Error while sending") from exc
+        if topic == "quotes.dlq" and value == b"junk-too-big-for-the-topic":
+            effects.published.append((topic, key, value, dict(headers)))
+            return broker_refuses
+        return await real(topic, key, value, headers)
+
+    proc.publish = publish
+    await proc.process(
+        [
+            quote_record("AAPL", 0, ts=T0, price=1.0, volume=1),
+            type(tick("AAPL", T0, 1.0, 1))(b"AAPL", b"junk-too-big-for-the-producer", 0, 1),
+            type(tick("AAPL", T0, 1.0, 2))(b"AAPL", b"junk-too-big-for-the-topic", 0, 2),
+        ]
+    )
+    stubs = [p for p in effects.published if p[0] == "quotes.dlq" and p[2] is None]
+    assert [p[3]["stockapp.source.offset"] for p in stubs] == [b"1", b"2"]
+    assert all(p[1] is None and b"too large" in p[3]["stockapp.dropped"] for p in stubs)
+    assert proc.stats["side_outputs_without_bytes"] == 2 and proc.stats["batch_retries"] == 0
+    assert table.state(b"AAPL")["last_offset"] == 0
