@@ -86,10 +86,15 @@ class Step:
     late: tuple[str, ...] = ()  # intervals whose candle had closed
     revised: bool = False
     expired: bool = False  # its id may have been forgotten: late everywhere, not stored
+    repeat: bool | None = None  # applied again, it was a duplicate (True: by its id)
     refused: str | None = None  # why the state budget took it back out
 
     def apply(self, state: SymbolState, closed: list[Candle]) -> Applied:
         return state.apply(self.bar, self.offset, closed, self.quote_id, self.index)
+
+    def record_outcome(self, applied: Applied) -> None:
+        self.late, self.revised, self.expired = applied.late, applied.revised, applied.expired
+        self.repeat = applied.repeat if applied.duplicate else None
 
 
 # {partition: last offset processed there since start, or None} -> {partition: records not
@@ -204,6 +209,8 @@ class QuoteProcessor:
         self.topic_id_known = False  # asked again after each rebalance
         self.max_skew_ms = int(settings.max_future_skew_seconds * 1000)
         self.budget = settings.state_max_bytes  # a symbol's encoded state, at most
+        # The only symbols processed (None: any).
+        self.allowed = frozenset(settings.symbols_allowed) or None
         self.states: dict[str, SymbolState] = {}  # decoded table values, by symbol
         # Symbols with forming candles whose states left memory (the cache is full): when each
         # forming candle closes first, and the symbol's event time, for the timer to judge.
@@ -305,16 +312,10 @@ class QuoteProcessor:
     def _refusal(self, symbol: str) -> str | None:
         """Why a quote of a symbol this worker holds no state for may not start one, if it
         may not: the allow-list, or the number of symbols a worker holds."""
-        allowed = self.settings.symbols_allowed
-        if allowed and symbol not in allowed:
+        if self.allowed is not None and symbol not in self.allowed:
             return f"symbol {symbol} is not in STOCKAPP_SYMBOLS_ALLOWED"
         limit = self.settings.max_symbols
-        if self.symbol_count is None:
-            owned = self.owned() if self.owned is not None else None
-            self.symbol_count = sum(
-                1 for key in self.table.keys() if self._owns(key.decode(), owned)
-            )
-        if self.symbol_count >= limit:
+        if self._held() >= limit:
             return (
                 f"this worker holds {self.symbol_count} symbols already "
                 f"(STOCKAPP_MAX_SYMBOLS={limit}); new symbol {symbol} refused"
@@ -322,13 +323,30 @@ class QuoteProcessor:
         self.symbol_count += 1
         return None
 
+    def _held(self) -> int:
+        """How many symbols this worker holds state for in its partitions (counted from the
+        table after each rebalance, then kept up to date)."""
+        if self.symbol_count is None:
+            owned = self.owned() if self.owned is not None else None
+            self.symbol_count = sum(
+                1 for key in self.table.keys() if self._owns(key.decode(), owned)
+            )
+        return self.symbol_count
+
     async def _load_seeds(self, symbols: set[str]) -> None:
-        """Symbols this worker has no state for start from their backfill seed, if any."""
+        """Symbols this worker has no state for start from their backfill seed, if any (not
+        looked up for symbols the limits would refuse: a junk feed must not cost a query
+        each)."""
         if self.seeds is None:
             return
+        room = self.settings.max_symbols - self._held()
         unknown = [
-            s for s in symbols if s not in self.states and self.table.get(s.encode()) is None
-        ]
+            s
+            for s in symbols
+            if (self.allowed is None or s in self.allowed)
+            and s not in self.states
+            and self.table.get(s.encode()) is None
+        ][: max(room, 0)]
         if not unknown:
             return
         for symbol, stored in (await self.seeds(unknown)).items():
@@ -487,11 +505,7 @@ class QuoteProcessor:
                 symbol = quote.symbol
                 state = self.state(symbol, create=False)
                 refusal = self._refusal(symbol) if state is None else None
-                if (
-                    refusal is None
-                    and self.settings.symbols_allowed
-                    and (symbol not in self.settings.symbols_allowed)
-                ):
+                if refusal is None and self.allowed is not None and symbol not in self.allowed:
                     refusal = f"symbol {symbol} is not in STOCKAPP_SYMBOLS_ALLOWED"
                 if refusal is not None:
                     stats["invalid"] += 1
@@ -530,11 +544,7 @@ class QuoteProcessor:
                 if applied.duplicate:
                     stats["repeats" if applied.repeat else "duplicates"] += 1
                     continue
-                step.late, step.revised, step.expired = (
-                    applied.late,
-                    applied.revised,
-                    applied.expired,
-                )
+                step.record_outcome(applied)
                 steps.setdefault(symbol, []).append(step)
                 in_order.append(step)
                 touched.add(symbol)
@@ -574,6 +584,9 @@ class QuoteProcessor:
             reason = f"element {index}: {step.refused}" if step.packed else step.refused
             outputs.append((self.settings.topic_dlq, record, reason, element))
             return
+        if step.repeat is not None:
+            stats["repeats" if step.repeat else "duplicates"] += 1
+            return
         stats["quotes"] += 1
         if step.revised:
             stats["revised"] += 1
@@ -609,16 +622,17 @@ class QuoteProcessor:
         which the bounds of everything a state holds make a matter of settings (checked at
         start, stockapp/state_budget.py), not of the feed."""
         budget = self.budget
-        stored = self._stored(symbol) or self._seed_dicts.get(symbol)
-        state = self._restored(symbol, stored)
-        self.states[symbol] = state
+        state = self._replayed(symbol, [], [])
         good = orjson.dumps(state.to_dict())
         kept_closed: list[Candle] = []
         kept_signals: list[Signal] = []
         for step in steps:
             trial: list[Candle] = []
             try:
-                step.apply(state, trial)
+                # What each step does now, without the steps refused before it, is what
+                # counts: it may no longer be late (a refused step moved the watermark) or a
+                # repeat (a refused step carried its id).
+                step.record_outcome(step.apply(state, trial))
                 fired = self._on_close(trial) if self.rules is not None else []
                 data = orjson.dumps(state.to_dict())
             except Exception as exc:  # noqa: BLE001 - as for any quote that cannot be applied
@@ -669,11 +683,19 @@ class QuoteProcessor:
         """The symbol's state as stored before this batch plus the batch's records that applied
         (a record that raised may have left it half-changed). Its candles closed in this batch
         are closed again by the replay, so the earlier copies leave ``closed``."""
-        state = self._restored(symbol, self._stored(symbol) or self._seed_dicts.get(symbol))
         closed[:] = [c for c in closed if c.symbol != symbol]
+        self._replayed(symbol, steps, closed)
+
+    def _replayed(self, symbol: str, steps: list[Step], closed: list[Candle]) -> SymbolState:
+        """The symbol's state as stored before this batch (or its seed), on the current topic,
+        with ``steps`` applied again (candles they close appended to ``closed``), in memory."""
+        state = self._restored(symbol, self._stored(symbol) or self._seed_dicts.get(symbol))
+        if self.current_topic_id is not None:
+            state.follow_topic(self.current_topic_id)
         for step in steps:
             step.apply(state, closed)
         self.states[symbol] = state
+        return state
 
     async def on_timer(self) -> None:
         """Close the candles of live symbols by the wall clock, and of quiet ones after a while."""
@@ -738,7 +760,8 @@ class QuoteProcessor:
         and watch them without holding them in memory."""
         for key in list(self.table.keys()):
             symbol = key.decode()
-            if symbol in self.scanned or symbol in self.states or not self._owns(symbol, owned):
+            known = symbol in self.scanned or symbol in self.states or symbol in self.watch
+            if known or not self._owns(symbol, owned):
                 continue
             stored = self._stored(symbol)
             if stored is None:
@@ -787,7 +810,10 @@ class QuoteProcessor:
                 # Cassandra, GC, a rebalance) the records waiting there arrived on time and
                 # must not be judged late because the worker was behind.
                 if caught_up(symbol):
-                    state = self.states[symbol]  # live states stay in memory (_evict)
+                    # Live states stay in memory (_evict), unless a batch that ran while the
+                    # backlog was asked found it no longer live by then.
+                    state = self.state(symbol)
+                    assert state is not None
                     state.advance(due_by, closed)
                     if len(closed) > before:
                         partition = symbol_partition(symbol, count)
@@ -886,8 +912,9 @@ class QuoteProcessor:
             self.table[symbol.encode()] = data
             self.state_sizes[symbol] = len(data)
             if len(data) > self.budget:
-                # Only a timer close can get here (a batch holds its states to the budget):
-                # closing candles fills indicator windows, which the start check bounds.
+                # A batch holds the states it changes to the budget; a timer close can still
+                # pass it (closing candles fills indicator windows, which the start check
+                # bounds), as can a state stored over it before (a smaller budget since).
                 self.stats["states_over_budget"] += 1
                 log.error(
                     "%s: its state is %d bytes, over the budget of %d",
@@ -920,21 +947,19 @@ class QuoteProcessor:
         book = self.rules
         assert book is not None
         fired: list[Signal] = []
-        changed: set[str] = set()
         for candle in closed:
             rules = book.applying(candle.symbol, candle.interval)
             if not rules:
                 continue
             state = self.states[candle.symbol]
             fired += on_close(state.rules, rules, candle)
-            changed.add(candle.symbol)
             for key, _ in rules:  # the candle a provisional firing was about has closed
                 if state.marks.get(key) == candle.start:
                     del state.marks[key]
-        for symbol in changed:  # rules deleted since: their state goes
-            state = self.states[symbol]
-            for key in [k for k in state.rules if k not in book.keys]:
-                del state.rules[key]
+        # Rules deleted or changed since (a change is a new key): their state goes, also
+        # where no rule applies any more, or it would pile up in the state with each change.
+        for symbol in {candle.symbol for candle in closed}:
+            _prune(self.states[symbol], book.keys)
         return fired
 
     def _provisional(self, touched: set[str]) -> list[Signal]:
@@ -943,6 +968,8 @@ class QuoteProcessor:
         fired: list[Signal] = []
         for symbol in touched:
             state = self.states[symbol]
+            if state.marks:
+                _prune(state, book.keys)
             for candle in state.forming_candles():
                 rules = book.applying(symbol, candle.interval)
                 if any(spec.provisional for _, spec in rules):
@@ -957,7 +984,7 @@ class QuoteProcessor:
         state = self.states.get(symbol)
         if state is None:
             owned = self.owned() if self.owned is not None else None
-            stored = self.table.get(symbol.encode()) if self._owns(symbol, owned) else None
+            stored = self._stored(symbol) if self._owns(symbol, owned) else None
             if not stored:
                 return []
             state = SymbolState.from_dict(stored, self.spec)
@@ -1017,6 +1044,14 @@ class QuoteProcessor:
         log.warning("a record for %s is too large for it: sent without key and value", topic)
         headers = [*headers, ("stockapp.dropped", b"key and value: too large for the topic")]
         return await self.publish(topic, None, None, headers)
+
+
+def _prune(state: SymbolState, keys: frozenset[str]) -> None:
+    """Drop the state of rules no longer in force, and their marks."""
+    for key in [k for k in state.rules if k not in keys]:
+        del state.rules[key]
+    for key in [k for k in state.marks if k not in keys]:
+        del state.marks[key]
 
 
 def _too_large(exc: BaseException) -> bool:

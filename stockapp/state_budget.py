@@ -20,7 +20,7 @@ from stockapp.credentials import kafka_options
 from stockapp.errors import StockappError
 from stockapp.faust_compat import RECORD_FRAMING_BYTES
 from stockapp.settings import Settings
-from stockapp.tables.signals.limits import MAX_TOTAL_LOOKBACK, MAX_USER_RULES
+from stockapp.tables.signals.limits import MAX_LOOKBACK, MAX_TOTAL_LOOKBACK, MAX_USER_RULES
 from stockapp.tables.signals.spec import BUILT_IN
 from stockapp.tables.state_size import worst_case_bytes
 from stockapp.tables.symbol_state import CandleSpec
@@ -42,11 +42,14 @@ def state_bytes_at_most(settings: Settings) -> int:
         settings.grace_seconds,
         settings.indicator_set,
     )
-    built_in_values = sum(dict(spec_.params).get("lookback", 2) for spec_ in BUILT_IN)
+    built_in = [dict(rule.params).get("lookback", 0) for rule in BUILT_IN]
     # What users' rules may keep in one symbol's state (stockapp/sinks/rules.py holds them to
-    # these limits across workers).
+    # these limits across workers), beside the built-in rules'.
     return worst_case_bytes(
-        spec, MAX_USER_RULES + len(BUILT_IN), MAX_TOTAL_LOOKBACK + built_in_values
+        spec,
+        MAX_USER_RULES + len(BUILT_IN),
+        MAX_TOTAL_LOOKBACK + sum(built_in),
+        max(MAX_LOOKBACK, *built_in),
     )
 
 

@@ -9,7 +9,7 @@ short digests, so a 64-character id costs what a 6-character one does.
 Once an id may have been forgotten, a quote carrying it can no longer be told from a new one.
 Rather than risk counting a resend twice, a quote with an id is late for every interval when it
 ends more than the horizon behind the watermark, or at or before the newest id the count made
-the symbol forget (the *floor*; docs/streaming.md, "Quote ids").
+the symbol forget (the *floor*; docs/streaming.md, "Quote").
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import hashlib
 from collections.abc import Iterator
 
 ID_HORIZON_MS = 15 * 60_000
-TICK_IDS_MAX = 2048
+TICK_IDS_MAX = 1536
 # A bar is kept with its values (what a revision is compared with and a candle rebuilt from),
 # so it costs about four times a tick's id: fewer are kept. The horizon bounds a feed of
-# minute bars (15 of them); the count bounds one of 1-second bars (about 8.5 minutes).
-BAR_IDS_MAX = 512
+# minute bars (15 of them); the count bounds one of 1-second bars (about 4 minutes).
+BAR_IDS_MAX = 256
 
 # [ts, span_ms, open, high, low, close, volume, seq]; an int: a bar kept by a state written
 # before bars had values or sequence numbers, known (a resend is a repeat) but never revised.
@@ -35,6 +35,13 @@ def digest(quote_id: str) -> str:
     keeps is about as likely as 1 in 10^18)."""
     raw = hashlib.blake2b(quote_id.encode(), digest_size=9).digest()
     return base64.urlsafe_b64encode(raw).decode()
+
+
+def bar_digest(quote_id: str, ts: int, span_ms: int) -> str:
+    """A bar is its id with its start and length: a version of it that "moved" would be a
+    new bar once the old one's id is forgotten, and counted twice; so it is one from the
+    start (a vendor's bar id names its start anyway, as ``stockapp produce``'s do)."""
+    return digest(f"{quote_id}\x00{ts}\x00{span_ms}")
 
 
 class TickIds:
@@ -53,9 +60,12 @@ class TickIds:
         return len(self.entries)
 
     def expired(self, ts: int, horizon: int | None) -> bool:
-        """``horizon``: the oldest event time whose ids are kept (None: no watermark yet)."""
+        """``horizon``: the oldest event time whose ids are kept (None: no watermark yet).
+        Ticks at the floor's own time pass: a busy second of a feed stamped to the second can
+        hold more ticks than the count, and only a resend of the one tick forgotten at that
+        very time could be counted twice."""
         return (horizon is not None and ts < horizon) or (
-            self.floor is not None and ts <= self.floor
+            self.floor is not None and ts < self.floor
         )
 
     def add(self, key: str, ts: int) -> None:
@@ -84,11 +94,14 @@ class TickIds:
 class BarIds:
     """Digests of recent bars' ids -> the bar as last applied, in arrival (sequence) order."""
 
-    __slots__ = ("entries", "floor")
+    __slots__ = ("by_id_alone", "entries", "floor")
 
     def __init__(self, entries: dict[str, KeptBar] | None = None, floor: int | None = None) -> None:
         self.entries: dict[str, KeptBar] = entries or {}
         self.floor = floor  # bars ending at or before it have forgotten ids
+        # Some bars are keyed by their id alone (kept by a state written before bars had
+        # values): a bar is then looked up that way too.
+        self.by_id_alone = any(isinstance(b, int) for b in self.entries.values())
 
     def get(self, key: str) -> KeptBar | None:
         return self.entries.get(key)

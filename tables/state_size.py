@@ -9,6 +9,7 @@ encodes it. The worker refuses to start when that is over its state budget
 
 from __future__ import annotations
 
+import functools
 import random
 
 import orjson
@@ -26,17 +27,18 @@ _RULE_KEY = "r" * 40 + ":" + "0" * 10  # a rule name at its longest, and its dig
 
 
 def _number(rng: random.Random) -> float:
-    """A price-like float with all 17 significant digits (the longest JSON numbers)."""
-    return rng.uniform(100.0, 999.0) * (1 + 1e-13)
+    """A float whose JSON is as long as any can be (24 characters, e.g. -2.2250738585072014e-308):
+    the state of a symbol priced in fractions of a cent, or of an indicator crossing zero, may
+    hold such numbers anywhere."""
+    return -(1 + rng.random()) * 1e-300
 
 
-def worst_case_state(
-    spec: CandleSpec, rules: int, rule_values: int, provisional: bool = True
-) -> SymbolState:
-    """A state with every part at its bound: ``rules`` rules in force on the symbol, whose
-    states hold ``rule_values`` numbers between them (breakouts' look-backs) besides a pair
-    each (crossovers)."""
+def worst_case_state(spec: CandleSpec, rules: int, lookback: int, longest: int) -> SymbolState:
+    """A state with every part at its bound: ``rules`` rules in force on the symbol, of which
+    breakouts keep ``lookback`` highs or lows between them (at most ``longest`` each) and the
+    others a pair of values each (crossovers), all with a provisional mark."""
     rng = random.Random(0)
+    number = functools.partial(_number, rng)
     state = SymbolState(_LONGEST_SYMBOL, spec)
     state.last_offset, state.last_index, state.seq = 10**15, 9_999, 10**15
     state.topic_id = "A" * 22
@@ -44,17 +46,16 @@ def worst_case_state(
     for interval in spec.intervals:
         indicators = state.indicators[interval.name]
         for _ in range(_WARM_CANDLES):
-            close = _number(rng)
-            indicators.add(Sample(close, close * 1e6, 1e6 + rng.random(), now))
+            indicators.add(Sample(number(), number(), number(), now))
         # The windows that can form at once: those between the watermark and the event time,
         # which are the grace period apart.
-        forming = spec.grace_ms // interval.ms + 2
         start = interval.window(now)[0]
-        for n in range(forming):
+        for n in range(spec.grace_ms // interval.ms + 2):
             begin = start + n * interval.ms
-            bar = Bar.ohlc(begin, *(_number(rng) for _ in range(4)), 1e6 + rng.random(), 1)
+            bar = Bar(begin, number(), number(), number(), number(), number(), number(), 10**8)
             candle = Candle.first(state.symbol, interval.name, begin, begin + interval.ms, bar)
-            candle.indicators = indicators.peek(Sample(bar.close, bar.pv, bar.volume, now))
+            candle.indicators = indicators.peek(Sample(number(), number(), number(), now))
+            candle.trades = 10**9
             state.forming[interval.name][begin] = candle
             part = Settled.of(candle)
             part.open_seq = part.close_seq = 10**15
@@ -63,16 +64,17 @@ def worst_case_state(
     for n in range(TICK_IDS_MAX):
         state.tick_ids.add(digest(f"t{n}"), now)
     for n in range(BAR_IDS_MAX):
-        values = [now, 86_400_000, *(_number(rng) for _ in range(4)), 1e6 + rng.random(), 10**15]
-        state.bar_ids.put(digest(f"b{n}"), values)
-    per_rule = rule_values // rules if rules else 0
+        kept = [now, 86_400_000, *(number() for _ in range(5)), 10**15]
+        state.bar_ids.put(digest(f"b{n}"), kept)
+    left = lookback
     for n in range(rules):
         key = f"{_RULE_KEY[: -len(str(n))]}{n}"
-        state.rules[key] = [_number(rng) for _ in range(max(per_rule, 2))]
-        if provisional:
-            state.marks[key] = now
+        values = min(left, longest) if left > 2 else 2
+        left -= values if left > 2 else 0
+        state.rules[key] = [number() for _ in range(values)]
+        state.marks[key] = now
     return state
 
 
-def worst_case_bytes(spec: CandleSpec, rules: int, rule_values: int) -> int:
-    return len(orjson.dumps(worst_case_state(spec, rules, rule_values).to_dict()))
+def worst_case_bytes(spec: CandleSpec, rules: int, lookback: int, longest: int) -> int:
+    return len(orjson.dumps(worst_case_state(spec, rules, lookback, longest).to_dict()))

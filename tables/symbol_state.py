@@ -30,7 +30,15 @@ from stockapp.tables.candle import Bar, Candle, Settled, rebuilt
 from stockapp.tables.indicators import IndicatorSet, Sample, Values
 from stockapp.tables.indicators.registry import DEFAULT_SET, IndicatorDef
 from stockapp.tables.intervals import Interval, parse_interval
-from stockapp.tables.quote_ids import ID_HORIZON_MS, BarIds, KeptBar, TickIds, digest, end_of
+from stockapp.tables.quote_ids import (
+    ID_HORIZON_MS,
+    BarIds,
+    KeptBar,
+    TickIds,
+    bar_digest,
+    digest,
+    end_of,
+)
 
 # The layout of to_dict(); states without it (written before ids were bounded) still load.
 STATE_VERSION = 2
@@ -72,6 +80,14 @@ class Applied:
 
 def _stored(bar: Bar, seq: int) -> list[float]:
     return [bar.ts, bar.span_ms, bar.open, bar.high, bar.low, bar.close, bar.volume, seq]
+
+
+def _legacy_key(quote_id: str, stored: list[float] | int) -> str:
+    """A bar kept by an older state, keyed as bars are now (by id, start and length); one
+    kept without its values (an int: its end) by id alone, which no bar arriving now has."""
+    if isinstance(stored, int):
+        return digest(quote_id)
+    return bar_digest(quote_id, int(stored[0]), int(stored[1]))
 
 
 def _bar_of(kept: list[float]) -> Bar:
@@ -135,14 +151,19 @@ class SymbolState:
             return Applied(duplicate=True)
         self.last_offset, self.last_index = offset, index
         revised = False
-        key = None if quote_id is None else digest(quote_id)
-        revisable = key is not None and bar.span_ms > 0
+        revisable = quote_id is not None and bar.span_ms > 0
+        if quote_id is None:
+            key = None
+        else:
+            key = bar_digest(quote_id, bar.ts, bar.span_ms) if revisable else digest(quote_id)
         if key is not None:
             horizon = None if self.watermark is None else self.watermark - ID_HORIZON_MS
             if revisable:
                 if self.bar_ids.expired(bar.end, horizon):
                     return self._expired()
                 earlier = self.bar_ids.get(key)
+                if earlier is None and self.bar_ids.by_id_alone:
+                    earlier = self.bar_ids.get(digest(quote_id))  # kept by an older state
                 if earlier is not None:
                     if isinstance(earlier, int) or _bar_of(earlier) == bar:
                         return Applied(duplicate=True, repeat=True)
@@ -207,12 +228,16 @@ class SymbolState:
             if start not in forming or old.end > end:
                 continue
             parts = self.settled[name]
+            part = parts.get(start)
+            if part is None:  # the candle holds no revisable bar: not this one either
+                continue
             held = [
                 (bar, int(kept[7]))
                 for kept in self.bar_ids.values()
-                if start <= kept[0] and (bar := _bar_of(kept)).end <= end
+                if start <= kept[0] < end and kept[0] + kept[1] <= end
+                for bar in (_bar_of(kept),)
             ]
-            candle = rebuilt(parts[start], held, self.symbol, name, start, end)
+            candle = rebuilt(part, held, self.symbol, name, start, end)
             if candle is None:
                 del forming[start]
             else:
@@ -347,6 +372,13 @@ class SymbolState:
             state.seq = data["seq"]
             state.tick_ids = TickIds(dict(data["tick_ids"]), data["tick_floor"])
             state.bar_ids = BarIds(dict(data["bars"]), data["bar_floor"])
+            if set(state.forming) - set(data["intervals"]):
+                # An interval configured since: its candles may or may not hold the bars kept,
+                # so those become known but no longer revisable (as in an older state).
+                state.bar_ids = BarIds(
+                    {k: end_of(b) for k, b in state.bar_ids.entries.items()},
+                    state.bar_ids.floor,
+                )
         else:
             # Written before ids were bounded: raw ids, bars without arrival sequence (and
             # maybe a day of them). Bars keep only their ends, known but never revised (the
@@ -354,7 +386,7 @@ class SymbolState:
             ticks = data.get("tick_ids") or {}
             state.tick_ids = TickIds({digest(i): ts for i, ts in ticks.items()})
             bars = data.get("bar_ids") or {}
-            state.bar_ids = BarIds({digest(i): end_of(b) for i, b in bars.items()})
+            state.bar_ids = BarIds({_legacy_key(i, b): end_of(b) for i, b in bars.items()})
         state.tick_ids.trim()
         for kept in state.bar_ids.overflow():
             state._settle(kept)

@@ -171,8 +171,6 @@ def outputs_of(defs: Iterable[IndicatorDef]) -> tuple[str, ...]:
     return tuple(name for d in defs for name in d.outputs)
 
 
-
-
 def parse_indicator(text: str) -> IndicatorDef:
     """``kind[:param[:param...]]``, e.g. ``sma:200``, ``macd:12:26:9``, ``bb:20:2.5``,
     ``vwap``; ``rsi``, ``macd`` and ``bb`` alone take their usual parameters. Raises

@@ -28,6 +28,7 @@ from tests.oracle import Tick, assert_candle_row, expected_candles
 
 TZ = "America/New_York"
 SYMBOLS = ["FA", "FB", "FC", "FD"]
+GRACE_MS = 2000
 
 
 def _ready(port: str) -> tuple[int, dict]:
@@ -74,10 +75,10 @@ async def _live_ticks(
     return sent
 
 
-def _late_report(bootstrap: str, env: dict, timings: dict, worker: Worker) -> str:
-    """Which ticks were judged late, when each was stamped and acknowledged, and what the
-    worker's timer said when it closed their windows: what a failure needs explained."""
-    lines = []
+def _late_ticks(bootstrap: str, env: dict, timings: dict) -> list[tuple]:
+    """The ticks the worker sent to the late topic: (partition and offset, the tick, when the
+    broker acknowledged it, the reason)."""
+    late = []
     for record in asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_LATE"], idle_ms=2000)):
         headers = dict(record.headers)
         source = (
@@ -85,11 +86,18 @@ def _late_report(bootstrap: str, env: dict, timings: dict, worker: Worker) -> st
             int(headers["stockapp.source.offset"]),
         )
         tick, acked = timings.get(source, (None, None))
-        stamp = tick.ts if tick else None
-        lines.append(
-            f"late {source}: {headers['stockapp.reason'].decode()}; stamped {stamp}, acked "
-            f"{acked} ({acked - stamp if tick else '?'} ms later)"
-        )
+        late.append((source, tick, acked, headers["stockapp.reason"].decode()))
+    return late
+
+
+def _late_report(late: list[tuple], worker: Worker) -> str:
+    """When each late tick was stamped and acknowledged, and what the worker's timer said when
+    it closed their windows: what a failure needs explained."""
+    lines = [
+        f"late {source}: {reason}; stamped {tick.ts if tick else None}, acked {acked} "
+        f"({acked - tick.ts if tick else '?'} ms later)"
+        for source, tick, acked, reason in late
+    ]
     text = worker.log.read_text(errors="replace")
     closes = [line for line in text.splitlines() if "by the clock" in line]
     return "\n".join(lines + closes[-40:])
@@ -128,7 +136,7 @@ def cassandra_fault_worker(stack, unique, tmp_path):
         unique,
         keyspace,
         tmp_path / "data",
-        STOCKAPP_GRACE_SECONDS="2",
+        STOCKAPP_GRACE_SECONDS=str(GRACE_MS / 1000),
         STOCKAPP_TABLE_STORE="memory",  # raw-quote rows on: every batch waits on Cassandra
         STOCKAPP_LOG_LEVEL="INFO",  # the timer's closes, for a failure to explain itself
     )
@@ -348,10 +356,19 @@ def test_cassandra_stopped_for_a_minute_loses_nothing(stack, cassandra_fault_wor
     assert status == 503 and body["checks"]["cassandra"] is False, body
     wait_for(lambda: _ready(port)[0] == 200, 300, "ready again after the restart", worker)
 
-    rows, expected, quotes = _one_minute_candles(stack, env, worker, ticks, 300)
+    # The wall clock closes a window only once every record the partition held when the
+    # close read the clock is processed (docs/streaming.md, "Closing and lateness"): a tick
+    # can be late only if it reached Kafka more than the grace period after its own time,
+    # and was acknowledged later still. On a machine loaded by Cassandra's restart, a producer
+    # can be that slow; the worker must never judge late a tick that was not.
+    late = _late_ticks(bootstrap, env, timings)
+    unexplained = [t for t in late if t[1] is None or t[2] - t[1].ts <= GRACE_MS]
+    assert not unexplained, _late_report(late, worker)
+    assert worker.stats().get("late", 0) == len(late)
+    dropped = {(t[1].symbol, t[1].ts) for t in late}
+    on_time = [t for t in ticks if (t.symbol, t.ts) not in dropped]
+    rows, expected, quotes = _one_minute_candles(stack, env, worker, on_time, 300)
     assert quotes == len(ticks)
-    late = worker.stats().get("late", 0)
-    assert late == 0, _late_report(bootstrap, env, timings, worker)
     assert set(rows) == set(expected)
     for key, row in expected.items():
         assert_candle_row(rows[key], row, key)

@@ -27,7 +27,7 @@ async def test_a_record_that_would_pass_the_state_budget_is_dead_lettered_and_ot
     """A budget below what a full id memory takes: the bars past it are dead-lettered with
     the reason, the state written is the last one within the budget, the other symbol's
     quotes and the next batch go on."""
-    proc, effects, table, _ = make(T0 + 86_400_000, state_max_bytes=30_000)
+    proc, effects, table, _ = make(T0 + 86_400_000, state_max_bytes=20_000)
     records = [bar("BIG", i, i) for i in range(BAR_IDS_MAX)]
     records.append(tick("SMALL", T0 + 5_000, 20.0, BAR_IDS_MAX))
     await proc.process(records)
@@ -38,7 +38,7 @@ async def test_a_record_that_would_pass_the_state_budget_is_dead_lettered_and_ot
     kept = BAR_IDS_MAX - len(dead)
     assert proc.stats["over_budget"] == len(dead) and proc.stats["quotes"] == kept + 1
     assert proc.invalid_by_reason == {"over_limit": len(dead)}
-    assert len(table[b"BIG"]) <= 30_000 and proc.largest_state()[0] <= 30_000
+    assert len(table[b"BIG"]) <= 20_000 and proc.largest_state()[0] <= 20_000
     # The raw rows are those of the quotes kept, nothing of the refused ones.
     refused = {int(p[3]["stockapp.source.offset"]) for p in dead}
     assert {q.offset for q in effects.quotes} == set(range(BAR_IDS_MAX + 1)) - refused
@@ -154,3 +154,61 @@ async def test_a_side_output_kafka_will_not_take_goes_without_its_bytes():
     assert all(p[1] is None and b"too large" in p[3]["stockapp.dropped"] for p in stubs)
     assert proc.stats["side_outputs_without_bytes"] == 2 and proc.stats["batch_retries"] == 0
     assert table.state(b"AAPL")["last_offset"] == 0
+
+
+async def test_quotes_refitted_under_the_budget_count_as_they_apply_then():
+    """A step taken back out no longer moves the watermark: a later quote it made late counts
+    on time in the refit, and is neither stored nor sent as late twice over."""
+    records = [bar("S", i, i) for i in range(40)]
+    big = 123456.78901234567
+    far = quote_record(
+        "S",
+        40,
+        ts=T0 + 150_000,
+        price=big * 1.0000001,
+        open=big,
+        high=big * 1.1,
+        low=big * 0.9,
+        volume=1234567.891234567,
+        bar_seconds=1,
+        id="A-bar",
+    )
+    early = tick("S", T0 + 10_000, 10.0, 41)
+    sizes = {}
+    for name, extra in (("with_early", [early]), ("with_far", [far])):
+        proc, _, table, _ = make(T0 + 86_400_000)
+        await proc.process(records + extra)
+        sizes[name] = len(table[b"S"])
+    budget = sizes["with_early"] + 2
+    assert budget < sizes["with_far"]
+    proc, effects, table, _ = make(T0 + 86_400_000, state_max_bytes=budget)
+    await proc.process(records + [far, early])
+    topics = [
+        (p[0], p[3]["stockapp.source.offset"]) for p in effects.published if p[0] != "candles"
+    ]
+    assert topics == [("quotes.dlq", b"40")]  # the far bar refused, the early tick on time
+    (minute,) = [c for c in proc.forming("S", "1m") if c[0].start == T0]
+    assert minute[0].trades == 41 and proc.stats["late"] == 0
+    assert sorted(q.offset for q in effects.quotes) == [*range(40), 41]
+
+
+async def test_a_symbol_not_in_memory_shows_its_forming_candles():
+    proc, _, _, _ = make(T0 + 3_600_000)
+    await proc.process([tick("AAPL", T0 + 1000, 10.0, 0)])
+    proc.forget()  # a rebalance, or the cache evicted it
+    ((candle, _),) = proc.forming("AAPL", "1m")
+    assert (candle.open, candle.trades) == (10.0, 1)
+
+
+async def test_seeds_are_not_looked_up_for_symbols_the_limits_refuse():
+    asked: list[list[str]] = []
+
+    async def seeds(symbols: list[str]) -> dict:
+        asked.append(sorted(symbols))
+        return {}
+
+    proc, _, _, _ = make(T0 + 3_600_000, symbols_allowed=("AAPL", "MSFT"), max_symbols=1)
+    proc.seeds = seeds
+    await proc.process([tick("AAPL", T0, 1.0, 0), tick("JUNK", T0, 1.0, 1)])
+    await proc.process([tick("MSFT", T0, 1.0, 2)])
+    assert asked == [["AAPL"]]  # JUNK is not allowed; MSFT would pass the limit of one

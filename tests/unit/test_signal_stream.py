@@ -210,6 +210,34 @@ async def test_rules_changed_mid_stream_start_afresh_and_deleted_rules_leave_no_
     assert table.state(b"AAPL")["rules"][new_key] == [104.0]  # one candle seen, by the new rule
 
 
+async def test_rules_and_marks_of_rules_no_longer_in_force_leave_every_state():
+    """A provisional rule's mark and a rule's state used to stay in a symbol's state when
+    the rule was deleted or changed, piling up with each change (unbounded)."""
+    provisional = {
+        "name": "up",
+        "kind": "crosses_above",
+        "left": "close",
+        "right": 100.5,
+        "interval": "1m",
+        "provisional": True,
+    }
+    book = RuleBook((), [parse_rule(provisional, ["1m", "5m"])])
+    effects = Effects()
+    table = Table(effects)
+    proc = processor(effects, table, book, T0 + 3_600_000)
+    for minute in range(2):  # the second minute's forming candle crosses: a mark
+        await proc.process([tick_record(T0 + minute * MINUTE + 10_000, 100.0 + minute, minute)])
+    stored = table.state(b"AAPL")
+    assert stored["marks"] and stored["rules"]
+    for n in range(5):  # changes, then a deletion: nothing of them is kept
+        book.replace([parse_rule({**provisional, "right": 101.0 + n}, ["1m", "5m"])])
+        await proc.process([tick_record(T0 + (3 + n) * MINUTE + 10_000, 99.0, 3 + n)])
+    book.replace([])
+    await proc.process([tick_record(T0 + 9 * MINUTE + 10_000, 99.0, 9)])
+    stored = table.state(b"AAPL")
+    assert stored["marks"] == {} and stored["rules"] == {}
+
+
 def test_rule_keys_follow_the_definition_and_built_in_names_win():
     spec = BUILT_IN[0]
     clash = parse_rule({**spec.to_json(), "interval": "1m"}, ["1m"])

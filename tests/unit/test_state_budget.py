@@ -39,7 +39,7 @@ def test_settings_whose_largest_state_is_over_the_budget_are_refused():
 
 def test_the_worst_case_round_trips_and_bounds_what_a_feed_builds():
     spec = CandleSpec.build(("1m", "1d"), "America/New_York", 5.0)
-    worst = worst_case_state(spec, rules=3, rule_values=30)
+    worst = worst_case_state(spec, rules=3, lookback=30, longest=20)
     data = orjson.dumps(worst.to_dict())
     again = SymbolState.from_dict(orjson.loads(data), spec)
     assert orjson.dumps(again.to_dict()) == data
