@@ -123,36 +123,10 @@ def expected_candles(
             "volume": [t.volume for t in ticks],
         }
     )
+    for column in ("open", "high", "low", "close"):
+        frame[column] = frame["price"]
     frame["pv"] = frame["price"] * frame["volume"]
-    # Open/close by event time; among equal times, by arrival (a stable sort keeps it).
-    frame = frame.sort_values("ts", kind="stable")
-    frame.index = pd.to_datetime(frame["ts"], unit="ms", utc=True)
-    out = []
-    for symbol, group in frame.groupby("symbol", sort=True):
-        if interval == "1d":
-            resampled = group.tz_convert(tz).resample("1D")
-        else:
-            resampled = group.resample(f"{INTRADAY_MS[interval]}ms", origin="epoch")
-        bars = resampled.agg(
-            open=("price", "first"),
-            high=("price", "max"),
-            low=("price", "min"),
-            close=("price", "last"),
-            trades=("price", "count"),
-            volume=("volume", "sum"),
-            pv=("pv", "sum"),
-        )
-        bars = bars[bars["trades"] > 0]
-        starts = [int(ix.value // 1_000_000) for ix in bars.index]
-        bars = bars.reset_index(drop=True)
-        bars["symbol"] = symbol
-        bars["start"] = starts
-        bars = pd.concat([bars, ta_indicators(list(bars["close"]), indicators)], axis=1)
-        day = [day_window(s, tz)[0] for s in starts]
-        cum = bars.groupby(day)[["pv", "volume"]].cumsum()
-        bars["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
-        out.append(bars)
-    return pd.concat(out, ignore_index=True)
+    return _resampled(frame, interval, tz, indicators)
 
 
 @dataclass(frozen=True)
@@ -179,6 +153,12 @@ def expected_bar_candles(
         columns=["symbol", "ts", "open", "high", "low", "close", "volume"],
     )
     frame["pv"] = (frame["high"] + frame["low"] + frame["close"]) / 3 * frame["volume"]
+    return _resampled(frame, interval, tz, indicators)
+
+
+def _resampled(frame: pd.DataFrame, interval: str, tz: str, indicators: str) -> pd.DataFrame:
+    """``frame``'s rows (symbol, ts, open, high, low, close, volume, pv) as candles."""
+    # Open/close by event time; among equal times, by arrival (a stable sort keeps it).
     frame = frame.sort_values("ts", kind="stable")
     frame.index = pd.to_datetime(frame["ts"], unit="ms", utc=True)
     out = []
@@ -206,7 +186,18 @@ def expected_bar_candles(
         cum = candles.groupby(day)[["pv", "volume"]].cumsum()
         candles["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
         out.append(candles)
-    return pd.concat(out, ignore_index=True)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["start"])
+
+
+def assert_candles_match(closed: list, want: pd.DataFrame, interval: str) -> None:
+    """Candles of one symbol and ``interval`` (any order) have ``want``'s starts, and its
+    open, high, low, close, volume and trades exactly."""
+    ours = sorted((c for c in closed if c.interval == interval), key=lambda c: c.start)
+    assert [c.start for c in ours] == [int(s) for s in want["start"]], interval
+    for candle, (_, row) in zip(ours, want.iterrows(), strict=True):
+        got = (candle.open, candle.high, candle.low, candle.close, candle.volume, candle.trades)
+        theirs = tuple(row[k] for k in ("open", "high", "low", "close", "volume", "trades"))
+        assert got == theirs, (interval, candle.start, got, theirs)
 
 
 def assert_close_or_null(ours: float | None, theirs: float, where: object) -> None:

@@ -14,7 +14,7 @@ import logging
 import socket
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -170,6 +170,33 @@ def cannot_open(view: ApiView, request: Request) -> Any:
     return None
 
 
+async def open_socket(
+    view: ApiView,
+    request: Request,
+    serve: Callable[[web.WebSocketResponse], Awaitable[None]],
+) -> Any:
+    """A live WebSocket, both views': refused with JSON if it cannot open here or a limit is
+    reached, its place taken before the handshake and given back however it ends; ``serve``
+    runs it."""
+    refused = cannot_open(view, request)
+    if refused is not None:
+        return refused
+    client = live_client(request)
+    full = hub.reserve(client)
+    if full is not None:
+        return view.json({"error": full[1]}, status=full[0])
+    try:
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        try:
+            await serve(ws)
+        finally:
+            await ws.close()
+    finally:
+        hub.release(client)
+    return ws
+
+
 @app.page("/api/live/{symbol}")
 class Live(ApiView):
     async def get(self, request: Request, symbol: str) -> Any:
@@ -178,31 +205,20 @@ class Live(ApiView):
             interval = parse_interval(request.query.get("interval"), get_settings().intervals)
         except BadRequest as exc:
             return self.json({"error": str(exc)}, status=400)
-        refused = cannot_open(self, request)
-        if refused is not None:
-            return refused
-        client = live_client(request)
-        full = hub.reserve(client)
-        if full is not None:
-            return self.json({"error": full[1]}, status=full[0])
-        try:
-            ws = web.WebSocketResponse(heartbeat=20)
-            await ws.prepare(request)
-            sock = request.transport.get_extra_info("socket") if request.transport else None
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-            # Another worker found this one to be the owner: never relayed back.
-            owner = None if routed_here(request) else owner_url(name)
-            try:
-                if owner is not None:
-                    await self._relay(ws, owner, request, name, interval)
-                else:
-                    await self._serve(ws, request, name, interval)
-            finally:
-                await ws.close()
-        finally:
-            hub.release(client)
-        return ws
+        return await open_socket(self, request, lambda ws: self._open(ws, request, name, interval))
+
+    async def _open(
+        self, ws: web.WebSocketResponse, request: Request, symbol: str, interval: str
+    ) -> None:
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        # Another worker found this one to be the owner: never relayed back.
+        owner = None if routed_here(request) else owner_url(symbol)
+        if owner is not None:
+            await self._relay(ws, owner, request, symbol, interval)
+        else:
+            await self._serve(ws, request, symbol, interval)
 
     async def _serve(
         self, ws: web.WebSocketResponse, request: Request, symbol: str, interval: str

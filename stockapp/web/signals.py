@@ -22,7 +22,7 @@ from stockapp.credentials import kafka_options
 from stockapp.settings import get_settings
 from stockapp.web.api import reader
 from stockapp.web.http import ApiView
-from stockapp.web.live import Subscriber, _send, cannot_open, hub, live_client
+from stockapp.web.live import Subscriber, _send, hub, open_socket
 from stockapp.web.params import parse_signal_query
 from stockapp.web.signal_schema import checked_signal
 
@@ -111,25 +111,9 @@ async def _stop_tail(app: Any, **kwargs: Any) -> None:
 @app.page("/api/signals/live")
 class LiveSignals(ApiView):
     async def get(self, request: Request) -> Any:
-        refused = cannot_open(self, request)
-        if refused is not None:
-            return refused
         # Counted like the chart's sockets, in all and per client address, before the
         # handshake (stockapp/web/live.py).
-        client = live_client(request)
-        full = hub.reserve(client)
-        if full is not None:
-            return self.json({"error": full[1]}, status=full[0])
-        try:
-            ws = web.WebSocketResponse(heartbeat=20)
-            await ws.prepare(request)
-            try:
-                await self._serve(ws, request)
-            finally:
-                await ws.close()
-        finally:
-            hub.release(client)
-        return ws
+        return await open_socket(self, request, lambda ws: self._serve(ws, request))
 
     async def _serve(self, ws: web.WebSocketResponse, request: Request) -> None:
         timeout = get_settings().live_send_timeout_seconds

@@ -13,13 +13,12 @@ from hypothesis import strategies as st
 from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.quote_ids import ID_HORIZON_MS
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
-from tests.oracle import window_end
+from tests.oracle import OhlcBar, assert_candles_match, expected_bar_candles, window_end
 
 TZ = "America/New_York"
 INTERVALS = ["1m", "5m", "15m", "1h"]
 GRACE_MS = 5000
 SPEC = CandleSpec.build(tuple(INTERVALS), TZ, GRACE_MS / 1000)
-LENGTH_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
 
 
@@ -27,34 +26,26 @@ def minute_bar(i: int, open_: float, high: float, low: float, close: float, vol:
     return Bar.ohlc(T0 + i * 60_000, open_, high, low, close, vol, 60)
 
 
-def expected(arrivals: list[tuple[str, Bar]], interval: str) -> pd.DataFrame:
+def expected(arrivals: list[tuple[str | None, Bar]], interval: str) -> pd.DataFrame:
     """pandas over, per bar id, the last version that arrived while its window was open and
-    its id was remembered."""
+    its id was remembered; and over every tick (no id: never revised, never forgotten) that
+    arrived while its window was open."""
     latest_end: int | None = None
-    counted: dict[str, Bar] = {}
-    for bar_id, bar in arrivals:
+    counted: dict[object, Bar] = {}
+    for n, (bar_id, bar) in enumerate(arrivals):
         watermark = None if latest_end is None else latest_end - GRACE_MS
-        if watermark is not None and bar.ts + bar.span_ms < watermark - ID_HORIZON_MS:
-            continue
-        if watermark is None or window_end(bar.ts, interval, TZ) > watermark:
-            counted.pop(bar_id, None)
-            counted[bar_id] = bar  # re-inserted: the revision's arrival is its place
+        expired = watermark is not None and bar.ts + bar.span_ms < watermark - ID_HORIZON_MS
+        if (bar_id is None or not expired) and (
+            watermark is None or window_end(bar.ts, interval, TZ) > watermark
+        ):
+            key = bar_id if bar_id is not None else n
+            if counted.get(key) != bar:  # the same version again is a repeat: it stays put
+                counted.pop(key, None)
+                counted[key] = bar  # re-inserted: the revision's arrival is its place
         end = bar.ts + bar.span_ms
         latest_end = end if latest_end is None else max(latest_end, end)
-    frame = pd.DataFrame(
-        [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in counted.values()],
-        columns=["ts", "open", "high", "low", "close", "volume"],
-    )
-    frame["start"] = frame["ts"] - frame["ts"] % LENGTH_MS[interval]
-    frame = frame.sort_values("ts", kind="stable")
-    return frame.groupby("start").agg(
-        open=("open", "first"),
-        high=("high", "max"),
-        low=("low", "min"),
-        close=("close", "last"),
-        volume=("volume", "sum"),
-        trades=("ts", "size"),
-    )
+    bars = [OhlcBar("X", b.ts, b.open, b.high, b.low, b.close, b.volume) for b in counted.values()]
+    return expected_bar_candles(bars, interval, TZ)
 
 
 def run(arrivals: list[tuple[str, Bar]], roundtrip: bool = False) -> tuple[list[Candle], int]:
@@ -100,18 +91,7 @@ def test_revised_bars_match_pandas_over_the_versions_that_count(raw, roundtrip):
     closed, revised = run(arrivals, roundtrip)
     assert revised >= 0
     for interval in INTERVALS:
-        want = expected(arrivals, interval)
-        ours = sorted((c for c in closed if c.interval == interval), key=lambda c: c.start)
-        assert [c.start for c in ours] == list(want.index), interval
-        for candle, (_, row) in zip(ours, want.iterrows(), strict=True):
-            where = (interval, candle.start)
-            assert (candle.open, candle.high, candle.low, candle.close) == (
-                row["open"],
-                row["high"],
-                row["low"],
-                row["close"],
-            ), where
-            assert candle.volume == row["volume"] and candle.trades == row["trades"], where
+        assert_candles_match(closed, expected(arrivals, interval), interval)
 
 
 def test_a_revision_replaces_the_bar_in_the_hour_but_is_late_for_its_closed_minute():
@@ -177,38 +157,6 @@ def test_bars_kept_with_values_by_a_state_before_bounded_ids_count_once():
     assert (hour.volume, hour.trades) == (140, 2)
 
 
-def expected_mixed(arrivals: list[tuple[str | None, Bar]], interval: str) -> pd.DataFrame:
-    """As ``expected``, with ticks (no id: never revised, never forgotten) among the bars."""
-    latest_end: int | None = None
-    counted: dict[object, Bar] = {}
-    for n, (bar_id, bar) in enumerate(arrivals):
-        watermark = None if latest_end is None else latest_end - GRACE_MS
-        expired = watermark is not None and bar.ts + bar.span_ms < watermark - ID_HORIZON_MS
-        if (bar_id is None or not expired) and (
-            watermark is None or window_end(bar.ts, interval, TZ) > watermark
-        ):
-            key = bar_id if bar_id is not None else n
-            if counted.get(key) != bar:  # the same version again is a repeat: it stays put
-                counted.pop(key, None)
-                counted[key] = bar
-        end = bar.ts + bar.span_ms
-        latest_end = end if latest_end is None else max(latest_end, end)
-    frame = pd.DataFrame(
-        [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in counted.values()],
-        columns=["ts", "open", "high", "low", "close", "volume"],
-    )
-    frame["start"] = frame["ts"] - frame["ts"] % LENGTH_MS[interval]
-    frame = frame.sort_values("ts", kind="stable")
-    return frame.groupby("start").agg(
-        open=("open", "first"),
-        high=("high", "max"),
-        low=("low", "min"),
-        close=("close", "last"),
-        volume=("volume", "sum"),
-        trades=("ts", "size"),
-    )
-
-
 @settings(max_examples=80, deadline=None)
 @given(
     st.lists(
@@ -243,15 +191,4 @@ def test_revisions_among_ticks_match_pandas_exactly(raw, roundtrip):
             state = SymbolState.from_dict(json.loads(json.dumps(state.to_dict())), SPEC)
     state.close_all(closed)
     for interval in INTERVALS:
-        want = expected_mixed(arrivals, interval)
-        ours = sorted((c for c in closed if c.interval == interval), key=lambda c: c.start)
-        assert [c.start for c in ours] == list(want.index), interval
-        for candle, (_, row) in zip(ours, want.iterrows(), strict=True):
-            where = (interval, candle.start)
-            assert (candle.open, candle.high, candle.low, candle.close) == (
-                row["open"],
-                row["high"],
-                row["low"],
-                row["close"],
-            ), where
-            assert candle.volume == row["volume"] and candle.trades == row["trades"], where
+        assert_candles_match(closed, expected(arrivals, interval), interval)

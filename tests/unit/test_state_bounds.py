@@ -9,14 +9,13 @@ import pandas as pd
 from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.quote_ids import BAR_IDS_MAX, ID_HORIZON_MS, TICK_IDS_MAX
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
-from tests.oracle import day_window
+from tests.oracle import OhlcBar, assert_candles_match, expected_bar_candles
 
 TZ = "America/New_York"
 INTERVALS = ("1m", "5m", "15m", "1h", "1d")
 SPEC = CandleSpec.build(INTERVALS, TZ, 5.0)
 OPEN = 1_767_623_400_000  # 2026-01-05 09:30 New York
 SESSION_S = 23_400  # 6.5 h
-LENGTH_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 # What a state of the default settings may hold at most, encoded (every id memory full, every
 # indicator warm, full-precision prices): well under the default budget of 256 KiB.
 LOOSE_BOUND = 100_000
@@ -51,22 +50,8 @@ def expected(arrivals: list[tuple[str, Bar]], interval: str) -> pd.DataFrame:
     for bar_id, bar in arrivals:
         last.pop(bar_id, None)
         last[bar_id] = bar
-    frame = pd.DataFrame(
-        [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in last.values()],
-        columns=["ts", "open", "high", "low", "close", "volume"],
-    ).sort_values("ts", kind="stable")
-    if interval == "1d":
-        frame["start"] = [day_window(ts, TZ)[0] for ts in frame["ts"]]
-    else:
-        frame["start"] = frame["ts"] - frame["ts"] % LENGTH_MS[interval]
-    return frame.groupby("start").agg(
-        open=("open", "first"),
-        high=("high", "max"),
-        low=("low", "min"),
-        close=("close", "last"),
-        volume=("volume", "sum"),
-        trades=("ts", "size"),
-    )
+    bars = [OhlcBar("BIG", b.ts, b.open, b.high, b.low, b.close, b.volume) for b in last.values()]
+    return expected_bar_candles(bars, interval, TZ)
 
 
 def test_a_session_of_second_bars_keeps_the_state_bounded_and_the_candles_exact():
@@ -87,19 +72,7 @@ def test_a_session_of_second_bars_keeps_the_state_bounded_and_the_candles_exact(
     assert sizes[-1] - sizes[2] < 8_000, sizes
     state.close_all(closed)
     for interval in INTERVALS:
-        want = expected(arrivals, interval)
-        ours = sorted((c for c in closed if c.interval == interval), key=lambda c: c.start)
-        assert [c.start for c in ours] == list(want.index), interval
-        for candle, (_, row) in zip(ours, want.iterrows(), strict=True):
-            where = (interval, candle.start)
-            assert (candle.open, candle.high, candle.low, candle.close) == (
-                row["open"],
-                row["high"],
-                row["low"],
-                row["close"],
-            ), where
-            assert candle.trades == row["trades"], where
-            assert candle.volume == row["volume"], where
+        assert_candles_match(closed, expected(arrivals, interval), interval)
 
 
 def test_distinct_ids_out_of_order_from_a_hostile_writer_stay_bounded():
