@@ -160,7 +160,7 @@ class Settings(BaseSettings):
     # and against the worst case the indicators, intervals and rules allow).
     state_max_bytes: Annotated[int, Field(ge=64 * 1024, le=64 * 1024 * 1024)] = 256 * 1024
     # Symbols one worker holds state for; a quote of a new symbol past it is dead-lettered.
-    max_symbols: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    max_symbols: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
     # The only symbols processed (empty: any); quotes of others are dead-lettered.
     symbols_allowed: CsvList = ()
     standby_replicas: Annotated[int, Field(ge=0, le=10)] = 1

@@ -88,6 +88,8 @@ def test_twenty_thousand_symbols_keep_memory_flat(stack, unique, tmp_path):
         assert stats["counters"]["quotes"] == ROUNDS * len(SYMBOLS)
         assert stats["counters"]["candles_closed"] == closes
         assert stats["counters"].get("late", 0) == 0
+        assert stats["state"]["symbols"] == len(SYMBOLS)  # none refused at the default limit
+        assert stats["state"]["watched"] == 0  # every candle closed: nothing left to watch
         assert len(body) < 16_384
         # One more round of 20,000 quotes (20,000 1m candles closed) after the warm-up.
         assert sizes[ROUNDS] - sizes[WARM] < 0.1 * sizes[WARM], sizes
