@@ -1,11 +1,17 @@
 """setup.py without building anything: every folder of the package trees is a package of the
-wheel."""
+wheel, and the front-end step of the build reuses a current build, rebuilds a stale one, and
+stops in one line without Node.js (tests/integration/test_install.py builds the real thing)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
+import time
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 from tests.helpers import REPO
 
@@ -64,3 +70,102 @@ def test_a_new_subpackage_is_found_without_anyone_listing_it(tmp_path):
         "stockapp.tables",
         "stockapp.tables.patterns",
     }
+
+
+# A fake npm (run by this interpreter: the tests' PATH has nothing else): logs its arguments,
+# and `npm run build` writes dist/index.html; with FAIL_NPM set it fails instead.
+FAKE_NPM = """#!{python}
+import os, pathlib, sys
+with open({log!r}, "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+if os.environ.get("FAIL_NPM"):
+    sys.exit(3)
+if sys.argv[1:2] == ["run"]:
+    pathlib.Path("dist").mkdir(exist_ok=True)
+    pathlib.Path("dist", "index.html").write_text("built")
+"""
+
+
+@pytest.fixture
+def tools(tmp_path, monkeypatch):
+    """A PATH holding nothing but what the test puts into it: (bin dir, npm's log)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    return bin_dir, tmp_path / "npm.log"
+
+
+def _install(bin_dir: Path, log: Path, node_version: str = "v20.20.2") -> None:
+    scripts = {
+        "node": f"#!/bin/sh\necho {node_version}\n",
+        "npm": FAKE_NPM.format(python=sys.executable, log=str(log)),
+    }
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+
+
+def _frontend(tmp_path: Path) -> Path:
+    frontend = tmp_path / "frontend"
+    (frontend / "src").mkdir(parents=True)
+    (frontend / "src" / "main.tsx").write_text("// the app")
+    (frontend / "package.json").write_text("{}")
+    return frontend
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    message = str(exc.value.code)
+    assert "\n" not in message, message
+    assert message.startswith("stockapp: "), message
+    return message
+
+
+def test_without_node_the_build_stops_in_one_line(tmp_path, tools):
+    with pytest.raises(SystemExit) as exc:
+        SETUP.build_frontend(_frontend(tmp_path))
+    message = _one_line(exc)
+    assert message.startswith(
+        "stockapp: building the wheel needs Node.js 20+ and npm (to build frontend/); "
+        "node and npm not found on PATH"
+    ), message
+
+
+def test_an_old_node_stops_the_build_in_one_line(tmp_path, tools):
+    bin_dir, log = tools
+    _install(bin_dir, log, node_version="v18.19.1")
+    with pytest.raises(SystemExit) as exc:
+        SETUP.build_frontend(_frontend(tmp_path))
+    assert "is v18.19: install them" in _one_line(exc)
+    assert not log.exists()
+
+
+def test_without_sources_or_a_build_the_build_stops_in_one_line(tmp_path, tools):
+    with pytest.raises(SystemExit) as exc:
+        SETUP.build_frontend(tmp_path / "frontend")
+    assert "needs the front end's sources" in _one_line(exc)
+
+
+def test_a_failing_npm_stops_the_build_in_one_line(tmp_path, tools, monkeypatch):
+    bin_dir, log = tools
+    _install(bin_dir, log)
+    monkeypatch.setenv("FAIL_NPM", "1")
+    with pytest.raises(SystemExit) as exc:
+        SETUP.build_frontend(_frontend(tmp_path))
+    assert "`npm ci --no-audit --no-fund` failed" in _one_line(exc)
+
+
+def test_a_current_build_is_reused_and_a_stale_one_rebuilt(tmp_path, tools):
+    bin_dir, log = tools
+    _install(bin_dir, log)
+    frontend = _frontend(tmp_path)
+    assert SETUP.build_frontend(frontend) == frontend / "dist"
+    assert log.read_text().splitlines() == ["ci --no-audit --no-fund", "run build"]
+
+    log.unlink()
+    assert SETUP.build_frontend(frontend) == frontend / "dist"
+    assert not log.exists(), "a current dist/ was built again"
+
+    later = time.time() + 5  # a source edited after the build
+    os.utime(frontend / "src" / "main.tsx", (later, later))
+    SETUP.build_frontend(frontend)
+    assert log.read_text().splitlines() == ["ci --no-audit --no-fund", "run build"]
