@@ -5,7 +5,8 @@ as any wheel built from the sdist does). Each is installed, not editable, into a
 temporary folder, every command running there, outside the repository; then: the wheel holds
 every module and the built front end, every module of both installs imports, `stockapp --help`
 answers without servers, the local stack says in one line that it needs a checkout, a build
-without Node.js stops in one line, and, on the test stack, the wheel's `stockapp db migrate`,
+without Node.js stops in one line, the installed page and its script are served and the path
+defaults point outside site-packages; and, on the test stack, the wheel's `stockapp db migrate`,
 `stockapp check` and a worker started from its venv: `/ready`, the chart at `/` with its script,
 the API, and the stored 1m candles of a small stream equal to the oracle's, with nothing
 written into site-packages and the worker's state in the user's data directory.
@@ -322,8 +323,10 @@ def _stored_1m(session, keyspace: str) -> dict:
 def test_an_installed_worker_serves_the_chart_the_api_and_the_oracle_s_candles(
     stack, wheel_venv, place, unique, monkeypatch
 ):
-    for name in LEAKS:
-        monkeypatch.delenv(name, raising=False)  # the worker inherits this environment
+    # The worker inherits this environment: nothing in it may point at the checkout, nor move
+    # the state directory this test expects in the user's data directory.
+    for name in (*LEAKS, "STOCKAPP_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
     bin_dir = wheel_venv / "bin"
     keyspace = f"stockapp_install_{unique}"
     env = worker_env(
