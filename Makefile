@@ -30,7 +30,7 @@ help:
 	@echo "make reset      stop the stack and delete its data (jars are kept)"
 
 # The venv is rebuilt when the dependency list changes.
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.py setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'

@@ -8,6 +8,8 @@ in the project reads ``os.environ`` for configuration: import :func:`get_setting
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,8 +27,53 @@ from stockapp.tables.indicators.registry import (
 )
 from stockapp.tables.intervals import parse_interval
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
 ENV_PREFIX = "STOCKAPP_"
+
+
+def _checkout(root: Path) -> Path | None:
+    """``root`` if it is a stockapp source tree (a setup.cfg naming stockapp), as it is when
+    the package runs from a checkout (the editable install `make install` makes); None when the
+    package is installed from a wheel or an sdist, where ``root`` is site-packages."""
+    try:
+        text = (root / "setup.cfg").read_text(errors="replace")
+    except OSError:
+        return None
+    return root if re.search(r"^name\s*=\s*stockapp\s*$", text, re.MULTILINE) else None
+
+
+# The repository this package runs from, or None for an installed package. Defaults that
+# point into the repository hold only for a checkout: nothing is ever written to site-packages.
+CHECKOUT = _checkout(PACKAGE_DIR.parent)
+
+
+def user_data_dir() -> Path:
+    """An installed stockapp's own directory: ``$XDG_DATA_HOME/stockapp``, by default
+    ``~/.local/share/stockapp`` (the same whatever the working directory a service starts in).
+    A user without a home directory (some containers) gets ``./.stockapp``."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    if os.path.isabs(base):  # the XDG specification ignores a relative value
+        return Path(base) / "stockapp"
+    try:
+        return Path.home() / ".local" / "share" / "stockapp"
+    except (RuntimeError, KeyError):
+        return Path.cwd() / ".stockapp"
+
+
+def _local_dir(in_checkout: str, installed: str) -> Path:
+    """A directory of this machine's state: in a checkout beside the code (git-ignored ``.data``,
+    ``.run``, ``.stack``), else below :func:`user_data_dir`."""
+    if CHECKOUT is not None:
+        return CHECKOUT / in_checkout
+    return user_data_dir() / installed
+
+
+def _frontend_dist() -> Path:
+    """The built front end: a checkout's own build (`make install`), else the copy the wheel
+    carries inside the package (setup.py puts it there)."""
+    if CHECKOUT is not None:
+        return CHECKOUT / "frontend" / "dist"
+    return PACKAGE_DIR / "web" / "frontend"
 
 
 class SettingsError(StockappError):
@@ -212,13 +259,16 @@ class Settings(BaseSettings):
     live_max_per_client: Annotated[int, Field(ge=1)] = 20
     # A live WebSocket client that takes longer than this to accept one change is dropped.
     live_send_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
-    frontend_dist: Path = REPO_ROOT / "frontend" / "dist"
+    # Computed when the settings are read (defaults differ for a checkout and an installed
+    # package; docs/configuration.md).
+    frontend_dist: Path = Field(default_factory=_frontend_dist)
     table_store: Literal["auto", "memory", "rocksdb"] = "auto"
-    data_dir: Path = REPO_ROOT / ".data"
+    data_dir: Path = Field(default_factory=lambda: _local_dir(".data", "data"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
-    # Local stack started by `make up` (ignored when pointing at external servers)
-    stack_dir: Path = REPO_ROOT / ".stack"
-    run_dir: Path = REPO_ROOT / ".run"
+    # Local stack started by `make up` (ignored when pointing at external servers; a tool of
+    # a checkout: stockapp/devstack)
+    stack_dir: Path = Field(default_factory=lambda: _local_dir(".stack", "stack"))
+    run_dir: Path = Field(default_factory=lambda: _local_dir(".run", "run"))
     stack_java_home: str = ""
     stack_kafka_controller_port: Port = 9093
     stack_kafka_heap: str = "512m"

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from stockapp.devstack import jars, processes, secure
 from stockapp.devstack.cassandra import cassandra_server
+from stockapp.devstack.checkout import stack_files
 from stockapp.devstack.java import find_java
 from stockapp.devstack.kafka import kafka_server
 from stockapp.devstack.server import Server
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo-down", help="stop what demo-up started")
     args = parser.parse_args(argv)
     try:
+        stack_files()  # a tool of a checkout: outside one, every command says so in one line
         settings = load_settings()
         if args.command == "fetch":
             fetch(settings)

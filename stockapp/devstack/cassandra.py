@@ -5,12 +5,12 @@ from __future__ import annotations
 from stockapp.connectivity import check_cassandra
 from stockapp.devstack import secure
 from stockapp.devstack.jars import lib_dir
-from stockapp.devstack.server import CONF_DIR, Server
+from stockapp.devstack.server import Server, conf_dir
 from stockapp.settings import Settings
 
 
 def _jvm_options() -> list[str]:
-    lines = (CONF_DIR / "cassandra-jvm17.options").read_text().splitlines()
+    lines = (conf_dir() / "cassandra-jvm17.options").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -46,7 +46,7 @@ def _prepare(server: Server, java: str) -> list[str]:
         f"-Dcassandra.config=file://{yaml}",
         f"-Dcassandra.storagedir={server.data_dir}",
         f"-Dcassandra.logdir={server.log_dir}",
-        f"-Dlogback.configurationFile={CONF_DIR / 'cassandra-logback.xml'}",
+        f"-Dlogback.configurationFile={conf_dir() / 'cassandra-logback.xml'}",
         f"-Djna.tmpdir={jna_tmp}",
         # The default superuser is made 10 s after start; nothing here needs that delay.
         *(["-Dcassandra.superuser_setup_delay_ms=0"] if s.stack_secure else []),

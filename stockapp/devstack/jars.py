@@ -6,13 +6,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from stockapp.devstack.checkout import stack_files
 from stockapp.errors import StockappError
-from stockapp.settings import REPO_ROOT
 
-POMS = {
-    "kafka": REPO_ROOT / "stack" / "kafka" / "pom.xml",
-    "cassandra": REPO_ROOT / "stack" / "cassandra" / "pom.xml",
-}
+
+def pom(server: str) -> Path:
+    """The pom whose dependencies are ``server``'s runtime classpath (kafka or cassandra)."""
+    return stack_files() / server / "pom.xml"
 
 
 def lib_dir(stack_dir: Path, server: str) -> Path:
@@ -24,10 +24,10 @@ def fetch(stack_dir: Path, server: str) -> Path:
 
     The pom's content is stamped next to the jars so that bumping a version refetches.
     """
-    pom = POMS[server]
+    pom_file = pom(server)
     target = lib_dir(stack_dir, server)
     stamp = target / ".pom"
-    if stamp.exists() and stamp.read_text() == pom.read_text():
+    if stamp.exists() and stamp.read_text() == pom_file.read_text():
         return target
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -39,7 +39,7 @@ def fetch(stack_dir: Path, server: str) -> Path:
         "-q",
         "-B",
         "-f",
-        str(pom),
+        str(pom_file),
         "dependency:copy-dependencies",
         f"-DoutputDirectory={target}",
         "-DincludeScope=runtime",
@@ -49,5 +49,5 @@ def fetch(stack_dir: Path, server: str) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         last = (result.stdout + result.stderr).strip().splitlines()[-5:]
         raise StockappError(f"Fetching {server} jars failed: " + " | ".join(last))
-    stamp.write_text(pom.read_text())
+    stamp.write_text(pom_file.read_text())
     return target

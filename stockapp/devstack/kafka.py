@@ -10,7 +10,7 @@ from pathlib import Path
 from stockapp.connectivity import check_kafka
 from stockapp.devstack import secure
 from stockapp.devstack.jars import lib_dir
-from stockapp.devstack.server import CONF_DIR, Server
+from stockapp.devstack.server import Server, conf_dir
 from stockapp.errors import StockappError
 from stockapp.settings import Settings
 
@@ -45,7 +45,7 @@ def _prepare(server: Server, java: str) -> list[str]:
         "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
         f"-Dkafka.logs.dir={server.log_dir}",
-        f"-Dlog4j2.configurationFile={CONF_DIR / 'kafka-log4j2.properties'}",
+        f"-Dlog4j2.configurationFile={conf_dir() / 'kafka-log4j2.properties'}",
         "-cp",
         classpath,
     ]

@@ -6,9 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockapp.settings import REPO_ROOT, Settings
+from stockapp.devstack.checkout import stack_files
+from stockapp.settings import Settings
 
-CONF_DIR = REPO_ROOT / "stack" / "conf"
+
+def conf_dir() -> Path:
+    """The servers' config templates (the repository's stack/conf)."""
+    return stack_files() / "conf"
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Server:
         return self.log_dir / "console.log"
 
     def render(self, template: str, target: Path, **values: object) -> Path:
-        text = (CONF_DIR / template).read_text()
+        text = (conf_dir() / template).read_text()
         for key, value in values.items():
             text = text.replace("{" + key + "}", str(value))
         target.parent.mkdir(parents=True, exist_ok=True)

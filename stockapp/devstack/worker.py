@@ -23,18 +23,28 @@ def free_port() -> int:
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        command: list[str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.env = env  # STOCKAPP_* settings on top of this process's environment
         self.log = log
+        # The worker of this interpreter's venv, unless another is given (an installed one).
+        self.command = command or [str(BIN / "stockapp"), "worker"]
+        self.cwd = cwd
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(BIN / "stockapp"), "worker"],
+                self.command,
                 env={**os.environ, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                cwd=self.cwd,
             )
 
     def stats(self, full: bool = False) -> dict:

@@ -1,5 +1,7 @@
-"""The built front end (``frontend/dist``) served at ``/`` by every worker, with the headers
-that keep a browser from running anything but its own files in it or framing it."""
+"""The built front end served at ``/`` by every worker, with the headers that keep a browser
+from running anything but its own files in it or framing it. Where it is: STOCKAPP_FRONTEND_DIST,
+by default a checkout's ``frontend/dist`` or, installed from a wheel, the copy inside the
+package (``stockapp/web/frontend``; stockapp/settings.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from aiohttp import web
 from stockapp.settings import Settings
 
 NOT_BUILT = (
-    "<!doctype html><title>stockapp</title><p>The front end is not built. Run "
-    "<code>make install</code> (or <code>cd frontend &amp;&amp; npm run build</code>); the API "
-    "is at <a href='/api/symbols'>/api/symbols</a>.</p>"
+    "<!doctype html><title>stockapp</title><p>The front end is not built (no index.html in "
+    "STOCKAPP_FRONTEND_DIST). In a checkout, run <code>make install</code> (or <code>cd frontend "
+    "&amp;&amp; npm run build</code>); a wheel carries it built. The API is at "
+    "<a href='/api/symbols'>/api/symbols</a>.</p>"
 )
 
 

@@ -107,3 +107,65 @@ def test_the_advertised_address(monkeypatch):
     monkeypatch.setattr(socket, "gethostname", lambda: "c0ffee")
     monkeypatch.setattr(socket, "gethostbyname", {"c0ffee": "172.18.0.7"}.__getitem__)
     assert load_settings().web_advertised == "172.18.0.7"
+
+
+def _without_path_settings(monkeypatch) -> None:
+    for name in ("FRONTEND_DIST", "DATA_DIR", "RUN_DIR", "STACK_DIR"):
+        monkeypatch.delenv(f"STOCKAPP_{name}", raising=False)
+
+
+def test_in_a_checkout_the_defaults_are_the_repository_s(monkeypatch):
+    from stockapp import settings as module
+    from tests.helpers import REPO
+
+    _without_path_settings(monkeypatch)
+    assert module.CHECKOUT == REPO  # the tests run on the editable install
+    s = load_settings()
+    assert s.frontend_dist == REPO / "frontend" / "dist"
+    assert (s.data_dir, s.run_dir, s.stack_dir) == (REPO / ".data", REPO / ".run", REPO / ".stack")
+
+
+def test_an_installed_package_keeps_its_files_in_the_user_s_data_directory(
+    monkeypatch, tmp_path
+):
+    """Installed from a wheel, the package's parent is site-packages: nothing may go there."""
+    from stockapp import settings as module
+
+    _without_path_settings(monkeypatch)
+    monkeypatch.setattr(module, "CHECKOUT", None)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    s = load_settings()
+    base = tmp_path / "xdg" / "stockapp"
+    assert (s.data_dir, s.run_dir, s.stack_dir) == (base / "data", base / "run", base / "stack")
+    assert s.frontend_dist == module.PACKAGE_DIR / "web" / "frontend"  # the wheel's copy
+    # Without XDG_DATA_HOME (or with a relative one, which the specification ignores): ~/.local.
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/dir")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert load_settings().data_dir == tmp_path / "home" / ".local" / "share" / "stockapp" / "data"
+    # The variables still win.
+    monkeypatch.setenv("STOCKAPP_DATA_DIR", str(tmp_path / "state"))
+    assert load_settings().data_dir == tmp_path / "state"
+
+
+def test_a_checkout_is_a_folder_whose_setup_cfg_names_stockapp(tmp_path):
+    from stockapp.settings import _checkout
+
+    assert _checkout(tmp_path) is None  # site-packages: no setup.cfg
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = other\n")
+    assert _checkout(tmp_path) is None
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = stockapp\nversion = 1\n")
+    assert _checkout(tmp_path) == tmp_path
+
+
+def test_the_local_stack_outside_a_checkout_says_so_in_one_line(monkeypatch, capsys):
+    """The stack's poms and configs are the repository's stack/, which no wheel carries."""
+    from stockapp.devstack import checkout
+    from stockapp.devstack.__main__ import main
+
+    monkeypatch.setattr(checkout, "CHECKOUT", None)
+    for command in (["status"], ["up"], ["fetch"], ["demo-up"]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert err.startswith("stack: error: the local stack runs from a stockapp checkout"), err
+        assert "STOCKAPP_KAFKA_BOOTSTRAP" in err
