@@ -158,8 +158,11 @@ def _oracle(ticks: list, symbol: str, outputs: tuple[str, ...]) -> list[dict]:
 
 
 def _differs(got: list[dict], want: list[dict]) -> str:
-    """Empty when the API's candles are the oracle's; else where not. The last one is forming:
-    its OHLCV is compared, not its provisional indicators (the stored, closed candles' are)."""
+    """Empty when the API's candles are the oracle's; else where not. The forming ones (the
+    last, and the one before while the grace period has not passed) are compared by OHLCV, not
+    by their provisional indicators: with two candles forming, the later one's leave the
+    earlier one out (its VWAP here differs from the oracle's, which counts every candle as
+    closed). The closed candles' indicators are compared."""
     if [c["t"] for c in got] != [c["t"] for c in want]:
         return f"times {[c['t'] for c in got][-3:]} != {[c['t'] for c in want][-3:]}"
     for g, w in zip(got, want, strict=True):
