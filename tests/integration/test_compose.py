@@ -23,8 +23,8 @@ unchanged. What the override changes, and why:
 Checked: each worker advertises its own address; a candle request to either worker for any
 symbol is answered by the symbol's owner with the oracle's candles (routing across the
 containers); after `podman-compose stop` of one worker the other takes its partitions, and the
-stream published across the stop gives the oracle's candles; the simulator's quotes reach the
-workers.
+stream published before, during and after the stop gives the oracle's candles; the
+simulator's quotes reach the workers.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import json
 import math
 import secrets
 import subprocess
+import threading
 import time
 
 import orjson
@@ -221,6 +222,13 @@ def _records(ticks) -> list:
     ]
 
 
+async def _paced(bootstrap: str, topic: str, records: list, batch: int = 35) -> None:
+    """Publishes in batches of ``batch`` records every 0.2 s (4 s for 700 records)."""
+    for i in range(0, len(records), batch):
+        await produce(bootstrap, topic, records[i : i + batch])
+        await asyncio.sleep(0.2)
+
+
 @pytest.fixture
 def project(stack, stockapp_image, unique, tmp_path):
     keyspace = f"stockapp_compose_{unique}"
@@ -288,7 +296,7 @@ def test_compose_runs_the_schema_two_workers_and_the_simulator(stack, project):
     ticks = generate_ticks(
         2400, SYMBOLS, seed=25, start_ms=START_MS, mean_gap_ms=3000, jitter_ms=2000
     )
-    before, after = ticks[:1200], ticks[1200:]
+    before, during, after = ticks[:1000], ticks[1000:1700], ticks[1700:]
     asyncio.run(produce(bootstrap, project.topic, _records(before)))
     _wait(
         lambda: not _answers(ports, before, outputs)[0],
@@ -299,9 +307,18 @@ def test_compose_runs_the_schema_two_workers_and_the_simulator(stack, project):
     owners = _answers(ports, before, outputs)[1]
     assert owners == {f"http://127.0.0.1:{port}" for port in ports}, owners
 
-    # One worker stopped: the other takes every partition; the rest of the stream, published
-    # after the stop, gives the oracle's candles of the whole stream.
-    project.compose("stop", "worker-2")
+    # One worker stopped while the stream goes on (a part published in small batches as the
+    # stop happens, the rest after it): the other takes every partition, and the whole stream
+    # gives the oracle's candles.
+    publishing = threading.Thread(
+        target=lambda: asyncio.run(_paced(bootstrap, project.topic, _records(during)))
+    )
+    publishing.start()
+    try:
+        project.compose("stop", "worker-2")
+    finally:
+        publishing.join(timeout=120)
+    assert not publishing.is_alive()
     code, _ = finished(project.container("worker-2"), timeout=60)
     assert code != 137, "worker-2 was killed: it did not end within the grace period"
     remaining = ports[:1]
