@@ -16,13 +16,14 @@ QUIX_STAMP := $(QUIX_VENV)/.installed-$(QUIX_VERSION)-cassandra-$(CASSANDRA_DRIV
 STACK := $(PY) -m stockapp.devstack
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium prometheus kustomize lint reset bench bench-smoke stress
+.PHONY: help install up down status migrate demo demo-stop test test-unit test-frontend chromium containers image prometheus kustomize lint reset bench bench-smoke stress
 
 help:
 	@echo "make demo       stack + worker in the background, prints the URL (make demo-stop;"
 	@echo "                make demo WORKERS=3 starts three workers on ports 6066..6068)"
 	@echo "make test       lint, vitest, unit + integration + browser tests on a real Kafka and Cassandra"
 	@echo "make up|down    start/stop the local Kafka + Cassandra (make status)"
+	@echo "make image      the stockapp image (docker/Dockerfile) with podman, as stockapp:local"
 	@echo "make migrate    create/upgrade the Cassandra schema"
 	@echo "make lint       ruff"
 	@echo "make bench      the same stream through stockapp and the alternatives (docs/performance.md)"
@@ -74,6 +75,18 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
+# The image and Compose tests run podman (Debian's 4.3), podman-compose (the dev extra) and, where
+# no image registry answers, debootstrap for the stand-in base images. Podman's settings for
+# this machine are the project's (stack/conf/containers.conf, through CONTAINERS_CONF).
+containers:
+	@command -v podman >/dev/null && command -v debootstrap >/dev/null && command -v runc >/dev/null \
+		|| { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq podman buildah debootstrap runc; }
+
+# Official bases when podman has them, else stand-ins made of Debian packages
+# (stockapp/devstack/images.py).
+image: $(VENV)/.installed containers
+	$(STACK) image
+
 test-frontend: install
 	cd frontend && npm test
 
@@ -103,7 +116,7 @@ $(PROMETHEUS):
 # not change tracked files either (a build that rewrites the lock file, a test that writes into
 # the tree): the git status after the tests must equal the one before install.
 TREE_STATE := $(shell git status --porcelain 2>/dev/null | md5sum)
-test: install lint chromium prometheus kustomize test-frontend
+test: install lint chromium containers prometheus kustomize test-frontend
 	@if $(STACK) status --quiet; then was_up=1; else was_up=0; fi; \
 	$(STACK) up; \
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \

@@ -188,6 +188,24 @@ def _web_port_option(faust_args: list[str]) -> str | None:
     return None
 
 
+def _require_writable(worker_dir: Path) -> None:
+    """The worker's state directory, created (Faust creates only its last level) and shown to
+    be writable by a file written and removed; else the one line saying whose it is."""
+    import os
+
+    probe = worker_dir / ".stockapp-write-check"
+    try:
+        worker_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise StockappError(
+            f"the worker's state directory {worker_dir} is not writable by uid {os.getuid()} "
+            f"({exc.strerror or exc}): set STOCKAPP_DATA_DIR to a directory this user can "
+            "write (in a container: a volume at /data that uid 10001 can write)"
+        ) from None
+
+
 def _run_worker(faust_args: list[str]) -> int:
     import os
 
@@ -206,6 +224,10 @@ def _run_worker(faust_args: list[str]) -> int:
     redact_secrets(settings.secrets)
     # Before anything else: an exposed worker without a token would serve everyone.
     settings.require_web_protection()
+    # Before any server is asked: a state directory the worker cannot write (a container's
+    # /data volume owned by another user, mounted read-only) would otherwise end it with
+    # RocksDB's traceback once it has joined the group.
+    _require_writable(settings.worker_dir)
     # Faust would otherwise retry forever with a traceback per attempt: fail fast, in one line.
     check_kafka(settings)
     cluster, session = connect(settings, keyspace=settings.cassandra_keyspace)
@@ -216,7 +238,6 @@ def _run_worker(faust_args: list[str]) -> int:
     ensure_topics(settings)
     # A state past what Kafka takes used to end the worker, again at every restart.
     state_budget.check(settings)
-    settings.worker_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     from stockapp.app import app
 
     sys.argv = ["stockapp", "--loglevel", _LEVELS[settings.log_level], "worker", *faust_args]

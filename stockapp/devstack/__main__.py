@@ -154,6 +154,16 @@ def demo_down(settings: Settings) -> None:
         _say("the stack was running before the demo started: left running (make down stops it)")
 
 
+def image(settings: Settings) -> None:
+    """`make image`: docker/Dockerfile built with podman, on the official bases or, where no
+    registry is reachable, on stand-ins from Debian packages (stockapp/devstack/images.py)."""
+    from stockapp.devstack import images, podman
+
+    chosen, seconds = images.build(settings)
+    size = podman.image_size(images.IMAGE) / 1e6
+    _say(f"image {images.IMAGE}: built in {seconds:.0f} s on {chosen.line()}; {size:.0f} MB")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stockapp.devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser = sub.add_parser("demo-up", help="stack, schema and workers in the background")
     demo_parser.add_argument("--workers", type=int, default=1, help="how many workers (ports N..)")
     sub.add_parser("demo-down", help="stop what demo-up started")
+    sub.add_parser("image", help="build the stockapp image (docker/Dockerfile) with podman")
     args = parser.parse_args(argv)
     try:
         stack_files()  # a tool of a checkout: outside one, every command says so in one line
@@ -181,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             demo_up(settings, args.workers)
         elif args.command == "demo-down":
             demo_down(settings)
+        elif args.command == "image":
+            image(settings)
         else:
             return status(settings, args.quiet)
     except StockappError as exc:
