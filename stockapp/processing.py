@@ -1,18 +1,9 @@
 """Applying batches of raw quote records to symbol state, and writing out the results.
 
-The order of effects for a batch is what makes crashes harmless (docs/streaming.md):
-
-0. each touched symbol's new state is encoded, and a record that would take it past the state
-   budget (``STOCKAPP_STATE_MAX_BYTES``) is dead-lettered and left out of it;
-1. raw quotes and closed candles are written to Cassandra, and acknowledged;
-2. late records, dead letters and candles are handed to the Kafka producer;
-3. the new symbol states go to the table, and their changelog records are awaited until
-   Kafka acknowledged them (Faust's own flush before a commit can leave them in its buffer:
-   see faust_compat.DurableTable);
-4. only then does the agent ack the batch's offsets.
-
-A crash before 3 replays the batch onto the old state and rewrites the same rows; a crash after
-3 replays records at or below each symbol's ``last_offset``, which are skipped.
+Each touched symbol's new state is encoded first, and a record that would take it past the
+state budget (``STOCKAPP_STATE_MAX_BYTES``) is dead-lettered and left out of it. What a batch
+or a timer close changed is then made durable by :class:`stockapp.checkpoint.Checkpoint`, the
+one owner of the order that makes crashes harmless (docs/streaming.md).
 """
 
 from __future__ import annotations
@@ -21,22 +12,28 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
+from stockapp.checkpoint import Change, Checkpoint, Durable, Topics, Writer
 from stockapp.metrics import BATCH_RECORDS, BATCH_SECONDS
 from stockapp.models import Quote, QuoteRow
 from stockapp.partitioning import symbol_partition
+from stockapp.records import RawRecord, SideOutput
 from stockapp.settings import Settings
+from stockapp.side_outputs import Publisher, SideOutputs
+from stockapp.stats import Snapshot, Stats, StuckReport
 from stockapp.tables.candle import Bar, Candle
 from stockapp.tables.indicators import Values
 from stockapp.tables.signals.book import RuleBook
 from stockapp.tables.signals.signal import Signal, on_close, on_forming
 from stockapp.tables.symbol_state import Applied, CandleSpec, SymbolState
-from stockapp.validation import Element, InvalidQuote, parse_record, reason_class
+from stockapp.validation import Element, InvalidQuote, Reason, parse_record
+
+__all__ = ["ChangeListener", "QuoteProcessor", "RawRecord"]
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +52,6 @@ EXPIRED_REASON = (
     "its id is older than the ids a symbol keeps (tables/quote_ids.py): it cannot be told "
     "from a resend"
 )
-# Side outputs (late, dead letter) keep the record's bytes, cut to this size: a record within
-# the broker's limit can be over the producer's request limit (1 MB by default).
-FORWARD_MAX_BYTES = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    key: bytes | None
-    value: bytes | None
-    partition: int
-    offset: int
-    # The consumer group generation the record was fetched in (None: not tracked). A record
-    # fetched before a rebalance is not applied after it: see QuoteProcessor.process.
-    generation: int | None = None
 
 
 @dataclass(slots=True)
@@ -88,6 +71,7 @@ class Step:
     expired: bool = False  # its id may have been forgotten: late everywhere, not stored
     repeat: bool | None = None  # applied again, it was a duplicate (True: by its id)
     refused: str | None = None  # why the state budget took it back out
+    refused_kind: Reason = Reason.OVER_LIMIT  # and its kind
 
     def apply(self, state: SymbolState, closed: list[Candle]) -> Applied:
         return state.apply(self.bar, self.offset, closed, self.quote_id, self.index)
@@ -102,11 +86,6 @@ class Step:
 # about, so that the end offsets can be fresh from the broker (one request), not the ones the
 # consumer last fetched, which a stall leaves behind.
 Backlog = Callable[[dict[int, int | None]], Awaitable[dict[int, int | None]]]
-
-
-# A record for a side topic (late, dead letters): (topic, the record, reason, and for one
-# element of a packed record its index and JSON, forwarded in place of the whole record)
-Output = tuple[str, RawRecord, str, "tuple[int, bytes] | None"]
 
 
 def _element(packed: bool, index: int, quote: Quote) -> tuple[int, bytes] | None:
@@ -126,46 +105,8 @@ Seeds = Callable[[list[str]], Awaitable[dict[str, dict]]]
 # The consumer group generation now
 Generation = Callable[[], int]
 
-# Returns once the table's writes so far are durable (their changelog records acknowledged)
-Durable = Callable[[], Awaitable[None]]
-
 # Told after each change is stored: (symbols touched, candles closed, signals fired). Live push.
 ChangeListener = Callable[[set[str], list[Candle], list[Signal]], None]
-
-
-class Writer(Protocol):
-    async def write(
-        self, quotes: Iterable[QuoteRow], candles: Iterable[Candle], signals: Iterable[Signal]
-    ) -> int: ...
-
-
-class Publisher(Protocol):
-    """Queues a record (waiting only while the producer's buffer is full) and returns its
-    delivery, which resolves once the broker has acknowledged it."""
-
-    async def __call__(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
-    ) -> Awaitable[Any]: ...
-
-
-def candle_message(candle: Candle, indicators: dict[str, float | None]) -> bytes:
-    """The JSON of a candle on the candles topic (docs/streaming.md)."""
-    return orjson.dumps(
-        {
-            "symbol": candle.symbol,
-            "interval": candle.interval,
-            "start": candle.start,
-            "end": candle.end,
-            "open": candle.open,
-            "high": candle.high,
-            "low": candle.low,
-            "close": candle.close,
-            "volume": candle.volume,
-            "trades": candle.trades,
-            "closed": candle.closed,
-            "indicators": indicators,
-        }
-    )
 
 
 class QuoteProcessor:
@@ -193,15 +134,21 @@ class QuoteProcessor:
             settings.indicator_set,
         )
         self.table = table
-        self.writer = writer
-        self.publish = publish
+        self.stats = Stats()
+        self.checkpoint = Checkpoint(
+            writer,
+            publish,
+            table,
+            Topics(candles=settings.topic_candles, signals=settings.topic_signals),
+            SideOutputs(settings.topic_quotes, self.stats),
+            durable,
+        )
         self.clock = clock
         self.backlog = backlog
         self.seeds = seeds
         self.owned = owned
         self.topic_id = topic_id
         self.generation = generation
-        self.durable = durable
         # The generation whose partitions were revoked last: its records are stale from the
         # revocation on, before the next assignment gives the consumer a new generation.
         self.revoked_generation: int | None = None
@@ -231,19 +178,46 @@ class QuoteProcessor:
         # last rebalance). Repeated now and then: a symbol that sent nothing since a restart is
         # only found this way, and a scan that ran while stores were still opening would miss it.
         self.scanned_at = 0.0
-        self.lock = asyncio.Lock()  # the agent and the timer both change states
-        self.stats: Counter[str] = Counter()
+        self.lock = self.checkpoint.lock  # the agent, the timer and a revocation
         # Candles closed per interval, and dead letters per reason class (the /metrics labels).
         self.closed_by_interval: Counter[str] = Counter()
         self.invalid_by_reason: Counter[str] = Counter()
         self.signals_by_rule: Counter[str] = Counter()  # signals fired, by rule
         # Set while a batch keeps failing (STUCK_AFTER_TRIES or more tries): what /ready shows.
-        self.stuck: dict[str, Any] | None = None
+        self.stuck: StuckReport | None = None
         self._seed_dicts: dict[str, dict] = {}  # seeds loaded in the current batch
         self.listeners: list[ChangeListener] = []
-        # Records handed to the producer and not yet acknowledged by the broker (a worker that
-        # waits on Kafka shows it here).
-        self.pending_sends = 0
+        # Quote ids of symbols whose internal error was logged with its traceback: once each.
+        self.internal_logged: set[str] = set()
+
+    @property
+    def writer(self) -> Writer:
+        return self.checkpoint.writer
+
+    def snapshot(self) -> Snapshot:
+        """What the web layer may read of this processor, copied now."""
+        stats = Stats()
+        stats.add(self.stats)
+        forming = [s for s, st in self.states.items() if st.has_forming] + list(self.watch)
+        owned = self.owned() if self.owned is not None else None
+        return Snapshot(
+            stats=stats,
+            closed_by_interval=Counter(self.closed_by_interval),
+            invalid_by_reason=Counter(self.invalid_by_reason),
+            signals_by_rule=Counter(self.signals_by_rule),
+            stuck=self.stuck,
+            positions=dict(sorted(self.position.items())),
+            assigned=sorted(owned) if owned is not None else None,
+            symbols_loaded=len(self.states),
+            watched=len(self.watch),
+            forming=forming,
+            symbols_held=self.symbol_count,
+            largest_state=self.largest_state(),
+            pending_sends=self.checkpoint.pending_sends,
+            cassandra_retries=getattr(self.checkpoint.writer, "retries", 0),
+            cassandra_in_flight=getattr(self.checkpoint.writer, "in_flight", 0),
+            first_batch_at=self.first_batch,
+        )
 
     # -- state cache -------------------------------------------------------------------------
 
@@ -300,7 +274,7 @@ class QuoteProcessor:
                 self.watch[symbol] = (first_end, state.event_max)
             else:
                 self.last_seen.pop(symbol, None)
-            self.stats["evicted"] += 1
+            self.stats.evicted += 1
 
     def largest_state(self) -> tuple[int, str | None]:
         """The largest state this worker wrote since the last rebalance: (bytes, symbol)."""
@@ -352,7 +326,7 @@ class QuoteProcessor:
         for symbol, stored in (await self.seeds(unknown)).items():
             self.states[symbol] = SymbolState.from_dict(stored, self.spec)
             self._seed_dicts[symbol] = stored
-            self.stats["seeded"] += 1
+            self.stats.seeded += 1
             if self.symbol_count is not None:
                 self.symbol_count += 1
 
@@ -405,16 +379,16 @@ class QuoteProcessor:
                 return applied
             except Exception as exc:
                 tries += 1
-                self.stats["batch_retries"] += 1
+                self.stats.batch_retries += 1
                 if tries >= STUCK_AFTER_TRIES:
                     first = records[0] if records else None
-                    self.stuck = {
-                        "records": len(records),
-                        "tries": tries,
-                        "error": f"{type(exc).__name__}: {str(exc)[:200]}",
-                        "partition": first.partition if first else None,
-                        "offset": first.offset if first else None,
-                    }
+                    self.stuck = StuckReport(
+                        records=len(records),
+                        tries=tries,
+                        error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                        partition=first.partition if first else None,
+                        offset=first.offset if first else None,
+                    )
                 log.exception(
                     "a batch of %d records failed (try %d); retrying in %.1f s from the stored "
                     "state",
@@ -443,7 +417,7 @@ class QuoteProcessor:
                     now = None  # revoked, not assigned again yet: every tracked record is stale
                 current = [r for r in records if r.generation is None or r.generation == now]
                 if len(current) < len(records):
-                    self.stats["stale_records"] += len(records) - len(current)
+                    self.stats.stale_records += len(records) - len(current)
                     records = current
             if not records:
                 return records
@@ -466,13 +440,13 @@ class QuoteProcessor:
         self.last_batch = now
         if self.first_batch is None:
             self.first_batch = now
-        self.stats["batches"] += 1
+        self.stats.batches += 1
         closed: list[Candle] = []
         touched: set[str] = set()
-        outputs: list[Output] = []
+        outputs: list[SideOutput] = []
         # Counted here and added to the worker's counters once the batch is stored: a batch
         # that fails is tried again, and must not count its quotes twice.
-        stats: Counter[str] = Counter()
+        stats = Stats()
         if not self.topic_id_known and self.topic_id is not None:
             self.current_topic_id = await self.topic_id()
             self.topic_id_known = True
@@ -494,13 +468,14 @@ class QuoteProcessor:
         for record, items, packed in parsed:
             self.position[record.partition] = record.offset
             if isinstance(items, InvalidQuote):
-                stats["invalid"] += 1
-                outputs.append((dlq, record, str(items), None))
+                stats.invalid += 1
+                outputs.append(SideOutput(dlq, record, str(items), items.kind))
                 continue
             for index, quote in enumerate(items):
                 if isinstance(quote, Element):
-                    stats["invalid"] += 1
-                    outputs.append((dlq, record, quote.reason, (index, orjson.dumps(quote.value))))
+                    stats.invalid += 1
+                    element = (index, orjson.dumps(quote.value))
+                    outputs.append(SideOutput(dlq, record, quote.reason, quote.kind, element))
                     continue
                 symbol = quote.symbol
                 state = self.state(symbol, create=False)
@@ -508,10 +483,11 @@ class QuoteProcessor:
                 if refusal is None and self.allowed is not None and symbol not in self.allowed:
                     refusal = f"symbol {symbol} is not in STOCKAPP_SYMBOLS_ALLOWED"
                 if refusal is not None:
-                    stats["invalid"] += 1
-                    stats["symbols_refused"] += 1
+                    stats.invalid += 1
+                    stats.symbols_refused += 1
                     reason = f"element {index}: {refusal}" if packed else refusal
-                    outputs.append((dlq, record, reason, _element(packed, index, quote)))
+                    element = _element(packed, index, quote)
+                    outputs.append(SideOutput(dlq, record, reason, Reason.OVER_LIMIT, element))
                     continue
                 if state is None:
                     state = self.state(symbol)
@@ -523,7 +499,7 @@ class QuoteProcessor:
                         symbol,
                         topic_id,
                     )
-                    stats["topic_recreated"] += 1
+                    stats.topic_recreated += 1
                 step = Step(bar, record.offset, quote.id, index, record, packed, quote)
                 try:
                     applied = step.apply(state, closed)
@@ -532,25 +508,28 @@ class QuoteProcessor:
                     # dead-letter topic with the reason, and the symbol's state is rebuilt
                     # without it.
                     log.warning("a quote of %s could not be applied: %r", symbol, exc)
-                    stats["invalid"] += 1
-                    stats["apply_errors"] += 1
+                    stats.invalid += 1
+                    stats.apply_errors += 1
                     reason = f"could not be applied: {type(exc).__name__}: {str(exc)[:200]}"
                     if packed:
                         reason = f"element {index}: {reason}"
-                    outputs.append((dlq, record, reason, _element(packed, index, quote)))
+                    element = _element(packed, index, quote)
+                    outputs.append(SideOutput(dlq, record, reason, Reason.UNPROCESSABLE, element))
                     self._rebuild(symbol, steps.get(symbol, []), closed)
                     continue
                 self.last_seen[symbol] = now  # a replayed record is activity too
                 if applied.duplicate:
-                    stats["repeats" if applied.repeat else "duplicates"] += 1
+                    _count_repeat(stats, applied.repeat)
                     continue
                 step.record_outcome(applied)
                 steps.setdefault(symbol, []).append(step)
                 in_order.append(step)
                 touched.add(symbol)
-        signals = self._signals(closed, touched) if self.rules is not None else []
+        signals, failed = self._signals(closed, touched)
         encoded: dict[str, bytes] = {}
         for symbol in touched:
+            if symbol in failed:
+                continue
             try:
                 data: bytes | None = self._encode(symbol)
             except Exception:  # a state that cannot be encoded is refitted too
@@ -558,20 +537,63 @@ class QuoteProcessor:
                 data = None
             if data is not None and len(data) <= self.budget:
                 encoded[symbol] = data
-            else:  # the steps that make it too large, or not encodable, are taken back out
+                continue
+            # The steps that make it too large, or not encodable, are taken back out.
+            try:
                 closed, signals = self._fit_budget(symbol, steps[symbol], closed, signals, encoded)
+            except Exception as exc:  # noqa: BLE001 - a fault of ours for this symbol only
+                failed[symbol] = exc
+        for symbol, exc in failed.items():
+            closed, signals = self._quarantine(symbol, steps.get(symbol, []), exc, closed, signals)
+            touched.discard(symbol)
+            encoded.pop(symbol, None)
         quotes: list[QuoteRow] = []
         for step in in_order:
             self._count(step, stats, quotes, outputs)
         await self._emit(quotes, closed, touched, outputs, signals, encoded)
-        stats["stored_records"] += len(records)
-        self.stats.update(stats)
-        self.invalid_by_reason.update(
-            reason_class(reason) for topic, _, reason, _ in outputs if topic == dlq
-        )
+        stats.stored_records += len(records)
+        self.stats.add(stats)
+        self.invalid_by_reason.update(output.kind for output in outputs if output.kind is not None)
+
+    def _quarantine(
+        self,
+        symbol: str,
+        steps: list[Step],
+        exc: BaseException,
+        closed: list[Candle],
+        signals: list[Signal],
+    ) -> tuple[list[Candle], list[Signal]]:
+        """stockapp's own code failed for one symbol of the batch (a bug, deterministic: a
+        retry would fail again and hold up every partition of the worker). The symbol's
+        records of the batch go to the dead-letter topic with reason ``internal``, its state
+        stays as stored, and the rest of the batch goes on. Returns the batch's closed
+        candles and signals without the symbol's."""
+        self._internal_error(symbol, exc)
+        reason = f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
+        for step in steps:
+            if step.refused is None:
+                step.refused, step.refused_kind = reason, Reason.INTERNAL
+        self._replayed(symbol, [], [])
+        closed = [c for c in closed if c.symbol != symbol]
+        signals = [s for s in signals if s.symbol != symbol]
+        return closed, signals
+
+    def _internal_error(self, symbol: str, exc: BaseException) -> None:
+        """Logged with its traceback the first time for a symbol, in one line after that: a
+        deterministic fault fails the same way for each batch of the symbol."""
+        if symbol not in self.internal_logged:
+            self.internal_logged.add(symbol)
+            log.error(
+                "%s: internal error; its records go to the dead-letter topic (reason "
+                "'internal'), the partition goes on",
+                symbol,
+                exc_info=exc,
+            )
+        else:
+            log.error("%s: internal error again: %s: %.200s", symbol, type(exc).__name__, exc)
 
     def _count(
-        self, step: Step, stats: Counter[str], quotes: list[QuoteRow], outputs: list[Output]
+        self, step: Step, stats: Stats, quotes: list[QuoteRow], outputs: list[SideOutput]
     ) -> None:
         """What a quote applied in the batch leaves: its raw row, its stats, and a record on
         the late topic if it was late for an interval, or on the dead-letter topic if the
@@ -579,28 +601,33 @@ class QuoteProcessor:
         record, index, quote = step.record, step.index, step.quote
         element = _element(step.packed, index, quote)
         if step.refused is not None:
-            stats["invalid"] += 1
-            stats["over_budget"] += 1
+            stats.invalid += 1
+            if step.refused_kind is Reason.INTERNAL:
+                stats.internal_errors += 1
+            else:
+                stats.over_budget += 1
             reason = f"element {index}: {step.refused}" if step.packed else step.refused
-            outputs.append((self.settings.topic_dlq, record, reason, element))
+            dlq = self.settings.topic_dlq
+            outputs.append(SideOutput(dlq, record, reason, step.refused_kind, element))
             return
         if step.repeat is not None:
-            stats["repeats" if step.repeat else "duplicates"] += 1
+            _count_repeat(stats, step.repeat)
             return
-        stats["quotes"] += 1
+        stats.quotes += 1
         if step.revised:
-            stats["revised"] += 1
+            stats.revised += 1
         if step.expired:
             # Maybe a resend whose id was forgotten: neither counted nor stored again.
-            stats["late"] += 1
-            stats["expired_ids"] += 1
-            outputs.append((self.settings.topic_late, record, EXPIRED_REASON, element))
+            stats.late += 1
+            stats.expired_ids += 1
+            late = self.settings.topic_late
+            outputs.append(SideOutput(late, record, EXPIRED_REASON, None, element))
             return
         quotes.append(QuoteRow(quote, record.partition, record.offset, index))
         if step.late:
-            stats["late"] += 1
+            stats.late += 1
             reason = "candle already closed for " + ", ".join(step.late)
-            outputs.append((self.settings.topic_late, record, reason, element))
+            outputs.append(SideOutput(self.settings.topic_late, record, reason, None, element))
 
     def _encode(self, symbol: str) -> bytes:
         return orjson.dumps(self.states[symbol].to_dict())
@@ -637,6 +664,7 @@ class QuoteProcessor:
                 data = orjson.dumps(state.to_dict())
             except Exception as exc:  # noqa: BLE001 - as for any quote that cannot be applied
                 step.refused = f"could not be applied: {type(exc).__name__}: {str(exc)[:200]}"
+                step.refused_kind = Reason.UNPROCESSABLE
             else:
                 if len(data) <= budget:
                     kept_closed += trial
@@ -677,7 +705,7 @@ class QuoteProcessor:
             return exc, packed
         except Exception as exc:  # noqa: BLE001 - an unforeseen input is a dead letter too
             reason = f"could not be parsed: {type(exc).__name__}: {str(exc)[:200]}"
-            return InvalidQuote(reason), packed
+            return InvalidQuote(Reason.UNPROCESSABLE, reason), packed
 
     def _rebuild(self, symbol: str, steps: list[Step], closed: list[Candle]) -> None:
         """The symbol's state as stored before this batch plus the batch's records that applied
@@ -718,7 +746,7 @@ class QuoteProcessor:
                 # As for a failed batch: states in memory may be ahead of storage. The next
                 # tick tries again from the table.
                 self.forget()
-                self.stats["timer_retries"] += 1
+                self.stats.timer_retries += 1
                 log.exception("closing candles by the timer failed; retrying on the next tick")
 
     def _due_positions(self, now: float) -> dict[int, int | None] | None:
@@ -845,11 +873,11 @@ class QuoteProcessor:
             if len(closed) > before:
                 touched.add(symbol)
                 if len(touched) >= TIMER_CHUNK_SYMBOLS:
-                    self.stats["timer_closes"] += len(closed)
+                    self.stats.timer_closes += len(closed)
                     await self._emit([], closed, touched, [])
                     closed, touched = [], set()
         if touched:
-            self.stats["timer_closes"] += len(closed)
+            self.stats.timer_closes += len(closed)
             await self._emit([], closed, touched, [])
         self._evict()
 
@@ -868,82 +896,89 @@ class QuoteProcessor:
         quotes: list[QuoteRow],
         closed: list[Candle],
         touched: set[str],
-        outputs: list[Output],
+        outputs: list[SideOutput],
         signals: list[Signal] | None = None,
         encoded: dict[str, bytes] | None = None,
     ) -> None:
-        """Store and publish a change in the order that makes a crash harmless (the module's
-        docstring). ``signals`` and ``encoded`` (the touched states) are derived here unless
-        the caller did (a batch does, to hold its states to the budget first)."""
+        """Make a change durable (stockapp/checkpoint.py), then tell the counters, the
+        listeners and the cache. ``signals`` and ``encoded`` (the touched states) are derived
+        here unless the caller did (a batch does, to hold its states to the budget first)."""
         if signals is None:
-            signals = self._signals(closed, touched) if self.rules is not None else []
+            signals, failed = self._signals(closed, touched)
+            for symbol, exc in failed.items():  # a timer close: nothing to dead-letter
+                self._internal_error(symbol, exc)
+                self.stats.internal_errors += 1
+                self._replayed(symbol, [], [])
+                closed = [c for c in closed if c.symbol != symbol]
+                signals = [s for s in signals if s.symbol != symbol]
+                touched.discard(symbol)
         if encoded is None:
             encoded = {symbol: self._encode(symbol) for symbol in touched}
         stored_quotes = quotes if self.settings.store_raw_quotes else []
-        # Provisional firings are news, not history: Kafka and live push only.
-        final = [signal for signal in signals if not signal.provisional]
-        if stored_quotes or closed or final:
-            await self.writer.write(stored_quotes, closed, final)
-        # Queued one after the other, then awaited together: records queued concurrently
-        # all wait on the same full producer batch and wake together each time one drains,
-        # which turned a timer closing 80,000 candles into minutes of a blocked loop.
-        deliveries = []
-        for topic, record, reason, element in outputs:
-            deliveries.append(await self._side_output(topic, record, reason, element))
-        candles_topic = self.settings.topic_candles
-        for candle in closed:
-            message = candle_message(candle, candle.indicators)
-            deliveries.append(
-                await self.publish(candles_topic, candle.symbol.encode(), message, [])
-            )
-        signals_topic = self.settings.topic_signals
-        for signal in signals:
-            message = orjson.dumps(signal.to_json())
-            deliveries.append(await self.publish(signals_topic, signal.key.encode(), message, []))
-        if deliveries:
-            # The state write below moves the replay guard past these records: it waits for
-            # the broker's acknowledgements (a failed delivery raises and the batch is retried).
-            self.pending_sends = len(deliveries)
-            try:
-                await asyncio.gather(*deliveries)
-            finally:
-                self.pending_sends = 0
+        await self.checkpoint.commit(Change(stored_quotes, closed, signals, outputs, encoded))
         for symbol, data in encoded.items():
-            self.table[symbol.encode()] = data
             self.state_sizes[symbol] = len(data)
             if len(data) > self.budget:
                 # A batch holds the states it changes to the budget; a timer close can still
                 # pass it (closing candles fills indicator windows, which the start check
                 # bounds), as can a state stored over it before (a smaller budget since).
-                self.stats["states_over_budget"] += 1
+                self.stats.states_over_budget += 1
                 log.error(
                     "%s: its state is %d bytes, over the budget of %d",
                     symbol,
                     len(data),
                     self.budget,
                 )
-        if encoded and self.durable is not None:
-            # The agent acks the batch next, and its offsets may be committed at once: the
-            # states that cover them must be in Kafka first (faust_compat.DurableTable).
-            await self.durable()
-        self.stats["candles_closed"] += len(closed)
+        self.stats.candles_closed += len(closed)
         self.closed_by_interval.update(candle.interval for candle in closed)
         self.signals_by_rule.update(signal.rule for signal in signals)
         for listener in self.listeners:
             listener(touched, closed, signals)
         self._evict()
 
-    def _signals(self, closed: list[Candle], touched: set[str]) -> list[Signal]:
+    def _signals(
+        self, closed: list[Candle], touched: set[str]
+    ) -> tuple[list[Signal], dict[str, BaseException]]:
         """Run the closed candles through the rules, in the order they closed, then ask the
         provisional rules about the touched symbols' forming candles. The rules' state is in
-        each symbol's state, stored with it: a replay fires the same signals again."""
-        fired = self._on_close(closed)
-        assert self.rules is not None
-        if self.rules.any_provisional:
-            fired += self._provisional(touched)
-        return fired
+        each symbol's state, stored with it: a replay fires the same signals again.
 
-    def _on_close(self, closed: list[Candle]) -> list[Signal]:
+        Each symbol's rules run apart: one whose rules raise (a fault of ours) is returned
+        with its exception, and the signals of the others are kept, in the same order."""
+        book = self.rules
+        if book is None:
+            return [], {}
+        by_symbol: dict[str, list[int]] = {}
+        for index, candle in enumerate(closed):
+            by_symbol.setdefault(candle.symbol, []).append(index)
+        on_candle: dict[int, list[Signal]] = {}
+        failed: dict[str, BaseException] = {}
+        for symbol, indexes in by_symbol.items():
+            try:
+                for index in indexes:
+                    on_candle[index] = self._on_close([closed[index]], prune=False)
+                _prune(self.states[symbol], book.keys)
+            except Exception as exc:  # noqa: BLE001 - this symbol's records go to the DLQ
+                failed[symbol] = exc
+        fired = [
+            signal
+            for index, candle in enumerate(closed)
+            if candle.symbol not in failed
+            for signal in on_candle.get(index, ())
+        ]
+        if book.any_provisional:
+            for symbol in touched:
+                if symbol in failed:
+                    continue
+                try:
+                    fired += self._provisional({symbol})
+                except Exception as exc:  # noqa: BLE001 - as above
+                    failed[symbol] = exc
+        if failed:
+            fired = [signal for signal in fired if signal.symbol not in failed]
+        return fired, failed
+
+    def _on_close(self, closed: list[Candle], prune: bool = True) -> list[Signal]:
         book = self.rules
         assert book is not None
         fired: list[Signal] = []
@@ -956,10 +991,11 @@ class QuoteProcessor:
             for key, _ in rules:  # the candle a provisional firing was about has closed
                 if state.marks.get(key) == candle.start:
                     del state.marks[key]
-        # Rules deleted or changed since (a change is a new key): their state goes, also
-        # where no rule applies any more, or it would pile up in the state with each change.
-        for symbol in {candle.symbol for candle in closed}:
-            _prune(self.states[symbol], book.keys)
+        if prune:
+            # Rules deleted or changed since (a change is a new key): their state goes, also
+            # where no rule applies any more, or it would pile up in the state with each change.
+            for symbol in {candle.symbol for candle in closed}:
+                _prune(self.states[symbol], book.keys)
         return fired
 
     def _provisional(self, touched: set[str]) -> list[Signal]:
@@ -990,61 +1026,6 @@ class QuoteProcessor:
             state = SymbolState.from_dict(stored, self.spec)
         return [(c, state.provisional(c)) for c in state.forming_candles(interval)]
 
-    async def _side_output(
-        self,
-        topic: str,
-        record: RawRecord,
-        reason: str,
-        element: tuple[int, bytes] | None = None,
-    ) -> Awaitable[Any]:
-        """Dead letters and late records keep the original key and bytes; why and where they
-        came from travel in headers (the Kafka Connect convention). For one element of a
-        packed record, that element's JSON is forwarded, with its index in a header."""
-        headers = [
-            ("stockapp.reason", reason.encode()),
-            ("stockapp.source.topic", self.settings.topic_quotes.encode()),
-            ("stockapp.source.partition", str(record.partition).encode()),
-            ("stockapp.source.offset", str(record.offset).encode()),
-        ]
-        key, value = record.key, record.value
-        if element is not None:
-            headers.append(("stockapp.source.index", str(element[0]).encode()))
-            value = element[1]
-        for name, data in (("key", key), ("value", value)):
-            if data is not None and len(data) > FORWARD_MAX_BYTES:
-                # The original stays in the source topic at the offset named above.
-                headers.append((f"stockapp.truncated.{name}", str(len(data)).encode()))
-        if key is not None and len(key) > FORWARD_MAX_BYTES:
-            key = key[:FORWARD_MAX_BYTES]
-        if value is not None and len(value) > FORWARD_MAX_BYTES:
-            value = value[:FORWARD_MAX_BYTES]
-        try:
-            delivery = await self.publish(topic, key, value, headers)
-        except Exception as exc:
-            if not _too_large(exc):
-                raise
-            return await self._without_bytes(topic, headers)
-        return asyncio.ensure_future(self._delivered(delivery, topic, headers))
-
-    async def _delivered(self, delivery: Awaitable[Any], topic: str, headers: list) -> Any:
-        """A side output's delivery; if the broker refused it as too large (a topic whose
-        max.message.bytes is below what is forwarded), the same without its bytes."""
-        try:
-            return await delivery
-        except Exception as exc:
-            if not _too_large(exc):
-                raise
-            return await (await self._without_bytes(topic, headers))
-
-    async def _without_bytes(self, topic: str, headers: list) -> Awaitable[Any]:
-        """A side output Kafka will not take, sent as its headers alone: retried, it would
-        fail again at every try and stop the partition. The source offset says where the
-        record is."""
-        self.stats["side_outputs_without_bytes"] += 1
-        log.warning("a record for %s is too large for it: sent without key and value", topic)
-        headers = [*headers, ("stockapp.dropped", b"key and value: too large for the topic")]
-        return await self.publish(topic, None, None, headers)
-
 
 def _prune(state: SymbolState, keys: frozenset[str]) -> None:
     """Drop the state of rules no longer in force, and their marks."""
@@ -1054,16 +1035,11 @@ def _prune(state: SymbolState, keys: frozenset[str]) -> None:
         del state.marks[key]
 
 
-def _too_large(exc: BaseException) -> bool:
-    """A send refused for its size, by the producer or the broker (directly, or wrapped in
-    Faust's ProducerSendError)."""
-    from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
-
-    while exc is not None:
-        if isinstance(exc, MessageSizeTooLargeError | RecordListTooLargeError):
-            return True
-        exc = exc.__cause__  # type: ignore[assignment]
-    return False
+def _count_repeat(stats: Stats, by_id: bool | None) -> None:
+    if by_id:
+        stats.repeats += 1
+    else:
+        stats.duplicates += 1
 
 
 def _live(event_max: int | None, now_ms: int) -> bool:

@@ -88,10 +88,10 @@ async def test_the_state_is_written_only_once_every_record_is_delivered():
     for _ in range(20):
         await asyncio.sleep(0)
     assert [p[0] for p in effects.published] == ["candles"]  # queued, not delivered
-    assert not task.done() and b"AAPL" not in table and proc.pending_sends == 1
+    assert not task.done() and b"AAPL" not in table and proc.checkpoint.pending_sends == 1
     slow.set_result(None)
     await asyncio.wait_for(task, 1)
-    assert table.state(b"AAPL")["last_offset"] == 1 and proc.pending_sends == 0
+    assert table.state(b"AAPL")["last_offset"] == 1 and proc.checkpoint.pending_sends == 0
 
 
 async def test_a_failed_delivery_fails_the_batch_before_the_state_is_written():
@@ -211,7 +211,7 @@ async def test_a_failed_batch_is_retried_from_the_stored_state():
         return await real_write(quotes, candles, signals)
 
     effects.write = flaky_write
-    proc.writer = effects
+    proc.checkpoint.writer = effects
     batch = [tick("TSLA", T0 + 66_000 + i, 11.0 + i, 1 + i) for i in range(3)]
     await proc.process_until_done(batch, max_delay=0.01)
     assert proc.stats["batch_retries"] == 1
@@ -287,8 +287,8 @@ async def test_a_batch_that_keeps_failing_is_reported_until_it_is_stored():
         if len(calls) <= 6:
             raise RuntimeError("Cassandra said no")
         assert proc.stuck is not None  # reported while it kept failing
-        assert proc.stuck["tries"] == 6 and proc.stuck["records"] == 1
-        assert proc.stuck["error"] == "RuntimeError: Cassandra said no"
+        assert proc.stuck.tries == 6 and proc.stuck.records == 1
+        assert proc.stuck.error == "RuntimeError: Cassandra said no"
         return await real_write(quotes, candles, signals)
 
     effects.write = failing_write
@@ -696,7 +696,7 @@ async def test_a_batch_returns_only_once_its_states_are_durable():
     async def durable() -> None:
         effects.log.append(("durable",))
 
-    proc.durable = durable
+    proc.checkpoint.durable = durable
     await proc.process([tick("AAPL", T0, 10.0, 0), tick("AAPL", T0 + 66_000, 11.0, 1)])
     kinds = [entry[0] for entry in effects.log]
     assert kinds[-2:] == ["table", "durable"], kinds

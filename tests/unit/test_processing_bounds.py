@@ -141,7 +141,7 @@ async def test_a_side_output_kafka_will_not_take_goes_without_its_bytes():
             return broker_refuses
         return await real(topic, key, value, headers)
 
-    proc.publish = publish
+    proc.checkpoint.publish = publish
     await proc.process(
         [
             quote_record("AAPL", 0, ts=T0, price=1.0, volume=1),
