@@ -252,11 +252,9 @@ async def _process(stream: Any, proc: QuoteProcessor, events: list[Any], last: b
     ]
     drained = last and len(records) < settings.batch_max and not more_waiting(events)
     applied = await proc.process_until_done(records, drained=drained)
-    # Records left out were fetched before a rebalance: unacked, they are fetched again
-    # from the committed offset (an ack would let the next commit pass them).
-    done = {id(r) for r in applied} if len(applied) < len(records) else None
-    for event, record in zip(events, records, strict=True):
-        if done is None or id(record) in done:
+    # Stored by now (stockapp/checkpoint.py): the records applied may be acked.
+    for event, ackable in zip(events, proc.checkpoint.ackable(records, applied), strict=True):
+        if ackable:
             await stream.ack(event)
 
 
@@ -271,11 +269,6 @@ async def close_quiet_candles() -> None:
 async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
     processor = app.processor
     if processor is not None:
-        async with processor.lock:  # the batch or timer close in flight finishes first
-            processor.revoke()
-            # Faust flushed its producer before telling us, but the batch that was in flight
-            # wrote its states after that: their changelog records must be in Kafka before the
-            # new assignment's recovery reads the changelog, or it would restore older states
-            # while the batch's offsets get committed. (The processor waits for them itself
-            # before each ack; this covers a batch cut short.)
-            await symbol_state.changelog_sent()
+        # Once the change in flight is made: forget the states, then wait until every state
+        # written is in the changelog (stockapp/checkpoint.py).
+        await processor.checkpoint.revoke(processor.revoke)
