@@ -50,7 +50,7 @@ def make() -> tuple[QuoteProcessor, Effects, Table]:
 def rules_fail_for_tsla(monkeypatch: pytest.MonkeyPatch) -> None:
     real = processing.on_close
 
-    def on_close(state_rules, rules, candle):  # noqa: ANN001, ANN202 - the real one's
+    def on_close(state_rules, rules, candle):
         if candle.symbol == "TSLA":
             raise ZeroDivisionError("a bug in a rule")
         return real(state_rules, rules, candle)
@@ -101,7 +101,7 @@ async def test_an_infrastructure_failure_is_still_retried(rules_fail_for_tsla: N
     proc, effects, table = make()
     real_write, calls = effects.write, []
 
-    async def failing_write(quotes, candles, signals=()):  # noqa: ANN001, ANN202
+    async def failing_write(quotes, candles, signals=()):
         calls.append(1)
         if len(calls) == 1:
             raise ConnectionError("Cassandra away")
