@@ -152,7 +152,7 @@ async def test_a_revocation_waits_for_the_batch_then_flushes_the_changelog(proce
     async def changelog_sent() -> None:
         order.append("flush")
 
-    monkeypatch.setattr(quotes.symbol_state, "changelog_sent", changelog_sent)
+    monkeypatch.setattr(proc.checkpoint, "durable", changelog_sent)
     await proc.lock.acquire()  # a batch in flight
     revoking = asyncio.ensure_future(quotes.on_revoked(quotes.app, set()))
     await asyncio.sleep(0.05)
