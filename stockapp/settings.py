@@ -3,8 +3,10 @@
 Each setting is declared once, below, with its default, its bounds and its description
 (pydantic-settings reads ``STOCKAPP_<NAME>``), in one class per concern: :data:`SECTIONS`.
 :class:`Settings` is all of them at once, so every setting is ``settings.<name>`` whatever its
-section. Every one is documented in docs/configuration.md. Nothing else in the project reads
-``os.environ`` for configuration: import :func:`get_settings` instead.
+section. Every one is documented in docs/configuration.md. The local stack's own settings
+(``STOCKAPP_STACK_*``, ``STOCKAPP_RUN_DIR``) are not the program's: stockapp/devstack/settings.py.
+Nothing else in the project reads ``os.environ`` for configuration: import :func:`get_settings`
+instead.
 """
 
 from __future__ import annotations
@@ -902,57 +904,6 @@ class WebSecuritySettings(Section):
             seen[env_name(type(self), field)] = value
 
 
-class StackSettings(Section):
-    """The local stack that `make up` starts (stockapp/devstack; a tool of a checkout, ignored
-    when pointing at external servers)."""
-
-    # Computed when the settings are read (a checkout's and an installed package's differ).
-    stack_dir: Path = Field(
-        default_factory=lambda: local_dir(".stack", "stack"),
-        description="Local stack: server jars, data and logs. Point several clones at one "
-        "directory to share the jar download. The local stack (`make up`) runs from a checkout "
-        "only: installed, `python -m stockapp.devstack` says so in one line.",
-        json_schema_extra={
-            SHOWN_DEFAULT: "checkout: `<repo>/.stack`; installed: `<user data>/stack`"
-        },
-    )
-    run_dir: Path = Field(
-        default_factory=lambda: local_dir(".run", "run"),
-        description="PID files and logs of the processes `make demo` starts.",
-        json_schema_extra={SHOWN_DEFAULT: "checkout: `<repo>/.run`; installed: `<user data>/run`"},
-    )
-    stack_java_home: str = Field(
-        "",
-        description="Java 17 installation for the servers. Empty: `JAVA_HOME`, `java` on the "
-        "`PATH`, then `/usr/lib/jvm/*17*` are tried; Cassandra 5.0 refuses Java 24+.",
-    )
-    stack_kafka_controller_port: Port = Field(
-        9093, description="KRaft controller port of the local broker."
-    )
-    stack_kafka_heap: str = Field("512m", description="Local Kafka heap (`-Xms`/`-Xmx`).")
-    stack_cassandra_storage_port: Port = Field(7000, description="Local Cassandra inter-node port.")
-    stack_cassandra_heap: str = Field("1g", description="Local Cassandra heap.")
-    stack_start_timeout: int = Field(
-        180, ge=10, description="Seconds `make up` waits for both servers to answer."
-    )
-    # A stack whose servers require credentials and TLS (docs/security.md).
-    stack_secure: bool = Field(
-        False,
-        description="A local stack that requires credentials and TLS: Kafka gains a SASL_SSL "
-        "and an SSL (client certificate) listener, Cassandra a login and TLS with a client "
-        "certificate. `up` writes the client settings to `<stack dir>/secure.env`. "
-        "docs/security.md. Set it on a fresh stack directory (Kafka's SCRAM users are made "
-        "when its storage is formatted).",
-    )
-    stack_kafka_sasl_ssl_port: Port = Field(
-        9094,
-        description="The secure stack's SASL_SSL listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).",
-    )
-    stack_kafka_ssl_port: Port = Field(
-        9095, description="The secure stack's SSL listener, which requires a client certificate."
-    )
-
-
 # The sections, by title, in reading order.
 SECTIONS: dict[str, type[Section]] = {
     "Kafka": KafkaSettings,
@@ -964,7 +915,6 @@ SECTIONS: dict[str, type[Section]] = {
     "Sources": SourceSettings,
     "Web server": WebSettings,
     "Web security": WebSecuritySettings,
-    "Local stack": StackSettings,
 }
 
 
@@ -972,7 +922,6 @@ SECTIONS: dict[str, type[Section]] = {
 # its last base's to its first's, and the fields' order is the one they are validated in (the
 # first wrong one is the one reported). tests/unit/test_settings_doc.py checks it is SECTIONS'.
 class Settings(
-    StackSettings,
     WebSecuritySettings,
     WebSettings,
     SourceSettings,
