@@ -3,10 +3,11 @@
 Each setting is declared once, below, with its default, its bounds and its description
 (pydantic-settings reads ``STOCKAPP_<NAME>``), in one class per concern: :data:`SECTIONS`.
 :class:`Settings` is all of them at once, so every setting is ``settings.<name>`` whatever its
-section. Every one is documented in docs/configuration.md. The local stack's own settings
-(``STOCKAPP_STACK_*``, ``STOCKAPP_RUN_DIR``) are not the program's: stockapp/devstack/settings.py.
-Nothing else in the project reads ``os.environ`` for configuration: import :func:`get_settings`
-instead.
+section. docs/configuration.md's tables are generated from these declarations (a field's
+``description`` is its row; ``python -m stockapp.settings_doc --write``). The local stack's own
+settings (``STOCKAPP_STACK_*``, ``STOCKAPP_RUN_DIR``) are not the program's:
+stockapp/devstack/settings.py. Nothing else in the project reads ``os.environ`` for
+configuration: import :func:`get_settings` instead.
 """
 
 from __future__ import annotations
@@ -904,7 +905,7 @@ class WebSecuritySettings(Section):
             seen[env_name(type(self), field)] = value
 
 
-# The sections, by title, in reading order.
+# The sections, by title, in the order docs/configuration.md lists them (stockapp/settings_doc.py).
 SECTIONS: dict[str, type[Section]] = {
     "Kafka": KafkaSettings,
     "Topics": TopicSettings,
