@@ -25,7 +25,7 @@ help:
 	@echo "make test       every test, in three lanes stopping at the first failure: lint, vitest and"
 	@echo "                unit tests; integration tests on a real Kafka and Cassandra; browser and"
 	@echo "                container (image, Compose) tests"
-	@echo "make test-fast  the first lane alone (lint, vitest, unit tests): no servers, about a minute"
+	@echo "make test-fast  the first lane alone (lint, vitest, unit tests): no servers, a minute or two"
 	@echo "make up|down    start/stop the local Kafka + Cassandra (make status)"
 	@echo "make image      the stockapp image (docker/Dockerfile) with podman, as stockapp:local"
 	@echo "make migrate    create/upgrade the Cassandra schema"
