@@ -236,7 +236,8 @@ def _run_worker(faust_args: list[str]) -> int:
     finally:
         cluster.shutdown()
     ensure_topics(settings)
-    # A state past what Kafka takes used to end the worker, again at every restart.
+    # The state budget must fit in what Kafka takes, checked before the worker starts
+    # (docs/operations.md#problems-seen-and-fixed).
     state_budget.check(settings)
     from stockapp.app import app
 

@@ -108,8 +108,8 @@ class Candle:
         self.trades += 1
 
     def to_dict(self) -> dict:
-        # Spelled out rather than dataclasses.asdict, which deep-copies field by field: it was
-        # 7 % of a worker's time (docs/performance.md). Every field is immutable but
+        # Spelled out rather than dataclasses.asdict, which deep-copies field by field
+        # (docs/operations.md#problems-seen-and-fixed). Every field is immutable but
         # ``indicators``, whose values are floats or None, so a shallow copy of it is enough.
         return {
             "symbol": self.symbol,
