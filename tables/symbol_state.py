@@ -25,6 +25,7 @@ tables/quote_ids.py, the rules' state by the rules' limits (docs/security.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from stockapp.tables.candle import Bar, Candle, Settled, rebuilt
 from stockapp.tables.indicators import IndicatorSet, Sample, Values
@@ -318,7 +319,7 @@ class SymbolState:
 
     # -- storage -----------------------------------------------------------------------------
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "v": STATE_VERSION,
             "symbol": self.symbol,
@@ -345,7 +346,7 @@ class SymbolState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict, spec: CandleSpec) -> SymbolState:
+    def from_dict(cls, data: dict[str, Any], spec: CandleSpec) -> SymbolState:
         state = cls(data["symbol"], spec)
         state.last_offset = data["last_offset"]
         # Absent in states written before packed records: their records held one quote each.
