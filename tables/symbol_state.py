@@ -153,11 +153,9 @@ class SymbolState:
         self.last_offset, self.last_index = offset, index
         revised = False
         revisable = quote_id is not None and bar.span_ms > 0
-        if quote_id is None:
-            key = None
-        else:
+        key = None
+        if quote_id is not None:
             key = bar_digest(quote_id, bar.ts, bar.span_ms) if revisable else digest(quote_id)
-        if key is not None:
             horizon = None if self.watermark is None else self.watermark - ID_HORIZON_MS
             if revisable:
                 if self.bar_ids.expired(bar.end, horizon):
