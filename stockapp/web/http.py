@@ -97,7 +97,9 @@ def owner_url(symbol: str) -> URL | None:
     changelog topic, which a worker that never wrote to it may not have; the partition is the
     one the quotes' partitioner chose (murmur2, as Kafka's Java client).
     """
-    partition = partition_for(symbol.encode(), symbol_state.partitions)
+    partitions = symbol_state.partitions
+    assert partitions is not None  # declared with the quotes topic's (tables/definitions.py)
+    partition = partition_for(symbol.encode(), partitions)
     topic = symbol_state.changelog_topic_name
     try:
         metadata = app.router.table_metadata(STATE_TABLE)

@@ -103,8 +103,9 @@ class SignalTail:
 tail = SignalTail()
 
 
+# A receiver as mode's signals type it: the sender positional-only, then any arguments.
 @app.on_before_shutdown.connect
-async def _stop_tail(app: Any, **kwargs: Any) -> None:
+async def _stop_tail(app: Any, /, *args: Any, **kwargs: Any) -> None:
     await tail.close()
 
 
