@@ -29,7 +29,7 @@ help:
 	@echo "make up|down    start/stop the local Kafka + Cassandra (make status)"
 	@echo "make image      the stockapp image (docker/Dockerfile) with podman, as stockapp:local"
 	@echo "make migrate    create/upgrade the Cassandra schema"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff and mypy"
 	@echo "make bench      the same stream through stockapp and the alternatives (docs/performance.md)"
 	@echo "make stress     a fault scenario looped (STRESS_RUNS=10, STRESS_TEST=...): 0 failures or it fails"
 	@echo "make reset      stop the stack and delete its data (jars are kept)"
@@ -196,8 +196,10 @@ stress: up
 		$(PY) -m pytest -q -p no:cacheprovider $(STRESS_TEST) || { echo "stress: run $$i failed"; exit 1; }; \
 	done; echo "stress: $(STRESS_RUNS) runs, 0 failures"
 
+# mypy's settings, and what it checks, are in pyproject.toml ([tool.mypy]).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 reset: down
 	rm -rf .stack/kafka/data .stack/kafka/cluster.id .stack/cassandra/data .data .run

@@ -10,6 +10,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from stockapp.errors import StockappError
 from stockapp.logs import configure, redact_secrets
@@ -86,7 +87,9 @@ def _source_spec(args: argparse.Namespace, end_ms: int | None = None) -> SourceS
         every = getattr(args, "every", 30.0)
         if every < 1:
             raise StockappError("--every must be at least 1 second")
-        mode, size = getattr(args, "mode", "quote"), getattr(args, "outputsize", "compact")
+        # The parser's choices keep both to the values SourceSpec takes.
+        mode: Literal["quote", "intraday"] = getattr(args, "mode", "quote")
+        size: Literal["compact", "full"] = getattr(args, "outputsize", "compact")
         return replace(spec, mode=mode, every=every, outputsize=size)
     return replace(spec, **_simulator_options(args))
 

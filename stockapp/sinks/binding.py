@@ -64,7 +64,7 @@ class RowBinder:
         self.prepared = prepared
         self._bound = BoundStatement
         self._unset = UNSET_VALUE
-        meta = getattr(prepared, "column_metadata", None)
+        meta = getattr(prepared, "column_metadata", None) or ()
         self._fast = bool(meta) and getattr(prepared, "column_encryption_policy", None) is None
         if self._fast:
             self._protocol = prepared.protocol_version

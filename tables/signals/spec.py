@@ -179,7 +179,7 @@ def lookback_of(rule: Mapping[str, Any]) -> int:
 
 
 def _built_in() -> tuple[RuleSpec, ...]:
-    raw = [
+    raw: list[tuple[str, str, dict[str, object]]] = [
         ("golden_cross", "crosses_above", {"left": "sma_20", "right": "sma_50"}),
         ("death_cross", "crosses_below", {"left": "sma_20", "right": "sma_50"}),
         ("macd_cross_up", "crosses_above", {"left": "macd", "right": "macd_signal"}),
