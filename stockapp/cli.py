@@ -206,14 +206,32 @@ def _require_writable(worker_dir: Path) -> None:
         ) from None
 
 
+def _require_tested_faust(allow_untested: bool) -> None:
+    """Faust and aiokafka at the versions stockapp/faust_compat.py was checked against (or
+    ``allow_untested``): a release that moved a private name it patches would otherwise fail
+    mid-rebalance, or not at all and lose records."""
+    try:
+        from stockapp import faust_compat
+    except (ImportError, AttributeError) as exc:
+        # The version check lives in that module; a release that removed what it imports
+        # fails here, and deserves the same one line rather than a traceback.
+        from importlib import metadata
+
+        versions = []
+        for name in ("faust-streaming", "aiokafka"):
+            try:
+                versions.append(f"{name} {metadata.version(name)}")
+            except metadata.PackageNotFoundError:
+                versions.append(f"{name} (not installed)")
+        raise StockappError(
+            f"stockapp/faust_compat.py does not work with the installed {' and '.join(versions)} "
+            f"({type(exc).__name__}: {exc}); install the versions setup.cfg pins"
+        ) from None
+    faust_compat.check_versions(allow_untested)
+
+
 def _run_worker(faust_args: list[str]) -> int:
     import os
-
-    from stockapp import state_budget
-    from stockapp.connectivity import check_kafka
-    from stockapp.db.migrate import require_current
-    from stockapp.sinks.cassandra_session import connect
-    from stockapp.topics import ensure_topics
 
     # `stockapp worker --web-port 6067` must mean STOCKAPP_WEB_PORT=6067 for stockapp too: the
     # port names the worker to the others (routing) and its own state directory.
@@ -222,6 +240,14 @@ def _run_worker(faust_args: list[str]) -> int:
         os.environ["STOCKAPP_WEB_PORT"] = port
     settings = load_settings()
     redact_secrets(settings.secrets)
+    # Before anything imports Faust for real work: the modules below reach faust_compat.
+    _require_tested_faust(settings.allow_untested_faust)
+    from stockapp import state_budget
+    from stockapp.connectivity import check_kafka
+    from stockapp.db.migrate import require_current
+    from stockapp.sinks.cassandra_session import connect
+    from stockapp.topics import ensure_topics
+
     # Before anything else: an exposed worker without a token would serve everyone.
     settings.require_web_protection()
     # Before any server is asked: a state directory the worker cannot write (a container's

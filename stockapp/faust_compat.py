@@ -1,15 +1,20 @@
 """Every use of Faust's private internals, in one place.
 
-Checked against faust-streaming 0.15.3 (pinned in setup.cfg). When Faust is upgraded, this is
-the module to re-read against its source; nothing else in stockapp touches an underscore name
-of Faust's.
+Checked against the versions in :data:`TESTED_VERSIONS` (pinned in setup.cfg). When Faust or
+aiokafka is upgraded, this is the module to re-read against their source; nothing else in
+stockapp touches an underscore name of theirs (tests/unit/test_faust_private_access.py).
+``stockapp worker`` refuses other versions (:func:`check_versions`); docs/operations.md,
+"Upgrading Faust or aiokafka", says how to move to new ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Mapping
+from importlib import metadata
+from types import MappingProxyType
+from typing import Any, Final
 
 import faust
 from faust.stores import STORES
@@ -23,6 +28,62 @@ from stockapp.partitioning import partition_for
 ROCKSDB_SCHEME = "keyrocksdb"
 
 log = logging.getLogger(__name__)
+
+# The versions this module was read against. Its patches lean on private code that may change
+# in any release, so the worker refuses to run on others unless told to; setup.cfg pins the
+# same versions (a unit test keeps the two equal).
+TESTED_VERSIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+)
+ALLOW_UNTESTED_VARIABLE = "STOCKAPP_ALLOW_UNTESTED_FAUST"
+
+
+class UntestedFaustVersion(StockappError):
+    """Faust or aiokafka is installed at a version this module was not checked against."""
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def untested_versions() -> dict[str, str | None]:
+    """Each distribution of :data:`TESTED_VERSIONS` installed at another version (None: not
+    installed at all), with that version."""
+    found = {name: installed_version(name) for name in TESTED_VERSIONS}
+    return {name: version for name, version in found.items() if version != TESTED_VERSIONS[name]}
+
+
+def check_versions(allow_untested: bool) -> None:
+    """Refuse untested Faust or aiokafka versions in one line, or, when ``allow_untested``
+    (``STOCKAPP_ALLOW_UNTESTED_FAUST``), log a warning and go on.
+
+    A changed private method fails in ways no start-up check sees (a record skipped during a
+    rebalance, a commit past unprocessed records), so the default is to stop; running anyway
+    is the operator's call, repeated in the log at every start so it is not forgotten."""
+    untested = untested_versions()
+    if not untested:
+        return
+    found = [
+        f"{name} {version or '(not installed)'} (tested: {TESTED_VERSIONS[name]})"
+        for name, version in untested.items()
+    ]
+    if len(found) == 1:
+        what = f"{found[0]} is not a version"
+    else:
+        what = f"{' and '.join(found)} are not versions"
+    problem = f"{what} stockapp was checked against"
+    if allow_untested:
+        log.warning(
+            "%s; running anyway because %s is set: stockapp/faust_compat.py may no longer "
+            'match them (docs/operations.md, "Upgrading Faust or aiokafka")',
+            problem,
+            ALLOW_UNTESTED_VARIABLE,
+        )
+        return
+    raise UntestedFaustVersion(f"{problem}; set {ALLOW_UNTESTED_VARIABLE}=1 to run anyway")
 
 
 class KeyPartitionedRocksDBStore(RocksDBStore):

@@ -217,6 +217,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_seconds: Annotated[float, Field(ge=6, le=300)] = 60.0
     # Faust worker and its web server
     app_id: str = "stockapp"
+    # Run on a faust-streaming or aiokafka version stockapp/faust_compat.py was not checked
+    # against (the worker refuses to otherwise, and warns at every start with it).
+    allow_untested_faust: bool = False
     web_host: str = "127.0.0.1"
     # The address other workers (forwarding, live relay) and Faust's group metadata use for
     # this worker. Empty: web_host. "auto": this machine's address as its host name resolves
