@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import faust
 from faust.stores import STORES
@@ -36,6 +36,19 @@ TESTED_VERSIONS: Final[Mapping[str, str]] = MappingProxyType(
     {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
 )
 ALLOW_UNTESTED_VARIABLE = "STOCKAPP_ALLOW_UNTESTED_FAUST"
+
+
+_T = TypeVar("_T")
+_relied_on: list[str] = []
+
+
+def relies_on(*names: str) -> Callable[[_T], _T]:
+    """Declares the upstream names (``module.Class.attribute``) the decorated patch overrides
+    or reads, beside it, so that none can be added unnoticed: the contract test records each
+    one's source (tests/fixtures/faust_contract.json) and fails when an upgrade changes it, or
+    when this module overrides or reads a private name no declaration lists."""
+    _relied_on.extend(name for name in names if name not in _relied_on)
+    return lambda patch: patch
 
 
 class UntestedFaustVersion(StockappError):
@@ -86,6 +99,11 @@ def check_versions(allow_untested: bool) -> None:
     raise UntestedFaustVersion(f"{problem}; set {ALLOW_UNTESTED_VARIABLE}=1 to run anyway")
 
 
+@relies_on(
+    "faust.stores.rocksdb.Store._set",
+    "faust.stores.rocksdb.Store._key_index",
+    "faust.stores.rocksdb.Store._db_for_partition",
+)
 class KeyPartitionedRocksDBStore(RocksDBStore):
     """A RocksDB table store that files each key under the key's own partition.
 
@@ -108,6 +126,7 @@ class KeyPartitionedRocksDBStore(RocksDBStore):
 STORES.aliases[ROCKSDB_SCHEME] = f"{__name__}:KeyPartitionedRocksDBStore"
 
 
+@relies_on("faust.stores.rocksdb.RocksDBOptions.__init__")
 def rocksdb_options(megabytes: int) -> dict[str, int]:
     """Faust's RocksDB options (``RocksDBOptions`` fields) for a database of at most about
     ``megabytes`` of memory: half block cache, half two write buffers."""
@@ -120,6 +139,7 @@ def rocksdb_options(megabytes: int) -> dict[str, int]:
     }
 
 
+@relies_on("faust.transport.drivers.aiokafka.Consumer._committed_offset")
 def committed_offset(app: Any, tp: TP) -> int | None:
     """The committed offset the consumer sought to at start (or last committed) for ``tp``.
 
@@ -128,12 +148,14 @@ def committed_offset(app: Any, tp: TP) -> int | None:
     return app.consumer._committed_offset.get(tp)
 
 
+@relies_on("faust.transport.drivers.aiokafka.Producer._ensure_producer")
 def producer_client(app: Any) -> Any:
     """The aiokafka client under the app's producer (``Producer._ensure_producer``), for a
     metadata round trip in the readiness check."""
     return app.producer._ensure_producer().client
 
 
+@relies_on("faust.transport.drivers.aiokafka.Consumer._read_offset")
 class _UnsetReadOffsets(dict):
     """Faust's per-partition read offsets (``Consumer._read_offset``), never set: every
     lookup says "no read offset", so Faust never drops a fetched record as one it has read.
@@ -163,6 +185,17 @@ class _UnsetReadOffsets(dict):
 QUIESCE_TIMEOUT_SECONDS = 10.0
 
 
+@relies_on(
+    "faust.transport.drivers.aiokafka.Consumer.__init__",
+    "faust.transport.drivers.aiokafka.Consumer._read_offset",
+    "faust.transport.drivers.aiokafka.Consumer.ack",
+    "faust.transport.drivers.aiokafka.Consumer._getmany",
+    "faust.transport.drivers.aiokafka.Consumer.perform_seek",
+    "faust.transport.drivers.aiokafka.Consumer._acked",
+    "faust.transport.drivers.aiokafka.Consumer._acked_index",
+    "faust.transport.drivers.aiokafka.Consumer._gap",
+    "faust.transport.drivers.aiokafka.Consumer._committed_offset",
+)
 class RebalanceSafeConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer, minus the ways it found to commit or skip records that
     were never processed.
@@ -314,6 +347,7 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
             await self.seek(tp, starts[tp])
 
 
+@relies_on("faust.app.base.App._new_transport")
 class SafeSeekApp(faust.App):
     """A Faust app whose consumer is :class:`RebalanceSafeConsumer` (overrides the private
     ``_new_transport``)."""
@@ -332,6 +366,7 @@ class ChangelogRecordTooLarge(StockappError):
     """A table value too large for its changelog: not written, nothing stored."""
 
 
+@relies_on("faust.tables.table.Table.__init__", "faust.tables.table.Table.send_changelog")
 class DurableTable(faust.Table):
     """A Faust table whose writer can wait until its changelog records are in Kafka.
 
@@ -372,6 +407,7 @@ class DurableTable(faust.Table):
             await asyncio.gather(*futures)
 
 
+@relies_on("faust.app.base.App.Table")
 def durable_table(app: Any, name: str, **kwargs: Any) -> DurableTable:
     """``app.Table(name, **kwargs)``, as a :class:`DurableTable` (reads ``app.tables.beacon``
     as ``App.Table`` does)."""
@@ -379,6 +415,13 @@ def durable_table(app: Any, name: str, **kwargs: Any) -> DurableTable:
     return app.tables.add(table)
 
 
+@relies_on(
+    "faust.transport.drivers.aiokafka.Consumer._active_partitions",
+    "faust.transport.drivers.aiokafka.Consumer._paused_partitions",
+    "faust.transport.drivers.aiokafka.Consumer._buffered_partitions",
+    "faust.transport.drivers.aiokafka.Consumer._thread",
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._ensure_consumer",
+)
 def consumer_state(app: Any) -> dict[str, Any]:
     """Which partitions the consumer fetches, and why not the others: Faust's active, paused
     and buffered (its stream queue full) partitions, and aiokafka's paused ones (private
@@ -407,6 +450,15 @@ def consumer_state(app: Any) -> dict[str, Any]:
     return state
 
 
+@relies_on(
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._ensure_consumer",
+    "aiokafka.consumer.consumer.AIOKafkaConsumer._fetcher",
+    "aiokafka.consumer.consumer.AIOKafkaConsumer._subscription",
+    "aiokafka.consumer.fetcher.Fetcher._fetch_task",
+    "aiokafka.consumer.fetcher.Fetcher._records",
+    "aiokafka.consumer.fetcher.Fetcher._in_flight",
+    "aiokafka.consumer.fetcher.Fetcher._pending_tasks",
+)
 def _aiokafka_state(thread: Any) -> dict[str, Any]:
     """aiokafka's own view, read from the consumer thread without locking (a diagnostic: a
     torn read is acceptable): each assigned partition's position, the fetched records it
@@ -439,3 +491,7 @@ def _aiokafka_state(thread: Any) -> dict[str, Any]:
             repr(t.get_coro())[:100] for t in list(asyncio.all_tasks(thread.thread_loop))
         ),
     }
+
+
+# Every upstream name declared above with relies_on, in the order declared.
+PATCHED: Final[tuple[str, ...]] = tuple(_relied_on)
