@@ -208,26 +208,37 @@ def _require_writable(worker_dir: Path) -> None:
 
 def _require_tested_faust(allow_untested: bool) -> None:
     """Faust and aiokafka at the versions stockapp/faust_compat.py was checked against (or
-    ``allow_untested``): a release that moved a private name it patches would otherwise fail
-    mid-rebalance, or not at all and lose records."""
+    ``allow_untested``): a release that changed a private name it patches would otherwise go
+    unnoticed until records are skipped or lost around a rebalance."""
     try:
         from stockapp import faust_compat
     except (ImportError, AttributeError) as exc:
         # The version check lives in that module; a release that removed what it imports
         # fails here, and deserves the same one line rather than a traceback.
-        from importlib import metadata
-
-        versions = []
-        for name in ("faust-streaming", "aiokafka"):
-            try:
-                versions.append(f"{name} {metadata.version(name)}")
-            except metadata.PackageNotFoundError:
-                versions.append(f"{name} (not installed)")
-        raise StockappError(
-            f"stockapp/faust_compat.py does not work with the installed {' and '.join(versions)} "
-            f"({type(exc).__name__}: {exc}); install the versions setup.cfg pins"
-        ) from None
+        raise StockappError(_faust_compat_unusable(exc)) from None
     faust_compat.check_versions(allow_untested)
+
+
+def _faust_compat_unusable(exc: Exception) -> str:
+    from importlib import metadata
+
+    names = ("faust-streaming", "aiokafka")
+    versions = []
+    for name in names:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    try:
+        # An installed stockapp has no setup.cfg to point at; its metadata has the same pins.
+        pins = [r for r in metadata.requires("stockapp") or () if r.startswith(names)]
+    except metadata.PackageNotFoundError:
+        pins = []
+    wanted = f" ({', '.join(pins)})" if pins else ""
+    return (
+        f"stockapp/faust_compat.py does not work with the installed {' and '.join(versions)} "
+        f"({type(exc).__name__}: {exc}); install the versions stockapp requires{wanted}"
+    )
 
 
 def _run_worker(faust_args: list[str]) -> int:
@@ -240,7 +251,9 @@ def _run_worker(faust_args: list[str]) -> int:
         os.environ["STOCKAPP_WEB_PORT"] = port
     settings = load_settings()
     redact_secrets(settings.secrets)
-    # Before anything imports Faust for real work: the modules below reach faust_compat.
+    # Before anything else: an exposed worker without a token would serve everyone.
+    settings.require_web_protection()
+    # Before the imports below, which reach faust_compat and so Faust's private code.
     _require_tested_faust(settings.allow_untested_faust)
     from stockapp import state_budget
     from stockapp.connectivity import check_kafka
@@ -248,8 +261,6 @@ def _run_worker(faust_args: list[str]) -> int:
     from stockapp.sinks.cassandra_session import connect
     from stockapp.topics import ensure_topics
 
-    # Before anything else: an exposed worker without a token would serve everyone.
-    settings.require_web_protection()
     # Before any server is asked: a state directory the worker cannot write (a container's
     # /data volume owned by another user, mounted read-only) would otherwise end it with
     # RocksDB's traceback once it has joined the group.
