@@ -10,6 +10,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from stockapp.errors import StockappError
 from stockapp.logs import configure, redact_secrets
@@ -206,17 +207,30 @@ def _require_writable(worker_dir: Path) -> None:
         ) from None
 
 
-def _require_tested_faust(allow_untested: bool) -> None:
-    """Faust and aiokafka at the versions stockapp/faust_compat.py was checked against (or
-    ``allow_untested``): a release that changed a private name it patches would otherwise go
-    unnoticed until records are skipped or lost around a rebalance."""
+def _require_tested_faust(allow_untested: bool) -> str | None:
+    """Faust and aiokafka at the versions stockapp/faust_compat.py was checked against, or
+    with ``allow_untested`` the warning to log: a release that changed a private name it
+    patches would otherwise go unnoticed until records are skipped or lost around a
+    rebalance."""
     try:
         from stockapp import faust_compat
     except (ImportError, AttributeError) as exc:
         # The version check lives in that module; a release that removed what it imports
         # fails here, and deserves the same one line rather than a traceback.
         raise StockappError(_faust_compat_unusable(exc)) from None
-    faust_compat.check_versions(allow_untested)
+    return faust_compat.check_versions(allow_untested)
+
+
+def _warn_when_started(app: Any, message: str) -> None:
+    """Logs ``message`` as a WARNING once the worker runs. Not sooner: until Faust's worker
+    sets up logging, what faust_compat logs is lost (mode gives the logger of each module
+    that defines a Faust service a NullHandler, so Python's last-resort output never fires)."""
+    from stockapp.faust_compat import log
+
+    async def warn_untested_faust() -> None:
+        log.warning("%s", message)
+
+    app.task(warn_untested_faust)
 
 
 def _faust_compat_unusable(exc: Exception) -> str:
@@ -254,7 +268,7 @@ def _run_worker(faust_args: list[str]) -> int:
     # Before anything else: an exposed worker without a token would serve everyone.
     settings.require_web_protection()
     # Before the imports below, which reach faust_compat and so Faust's private code.
-    _require_tested_faust(settings.allow_untested_faust)
+    untested = _require_tested_faust(settings.allow_untested_faust)
     from stockapp import state_budget
     from stockapp.connectivity import check_kafka
     from stockapp.db.migrate import require_current
@@ -277,6 +291,8 @@ def _run_worker(faust_args: list[str]) -> int:
     state_budget.check(settings)
     from stockapp.app import app
 
+    if untested is not None:
+        _warn_when_started(app, untested)
     sys.argv = ["stockapp", "--loglevel", _LEVELS[settings.log_level], "worker", *faust_args]
     app.main()
     return 0

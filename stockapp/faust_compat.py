@@ -69,16 +69,17 @@ def untested_versions() -> dict[str, str | None]:
     return {name: version for name, version in found.items() if version != TESTED_VERSIONS[name]}
 
 
-def check_versions(allow_untested: bool) -> None:
-    """Refuse untested Faust or aiokafka versions in one line, or, when ``allow_untested``
-    (``STOCKAPP_ALLOW_UNTESTED_FAUST``), log a warning and go on.
+def check_versions(allow_untested: bool) -> str | None:
+    """None when Faust and aiokafka are at the tested versions. Otherwise raises
+    :class:`UntestedFaustVersion`, in one line, or, when ``allow_untested``
+    (``STOCKAPP_ALLOW_UNTESTED_FAUST``), returns the warning for the worker to log.
 
     A changed private method fails in ways no start-up check sees (a record skipped during a
     rebalance, a commit past unprocessed records), so the default is to stop; running anyway
     is the operator's call, repeated in the log at every start so it is not forgotten."""
     untested = untested_versions()
     if not untested:
-        return
+        return None
     found = [
         f"{name} {version or '(not installed)'} (tested: {TESTED_VERSIONS[name]})"
         for name, version in untested.items()
@@ -89,13 +90,11 @@ def check_versions(allow_untested: bool) -> None:
         what = f"{' and '.join(found)} are not versions"
     problem = f"{what} stockapp was checked against"
     if allow_untested:
-        log.warning(
-            "%s; running anyway because %s is set: stockapp/faust_compat.py may no longer "
-            'match them (docs/operations.md, "Upgrading Faust or aiokafka")',
-            problem,
-            ALLOW_UNTESTED_VARIABLE,
+        return (
+            f"{problem}; running anyway because {ALLOW_UNTESTED_VARIABLE} is set: "
+            'stockapp/faust_compat.py may no longer match them (docs/operations.md, "Upgrading '
+            'Faust or aiokafka")'
         )
-        return
     raise UntestedFaustVersion(f"{problem}; set {ALLOW_UNTESTED_VARIABLE}=1 to run anyway")
 
 

@@ -4,6 +4,7 @@ STOCKAPP_ALLOW_UNTESTED_FAUST says otherwise, and then it warns at every start."
 
 from __future__ import annotations
 
+import asyncio
 import configparser
 import logging
 import re
@@ -81,37 +82,49 @@ def test_every_untested_version_is_named(monkeypatch):
     assert "\n" not in message
 
 
-def test_the_override_runs_with_a_warning(monkeypatch, caplog):
+def test_the_override_returns_the_warning_instead(monkeypatch):
     fake_installed(monkeypatch, aiokafka="99.2.0")
-    with caplog.at_level(logging.WARNING, logger=faust_compat.__name__):
-        check_versions(allow_untested=True)
-    (record,) = caplog.records
-    assert record.levelno == logging.WARNING
-    assert f"aiokafka 99.2.0 (tested: {AIOKAFKA})" in record.getMessage()
-    assert ALLOW_UNTESTED_VARIABLE in record.getMessage()
+    warning = check_versions(allow_untested=True)
+    assert warning is not None and "\n" not in warning
+    assert warning.startswith(f"aiokafka 99.2.0 (tested: {AIOKAFKA}) is not a version")
+    assert f"running anyway because {ALLOW_UNTESTED_VARIABLE} is set" in warning
 
 
-def test_the_tested_versions_run_without_a_word(caplog):
-    with caplog.at_level(logging.DEBUG, logger=faust_compat.__name__):
-        check_versions(allow_untested=False)
-    assert caplog.records == []
+def test_the_tested_versions_pass_without_a_word():
+    assert check_versions(allow_untested=False) is None
+    assert check_versions(allow_untested=True) is None
 
 
 @pytest.fixture
-def worker_env(monkeypatch, tmp_path):
-    """`stockapp worker` as far as its first server: Kafka is never asked (a stand-in check
-    reports that it was reached), nothing is written into the checkout."""
-    from stockapp import connectivity
+def worker_env(monkeypatch, tmp_path) -> list[str]:
+    """`stockapp worker` with every server and Faust itself stood in for: the list says which
+    were reached, in order. Nothing is written into the checkout."""
+    from types import SimpleNamespace
+
+    from stockapp import connectivity, state_budget, topics
+    from stockapp.app import app
+    from stockapp.db import migrate
+    from stockapp.sinks import cassandra_session
 
     for name in ("STOCKAPP_WEB_HOST", "STOCKAPP_API_TOKEN", ALLOW_UNTESTED_VARIABLE):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STOCKAPP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("STOCKAPP_KAFKA_BOOTSTRAP", "127.0.0.1:1")
-
-    def reached(settings: Settings) -> None:
-        raise StockappError("reached the Kafka check")
-
-    monkeypatch.setattr(connectivity, "check_kafka", reached)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    reached: list[str] = []
+    cluster = SimpleNamespace(shutdown=lambda: None)
+    monkeypatch.setattr(connectivity, "check_kafka", lambda s: reached.append("kafka"))
+    monkeypatch.setattr(
+        cassandra_session,
+        "connect",
+        lambda s, keyspace: reached.append("cassandra") or (cluster, None),
+    )
+    monkeypatch.setattr(migrate, "require_current", lambda *a: None)
+    monkeypatch.setattr(topics, "ensure_topics", lambda s: reached.append("topics"))
+    monkeypatch.setattr(state_budget, "check", lambda s: None)
+    monkeypatch.setattr(app, "task", lambda fun: reached.append(f"task {fun.__name__}") or fun)
+    monkeypatch.setattr(app, "main", lambda: reached.append("faust"))
+    return reached
 
 
 def test_the_worker_stops_on_an_untested_version_before_asking_any_server(
@@ -126,18 +139,33 @@ def test_the_worker_stops_on_an_untested_version_before_asking_any_server(
         f"stockapp: error: faust-streaming 99.0.0 (tested: {FAUST}) is not a version stockapp "
         "was checked against; set STOCKAPP_ALLOW_UNTESTED_FAUST=1 to run anyway\n"
     )
+    assert worker_env == []
 
 
-def test_the_worker_goes_on_with_the_override_and_warns(monkeypatch, capsys, caplog, worker_env):
+def test_the_worker_runs_with_the_override_and_warns_once_started(monkeypatch, caplog, worker_env):
+    from stockapp.app import app
     from stockapp.cli import main
 
+    tasks = []
+    monkeypatch.setattr(app, "task", lambda fun: tasks.append(fun) or fun)
     fake_installed(monkeypatch, faust_streaming="99.0.0")
     monkeypatch.setenv(ALLOW_UNTESTED_VARIABLE, "1")
+    assert main(["worker"]) == 0
+    assert worker_env == ["kafka", "cassandra", "topics", "faust"]
+    # Faust's worker sets up logging when it starts, then runs the app's tasks.
+    (warn,) = tasks
     with caplog.at_level(logging.WARNING, logger=faust_compat.__name__):
-        assert main(["worker"]) == 1
-    assert "reached the Kafka check" in capsys.readouterr().err
-    assert [r.levelname for r in caplog.records] == ["WARNING"]
-    assert "faust-streaming 99.0.0" in caplog.records[0].getMessage()
+        asyncio.run(warn())
+    (record,) = caplog.records
+    assert record.levelname == "WARNING"
+    assert record.getMessage().startswith(f"faust-streaming 99.0.0 (tested: {FAUST})")
+
+
+def test_the_worker_on_the_tested_versions_registers_no_warning(worker_env):
+    from stockapp.cli import main
+
+    assert main(["worker"]) == 0
+    assert worker_env == ["kafka", "cassandra", "topics", "faust"]
 
 
 def test_a_faust_that_breaks_faust_compat_s_imports_is_one_line_too(
@@ -159,3 +187,4 @@ def test_a_faust_that_breaks_faust_compat_s_imports_is_one_line_too(
         f"install the versions stockapp requires (faust-streaming=={FAUST}, aiokafka=={AIOKAFKA})\n"
     )
     assert err.count("\n") == 1
+    assert worker_env == []
