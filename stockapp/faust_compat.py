@@ -1,15 +1,20 @@
 """Every use of Faust's private internals, in one place.
 
-Checked against faust-streaming 0.15.3 (pinned in setup.cfg). When Faust is upgraded, this is
-the module to re-read against its source; nothing else in stockapp touches an underscore name
-of Faust's.
+Checked against the versions in :data:`TESTED_VERSIONS` (pinned in setup.cfg). When Faust or
+aiokafka is upgraded, this is the module to re-read against their source; nothing else in
+stockapp touches an underscore name of theirs (tests/unit/test_faust_private_access.py).
+``stockapp worker`` refuses other versions (:func:`check_versions`); docs/operations.md,
+"Upgrading Faust or aiokafka", says how to move to new ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
 
 import faust
 from faust.stores import STORES
@@ -24,7 +29,80 @@ ROCKSDB_SCHEME = "keyrocksdb"
 
 log = logging.getLogger(__name__)
 
+# The versions this module was read against. Its patches lean on private code that may change
+# in any release, so the worker refuses to run on others unless told to; setup.cfg pins the
+# same versions (a unit test keeps the two equal).
+TESTED_VERSIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+)
+ALLOW_UNTESTED_VARIABLE = "STOCKAPP_ALLOW_UNTESTED_FAUST"
 
+
+_T = TypeVar("_T")
+_relied_on: list[str] = []
+
+
+def relies_on(*names: str) -> Callable[[_T], _T]:
+    """Declares the upstream names (``module.Class.attribute``) the decorated patch overrides
+    or reads, beside it, so that none can be added unnoticed: the contract test records each
+    one's source (tests/fixtures/faust_contract.json) and fails when an upgrade changes it, or
+    when this module overrides or reads a private name no declaration lists."""
+    _relied_on.extend(name for name in names if name not in _relied_on)
+    return lambda patch: patch
+
+
+class UntestedFaustVersion(StockappError):
+    """Faust or aiokafka is installed at a version this module was not checked against."""
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def untested_versions() -> dict[str, str | None]:
+    """Each distribution of :data:`TESTED_VERSIONS` installed at another version (None: not
+    installed at all), with that version."""
+    found = {name: installed_version(name) for name in TESTED_VERSIONS}
+    return {name: version for name, version in found.items() if version != TESTED_VERSIONS[name]}
+
+
+def check_versions(allow_untested: bool) -> str | None:
+    """None when Faust and aiokafka are at the tested versions. Otherwise raises
+    :class:`UntestedFaustVersion`, in one line, or, when ``allow_untested``
+    (``STOCKAPP_ALLOW_UNTESTED_FAUST``), returns the warning for the worker to log.
+
+    A changed private method fails in ways no start-up check sees (a record skipped during a
+    rebalance, a commit past unprocessed records), so the default is to stop; running anyway
+    is the operator's call, repeated in the log at every start so it is not forgotten."""
+    untested = untested_versions()
+    if not untested:
+        return None
+    found = [
+        f"{name} {version or '(not installed)'} (tested: {TESTED_VERSIONS[name]})"
+        for name, version in untested.items()
+    ]
+    if len(found) == 1:
+        what = f"{found[0]} is not a version"
+    else:
+        what = f"{' and '.join(found)} are not versions"
+    problem = f"{what} stockapp was checked against"
+    if allow_untested:
+        return (
+            f"{problem}; running anyway because {ALLOW_UNTESTED_VARIABLE} is set: "
+            'stockapp/faust_compat.py may no longer match them (docs/operations.md, "Upgrading '
+            'Faust or aiokafka")'
+        )
+    raise UntestedFaustVersion(f"{problem}; set {ALLOW_UNTESTED_VARIABLE}=1 to run anyway")
+
+
+@relies_on(
+    "faust.stores.rocksdb.Store._set",
+    "faust.stores.rocksdb.Store._key_index",
+    "faust.stores.rocksdb.Store._db_for_partition",
+)
 class KeyPartitionedRocksDBStore(RocksDBStore):
     """A RocksDB table store that files each key under the key's own partition.
 
@@ -47,6 +125,7 @@ class KeyPartitionedRocksDBStore(RocksDBStore):
 STORES.aliases[ROCKSDB_SCHEME] = f"{__name__}:KeyPartitionedRocksDBStore"
 
 
+@relies_on("faust.stores.rocksdb.RocksDBOptions.__init__")
 def rocksdb_options(megabytes: int) -> dict[str, int]:
     """Faust's RocksDB options (``RocksDBOptions`` fields) for a database of at most about
     ``megabytes`` of memory: half block cache, half two write buffers."""
@@ -59,6 +138,7 @@ def rocksdb_options(megabytes: int) -> dict[str, int]:
     }
 
 
+@relies_on("faust.transport.drivers.aiokafka.Consumer._committed_offset")
 def committed_offset(app: Any, tp: TP) -> int | None:
     """The committed offset the consumer sought to at start (or last committed) for ``tp``.
 
@@ -67,12 +147,14 @@ def committed_offset(app: Any, tp: TP) -> int | None:
     return app.consumer._committed_offset.get(tp)
 
 
+@relies_on("faust.transport.drivers.aiokafka.Producer._ensure_producer")
 def producer_client(app: Any) -> Any:
     """The aiokafka client under the app's producer (``Producer._ensure_producer``), for a
     metadata round trip in the readiness check."""
     return app.producer._ensure_producer().client
 
 
+@relies_on("faust.transport.drivers.aiokafka.Consumer._read_offset")
 class _UnsetReadOffsets(dict):
     """Faust's per-partition read offsets (``Consumer._read_offset``), never set: every
     lookup says "no read offset", so Faust never drops a fetched record as one it has read.
@@ -102,6 +184,17 @@ class _UnsetReadOffsets(dict):
 QUIESCE_TIMEOUT_SECONDS = 10.0
 
 
+@relies_on(
+    "faust.transport.drivers.aiokafka.Consumer.__init__",
+    "faust.transport.drivers.aiokafka.Consumer._read_offset",
+    "faust.transport.drivers.aiokafka.Consumer.ack",
+    "faust.transport.drivers.aiokafka.Consumer._getmany",
+    "faust.transport.drivers.aiokafka.Consumer.perform_seek",
+    "faust.transport.drivers.aiokafka.Consumer._acked",
+    "faust.transport.drivers.aiokafka.Consumer._acked_index",
+    "faust.transport.drivers.aiokafka.Consumer._gap",
+    "faust.transport.drivers.aiokafka.Consumer._committed_offset",
+)
 class RebalanceSafeConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer, minus the ways it found to commit or skip records that
     were never processed.
@@ -253,6 +346,7 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
             await self.seek(tp, starts[tp])
 
 
+@relies_on("faust.app.base.App._new_transport")
 class SafeSeekApp(faust.App):
     """A Faust app whose consumer is :class:`RebalanceSafeConsumer` (overrides the private
     ``_new_transport``)."""
@@ -271,6 +365,7 @@ class ChangelogRecordTooLarge(StockappError):
     """A table value too large for its changelog: not written, nothing stored."""
 
 
+@relies_on("faust.tables.table.Table.__init__", "faust.tables.table.Table.send_changelog")
 class DurableTable(faust.Table):
     """A Faust table whose writer can wait until its changelog records are in Kafka.
 
@@ -311,6 +406,7 @@ class DurableTable(faust.Table):
             await asyncio.gather(*futures)
 
 
+@relies_on("faust.app.base.App.Table")
 def durable_table(app: Any, name: str, **kwargs: Any) -> DurableTable:
     """``app.Table(name, **kwargs)``, as a :class:`DurableTable` (reads ``app.tables.beacon``
     as ``App.Table`` does)."""
@@ -318,6 +414,13 @@ def durable_table(app: Any, name: str, **kwargs: Any) -> DurableTable:
     return app.tables.add(table)
 
 
+@relies_on(
+    "faust.transport.drivers.aiokafka.Consumer._active_partitions",
+    "faust.transport.drivers.aiokafka.Consumer._paused_partitions",
+    "faust.transport.drivers.aiokafka.Consumer._buffered_partitions",
+    "faust.transport.drivers.aiokafka.Consumer._thread",
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._ensure_consumer",
+)
 def consumer_state(app: Any) -> dict[str, Any]:
     """Which partitions the consumer fetches, and why not the others: Faust's active, paused
     and buffered (its stream queue full) partitions, and aiokafka's paused ones (private
@@ -346,6 +449,15 @@ def consumer_state(app: Any) -> dict[str, Any]:
     return state
 
 
+@relies_on(
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._ensure_consumer",
+    "aiokafka.consumer.consumer.AIOKafkaConsumer._fetcher",
+    "aiokafka.consumer.consumer.AIOKafkaConsumer._subscription",
+    "aiokafka.consumer.fetcher.Fetcher._fetch_task",
+    "aiokafka.consumer.fetcher.Fetcher._records",
+    "aiokafka.consumer.fetcher.Fetcher._in_flight",
+    "aiokafka.consumer.fetcher.Fetcher._pending_tasks",
+)
 def _aiokafka_state(thread: Any) -> dict[str, Any]:
     """aiokafka's own view, read from the consumer thread without locking (a diagnostic: a
     torn read is acceptable): each assigned partition's position, the fetched records it
@@ -378,3 +490,7 @@ def _aiokafka_state(thread: Any) -> dict[str, Any]:
             repr(t.get_coro())[:100] for t in list(asyncio.all_tasks(thread.thread_loop))
         ),
     }
+
+
+# Every upstream name declared above with relies_on, in the order declared.
+PATCHED: Final[tuple[str, ...]] = tuple(_relied_on)

@@ -531,6 +531,16 @@ class WorkerSettings(Section):
         description="Faust application id: the consumer group and the prefix of changelog "
         "topics. Workers with the same id share the work.",
     )
+    # The worker refuses to run otherwise (stockapp/faust_compat.py), and warns at every
+    # start with it.
+    allow_untested_faust: bool = Field(
+        False,
+        description="`true` (or `1`): `stockapp worker` runs on a faust-streaming or aiokafka "
+        "version other than the ones `stockapp/faust_compat.py` was checked against (the "
+        "versions setup.cfg pins), logging a WARNING naming them at every start. `false`: such "
+        "a worker does not start, in one line. docs/operations.md, \"Upgrading Faust or "
+        "aiokafka\".",
+    )
     table_store: Literal["auto", "memory", "rocksdb"] = Field(
         "auto",
         description="Faust table store: `rocksdb` (on disk under the data dir; only the "
