@@ -15,7 +15,7 @@ from stockapp.agents.rules import load_rules
 from stockapp.app import app
 from stockapp.batching import joined_batches, split_by_size
 from stockapp.credentials import kafka_options
-from stockapp.faust_compat import committed_offset
+from stockapp.faust_compat import committed_offset, tables_recovered
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import CassandraSink
@@ -117,7 +117,7 @@ _end_offsets = EndOffsets()
 
 
 @app.on_before_shutdown.connect
-async def _close_end_offsets(app: Any, **kwargs: Any) -> None:
+async def _close_end_offsets(app: Any, /, *args: Any, **kwargs: Any) -> None:
     await _end_offsets.close()
 
 
@@ -213,7 +213,9 @@ async def start_processor() -> QuoteProcessor:
                 rules=app.rule_book,
             )
         )
-    return app.processor
+    processor = app.processor
+    assert processor is not None  # set just above
+    return processor
 
 
 @app.agent(quotes_topic)
@@ -261,12 +263,12 @@ async def _process(stream: Any, proc: QuoteProcessor, events: list[Any], last: b
 @app.timer(interval=1.0)
 async def close_quiet_candles() -> None:
     processor = app.processor
-    if processor is not None and not app.rebalancing and app.tables.recovery.completed.is_set():
+    if processor is not None and not app.rebalancing and tables_recovered(app):
         await processor.on_timer()
 
 
 @app.on_partitions_revoked.connect
-async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+async def on_revoked(app: Any, /, *args: Any, **kwargs: Any) -> None:
     processor = app.processor
     if processor is not None:
         # Once the change in flight is made: forget the states, then wait until every state

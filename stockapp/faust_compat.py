@@ -117,7 +117,9 @@ class KeyPartitionedRocksDBStore(RocksDBStore):
     """
 
     def _set(self, key: bytes, value: bytes | None) -> None:
-        partition = partition_for(key, self.table.partitions)
+        partitions = self.table.partitions
+        assert partitions is not None  # declared with the quotes topic's count
+        partition = partition_for(key, partitions)
         self._key_index[key] = partition
         self._db_for_partition(partition).put(key, value)
 
@@ -352,7 +354,7 @@ class SafeSeekApp(faust.App):
     ``_new_transport``)."""
 
     def _new_transport(self) -> Any:
-        transport = super()._new_transport()
+        transport: Any = super()._new_transport()
         transport.Consumer = RebalanceSafeConsumer
         return transport
 
@@ -494,3 +496,9 @@ def _aiokafka_state(thread: Any) -> dict[str, Any]:
 
 # Every upstream name declared above with relies_on, in the order declared.
 PATCHED: Final[tuple[str, ...]] = tuple(_relied_on)
+
+
+def tables_recovered(app: Any) -> bool:
+    """Whether the app's tables are recovered from their changelogs since the last start or
+    rebalance (``TableManager.recovery``, which Faust's table-manager type does not declare)."""
+    return bool(app.tables.recovery.completed.is_set())

@@ -289,12 +289,13 @@ class QuoteProcessor:
         if self.allowed is not None and symbol not in self.allowed:
             return f"symbol {symbol} is not in STOCKAPP_SYMBOLS_ALLOWED"
         limit = self.settings.max_symbols
-        if self._held() >= limit:
+        held = self._held()
+        if held >= limit:
             return (
-                f"this worker holds {self.symbol_count} symbols already "
+                f"this worker holds {held} symbols already "
                 f"(STOCKAPP_MAX_SYMBOLS={limit}); new symbol {symbol} refused"
             )
-        self.symbol_count += 1
+        self.symbol_count = held + 1
         return None
 
     def _held(self) -> int:
@@ -412,10 +413,11 @@ class QuoteProcessor:
         """
         async with self.lock:
             if self.generation is not None:
-                now = self.generation()
-                if now == self.revoked_generation:
-                    now = None  # revoked, not assigned again yet: every tracked record is stale
-                current = [r for r in records if r.generation is None or r.generation == now]
+                generation: int | None = self.generation()
+                if generation == self.revoked_generation:
+                    # Revoked, not assigned again yet: every tracked record is stale.
+                    generation = None
+                current = [r for r in records if r.generation is None or r.generation == generation]
                 if len(current) < len(records):
                     self.stats.stale_records += len(records) - len(current)
                     records = current
@@ -452,7 +454,7 @@ class QuoteProcessor:
             self.topic_id_known = True
         topic_id = self.current_topic_id
         parsed = [(record, *self._parse(record, now_ms)) for record in records]
-        self._seed_dicts: dict[str, dict] = {}
+        self._seed_dicts = {}
         await self._load_seeds(
             {
                 q.symbol
@@ -474,8 +476,8 @@ class QuoteProcessor:
             for index, quote in enumerate(items):
                 if isinstance(quote, Element):
                     stats.invalid += 1
-                    element = (index, orjson.dumps(quote.value))
-                    outputs.append(SideOutput(dlq, record, quote.reason, quote.kind, element))
+                    forwarded = (index, orjson.dumps(quote.value))
+                    outputs.append(SideOutput(dlq, record, quote.reason, quote.kind, forwarded))
                     continue
                 symbol = quote.symbol
                 state = self.state(symbol, create=False)
@@ -543,8 +545,10 @@ class QuoteProcessor:
                 closed, signals = self._fit_budget(symbol, steps[symbol], closed, signals, encoded)
             except Exception as exc:  # noqa: BLE001 - a fault of ours for this symbol only
                 failed[symbol] = exc
-        for symbol, exc in failed.items():
-            closed, signals = self._quarantine(symbol, steps.get(symbol, []), exc, closed, signals)
+        for symbol, error in failed.items():
+            closed, signals = self._quarantine(
+                symbol, steps.get(symbol, []), error, closed, signals
+            )
             touched.discard(symbol)
             encoded.pop(symbol, None)
         quotes: list[QuoteRow] = []
@@ -738,7 +742,10 @@ class QuoteProcessor:
             # Positions as of no batch in flight: a batch's offsets are recorded before it is
             # stored, and one that then fails is applied again after this tick's close.
             asked = self._due_positions(now)
-        backlogs = None if asked is None else (await self.backlog(asked) if asked else {})
+        backlog = self.backlog  # None exactly when asked is (_due_positions)
+        backlogs = (
+            None if asked is None or backlog is None else await backlog(asked) if asked else {}
+        )
         async with self.lock:
             try:
                 await self._close_by_timer(now, backlogs)

@@ -29,6 +29,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stockapp.errors import StockappError
@@ -538,8 +539,8 @@ class WorkerSettings(Section):
         description="`true` (or `1`): `stockapp worker` runs on a faust-streaming or aiokafka "
         "version other than the ones `stockapp/faust_compat.py` was checked against (the "
         "versions setup.cfg pins), logging a WARNING naming them at every start. `false`: such "
-        "a worker does not start, in one line. docs/operations.md, \"Upgrading Faust or "
-        "aiokafka\".",
+        'a worker does not start, in one line. docs/operations.md, "Upgrading Faust or '
+        'aiokafka".',
     )
     table_store: Literal["auto", "memory", "rocksdb"] = Field(
         "auto",
@@ -1067,14 +1068,16 @@ def _secret(value: str, file: Path | None) -> str:
 def env_name(model: type[BaseSettings], field: str) -> str:
     """The environment variable a field of ``model`` is read from."""
     alias = model.model_fields[field].validation_alias
-    return alias.choices[0] if isinstance(alias, AliasChoices) else ENV_PREFIX + field.upper()
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return ENV_PREFIX + field.upper()
 
 
 def _variable(field: str) -> str:
     return env_name(Settings, field)
 
 
-def _one_line(error: dict, model: type[BaseSettings] = Settings) -> str:
+def _one_line(error: ErrorDetails, model: type[BaseSettings] = Settings) -> str:
     """The first problem, as ``VARIABLE=value what is wrong``."""
     if not error["loc"]:
         # A check across several settings: its message names them. Its input is every

@@ -45,7 +45,8 @@ def defaults(section: type[Section]) -> Section:
     """``section`` with every field at its default, validated as when read (validators may
     normalise a default), whatever this process's environment holds."""
 
-    class Defaults(section):
+    # A subclass of a class known only at run time, which mypy cannot check as a base.
+    class Defaults(section):  # type: ignore[misc,valid-type]
         @classmethod
         def settings_customise_sources(
             cls,

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal, overload
 
 import orjson
 
@@ -55,6 +56,10 @@ class InvalidQuote(ValueError):
         self.kind = kind
 
 
+@overload
+def _number(data: Mapping[str, object], name: str, *, required: Literal[True] = ...) -> float: ...
+@overload
+def _number(data: Mapping[str, object], name: str, *, required: bool) -> float | None: ...
 def _number(data: Mapping[str, object], name: str, *, required: bool = True) -> float | None:
     value = data.get(name)
     if value is None:
@@ -71,6 +76,12 @@ def _number(data: Mapping[str, object], name: str, *, required: bool = True) -> 
     return value
 
 
+@overload
+def _positive(data: Mapping[str, object], name: str, *, required: Literal[True] = ...) -> float: ...
+@overload
+def _positive(
+    data: Mapping[str, object], name: str, *, required: Literal[False]
+) -> float | None: ...
 def _positive(data: Mapping[str, object], name: str, *, required: bool = True) -> float | None:
     value = _number(data, name, required=required)
     if value is not None and value <= 0:
@@ -261,11 +272,11 @@ def _fields(
                 f"bar ends {(end - now_ms) / 1000:.0f}s in the future "
                 f"(limit {max_skew_ms / 1000:.0f}s)",
             )
-        quote.open = _positive(data, "open")
-        quote.high = _positive(data, "high")
-        quote.low = _positive(data, "low")
+        quote.open = opened = _positive(data, "open")
+        quote.high = high = _positive(data, "high")
+        quote.low = low = _positive(data, "low")
         quote.bar_seconds = seconds
-        if not quote.low <= min(quote.open, price) <= max(quote.open, price) <= quote.high:
+        if not low <= min(opened, price) <= max(opened, price) <= high:
             raise InvalidQuote(Reason.OUT_OF_RANGE, "bar must satisfy low <= open, close <= high")
     return quote
 

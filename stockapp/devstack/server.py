@@ -23,7 +23,7 @@ class Server:
     # Returns the command line; may write config files and format storage first.
     prepare: Callable[[Server, str], list[str]]
     # Raises ConnectivityError until the server answers its protocol.
-    probe: Callable[[Settings], object]
+    probe: Callable[[Settings, float], object]  # (settings, timeout in seconds)
     port: int
 
     @property

@@ -23,6 +23,7 @@ from stockapp.agents.quotes import backlog, owned_partitions
 from stockapp.agents.rules import fired_in_force
 from stockapp.agents.webhook import notifier
 from stockapp.app import app
+from stockapp.faust_compat import tables_recovered
 from stockapp.metrics import REGISTRY
 from stockapp.settings import get_settings
 from stockapp.stats import Snapshot
@@ -97,8 +98,8 @@ class WorkerCollector(Collector):
             "Records or packed elements sent to the dead-letter topic, by reason class.",
             labels=["reason"],
         )
-        for reason in Reason:
-            invalid.add_metric([reason.value], snap.invalid_by_reason[reason])
+        for kind in Reason:
+            invalid.add_metric([kind.value], snap.invalid_by_reason[kind])
         yield invalid
         closed = CounterMetricFamily(
             "stockapp_candles_closed",
@@ -180,7 +181,7 @@ class WorkerCollector(Collector):
             "stockapp_tables_recovered",
             "1 once the state table is recovered from its changelog after a start or a "
             "rebalance; no candle closes before.",
-            int(app.tables.recovery.completed.is_set()),
+            int(tables_recovered(app)),
         )
         yield _gauge(
             "stockapp_batch_stuck",

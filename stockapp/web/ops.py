@@ -13,7 +13,7 @@ from faust.web import Request, Response, View
 from stockapp.agents.rules import fired_in_force
 from stockapp.agents.webhook import notifier
 from stockapp.app import app
-from stockapp.faust_compat import consumer_state, producer_client
+from stockapp.faust_compat import consumer_state, producer_client, tables_recovered
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import execute
 from stockapp.stats import Snapshot
@@ -51,7 +51,7 @@ async def readiness() -> tuple[bool, dict[str, Any]]:
     Cassandra answer, the tables are recovered, and no batch is stuck (failing again and
     again). Shared by /ready and /metrics' ``stockapp_ready``."""
     checks: dict[str, Any] = {
-        "tables_recovered": app.tables.recovery.completed.is_set(),
+        "tables_recovered": tables_recovered(app),
     }
     stuck = app.processor.snapshot().stuck if app.processor else None
     checks["batches"] = stuck is None
@@ -162,7 +162,7 @@ def _state_bounds(snap: Snapshot) -> dict[str, Any]:
 def _awaiting(awaitable: Any, limit: int = 24) -> list[str]:
     """The chain of coroutines (and async generators) ``awaitable`` waits through, outermost
     first: what Task.get_stack cannot show for a suspended task."""
-    frames = []
+    frames: list[str] = []
     while awaitable is not None and len(frames) < limit:
         frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
         if frame is None:
