@@ -14,6 +14,7 @@ from faust.types import TP
 from stockapp.agents.rules import load_rules
 from stockapp.app import app
 from stockapp.batching import joined_batches, split_by_size
+from stockapp.checkpoint import Durable
 from stockapp.credentials import kafka_options
 from stockapp.faust_compat import committed_offset, tables_recovered
 from stockapp.processing import QuoteProcessor, RawRecord
@@ -70,8 +71,8 @@ END_OFFSETS_TIMEOUT_S = 1.0
 class EndOffsets:
     """End offsets from a Kafka consumer of its own, which never fetches (no group, nothing
     assigned). The worker's consumer would answer them on the connection its long-polling
-    fetch holds, and a connection's requests are served in order: measured there, one answer
-    in ten took over 0.5 s, some over the 1 s timeout."""
+    fetch holds, and a connection's requests are served in order (docs/operations.md,
+    "Problems seen and fixed")."""
 
     def __init__(self) -> None:
         self.started: asyncio.Future[AIOKafkaConsumer] | None = None
@@ -182,6 +183,33 @@ def owned_partitions() -> set[int]:
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_quotes}
 
 
+class WorkerPort:
+    """What the stream tells the processor (stockapp/stream_port.py), from this worker's
+    Faust app, its consumer, the broker and Cassandra's backfill seeds."""
+
+    knows_backlog = True
+
+    def __init__(self, seeds: SeedStore) -> None:
+        self.seed_store = seeds
+        self.durable: Durable | None = symbol_state.changelog_sent
+
+    async def backlog(self, processed: dict[int, int | None]) -> dict[int, int | None]:
+        return await backlog(processed)
+
+    async def seeds(self, symbols: list[str]) -> dict[str, dict]:
+        return await self.seed_store.load(symbols)
+
+    def owned(self) -> set[int] | None:
+        return owned_partitions()
+
+    async def topic_id(self) -> str | None:
+        return await topic_id(settings, settings.topic_quotes)
+
+    def generation(self) -> int | None:
+        generation: int = app.consumer_generation_id
+        return generation
+
+
 async def start_processor() -> QuoteProcessor:
     if app.processor is None:
         loop = asyncio.get_running_loop()
@@ -196,22 +224,10 @@ async def start_processor() -> QuoteProcessor:
             outputs=settings.indicator_outputs,
         )
 
-        seeds = SeedStore(session, settings.cassandra_concurrency)
         await load_rules()  # the users' rules before the first candle closes
+        port = WorkerPort(SeedStore(session, settings.cassandra_concurrency))
         app.use_processor(
-            QuoteProcessor(
-                settings,
-                symbol_state,
-                sink,
-                publish,
-                backlog=backlog,
-                seeds=seeds.load,
-                owned=owned_partitions,
-                topic_id=lambda: topic_id(settings, settings.topic_quotes),
-                generation=lambda: app.consumer_generation_id,
-                durable=symbol_state.changelog_sent,
-                rules=app.rule_book,
-            )
+            QuoteProcessor(settings, symbol_state, sink, publish, port=port, rules=app.rule_book)
         )
     processor = app.processor
     assert processor is not None  # set just above

@@ -10,7 +10,7 @@ import logging
 import orjson
 import pytest
 
-import stockapp.processing as processing
+import stockapp.rule_runner as rule_runner
 from stockapp.partitioning import partition_for
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import load_settings
@@ -48,14 +48,14 @@ def make() -> tuple[QuoteProcessor, Effects, Table]:
 
 @pytest.fixture
 def rules_fail_for_tsla(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = processing.on_close
+    real = rule_runner.on_close
 
     def on_close(state_rules, rules, candle):
         if candle.symbol == "TSLA":
             raise ZeroDivisionError("a bug in a rule")
         return real(state_rules, rules, candle)
 
-    monkeypatch.setattr(processing, "on_close", on_close)
+    monkeypatch.setattr(rule_runner, "on_close", on_close)
 
 
 def batch(first_offset: int = 0) -> list[RawRecord]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from stockapp.partitioning import partition_for
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import load_settings
-from tests.fakes import Effects, Table
+from tests.fakes import Effects, Port, Table
 
 T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
 
@@ -32,7 +32,8 @@ def make(now_ms: int, backlog=None, **overrides):
     effects = Effects()
     table = Table(effects)
     clock = Clock(now_ms / 1000)
-    proc = QuoteProcessor(settings, table, effects, effects.publish, clock=clock, backlog=backlog)
+    port = Port(backlog=backlog)
+    proc = QuoteProcessor(settings, table, effects, effects.publish, clock=clock, port=port)
     return proc, effects, table, clock
 
 
@@ -462,7 +463,7 @@ async def test_symbols_of_partitions_lost_in_a_rebalance_are_left_alone():
     partition: the timer's rescan and the web's forming candle must not act on them."""
     owned = {"partitions": set(range(8))}
     proc, effects, table, clock = make(T0 + 30_000)
-    proc.owned = lambda: owned["partitions"]
+    proc.port.owned_fn = lambda: owned["partitions"]
     await proc.process([tick("TSLA", T0 + 20_000, 5.0, 0)])
     lost = partition_for(b"TSLA", 8)
     owned["partitions"] = set(range(8)) - {lost}
@@ -535,7 +536,7 @@ async def test_a_recreated_quotes_topic_does_not_hide_below_the_replay_guard():
         return topic["id"]
 
     proc, effects, table, _ = make(T0 + 3_600_000)
-    proc.topic_id = topic_id
+    proc.port.topic_id_fn = topic_id
     await proc.process([tick("ABC", T0 + i * 1000, 10.0 + i, 100 + i) for i in range(3)])
     assert (
         table.state(b"ABC")["topic_id"] == topic["id"] and table.state(b"ABC")["last_offset"] == 102
@@ -670,7 +671,7 @@ async def test_records_fetched_before_a_rebalance_are_not_applied():
     can miss the changelog the rebalance's recovery read while its offsets get committed."""
     generation = [3]
     proc, effects, table, _ = make(T0 + 3_600_000)
-    proc.generation = lambda: generation[0]
+    proc.port.generation_fn = lambda: generation[0]
     old = [replace(tick("AAPL", T0 + i * 1000, 10.0 + i, i), generation=3) for i in range(3)]
     applied = await proc.process(old[:1])
     assert applied == old[:1] and proc.stats["quotes"] == 1
