@@ -165,8 +165,8 @@ class _UnsetReadOffsets(dict):
     every record its fetch loop hands on. During a rebalance that loop runs on through the
     records of its current fetch without delivering them (the flow is suspended) while still
     moving the read offset, after the revoked partitions' offsets were cleared; when the
-    partition is assigned again, the records fetched anew below that offset are dropped. A
-    rebalance test lost 164 records of a partition this way. Records fetched twice reach the
+    partition is assigned again, the records fetched anew below that offset are dropped
+    (docs/operations.md, "Problems seen and fixed"). Records fetched twice reach the
     processor, whose replay guard skips them; the quotes topic's offsets have no holes (no
     compaction, no transactions), so Faust's gap bookkeeping, which reads these offsets, has
     nothing to do.
@@ -199,7 +199,8 @@ QUIESCE_TIMEOUT_SECONDS = 10.0
 )
 class RebalanceSafeConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer, minus the ways it found to commit or skip records that
-    were never processed.
+    were never processed (each was seen in a rebalance test: docs/operations.md, "Problems
+    seen and fixed").
 
     0. No fetched record is dropped as already read (see :class:`_UnsetReadOffsets`).
 
@@ -208,12 +209,11 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
        during the rebalance then passes them (Kafka accepts the current generation's commits
        while the group prepares to rebalance), or the acks outlive the rebalance in the
        consumer's per-partition lists (it clears them when the partitions are revoked,
-       before the skipping happens) and a later commit passes them: rebalance tests lost
-       spans of 50-80 records per partition both ways. Here nothing is acked while the flow
-       is suspended or for a record of an earlier generation, and the lists of every
-       assigned partition are cleared when the consumer seeks to the committed offsets,
-       before the new generation's first record (private ``_acked``, ``_acked_index``,
-       ``_gap``).
+       before the skipping happens) and a later commit passes them. Here nothing is acked
+       while the flow is suspended or for a record of an earlier generation, and the lists
+       of every assigned partition are cleared when the consumer seeks to the committed
+       offsets, before the new generation's first record (private ``_acked``,
+       ``_acked_index``, ``_gap``).
     2. aiokafka seeks only partitions that have a committed offset; the others stay where
        the fetcher got to, past records Faust dropped. They are sought to their start (see
        :meth:`_seek_uncommitted_to_start`).
@@ -229,10 +229,10 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
        delivered: it resumes the partitions, with the flow already running for the standby
        tables, before the seek, and clears the streams' queues only when it resumes the
        flow after it. Records fetched from the new positions between the seek and that
-       clearing were dropped, and nothing fetched them again (a span of about 100 records
-       per partition in a rebalance test). The seek here first stops delivery and waits
-       for the fetch in flight (private ``_getmany``), so each record queued when the queues
-       are cleared was fetched before the seek, which fetches it again.
+       clearing were dropped, and nothing fetched them again. The seek here first stops
+       delivery and waits for the fetch in flight (private ``_getmany``), so each record
+       queued when the queues are cleared was fetched before the seek, which fetches it
+       again.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -328,11 +328,11 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
 
         aiokafka's ``seek_to_committed`` leaves a partition whose committed offset is none
         (or 0) where its fetcher got to: records fetched and then dropped by Faust while a
-        rebalance suspended the flow are then never fetched again. A partition handed over
-        before its first commit lost every record its first owner had fetched. The start is
-        what Kafka's offset reset gives such a partition (``earliest``); records fetched twice
-        meet the replay guard. Only the agents' topics (acks enabled), not the changelogs,
-        which the table recovery positions itself."""
+        rebalance suspended the flow are then never fetched again (a partition handed over
+        before its first commit would lose every record its first owner had fetched). The
+        start is what Kafka's offset reset gives such a partition (``earliest``); records
+        fetched twice meet the replay guard. Only the agents' topics (acks enabled), not the
+        changelogs, which the table recovery positions itself."""
         if self.app.conf.consumer_auto_offset_reset != "earliest":
             return
         acks_enabled_for = self.app.topics.acks_enabled_for
