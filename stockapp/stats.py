@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import KeysView
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
+
+from stockapp.tables.candle import Candle
+from stockapp.tables.indicators import Values
 
 
 @dataclass(slots=True)
@@ -119,3 +122,12 @@ class Snapshot:
             cassandra_in_flight=0,
             first_batch_at=None,
         )
+
+
+class ProcessorView(Protocol):
+    """All the web layer may ask a worker's processor (``app.view``): a copy of its counters
+    and state, and a symbol's forming candles with provisional indicators."""
+
+    def snapshot(self) -> Snapshot: ...
+
+    def forming(self, symbol: str, interval: str) -> list[tuple[Candle, Values]]: ...

@@ -23,6 +23,7 @@ from faust.web import Request
 
 from stockapp.app import app
 from stockapp.settings import get_settings
+from stockapp.stats import ProcessorView
 from stockapp.tables.candle import Candle
 from stockapp.tables.signals.signal import Signal
 from stockapp.web.http import (
@@ -65,7 +66,7 @@ class Hub:
     """Subscribers by (symbol, interval); ``processor()`` gives the worker's processor (or
     None before it starts), whose forming candles follow each change."""
 
-    def __init__(self, processor: Callable[[], Any]) -> None:
+    def __init__(self, processor: Callable[[], ProcessorView | None]) -> None:
         self.processor = processor
         self.subscribers: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
         self.clients = 0  # open live connections, served here or relayed from the owner
@@ -153,7 +154,7 @@ class Hub:
                     subscriber.offer(messages)
 
 
-hub = Hub(lambda: app.processor)
+hub = Hub(lambda: app.view)
 app.change_listeners.append(hub.on_change)
 
 

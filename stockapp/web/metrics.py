@@ -60,7 +60,7 @@ class WorkerCollector(Collector):
     async def refresh(self) -> None:
         """What needs a request to be current: readiness and the end offsets."""
         self.ready, _ = await readiness()
-        proc = app.processor
+        proc = app.view
         if proc is None or app.rebalancing:
             self.lag = {}
             return
@@ -72,7 +72,7 @@ class WorkerCollector(Collector):
         self.lag = await backlog({p: positions.get(p) for p in partitions})
 
     def collect(self) -> Iterator[Metric]:
-        proc = app.processor
+        proc = app.view
         snap = proc.snapshot() if proc else Snapshot.empty()
         stats = snap.stats
         yield _counter(

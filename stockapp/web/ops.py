@@ -53,7 +53,7 @@ async def readiness() -> tuple[bool, dict[str, Any]]:
     checks: dict[str, Any] = {
         "tables_recovered": tables_recovered(app),
     }
-    stuck = app.processor.snapshot().stuck if app.processor else None
+    stuck = app.view.snapshot().stuck if app.view else None
     checks["batches"] = stuck is None
     if stuck is not None:
         # A batch that keeps failing is retried, never skipped (that would lose data):
@@ -93,7 +93,7 @@ class Stats(View):
     """Counters of this worker: quotes applied, late, invalid (dead-lettered), duplicates."""
 
     async def get(self, request: Request) -> Response:
-        proc = app.processor
+        proc = app.view
         snap = proc.snapshot() if proc else Snapshot.empty()
         # What an operator asks when a candle does not close: which symbols still have a
         # forming candle (how many, and a few by name: a worker may hold tens of thousands),
