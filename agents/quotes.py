@@ -224,8 +224,8 @@ async def start_processor() -> QuoteProcessor:
             outputs=settings.indicator_outputs,
         )
 
-        await load_rules()  # the users' rules before the first candle closes
         port = WorkerPort(SeedStore(session, settings.cassandra_concurrency))
+        await load_rules()  # the users' rules before the first candle closes
         app.use_processor(
             QuoteProcessor(settings, symbol_state, sink, publish, port=port, rules=app.rule_book)
         )

@@ -31,7 +31,8 @@ from stockapp.validation import Element, InvalidQuote, Reason, parse_record
 
 __all__ = ["EXPIRED_REASON", "Applier", "BatchResult", "ParsedBatch", "Step", "encode"]
 
-log = logging.getLogger(__name__)
+# The processor's parts log as the processor: operators filter by that name.
+log = logging.getLogger("stockapp.processing")
 
 # What a quote whose id may have been forgotten is sent to the late topic with.
 EXPIRED_REASON = (
@@ -139,6 +140,22 @@ class Applier:
         self.budget = budget  # a symbol's encoded state, at most
         self.quota = quota
         self.rules = rules  # signal rules run on each closed candle (None: none)
+        # Symbols whose internal error was logged with its traceback: once each.
+        self.internal_logged: set[str] = set()
+
+    def internal_error(self, symbol: str, exc: BaseException) -> None:
+        """Logged with its traceback the first time for a symbol, in one line after that: a
+        deterministic fault fails the same way for each batch of the symbol."""
+        if symbol not in self.internal_logged:
+            self.internal_logged.add(symbol)
+            log.error(
+                "%s: internal error; its records go to the dead-letter topic (reason "
+                "'internal'), the partition goes on",
+                symbol,
+                exc_info=exc,
+            )
+        else:
+            log.error("%s: internal error again: %s: %.200s", symbol, type(exc).__name__, exc)
 
     def parse(self, records: Sequence[RawRecord], now: float) -> ParsedBatch:
         now_ms = int(now * 1000)
@@ -169,6 +186,7 @@ class Applier:
         in_order: list[Step] = []
         dlq = self.topic_dlq
         quota = self.quota
+        allowed = quota.allowed
         for record, items, packed in parsed:
             positions[record.partition] = record.offset
             if isinstance(items, InvalidQuote):
@@ -184,7 +202,7 @@ class Applier:
                 symbol = quote.symbol
                 state = states.load(symbol, create=False)
                 refusal = quota.refusal(symbol) if state is None else None
-                if refusal is None and not quota.allows(symbol):
+                if refusal is None and allowed is not None and symbol not in allowed:
                     refusal = f"symbol {symbol} is not in STOCKAPP_SYMBOLS_ALLOWED"
                 if refusal is not None:
                     stats.invalid += 1
@@ -256,6 +274,7 @@ class Applier:
             # retry would fail again and hold up every partition of the worker). The symbol's
             # records go to the dead-letter topic with reason ``internal``, its state stays as
             # stored, and the rest of the batch goes on.
+            self.internal_error(symbol, error)
             reason = f"internal error: {type(error).__name__}: {str(error)[:200]}"
             for step in steps.get(symbol, []):
                 if step.refused is None:

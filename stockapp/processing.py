@@ -114,8 +114,6 @@ class QuoteProcessor:
         # by the timer after it) starts from its seed again when nothing is stored yet.
         self.seed_dicts: dict[str, dict] = {}
         self.listeners: list[ChangeListener] = []
-        # Symbols whose internal error was logged with its traceback: once each.
-        self.internal_logged: set[str] = set()
 
     @property
     def rules(self) -> RuleBook | None:
@@ -169,7 +167,7 @@ class QuoteProcessor:
     def forming(self, symbol: str, interval: str) -> list[tuple[Candle, Values]]:
         """The symbol's forming candles of ``interval`` with provisional indicators; reads only
         (an unknown symbol gets no state)."""
-        state = self.cache.peek(symbol, self.port.owned())
+        state = self.cache.peek(symbol, self.port.owned)
         if state is None:
             return []
         return [(c, state.provisional(c)) for c in state.forming_candles(interval)]
@@ -284,13 +282,12 @@ class QuoteProcessor:
             self.current_topic_id = await self.port.topic_id()
             self.topic_id_known = True
         batch = self.applier.parse(records, now)
+        self.seed_dicts = {}  # a lookup that fails leaves none of the last batch's
         self.seed_dicts = await self._load_seeds(batch)
         result = self.applier.apply_batch(
             self.cache, batch, now, self.current_topic_id, self.seed_dicts
         )
         self.position.update(result.positions)
-        for symbol, error in result.internal.items():
-            self._internal_error(symbol, error)
         await self._emit(result)
         self.stats.add(result.stats)
         self.invalid_by_reason.update(o.kind for o in result.outputs if o.kind is not None)
@@ -315,20 +312,6 @@ class QuoteProcessor:
             self.stats.seeded += 1
             self.quota.added()
         return seeds
-
-    def _internal_error(self, symbol: str, exc: BaseException) -> None:
-        """Logged with its traceback the first time for a symbol, in one line after that: a
-        deterministic fault fails the same way for each batch of the symbol."""
-        if symbol not in self.internal_logged:
-            self.internal_logged.add(symbol)
-            log.error(
-                "%s: internal error; its records go to the dead-letter topic (reason "
-                "'internal'), the partition goes on",
-                symbol,
-                exc_info=exc,
-            )
-        else:
-            log.error("%s: internal error again: %s: %.200s", symbol, type(exc).__name__, exc)
 
     # -- the timer ---------------------------------------------------------------------------
 
@@ -368,7 +351,7 @@ class QuoteProcessor:
         return self.closer.due_partitions(now, self.port.owned(), self.position)
 
     async def _close_by_timer(self, now: float, backlogs: dict[int, int | None] | None) -> None:
-        chunks = self.closer.close(now, backlogs, self.port.owned(), self.position, self._busy())
+        chunks = self.closer.close(now, backlogs, self.port.owned(), self.position, self._busy)
         for closed, touched in chunks:
             self.stats.timer_closes += len(closed)
             await self._emit_close(closed, touched)
@@ -383,7 +366,7 @@ class QuoteProcessor:
         dead-letter: a symbol whose rules fail keeps its stored state)."""
         fired, failed = run_rules(self.rules, self.cache.states, closed, touched)
         for symbol, exc in failed.items():
-            self._internal_error(symbol, exc)
+            self.applier.internal_error(symbol, exc)
             self.stats.internal_errors += 1
             replay_stored(self.cache, symbol, self.current_topic_id, self.seed_dicts)
             closed = [c for c in closed if c.symbol != symbol]

@@ -87,13 +87,13 @@ class StateCache:
         self.states[symbol] = state
         return state
 
-    def peek(self, symbol: str, owned: set[int] | None) -> SymbolState | None:
+    def peek(self, symbol: str, owned: Callable[[], set[int] | None]) -> SymbolState | None:
         """The symbol's state, read only (an unknown symbol gets none, a state read from the
-        table is not cached)."""
+        table is not cached). ``owned`` is asked only when the state is not in memory."""
         state = self.states.get(symbol)
         if state is not None:
             return state
-        stored = self.stored(symbol) if self.owns(symbol, owned) else None
+        stored = self.stored(symbol) if self.owns(symbol, owned()) else None
         return SymbolState.from_dict(stored, self.spec) if stored else None
 
     def __contains__(self, symbol: str) -> bool:
@@ -104,7 +104,7 @@ class StateCache:
 
     def keys(self) -> Iterator[str]:
         """The symbols the table holds a state for (in any partition)."""
-        for key in list(self.table.keys()):
+        for key in self.table.keys():
             yield key.decode()
 
     def owns(self, symbol: str, owned: set[int] | None) -> bool:
@@ -164,7 +164,7 @@ class StateCache:
         """Find the states with forming candles in the table that this worker has not looked
         at since the last rebalance (a symbol quiet since a restart is only found this way),
         and watch them without holding them in memory."""
-        for symbol in self.keys():
+        for symbol in list(self.keys()):
             known = symbol in self.scanned or symbol in self.states or symbol in self.watch
             if known or not self.owns(symbol, owned):
                 continue

@@ -11,7 +11,7 @@ the worker was behind. Synchronous: the processor makes each chunk durable.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from stockapp.partitioning import symbol_partition
 from stockapp.state_cache import StateCache, live
@@ -19,7 +19,8 @@ from stockapp.tables.candle import Candle
 
 __all__ = ["RESCAN_SECONDS", "TIMER_CHUNK_SYMBOLS", "TimerCloser"]
 
-log = logging.getLogger(__name__)
+# The processor's parts log as the processor: operators filter by that name.
+log = logging.getLogger("stockapp.processing")
 
 RESCAN_SECONDS = 10.0
 # Symbols whose timer closes are stored and published together: a replay that stops closes
@@ -84,12 +85,13 @@ class TimerCloser:
         backlogs: Backlogs | None,
         owned: set[int] | None,
         position: dict[int, int],
-        busy: bool,
+        busy: Callable[[], bool],
     ) -> Iterator[tuple[list[Candle], set[str]]]:
         """The candles this tick closes, in chunks of at most TIMER_CHUNK_SYMBOLS symbols:
         (closed candles, symbols touched). ``backlogs`` (None: nothing waits anywhere) as
-        answered for :meth:`due_partitions`; ``busy``: in the middle of a run of full batches,
-        when nothing closes. Each chunk must be stored before the next is asked for."""
+        answered for :meth:`due_partitions`; ``busy``: whether the stream is in the middle of
+        a run of full batches (asked after the rescan), when nothing closes. Each chunk must
+        be stored before the next is asked for."""
         cache = self.cache
         if now - self.scanned_at >= RESCAN_SECONDS:
             cache.scan(owned, int(now * 1000))
@@ -97,12 +99,13 @@ class TimerCloser:
         now_ms = int(now * 1000)
         due_by = now_ms - self.grace_ms
         count = self.partitions
+        busy_now = busy()
 
         def caught_up(symbol: str) -> bool:
             """Nothing of the symbol's partition waits, and the stream is not in the middle of
             a run of full batches. A partition not asked about (a symbol loaded since) waits
             for the next tick."""
-            if busy:
+            if busy_now:
                 return False
             if backlogs is None:
                 return True

@@ -95,7 +95,7 @@ def test_the_cache_loads_each_state_one_way():
     assert msft is not None and msft.last_offset == 7
     assert cache.load("MSFT") is msft  # from memory the second time
     assert list(cache.states) == ["NEW", "MSFT"]  # least recently used first
-    assert cache.peek("OTHER", None) is None and "OTHER" not in cache
+    assert cache.peek("OTHER", lambda: None) is None and "OTHER" not in cache
 
 
 def test_the_cache_keeps_live_states_and_watches_forming_ones_it_drops():
@@ -121,11 +121,11 @@ def test_the_timer_closes_in_chunks_each_stored_before_the_next():
         state.apply(Bar.tick(int(NOW * 1000) - 50_000, 1.0, 1.0), 0, [])
     closer = TimerCloser(cache, spec.grace_ms, 8, 60.0)
     # Busy (in a run of full batches), or a partition with records waiting: nothing closes.
-    assert list(closer.close(NOW + 10, None, None, {}, busy=True)) == []
+    assert list(closer.close(NOW + 10, None, None, {}, busy=lambda: True)) == []
     waiting = dict.fromkeys(range(8), 1)
-    assert list(closer.close(NOW + 10, waiting, None, {}, busy=False)) == []
+    assert list(closer.close(NOW + 10, waiting, None, {}, busy=lambda: False)) == []
     # Live symbols: 10 s after their minute ended, the clock closes it.
-    chunks = closer.close(NOW + 10, None, None, {}, busy=False)
+    chunks = closer.close(NOW + 10, None, None, {}, busy=lambda: False)
     first_closed, first_touched = next(chunks)
     assert len(first_touched) == TIMER_CHUNK_SYMBOLS
     rest = list(chunks)
