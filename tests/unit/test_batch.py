@@ -95,6 +95,7 @@ def test_the_cache_loads_each_state_one_way():
     assert msft is not None and msft.last_offset == 7
     assert cache.load("MSFT") is msft  # from memory the second time
     assert list(cache.states) == ["NEW", "MSFT"]  # least recently used first
+    assert cache.load("NEW") is new and list(cache.states) == ["MSFT", "NEW"]
     assert cache.peek("OTHER", lambda: None) is None and "OTHER" not in cache
 
 
