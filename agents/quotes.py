@@ -14,8 +14,9 @@ from faust.types import TP
 from stockapp.agents.rules import load_rules
 from stockapp.app import app
 from stockapp.batching import joined_batches, split_by_size
+from stockapp.checkpoint import Durable
 from stockapp.credentials import kafka_options
-from stockapp.faust_compat import committed_offset
+from stockapp.faust_compat import committed_offset, tables_recovered
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import CassandraSink
@@ -70,8 +71,8 @@ END_OFFSETS_TIMEOUT_S = 1.0
 class EndOffsets:
     """End offsets from a Kafka consumer of its own, which never fetches (no group, nothing
     assigned). The worker's consumer would answer them on the connection its long-polling
-    fetch holds, and a connection's requests are served in order: measured there, one answer
-    in ten took over 0.5 s, some over the 1 s timeout."""
+    fetch holds, and a connection's requests are served in order (docs/operations.md,
+    "Problems seen and fixed")."""
 
     def __init__(self) -> None:
         self.started: asyncio.Future[AIOKafkaConsumer] | None = None
@@ -117,7 +118,7 @@ _end_offsets = EndOffsets()
 
 
 @app.on_before_shutdown.connect
-async def _close_end_offsets(app: Any, **kwargs: Any) -> None:
+async def _close_end_offsets(app: Any, /, *args: Any, **kwargs: Any) -> None:
     await _end_offsets.close()
 
 
@@ -182,6 +183,33 @@ def owned_partitions() -> set[int]:
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_quotes}
 
 
+class WorkerPort:
+    """What the stream tells the processor (stockapp/stream_port.py), from this worker's
+    Faust app, its consumer, the broker and Cassandra's backfill seeds."""
+
+    knows_backlog = True
+
+    def __init__(self, seeds: SeedStore) -> None:
+        self.seed_store = seeds
+        self.durable: Durable | None = symbol_state.changelog_sent
+
+    async def backlog(self, processed: dict[int, int | None]) -> dict[int, int | None]:
+        return await backlog(processed)
+
+    async def seeds(self, symbols: list[str]) -> dict[str, dict]:
+        return await self.seed_store.load(symbols)
+
+    def owned(self) -> set[int] | None:
+        return owned_partitions()
+
+    async def topic_id(self) -> str | None:
+        return await topic_id(settings, settings.topic_quotes)
+
+    def generation(self) -> int | None:
+        generation: int = app.consumer_generation_id
+        return generation
+
+
 async def start_processor() -> QuoteProcessor:
     if app.processor is None:
         loop = asyncio.get_running_loop()
@@ -196,24 +224,14 @@ async def start_processor() -> QuoteProcessor:
             outputs=settings.indicator_outputs,
         )
 
-        seeds = SeedStore(session, settings.cassandra_concurrency)
+        port = WorkerPort(SeedStore(session, settings.cassandra_concurrency))
         await load_rules()  # the users' rules before the first candle closes
         app.use_processor(
-            QuoteProcessor(
-                settings,
-                symbol_state,
-                sink,
-                publish,
-                backlog=backlog,
-                seeds=seeds.load,
-                owned=owned_partitions,
-                topic_id=lambda: topic_id(settings, settings.topic_quotes),
-                generation=lambda: app.consumer_generation_id,
-                durable=symbol_state.changelog_sent,
-                rules=app.rule_book,
-            )
+            QuoteProcessor(settings, symbol_state, sink, publish, port=port, rules=app.rule_book)
         )
-    return app.processor
+    processor = app.processor
+    assert processor is not None  # set just above
+    return processor
 
 
 @app.agent(quotes_topic)
@@ -252,30 +270,23 @@ async def _process(stream: Any, proc: QuoteProcessor, events: list[Any], last: b
     ]
     drained = last and len(records) < settings.batch_max and not more_waiting(events)
     applied = await proc.process_until_done(records, drained=drained)
-    # Records left out were fetched before a rebalance: unacked, they are fetched again
-    # from the committed offset (an ack would let the next commit pass them).
-    done = {id(r) for r in applied} if len(applied) < len(records) else None
-    for event, record in zip(events, records, strict=True):
-        if done is None or id(record) in done:
+    # Stored by now (stockapp/checkpoint.py): the records applied may be acked.
+    for event, ackable in zip(events, proc.checkpoint.ackable(records, applied), strict=True):
+        if ackable:
             await stream.ack(event)
 
 
 @app.timer(interval=1.0)
 async def close_quiet_candles() -> None:
     processor = app.processor
-    if processor is not None and not app.rebalancing and app.tables.recovery.completed.is_set():
+    if processor is not None and not app.rebalancing and tables_recovered(app):
         await processor.on_timer()
 
 
 @app.on_partitions_revoked.connect
-async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+async def on_revoked(app: Any, /, *args: Any, **kwargs: Any) -> None:
     processor = app.processor
     if processor is not None:
-        async with processor.lock:  # the batch or timer close in flight finishes first
-            processor.revoke()
-            # Faust flushed its producer before telling us, but the batch that was in flight
-            # wrote its states after that: their changelog records must be in Kafka before the
-            # new assignment's recovery reads the changelog, or it would restore older states
-            # while the batch's offsets get committed. (The processor waits for them itself
-            # before each ack; this covers a batch cut short.)
-            await symbol_state.changelog_sent()
+        # Once the change in flight is made: forget the states, then wait until every state
+        # written is in the changelog (stockapp/checkpoint.py).
+        await processor.checkpoint.revoke(processor.revoke)

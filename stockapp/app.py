@@ -18,6 +18,7 @@ from stockapp.processing import ChangeListener, QuoteProcessor
 from stockapp.settings import Settings, get_settings
 from stockapp.sinks.cassandra_session import LazySession
 from stockapp.sinks.rules import RuleStore
+from stockapp.stats import ProcessorView
 from stockapp.tables.signals import built_in_for
 from stockapp.tables.signals.book import RuleBook
 from stockapp.web.guard import protect
@@ -49,6 +50,11 @@ class StockApp(SafeSeekApp):
         # One session for the web API's reads and the rules (the sink has its own).
         self.cassandra = LazySession(settings)
         self.rule_store = RuleStore(settings, self.cassandra)
+
+    @property
+    def view(self) -> ProcessorView | None:
+        """The processor as the web layer reads it (None until the quotes agent starts)."""
+        return self.processor
 
     def use_processor(self, processor: QuoteProcessor) -> None:
         processor.listeners.extend(self.change_listeners)

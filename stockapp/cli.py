@@ -10,6 +10,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Literal
 
 from stockapp.errors import StockappError
 from stockapp.logs import configure, redact_secrets
@@ -86,7 +87,9 @@ def _source_spec(args: argparse.Namespace, end_ms: int | None = None) -> SourceS
         every = getattr(args, "every", 30.0)
         if every < 1:
             raise StockappError("--every must be at least 1 second")
-        mode, size = getattr(args, "mode", "quote"), getattr(args, "outputsize", "compact")
+        # The parser's choices keep both to the values SourceSpec takes.
+        mode: Literal["quote", "intraday"] = getattr(args, "mode", "quote")
+        size: Literal["compact", "full"] = getattr(args, "outputsize", "compact")
         return replace(spec, mode=mode, every=every, outputsize=size)
     return replace(spec, **_simulator_options(args))
 
@@ -206,14 +209,56 @@ def _require_writable(worker_dir: Path) -> None:
         ) from None
 
 
+def _require_tested_faust(allow_untested: bool) -> str | None:
+    """Faust and aiokafka at the versions stockapp/faust_compat.py was checked against, or
+    with ``allow_untested`` the warning to log: a release that changed a private name it
+    patches would otherwise go unnoticed until records are skipped or lost around a
+    rebalance."""
+    try:
+        from stockapp import faust_compat
+    except (ImportError, AttributeError) as exc:
+        # The version check lives in that module; a release that removed what it imports
+        # fails here, and deserves the same one line rather than a traceback.
+        raise StockappError(_faust_compat_unusable(exc)) from None
+    return faust_compat.check_versions(allow_untested)
+
+
+def _warn_when_started(app: Any, message: str) -> None:
+    """Logs ``message`` as a WARNING once the worker runs. Not sooner: until Faust's worker
+    sets up logging, what faust_compat logs is lost (mode gives the logger of each module
+    that defines a Faust service a NullHandler, so Python's last-resort output never fires)."""
+    from stockapp.faust_compat import log
+
+    async def warn_untested_faust() -> None:
+        log.warning("%s", message)
+
+    app.task(warn_untested_faust)
+
+
+def _faust_compat_unusable(exc: Exception) -> str:
+    from importlib import metadata
+
+    names = ("faust-streaming", "aiokafka")
+    versions = []
+    for name in names:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    try:
+        # An installed stockapp has no setup.cfg to point at; its metadata has the same pins.
+        pins = [r for r in metadata.requires("stockapp") or () if r.startswith(names)]
+    except metadata.PackageNotFoundError:
+        pins = []
+    wanted = f" ({', '.join(pins)})" if pins else ""
+    return (
+        f"stockapp/faust_compat.py does not work with the installed {' and '.join(versions)} "
+        f"({type(exc).__name__}: {exc}); install the versions stockapp requires{wanted}"
+    )
+
+
 def _run_worker(faust_args: list[str]) -> int:
     import os
-
-    from stockapp import state_budget
-    from stockapp.connectivity import check_kafka
-    from stockapp.db.migrate import require_current
-    from stockapp.sinks.cassandra_session import connect
-    from stockapp.topics import ensure_topics
 
     # `stockapp worker --web-port 6067` must mean STOCKAPP_WEB_PORT=6067 for stockapp too: the
     # port names the worker to the others (routing) and its own state directory.
@@ -224,6 +269,14 @@ def _run_worker(faust_args: list[str]) -> int:
     redact_secrets(settings.secrets)
     # Before anything else: an exposed worker without a token would serve everyone.
     settings.require_web_protection()
+    # Before the imports below, which reach faust_compat and so Faust's private code.
+    untested = _require_tested_faust(settings.allow_untested_faust)
+    from stockapp import state_budget
+    from stockapp.connectivity import check_kafka
+    from stockapp.db.migrate import require_current
+    from stockapp.sinks.cassandra_session import connect
+    from stockapp.topics import ensure_topics
+
     # Before any server is asked: a state directory the worker cannot write (a container's
     # /data volume owned by another user, mounted read-only) would otherwise end it with
     # RocksDB's traceback once it has joined the group.
@@ -236,10 +289,13 @@ def _run_worker(faust_args: list[str]) -> int:
     finally:
         cluster.shutdown()
     ensure_topics(settings)
-    # A state past what Kafka takes used to end the worker, again at every restart.
+    # The state budget must fit in what Kafka takes, checked before the worker starts
+    # (docs/operations.md#problems-seen-and-fixed).
     state_budget.check(settings)
     from stockapp.app import app
 
+    if untested is not None:
+        _warn_when_started(app, untested)
     sys.argv = ["stockapp", "--loglevel", _LEVELS[settings.log_level], "worker", *faust_args]
     app.main()
     return 0

@@ -1,15 +1,20 @@
 """Every use of Faust's private internals, in one place.
 
-Checked against faust-streaming 0.15.3 (pinned in setup.cfg). When Faust is upgraded, this is
-the module to re-read against its source; nothing else in stockapp touches an underscore name
-of Faust's.
+Checked against the versions in :data:`TESTED_VERSIONS` (pinned in setup.cfg). When Faust or
+aiokafka is upgraded, this is the module to re-read against their source; nothing else in
+stockapp touches an underscore name of theirs (tests/unit/test_faust_private_access.py).
+``stockapp worker`` refuses other versions (:func:`check_versions`); docs/operations.md,
+"Upgrading Faust or aiokafka", says how to move to new ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
 
 import faust
 from faust.stores import STORES
@@ -24,7 +29,80 @@ ROCKSDB_SCHEME = "keyrocksdb"
 
 log = logging.getLogger(__name__)
 
+# The versions this module was read against. Its patches lean on private code that may change
+# in any release, so the worker refuses to run on others unless told to; setup.cfg pins the
+# same versions (a unit test keeps the two equal).
+TESTED_VERSIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+)
+ALLOW_UNTESTED_VARIABLE = "STOCKAPP_ALLOW_UNTESTED_FAUST"
 
+
+_T = TypeVar("_T")
+_relied_on: list[str] = []
+
+
+def relies_on(*names: str) -> Callable[[_T], _T]:
+    """Declares the upstream names (``module.Class.attribute``) the decorated patch overrides
+    or reads, beside it, so that none can be added unnoticed: the contract test records each
+    one's source (tests/fixtures/faust_contract.json) and fails when an upgrade changes it, or
+    when this module overrides or reads a private name no declaration lists."""
+    _relied_on.extend(name for name in names if name not in _relied_on)
+    return lambda patch: patch
+
+
+class UntestedFaustVersion(StockappError):
+    """Faust or aiokafka is installed at a version this module was not checked against."""
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def untested_versions() -> dict[str, str | None]:
+    """Each distribution of :data:`TESTED_VERSIONS` installed at another version (None: not
+    installed at all), with that version."""
+    found = {name: installed_version(name) for name in TESTED_VERSIONS}
+    return {name: version for name, version in found.items() if version != TESTED_VERSIONS[name]}
+
+
+def check_versions(allow_untested: bool) -> str | None:
+    """None when Faust and aiokafka are at the tested versions. Otherwise raises
+    :class:`UntestedFaustVersion`, in one line, or, when ``allow_untested``
+    (``STOCKAPP_ALLOW_UNTESTED_FAUST``), returns the warning for the worker to log.
+
+    A changed private method fails in ways no start-up check sees (a record skipped during a
+    rebalance, a commit past unprocessed records), so the default is to stop; running anyway
+    is the operator's call, repeated in the log at every start so it is not forgotten."""
+    untested = untested_versions()
+    if not untested:
+        return None
+    found = [
+        f"{name} {version or '(not installed)'} (tested: {TESTED_VERSIONS[name]})"
+        for name, version in untested.items()
+    ]
+    if len(found) == 1:
+        what = f"{found[0]} is not a version"
+    else:
+        what = f"{' and '.join(found)} are not versions"
+    problem = f"{what} stockapp was checked against"
+    if allow_untested:
+        return (
+            f"{problem}; running anyway because {ALLOW_UNTESTED_VARIABLE} is set: "
+            'stockapp/faust_compat.py may no longer match them (docs/operations.md, "Upgrading '
+            'Faust or aiokafka")'
+        )
+    raise UntestedFaustVersion(f"{problem}; set {ALLOW_UNTESTED_VARIABLE}=1 to run anyway")
+
+
+@relies_on(
+    "faust.stores.rocksdb.Store._set",
+    "faust.stores.rocksdb.Store._key_index",
+    "faust.stores.rocksdb.Store._db_for_partition",
+)
 class KeyPartitionedRocksDBStore(RocksDBStore):
     """A RocksDB table store that files each key under the key's own partition.
 
@@ -39,7 +117,9 @@ class KeyPartitionedRocksDBStore(RocksDBStore):
     """
 
     def _set(self, key: bytes, value: bytes | None) -> None:
-        partition = partition_for(key, self.table.partitions)
+        partitions = self.table.partitions
+        assert partitions is not None  # declared with the quotes topic's count
+        partition = partition_for(key, partitions)
         self._key_index[key] = partition
         self._db_for_partition(partition).put(key, value)
 
@@ -47,6 +127,7 @@ class KeyPartitionedRocksDBStore(RocksDBStore):
 STORES.aliases[ROCKSDB_SCHEME] = f"{__name__}:KeyPartitionedRocksDBStore"
 
 
+@relies_on("faust.stores.rocksdb.RocksDBOptions.__init__")
 def rocksdb_options(megabytes: int) -> dict[str, int]:
     """Faust's RocksDB options (``RocksDBOptions`` fields) for a database of at most about
     ``megabytes`` of memory: half block cache, half two write buffers."""
@@ -59,6 +140,7 @@ def rocksdb_options(megabytes: int) -> dict[str, int]:
     }
 
 
+@relies_on("faust.transport.drivers.aiokafka.Consumer._committed_offset")
 def committed_offset(app: Any, tp: TP) -> int | None:
     """The committed offset the consumer sought to at start (or last committed) for ``tp``.
 
@@ -67,12 +149,14 @@ def committed_offset(app: Any, tp: TP) -> int | None:
     return app.consumer._committed_offset.get(tp)
 
 
+@relies_on("faust.transport.drivers.aiokafka.Producer._ensure_producer")
 def producer_client(app: Any) -> Any:
     """The aiokafka client under the app's producer (``Producer._ensure_producer``), for a
     metadata round trip in the readiness check."""
     return app.producer._ensure_producer().client
 
 
+@relies_on("faust.transport.drivers.aiokafka.Consumer._read_offset")
 class _UnsetReadOffsets(dict):
     """Faust's per-partition read offsets (``Consumer._read_offset``), never set: every
     lookup says "no read offset", so Faust never drops a fetched record as one it has read.
@@ -81,8 +165,8 @@ class _UnsetReadOffsets(dict):
     every record its fetch loop hands on. During a rebalance that loop runs on through the
     records of its current fetch without delivering them (the flow is suspended) while still
     moving the read offset, after the revoked partitions' offsets were cleared; when the
-    partition is assigned again, the records fetched anew below that offset are dropped. A
-    rebalance test lost 164 records of a partition this way. Records fetched twice reach the
+    partition is assigned again, the records fetched anew below that offset are dropped
+    (docs/operations.md, "Problems seen and fixed"). Records fetched twice reach the
     processor, whose replay guard skips them; the quotes topic's offsets have no holes (no
     compaction, no transactions), so Faust's gap bookkeeping, which reads these offsets, has
     nothing to do.
@@ -102,9 +186,21 @@ class _UnsetReadOffsets(dict):
 QUIESCE_TIMEOUT_SECONDS = 10.0
 
 
+@relies_on(
+    "faust.transport.drivers.aiokafka.Consumer.__init__",
+    "faust.transport.drivers.aiokafka.Consumer._read_offset",
+    "faust.transport.drivers.aiokafka.Consumer.ack",
+    "faust.transport.drivers.aiokafka.Consumer._getmany",
+    "faust.transport.drivers.aiokafka.Consumer.perform_seek",
+    "faust.transport.drivers.aiokafka.Consumer._acked",
+    "faust.transport.drivers.aiokafka.Consumer._acked_index",
+    "faust.transport.drivers.aiokafka.Consumer._gap",
+    "faust.transport.drivers.aiokafka.Consumer._committed_offset",
+)
 class RebalanceSafeConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer, minus the ways it found to commit or skip records that
-    were never processed.
+    were never processed (each was seen in a rebalance test: docs/operations.md, "Problems
+    seen and fixed").
 
     0. No fetched record is dropped as already read (see :class:`_UnsetReadOffsets`).
 
@@ -113,12 +209,11 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
        during the rebalance then passes them (Kafka accepts the current generation's commits
        while the group prepares to rebalance), or the acks outlive the rebalance in the
        consumer's per-partition lists (it clears them when the partitions are revoked,
-       before the skipping happens) and a later commit passes them: rebalance tests lost
-       spans of 50-80 records per partition both ways. Here nothing is acked while the flow
-       is suspended or for a record of an earlier generation, and the lists of every
-       assigned partition are cleared when the consumer seeks to the committed offsets,
-       before the new generation's first record (private ``_acked``, ``_acked_index``,
-       ``_gap``).
+       before the skipping happens) and a later commit passes them. Here nothing is acked
+       while the flow is suspended or for a record of an earlier generation, and the lists
+       of every assigned partition are cleared when the consumer seeks to the committed
+       offsets, before the new generation's first record (private ``_acked``,
+       ``_acked_index``, ``_gap``).
     2. aiokafka seeks only partitions that have a committed offset; the others stay where
        the fetcher got to, past records Faust dropped. They are sought to their start (see
        :meth:`_seek_uncommitted_to_start`).
@@ -134,10 +229,10 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
        delivered: it resumes the partitions, with the flow already running for the standby
        tables, before the seek, and clears the streams' queues only when it resumes the
        flow after it. Records fetched from the new positions between the seek and that
-       clearing were dropped, and nothing fetched them again (a span of about 100 records
-       per partition in a rebalance test). The seek here first stops delivery and waits
-       for the fetch in flight (private ``_getmany``), so each record queued when the queues
-       are cleared was fetched before the seek, which fetches it again.
+       clearing were dropped, and nothing fetched them again. The seek here first stops
+       delivery and waits for the fetch in flight (private ``_getmany``), so each record
+       queued when the queues are cleared was fetched before the seek, which fetches it
+       again.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -233,11 +328,11 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
 
         aiokafka's ``seek_to_committed`` leaves a partition whose committed offset is none
         (or 0) where its fetcher got to: records fetched and then dropped by Faust while a
-        rebalance suspended the flow are then never fetched again. A partition handed over
-        before its first commit lost every record its first owner had fetched. The start is
-        what Kafka's offset reset gives such a partition (``earliest``); records fetched twice
-        meet the replay guard. Only the agents' topics (acks enabled), not the changelogs,
-        which the table recovery positions itself."""
+        rebalance suspended the flow are then never fetched again (a partition handed over
+        before its first commit would lose every record its first owner had fetched). The
+        start is what Kafka's offset reset gives such a partition (``earliest``); records
+        fetched twice meet the replay guard. Only the agents' topics (acks enabled), not the
+        changelogs, which the table recovery positions itself."""
         if self.app.conf.consumer_auto_offset_reset != "earliest":
             return
         acks_enabled_for = self.app.topics.acks_enabled_for
@@ -253,12 +348,13 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
             await self.seek(tp, starts[tp])
 
 
+@relies_on("faust.app.base.App._new_transport")
 class SafeSeekApp(faust.App):
     """A Faust app whose consumer is :class:`RebalanceSafeConsumer` (overrides the private
     ``_new_transport``)."""
 
     def _new_transport(self) -> Any:
-        transport = super()._new_transport()
+        transport: Any = super()._new_transport()
         transport.Consumer = RebalanceSafeConsumer
         return transport
 
@@ -271,6 +367,7 @@ class ChangelogRecordTooLarge(StockappError):
     """A table value too large for its changelog: not written, nothing stored."""
 
 
+@relies_on("faust.tables.table.Table.__init__", "faust.tables.table.Table.send_changelog")
 class DurableTable(faust.Table):
     """A Faust table whose writer can wait until its changelog records are in Kafka.
 
@@ -311,6 +408,7 @@ class DurableTable(faust.Table):
             await asyncio.gather(*futures)
 
 
+@relies_on("faust.app.base.App.Table")
 def durable_table(app: Any, name: str, **kwargs: Any) -> DurableTable:
     """``app.Table(name, **kwargs)``, as a :class:`DurableTable` (reads ``app.tables.beacon``
     as ``App.Table`` does)."""
@@ -318,6 +416,13 @@ def durable_table(app: Any, name: str, **kwargs: Any) -> DurableTable:
     return app.tables.add(table)
 
 
+@relies_on(
+    "faust.transport.drivers.aiokafka.Consumer._active_partitions",
+    "faust.transport.drivers.aiokafka.Consumer._paused_partitions",
+    "faust.transport.drivers.aiokafka.Consumer._buffered_partitions",
+    "faust.transport.drivers.aiokafka.Consumer._thread",
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._ensure_consumer",
+)
 def consumer_state(app: Any) -> dict[str, Any]:
     """Which partitions the consumer fetches, and why not the others: Faust's active, paused
     and buffered (its stream queue full) partitions, and aiokafka's paused ones (private
@@ -346,6 +451,15 @@ def consumer_state(app: Any) -> dict[str, Any]:
     return state
 
 
+@relies_on(
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._ensure_consumer",
+    "aiokafka.consumer.consumer.AIOKafkaConsumer._fetcher",
+    "aiokafka.consumer.consumer.AIOKafkaConsumer._subscription",
+    "aiokafka.consumer.fetcher.Fetcher._fetch_task",
+    "aiokafka.consumer.fetcher.Fetcher._records",
+    "aiokafka.consumer.fetcher.Fetcher._in_flight",
+    "aiokafka.consumer.fetcher.Fetcher._pending_tasks",
+)
 def _aiokafka_state(thread: Any) -> dict[str, Any]:
     """aiokafka's own view, read from the consumer thread without locking (a diagnostic: a
     torn read is acceptable): each assigned partition's position, the fetched records it
@@ -378,3 +492,13 @@ def _aiokafka_state(thread: Any) -> dict[str, Any]:
             repr(t.get_coro())[:100] for t in list(asyncio.all_tasks(thread.thread_loop))
         ),
     }
+
+
+# Every upstream name declared above with relies_on, in the order declared.
+PATCHED: Final[tuple[str, ...]] = tuple(_relied_on)
+
+
+def tables_recovered(app: Any) -> bool:
+    """Whether the app's tables are recovered from their changelogs since the last start or
+    rebalance (``TableManager.recovery``, which Faust's table-manager type does not declare)."""
+    return bool(app.tables.recovery.completed.is_set())

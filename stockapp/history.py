@@ -44,7 +44,7 @@ FORMULAS: dict[str, Callable[[pd.DataFrame, Params], list[pd.Series]]] = {
 
 def indicators(bars: pd.DataFrame, defs: tuple[IndicatorDef, ...] = DEFAULT_SET) -> pd.DataFrame:
     """Indicator columns for one symbol's candles (columns close, pv, volume, session)."""
-    columns = {}
+    columns: dict[str, pd.Series] = {}
     for d in defs:
         columns.update(zip(d.outputs, FORMULAS[d.kind](bars, d.params), strict=True))
     return pd.DataFrame(columns, index=bars.index)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from stockapp.tables.candle import Bar
 
@@ -35,12 +36,14 @@ class Quote:
         """What this quote adds to a candle."""
         if self.bar_seconds is None:
             return Bar.tick(self.ts, self.price, self.volume)
+        # A bar has all four (stockapp/validation.py refuses a record with only some of them).
+        assert self.open is not None and self.high is not None and self.low is not None
         return Bar.ohlc(
             self.ts, self.open, self.high, self.low, self.price, self.volume, self.bar_seconds
         )
 
-    def to_json(self) -> dict:
-        data: dict = {
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
             "symbol": self.symbol,
             "ts": self.ts,
             "price": self.price,

@@ -2,8 +2,8 @@
 
 A symbol's state is one record of the state table's changelog. Kafka refuses a record over the
 topic's ``max.message.bytes`` (the broker's ``message.max.bytes`` for a topic not created yet)
-or the producer's request limit, and a refused changelog record used to end the worker, again
-at every restart. So a worker starts only if
+or the producer's request limit, and no changelog record may be refused
+(docs/operations.md#problems-seen-and-fixed). So a worker starts only if
 
 - the budget (``STOCKAPP_STATE_MAX_BYTES``) fits in what Kafka takes, with room for the
   record's framing; and

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, overload
 
 import orjson
 
@@ -28,57 +30,97 @@ MAX_BAR_SECONDS = 86_400
 MAX_PACKED = 10_000
 
 
+class Reason(StrEnum):
+    """Why a record or element was refused, in a few kinds: the label of the dead-letter
+    metric (``stockapp_invalid_total{reason}``), whose values must stay few whatever the
+    input. Given where the refusal is raised, never read back out of its message."""
+
+    UNPROCESSABLE = "unprocessable"  # parsed, but applying it raised
+    INTERNAL = "internal"  # a fault of stockapp's own code for one symbol (docs/operations.md)
+    OVER_LIMIT = "over_limit"  # the worker's bounds: state budget, symbols held, allow-list
+    BAD_SYMBOL = "bad_symbol"
+    TOO_MANY_QUOTES = "too_many_quotes"
+    NOT_JSON = "not_json"
+    MISSING_FIELD = "missing_field"
+    OUT_OF_RANGE = "out_of_range"
+    WRONG_TYPE = "wrong_type"
+    OTHER = "other"
+
+
 class InvalidQuote(ValueError):
-    """The record cannot be used; ``str(exc)`` is the reason recorded with it."""
+    """The record cannot be used: ``kind`` classifies it, ``str(exc)`` is the reason recorded
+    with it."""
+
+    def __init__(self, kind: Reason, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
+@overload
+def _number(data: Mapping[str, object], name: str, *, required: Literal[True] = ...) -> float: ...
+@overload
+def _number(data: Mapping[str, object], name: str, *, required: bool) -> float | None: ...
 def _number(data: Mapping[str, object], name: str, *, required: bool = True) -> float | None:
     value = data.get(name)
     if value is None:
         if required:
-            raise InvalidQuote(f"missing field {name!r}")
+            raise InvalidQuote(Reason.MISSING_FIELD, f"missing field {name!r}")
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidQuote(f"{name} must be a number, got {type(value).__name__}")
+        raise InvalidQuote(
+            Reason.WRONG_TYPE, f"{name} must be a number, got {type(value).__name__}"
+        )
     value = float(value)
     if not math.isfinite(value):
-        raise InvalidQuote(f"{name} must be finite, got {value}")
+        raise InvalidQuote(Reason.OUT_OF_RANGE, f"{name} must be finite, got {value}")
     return value
 
 
+@overload
+def _positive(data: Mapping[str, object], name: str, *, required: Literal[True] = ...) -> float: ...
+@overload
+def _positive(
+    data: Mapping[str, object], name: str, *, required: Literal[False]
+) -> float | None: ...
 def _positive(data: Mapping[str, object], name: str, *, required: bool = True) -> float | None:
     value = _number(data, name, required=required)
     if value is not None and value <= 0:
-        raise InvalidQuote(f"{name} must be > 0, got {value:g}")
+        raise InvalidQuote(Reason.OUT_OF_RANGE, f"{name} must be > 0, got {value:g}")
     if value is not None and value > MAX_PRICE:
-        raise InvalidQuote(f"{name} must be at most {MAX_PRICE:g}, got {value:g}")
+        raise InvalidQuote(
+            Reason.OUT_OF_RANGE, f"{name} must be at most {MAX_PRICE:g}, got {value:g}"
+        )
     return value
 
 
 def parse_ts(value: object) -> int:
     """Epoch milliseconds from an integer (epoch ms) or an ISO-8601 string with an offset."""
     if isinstance(value, bool):
-        raise InvalidQuote("ts must be epoch milliseconds (integer) or ISO-8601 with offset")
+        raise InvalidQuote(
+            Reason.WRONG_TYPE, "ts must be epoch milliseconds (integer) or ISO-8601 with offset"
+        )
     if isinstance(value, int):
         return _in_range(value)
     if isinstance(value, str):
         try:
             ms = iso_to_epoch_ms(value)
         except NoUtcOffset:
-            raise InvalidQuote(f"ts {value[:40]!r} has no UTC offset") from None
+            raise InvalidQuote(Reason.WRONG_TYPE, f"ts {value[:40]!r} has no UTC offset") from None
         except (ValueError, OverflowError):
-            raise InvalidQuote(f"ts {value[:40]!r} is not ISO-8601") from None
+            raise InvalidQuote(Reason.WRONG_TYPE, f"ts {value[:40]!r} is not ISO-8601") from None
         return _in_range(ms)
     if value is None:
-        raise InvalidQuote("missing field 'ts'")
-    raise InvalidQuote("ts must be epoch milliseconds (integer) or ISO-8601 with offset")
+        raise InvalidQuote(Reason.MISSING_FIELD, "missing field 'ts'")
+    raise InvalidQuote(
+        Reason.WRONG_TYPE, "ts must be epoch milliseconds (integer) or ISO-8601 with offset"
+    )
 
 
 def _in_range(ms: int) -> int:
     if ms < 0:
-        raise InvalidQuote(f"ts must not be before 1970, got {ms} ms")
+        raise InvalidQuote(Reason.OUT_OF_RANGE, f"ts must not be before 1970, got {ms} ms")
     if ms >= MAX_TS_MS:
-        raise InvalidQuote(f"ts must be before the year 3000, got {ms} ms")
+        raise InvalidQuote(Reason.OUT_OF_RANGE, f"ts must be before the year 3000, got {ms} ms")
     return ms
 
 
@@ -87,7 +129,9 @@ def parse_quote(key: bytes | None, value: bytes | None, now_ms: int, max_skew_ms
     reason."""
     data = _decode(value)
     if not isinstance(data, dict):
-        raise InvalidQuote(f"record must be a JSON object, got {type(data).__name__}")
+        raise InvalidQuote(
+            Reason.NOT_JSON, f"record must be a JSON object, got {type(data).__name__}"
+        )
     return _keyed(key, data, now_ms, max_skew_ms)
 
 
@@ -102,19 +146,25 @@ def parse_record(
     if isinstance(data, dict):
         return [_keyed(key, data, now_ms, max_skew_ms)]
     if not isinstance(data, list):
-        raise InvalidQuote(f"record must be a JSON object or array, got {type(data).__name__}")
+        raise InvalidQuote(
+            Reason.NOT_JSON, f"record must be a JSON object or array, got {type(data).__name__}"
+        )
     if not data:
-        raise InvalidQuote("record is an empty array")
+        raise InvalidQuote(Reason.NOT_JSON, "record is an empty array")
     if len(data) > MAX_PACKED:
-        raise InvalidQuote(f"record packs {len(data)} quotes (at most {MAX_PACKED})")
+        raise InvalidQuote(
+            Reason.TOO_MANY_QUOTES, f"record packs {len(data)} quotes (at most {MAX_PACKED})"
+        )
     out: list[Quote | Element] = []
     for index, item in enumerate(data):
         try:
             if not isinstance(item, dict):
-                raise InvalidQuote(f"must be a JSON object, got {type(item).__name__}")
+                raise InvalidQuote(
+                    Reason.NOT_JSON, f"must be a JSON object, got {type(item).__name__}"
+                )
             out.append(_keyed(key, item, now_ms, max_skew_ms))
         except InvalidQuote as exc:
-            out.append(Element(index, item, f"element {index}: {exc}"))
+            out.append(Element(index, item, f"element {index}: {exc}", exc.kind))
     return out
 
 
@@ -125,15 +175,16 @@ class Element:
     index: int
     value: object
     reason: str
+    kind: Reason = field(default=Reason.OTHER, compare=False)
 
 
 def _decode(value: bytes | None) -> object:
     if value is None:
-        raise InvalidQuote("empty record (no value)")
+        raise InvalidQuote(Reason.NOT_JSON, "empty record (no value)")
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        raise InvalidQuote(f"not valid JSON: {str(exc)[:80]}") from None
+        raise InvalidQuote(Reason.NOT_JSON, f"not valid JSON: {str(exc)[:80]}") from None
 
 
 def _keyed(key: bytes | None, data: Mapping[str, object], now_ms: int, max_skew_ms: int) -> Quote:
@@ -141,8 +192,9 @@ def _keyed(key: bytes | None, data: Mapping[str, object], now_ms: int, max_skew_
     if key is None or key != symbol.encode():
         shown = None if key is None else key[:20].decode(errors="replace")
         raise InvalidQuote(
+            Reason.BAD_SYMBOL,
             f"record key {shown!r} must equal the upper-cased symbol {symbol!r} "
-            "(partitioning and state ownership depend on it)"
+            "(partitioning and state ownership depend on it)",
         )
     return _fields(data, symbol, now_ms, max_skew_ms)
 
@@ -158,12 +210,14 @@ def quote_from_mapping(
 def _symbol(data: Mapping[str, object]) -> str:
     symbol = data.get("symbol")
     if not isinstance(symbol, str):
-        raise InvalidQuote(
-            "missing field 'symbol'" if symbol is None else "symbol must be a string"
-        )
+        if symbol is None:
+            raise InvalidQuote(Reason.MISSING_FIELD, "missing field 'symbol'")
+        raise InvalidQuote(Reason.WRONG_TYPE, "symbol must be a string")
     symbol = symbol.strip().upper()
     if not SYMBOL.fullmatch(symbol):
-        raise InvalidQuote(f"bad symbol {symbol[:20]!r}: 1-15 characters of A-Z 0-9 . - ^ =")
+        raise InvalidQuote(
+            Reason.BAD_SYMBOL, f"bad symbol {symbol[:20]!r}: 1-15 characters of A-Z 0-9 . - ^ ="
+        )
     return symbol
 
 
@@ -173,18 +227,21 @@ def _fields(
     ts = parse_ts(data.get("ts"))
     if now_ms is not None and max_skew_ms is not None and ts > now_ms + max_skew_ms:
         raise InvalidQuote(
-            f"ts is {(ts - now_ms) / 1000:.0f}s in the future (limit {max_skew_ms / 1000:.0f}s)"
+            Reason.OUT_OF_RANGE,
+            f"ts is {(ts - now_ms) / 1000:.0f}s in the future (limit {max_skew_ms / 1000:.0f}s)",
         )
     price = _positive(data, "price")
     volume = _number(data, "volume")
     if not 0 <= volume <= MAX_VOLUME:
-        raise InvalidQuote(f"volume must be within 0..{MAX_VOLUME:g}, got {volume:g}")
+        raise InvalidQuote(
+            Reason.OUT_OF_RANGE, f"volume must be within 0..{MAX_VOLUME:g}, got {volume:g}"
+        )
     source = data.get("source")
     if source is not None and (not isinstance(source, str) or len(source) > 32):
-        raise InvalidQuote("source must be a string of at most 32 characters")
+        raise InvalidQuote(Reason.WRONG_TYPE, "source must be a string of at most 32 characters")
     quote_id = data.get("id")
     if quote_id is not None and (not isinstance(quote_id, str) or not 0 < len(quote_id) <= 64):
-        raise InvalidQuote("id must be a string of 1 to 64 characters")
+        raise InvalidQuote(Reason.WRONG_TYPE, "id must be a string of 1 to 64 characters")
     quote = Quote(
         symbol=symbol,
         ts=ts,
@@ -199,33 +256,37 @@ def _fields(
     if present:
         if len(present) != len(_BAR_FIELDS):
             missing = [name for name in _BAR_FIELDS if name not in present]
-            raise InvalidQuote(f"bar record is missing {', '.join(missing)}")
+            raise InvalidQuote(Reason.MISSING_FIELD, f"bar record is missing {', '.join(missing)}")
         seconds = data["bar_seconds"]
         if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
-            raise InvalidQuote("bar_seconds must be a positive integer")
+            raise InvalidQuote(Reason.WRONG_TYPE, "bar_seconds must be a positive integer")
         if seconds > MAX_BAR_SECONDS:
-            raise InvalidQuote(f"bar_seconds must be at most {MAX_BAR_SECONDS} (a day)")
+            raise InvalidQuote(
+                Reason.OUT_OF_RANGE, f"bar_seconds must be at most {MAX_BAR_SECONDS} (a day)"
+            )
         # A bar counts at its end: that end is the event time the symbol's watermark follows.
         end = ts + seconds * 1000
         if now_ms is not None and max_skew_ms is not None and end > now_ms + max_skew_ms:
             raise InvalidQuote(
+                Reason.OUT_OF_RANGE,
                 f"bar ends {(end - now_ms) / 1000:.0f}s in the future "
-                f"(limit {max_skew_ms / 1000:.0f}s)"
+                f"(limit {max_skew_ms / 1000:.0f}s)",
             )
-        quote.open = _positive(data, "open")
-        quote.high = _positive(data, "high")
-        quote.low = _positive(data, "low")
+        quote.open = opened = _positive(data, "open")
+        quote.high = high = _positive(data, "high")
+        quote.low = low = _positive(data, "low")
         quote.bar_seconds = seconds
-        if not quote.low <= min(quote.open, price) <= max(quote.open, price) <= quote.high:
-            raise InvalidQuote("bar must satisfy low <= open, close <= high")
+        if not low <= min(opened, price) <= max(opened, price) <= high:
+            raise InvalidQuote(Reason.OUT_OF_RANGE, "bar must satisfy low <= open, close <= high")
     return quote
 
 
-# Why a record or element was refused, in a few classes: the label of the dead-letter metric
-# (stockapp_invalid_total{reason}), whose values must stay few whatever the input. Checked in
-# order; the reasons are the messages of this module (tests/unit/test_validation.py covers
-# one of each).
+# The kind of a reason known only as text, e.g. a dead letter's ``stockapp.reason`` header read
+# back by a consumer of the topic. The worker does not use it: each refusal carries its kind
+# (``Reason``) from where it is raised. Checked in order; tests/unit/test_validation.py holds
+# every message of this module to the kind it is raised with.
 REASON_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("internal", ("internal error",)),
     ("unprocessable", ("could not be applied", "could not be parsed")),
     # The worker's bounds (stockapp/processing.py): the state budget, the symbols it holds.
     (

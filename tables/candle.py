@@ -8,6 +8,7 @@ is exactly ``first``/``last`` of a pandas resample over ticks stably sorted by t
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +108,9 @@ class Candle:
         self.pv += bar.pv
         self.trades += 1
 
-    def to_dict(self) -> dict:
-        # Spelled out rather than dataclasses.asdict, which deep-copies field by field: it was
-        # 7 % of a worker's time (docs/performance.md). Every field is immutable but
+    def to_dict(self) -> dict[str, Any]:
+        # Spelled out rather than dataclasses.asdict, which deep-copies field by field
+        # (docs/operations.md#problems-seen-and-fixed). Every field is immutable but
         # ``indicators``, whose values are floats or None, so a shallow copy of it is enough.
         return {
             "symbol": self.symbol,
@@ -130,7 +131,7 @@ class Candle:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Candle:
+    def from_dict(cls, data: dict[str, Any]) -> Candle:
         return cls(**data)
 
 
@@ -205,7 +206,7 @@ class Settled:
             self.pv,
         )
 
-    def to_list(self) -> list:
+    def to_list(self) -> list[Any]:
         return [
             self.open,
             self.open_ts,
@@ -221,7 +222,7 @@ class Settled:
         ]
 
     @classmethod
-    def from_list(cls, data: list) -> Settled:
+    def from_list(cls, data: list[Any]) -> Settled:
         return cls(*data)
 
 

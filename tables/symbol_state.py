@@ -25,6 +25,7 @@ tables/quote_ids.py, the rules' state by the rules' limits (docs/security.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from stockapp.tables.candle import Bar, Candle, Settled, rebuilt
 from stockapp.tables.indicators import IndicatorSet, Sample, Values
@@ -152,11 +153,9 @@ class SymbolState:
         self.last_offset, self.last_index = offset, index
         revised = False
         revisable = quote_id is not None and bar.span_ms > 0
-        if quote_id is None:
-            key = None
-        else:
+        key = None
+        if quote_id is not None:
             key = bar_digest(quote_id, bar.ts, bar.span_ms) if revisable else digest(quote_id)
-        if key is not None:
             horizon = None if self.watermark is None else self.watermark - ID_HORIZON_MS
             if revisable:
                 if self.bar_ids.expired(bar.end, horizon):
@@ -318,7 +317,7 @@ class SymbolState:
 
     # -- storage -----------------------------------------------------------------------------
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "v": STATE_VERSION,
             "symbol": self.symbol,
@@ -345,7 +344,7 @@ class SymbolState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict, spec: CandleSpec) -> SymbolState:
+    def from_dict(cls, data: dict[str, Any], spec: CandleSpec) -> SymbolState:
         state = cls(data["symbol"], spec)
         state.last_offset = data["last_offset"]
         # Absent in states written before packed records: their records held one quote each.

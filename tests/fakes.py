@@ -52,3 +52,40 @@ class Table(dict):
     def __setitem__(self, key, value) -> None:
         self.effects.log.append(("table", key))
         super().__setitem__(key, value)
+
+
+class Port:
+    """A stream port (stockapp/stream_port.py) whose answers a test sets: each one given as a
+    callable stands in for that part of the stream; the rest answer as a detached stream."""
+
+    def __init__(
+        self,
+        backlog=None,
+        seeds=None,
+        owned=None,
+        topic_id=None,
+        generation=None,
+        durable=None,
+    ) -> None:
+        self.backlog_fn, self.seeds_fn, self.owned_fn = backlog, seeds, owned
+        self.topic_id_fn, self.generation_fn = topic_id, generation
+        self.durable = durable
+
+    @property
+    def knows_backlog(self) -> bool:
+        return self.backlog_fn is not None
+
+    async def backlog(self, processed):
+        return await self.backlog_fn(processed)
+
+    async def seeds(self, symbols):
+        return await self.seeds_fn(symbols) if self.seeds_fn is not None else {}
+
+    def owned(self):
+        return self.owned_fn() if self.owned_fn is not None else None
+
+    async def topic_id(self):
+        return await self.topic_id_fn() if self.topic_id_fn is not None else None
+
+    def generation(self):
+        return self.generation_fn() if self.generation_fn is not None else None

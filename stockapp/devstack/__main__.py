@@ -17,11 +17,11 @@ from stockapp.devstack.checkout import stack_files
 from stockapp.devstack.java import find_java
 from stockapp.devstack.kafka import kafka_server
 from stockapp.devstack.server import Server
+from stockapp.devstack.settings import DevstackSettings, load_devstack_settings
 from stockapp.errors import StockappError
-from stockapp.settings import Settings, load_settings
 
 
-def servers(settings: Settings) -> list[Server]:
+def servers(settings: DevstackSettings) -> list[Server]:
     found = [kafka_server(settings), cassandra_server(settings)]
     if settings.stack_secure:
         # Probed as a client would reach them: Kafka by SASL_SSL, Cassandra with login and TLS
@@ -43,13 +43,13 @@ def _say(message: str) -> None:
     print(f"stack: {message}", flush=True)
 
 
-def fetch(settings: Settings) -> None:
+def fetch(settings: DevstackSettings) -> None:
     for server in servers(settings):
         jars.fetch(settings.stack_dir, server.name)
     _say(f"jars ready in {settings.stack_dir}")
 
 
-def up(settings: Settings) -> None:
+def up(settings: DevstackSettings) -> None:
     java = None
     if settings.stack_secure:
         java = find_java(settings.stack_java_home)
@@ -102,7 +102,7 @@ def _logs_tail(server: Server) -> str:
     return "\n".join(f"--- {log}\n{processes.tail(log, 25)}" for log in logs)
 
 
-def down(settings: Settings) -> None:
+def down(settings: DevstackSettings) -> None:
     for server in servers(settings):
         if processes.stop(server.pid_file):
             _say(f"{server.name} stopped")
@@ -110,7 +110,7 @@ def down(settings: Settings) -> None:
             _say(f"{server.name} was not running (from this stack)")
 
 
-def status(settings: Settings, quiet: bool) -> int:
+def status(settings: DevstackSettings, quiet: bool) -> int:
     """0 when both servers answer their protocol (ours or not), 3 otherwise."""
     ok = True
     for server in servers(settings):
@@ -124,7 +124,7 @@ def status(settings: Settings, quiet: bool) -> int:
     return 0 if ok else 3
 
 
-def demo_up(settings: Settings, workers: int = 1) -> None:
+def demo_up(settings: DevstackSettings, workers: int = 1) -> None:
     from stockapp.db.migrate import migrate
     from stockapp.devstack import demo
 
@@ -141,7 +141,7 @@ def demo_up(settings: Settings, workers: int = 1) -> None:
     print(f"\nstockapp is running: {shown}\nStop it with: make demo-stop\n", flush=True)
 
 
-def demo_down(settings: Settings) -> None:
+def demo_down(settings: DevstackSettings) -> None:
     from stockapp.devstack import demo
 
     for name in demo.stop(settings):
@@ -154,7 +154,7 @@ def demo_down(settings: Settings) -> None:
         _say("the stack was running before the demo started: left running (make down stops it)")
 
 
-def image(settings: Settings) -> None:
+def image(settings: DevstackSettings) -> None:
     """`make image`: docker/Dockerfile built with podman, on the official bases or, where no
     registry is reachable, on stand-ins from Debian packages (stockapp/devstack/images.py)."""
     from stockapp.devstack import images, podman
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         stack_files()  # a tool of a checkout: outside one, every command says so in one line
-        settings = load_settings()
+        settings = load_devstack_settings()
         if args.command == "fetch":
             fetch(settings)
         elif args.command == "up":

@@ -6,7 +6,7 @@ from stockapp.connectivity import check_cassandra
 from stockapp.devstack import secure
 from stockapp.devstack.jars import lib_dir
 from stockapp.devstack.server import Server, conf_dir
-from stockapp.settings import Settings
+from stockapp.devstack.settings import DevstackSettings
 
 
 def _jvm_options() -> list[str]:
@@ -56,7 +56,7 @@ def _prepare(server: Server, java: str) -> list[str]:
     ]
 
 
-def cassandra_server(settings: Settings) -> Server:
+def cassandra_server(settings: DevstackSettings) -> Server:
     return Server(
         name="cassandra",
         settings=settings,

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from stockapp.devstack import processes
+from stockapp.devstack.settings import DevstackSettings
 from stockapp.errors import StockappError
 from stockapp.settings import Settings
 
@@ -30,13 +31,13 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _worker_files(settings: Settings, n: int) -> tuple[Path, Path]:
+def _worker_files(settings: DevstackSettings, n: int) -> tuple[Path, Path]:
     """PID and log file of the demo's n-th worker (1: worker.pid, 2: worker-2.pid, ...)."""
     name = "worker" if n == 1 else f"worker-{n}"
     return settings.run_dir / f"{name}.pid", settings.run_dir / f"{name}.log"
 
 
-def start_worker(settings: Settings, n: int = 1, timeout: float = 90.0) -> str:
+def start_worker(settings: DevstackSettings, n: int = 1, timeout: float = 90.0) -> str:
     """The n-th worker, on web port STOCKAPP_WEB_PORT + n - 1 (its own state directory)."""
     pid_file, log_file = _worker_files(settings, n)
     port = settings.web_port + n - 1
@@ -101,7 +102,7 @@ def backfill_history(settings: Settings) -> dict[str, float]:
 
 
 def start_simulator(
-    settings: Settings, rate: float = 20.0, prices: dict[str, float] | None = None
+    settings: DevstackSettings, rate: float = 20.0, prices: dict[str, float] | None = None
 ) -> int:
     """The default source: simulated quotes for the default symbols, live, until stopped."""
     pid_file = settings.run_dir / "simulator.pid"
@@ -123,7 +124,7 @@ def start_simulator(
     return pid
 
 
-def stop(settings: Settings) -> list[str]:
+def stop(settings: DevstackSettings) -> list[str]:
     """Stop the demo's processes; returns the names of those that were running."""
     stopped = []
     workers = sorted(settings.run_dir.glob("worker*.pid"))
@@ -134,6 +135,6 @@ def stop(settings: Settings) -> list[str]:
     return stopped
 
 
-def stack_marker(settings: Settings) -> Path:
+def stack_marker(settings: DevstackSettings) -> Path:
     """Exists while the stack runs because `make demo` started it."""
     return settings.run_dir / "demo-started-stack"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from stockapp.devstack import podman
 from stockapp.devstack.checkout import stack_files
+from stockapp.devstack.settings import DevstackSettings
 from stockapp.errors import StockappError
-from stockapp.settings import Settings
 
 IMAGE = "localhost/stockapp:local"  # docker/compose.yaml's `image: stockapp:local`
 SUITE = "bookworm"
@@ -75,7 +75,7 @@ def official() -> tuple[str, str]:
     return found["PYTHON_IMAGE"], found["NODE_IMAGE"]
 
 
-def bases(settings: Settings) -> Bases:
+def bases(settings: DevstackSettings) -> Bases:
     """The official bases when podman has both; otherwise the stand-ins, made if missing."""
     python, node = official()
     if podman.image_exists(python) and podman.image_exists(node):
@@ -126,7 +126,7 @@ def _local_cas() -> list[Path]:
     return sorted(LOCAL_CAS.glob("*.crt")) if LOCAL_CAS.is_dir() else []
 
 
-def _debian(settings: Settings) -> str:
+def _debian(settings: DevstackSettings) -> str:
     """Debian bookworm minbase with this machine's certificates, as an image (made once)."""
     source = mirror()
     key = _hash(
@@ -236,7 +236,7 @@ def build_command(bases: Bases, tag: str = IMAGE, context: Path | None = None) -
     ]
 
 
-def build(settings: Settings, tag: str = IMAGE, quiet: bool = False) -> tuple[Bases, float]:
+def build(settings: DevstackSettings, tag: str = IMAGE, quiet: bool = False) -> tuple[Bases, float]:
     """Builds the image (output shown unless ``quiet``); the bases used and the seconds the
     image build itself took."""
     chosen = bases(settings)

@@ -11,8 +11,8 @@ from stockapp.connectivity import check_kafka
 from stockapp.devstack import secure
 from stockapp.devstack.jars import lib_dir
 from stockapp.devstack.server import Server, conf_dir
+from stockapp.devstack.settings import DevstackSettings
 from stockapp.errors import StockappError
-from stockapp.settings import Settings
 
 
 def _prepare(server: Server, java: str) -> list[str]:
@@ -93,7 +93,7 @@ def _new_cluster_id() -> str:
             return text
 
 
-def kafka_server(settings: Settings) -> Server:
+def kafka_server(settings: DevstackSettings) -> Server:
     return Server(
         name="kafka",
         settings=settings,

@@ -17,8 +17,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from stockapp.devstack.settings import DevstackSettings
 from stockapp.errors import StockappError
-from stockapp.settings import Settings
 
 KAFKA_USER = "stockapp"
 KAFKA_MECHANISM = "SCRAM-SHA-512"
@@ -55,7 +55,7 @@ class Material:
         return self.kafka_password_file.exists()
 
 
-def material(settings: Settings) -> Material:
+def material(settings: DevstackSettings) -> Material:
     tls = settings.stack_dir / "tls"
     return Material(
         dir=tls,
@@ -92,7 +92,7 @@ def _certificate(tls: Path, name: str, subject: str, extensions: str) -> None:
     )
 
 
-def ensure_material(settings: Settings, java: str) -> Material:
+def ensure_material(settings: DevstackSettings, java: str) -> Material:
     """Make the CA, the certificates, the Java key and trust stores and the passwords once."""
     found = material(settings)
     if found.ready:
@@ -142,7 +142,7 @@ def ensure_material(settings: Settings, java: str) -> Material:
     return found
 
 
-def client_values(settings: Settings, admin: bool = False) -> dict[str, object]:
+def client_values(settings: DevstackSettings, admin: bool = False) -> dict[str, object]:
     """The client settings (field names) that reach the secure stack: Kafka by SASL_SSL with
     SCRAM, Cassandra by TLS with a login (the clients' role; ``admin``: the node's
     superuser) and the client certificate."""
@@ -168,12 +168,12 @@ def client_values(settings: Settings, admin: bool = False) -> dict[str, object]:
     }
 
 
-def client_settings(settings: Settings, admin: bool = False) -> Settings:
+def client_settings(settings: DevstackSettings, admin: bool = False) -> DevstackSettings:
     """``settings`` pointed at the secure stack (the stack's own probes use the admin's)."""
     return settings.model_copy(update=client_values(settings, admin))
 
 
-def ensure_role(settings: Settings) -> None:
+def ensure_role(settings: DevstackSettings) -> None:
     """The clients' Cassandra role, with the password of this stack's TLS directory (set
     again at each start, so a remade directory's password holds)."""
     from stockapp.sinks.cassandra_session import connect
@@ -198,7 +198,7 @@ def ensure_role(settings: Settings) -> None:
         cluster.shutdown()
 
 
-def env_file(settings: Settings) -> Path:
+def env_file(settings: DevstackSettings) -> Path:
     """Write ``<stack_dir>/secure.env``: the variables that point stockapp at this stack
     (``set -a; . .stack/secure.env; set +a``). It names the password files, not the
     passwords."""
@@ -211,7 +211,7 @@ def env_file(settings: Settings) -> Path:
     return target
 
 
-def kafka_properties(settings: Settings, tls: Material) -> dict[str, str]:
+def kafka_properties(settings: DevstackSettings, tls: Material) -> dict[str, str]:
     """What the broker's properties gain: the two listeners, their users and stores."""
     password = tls.store_password
     plain_users = f'user_{KAFKA_USER}="{tls.kafka_password}"'

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockapp.devstack.checkout import stack_files
+from stockapp.devstack.settings import DevstackSettings
 from stockapp.settings import Settings
 
 
@@ -18,11 +19,11 @@ def conf_dir() -> Path:
 @dataclass(frozen=True)
 class Server:
     name: str
-    settings: Settings
+    settings: DevstackSettings
     # Returns the command line; may write config files and format storage first.
     prepare: Callable[[Server, str], list[str]]
     # Raises ConnectivityError until the server answers its protocol.
-    probe: Callable[[Settings], object]
+    probe: Callable[[Settings, float], object]  # (settings, timeout in seconds)
     port: int
 
     @property

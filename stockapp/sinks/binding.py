@@ -2,10 +2,11 @@
 
 ``PreparedStatement.bind`` builds a namedtuple per value to ask a column encryption policy about
 it, then serializes through the driver's generic type classes: about 16 us for a raw-quote row,
-the largest single cost of a worker storing raw quotes (docs/performance.md). For the column
-types stockapp writes, given the Python types it passes, a precompiled ``struct`` does the same
-encoding; any other value goes through the driver's serializer. tests/integration/test_cassandra.py
-checks the bytes against the driver's own ``bind`` over every column type and edge values.
+the largest single cost of a worker storing raw quotes (docs/performance-history.md). For the
+column types stockapp writes, given the Python types it passes, a precompiled ``struct`` does
+the same encoding; any other value goes through the driver's serializer.
+tests/integration/test_cassandra.py checks the bytes against the driver's own ``bind`` over
+every column type and edge values.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class RowBinder:
         self.prepared = prepared
         self._bound = BoundStatement
         self._unset = UNSET_VALUE
-        meta = getattr(prepared, "column_metadata", None)
+        meta = getattr(prepared, "column_metadata", None) or ()
         self._fast = bool(meta) and getattr(prepared, "column_encryption_policy", None) is None
         if self._fast:
             self._protocol = prepared.protocol_version

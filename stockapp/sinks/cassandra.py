@@ -31,8 +31,7 @@ log = logging.getLogger(__name__)
 
 # Cassandra warns about a batch over 5 KiB (batch_size_warn_threshold) and refuses one over
 # 50 KiB. Its size is that of the mutations: the values plus some bytes per cell and per row,
-# estimated here from the bound values (a 20-row batch of candles, each with its indicators,
-# came to 10.9 KiB and was warned about).
+# estimated here from the bound values (docs/operations.md#problems-seen-and-fixed).
 MAX_BATCH_BYTES = 4096
 CELL_OVERHEAD_BYTES = 12
 ROW_OVERHEAD_BYTES = 40

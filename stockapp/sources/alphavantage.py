@@ -23,9 +23,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from stockapp.models import Quote
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,7 @@ class AlphaVantageClient:
         self.base_url = base_url
         self._api_key = api_key
         self.timeout = timeout
-        self._session = None
+        self._session: aiohttp.ClientSession | None = None  # inside ``async with``
 
     def __repr__(self) -> str:  # never show the key
         return f"AlphaVantageClient({self.base_url!r})"
@@ -72,12 +76,14 @@ class AlphaVantageClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        assert self._session is not None  # __aenter__ opened it
         await self._session.close()
 
     async def _get(self, function: str, symbol: str, **params: str) -> dict:
         import aiohttp
 
         query = {"function": function, "symbol": symbol, **params, "apikey": self._api_key}
+        assert self._session is not None, "the client is used inside `async with`"
         try:
             async with self._session.get(self.base_url, params=query) as response:
                 if response.status != 200:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from stockapp.errors import StockappError
 from stockapp.models import Quote
-from stockapp.validation import InvalidQuote, quote_from_mapping
+from stockapp.validation import InvalidQuote, Reason, quote_from_mapping
 
 TICK_COLUMNS = ("symbol", "ts", "price", "volume")
 BAR_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
@@ -99,11 +99,13 @@ def read_quotes(
                 continue
             try:
                 if len(values) != len(names):
-                    raise InvalidQuote(f"{len(values)} columns, expected {len(names)}")
+                    raise InvalidQuote(
+                        Reason.MISSING_FIELD, f"{len(values)} columns, expected {len(names)}"
+                    )
                 try:
                     quote = _quote(dict(zip(names, values, strict=True)), bars, bar_seconds)
                 except ValueError as exc:
-                    raise InvalidQuote(f"not a number: {exc}") from None
+                    raise InvalidQuote(Reason.WRONG_TYPE, f"not a number: {exc}") from None
                 parsed = quote_from_mapping(quote)
             except InvalidQuote as exc:
                 if strict:

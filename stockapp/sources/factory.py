@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from stockapp.errors import StockappError
 from stockapp.models import Quote
 from stockapp.settings import Settings
 from stockapp.sources.simulator import DEFAULT_SYMBOLS, Simulator
+
+if TYPE_CHECKING:  # for the annotations; the sources are imported where they are opened
+    from stockapp.sources.alphavantage import AlphaVantageClient, Poller
 
 # (index, quote) -> seconds after the start at which to send it; None: as fast as possible
 Pacer = Callable[[int, Quote], float] | None
@@ -75,8 +78,8 @@ class Source:
         self.history = history
         self.quotes: Quotes = ()
         self.pacer: Pacer = None
-        self._client = None
-        self._poller = None
+        self._client: AlphaVantageClient | None = None
+        self._poller: Poller | None = None
 
     async def __aenter__(self) -> Source:
         spec = self.spec
@@ -107,9 +110,10 @@ class Source:
             dict(spec.prices),
         )
         if self.history:
-            if spec.end_ms is None:
+            end_ms = spec.end_ms
+            if end_ms is None:
                 raise StockappError("a simulated history needs an end time")
-            self.quotes = itertools.takewhile(lambda q: q.ts < spec.end_ms, simulator.ticks())
+            self.quotes = itertools.takewhile(lambda q: q.ts < end_ms, simulator.ticks())
         else:
             self.quotes = simulator.ticks(now_ms=lambda: int(time.time() * 1000))
             self.pacer = at_rate(spec.rate) if spec.rate else None
@@ -147,7 +151,7 @@ class Source:
         )
         self.quotes = self._poller.quotes()
 
-    async def _intraday_history(self, client: object) -> list[Quote]:
+    async def _intraday_history(self, client: AlphaVantageClient) -> list[Quote]:
         from stockapp.sources.alphavantage import AlphaVantageError
 
         bars: list[Quote] = []

@@ -22,7 +22,7 @@ OPENAPI = orjson.dumps(describe.openapi(get_settings()))
 
 def forming_json(symbol: str, interval: str) -> list[dict[str, Any]]:
     """This worker's forming candles of a symbol (empty if it does not own the symbol)."""
-    proc = app.processor
+    proc = app.view
     if proc is None:
         return []
     return [from_candle(c, values) for c, values in proc.forming(symbol, interval)]

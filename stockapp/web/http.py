@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import aiohttp.web
@@ -57,6 +57,14 @@ def internal_headers(method: str, url: URL) -> dict[str, str]:
     return headers
 
 
+def aiohttp_request(request: Request) -> aiohttp.web.Request:
+    """The aiohttp request a view was given. Faust's web driver is aiohttp's (the default),
+    which hands views ``aiohttp.web.Request`` objects; faust's abstract ``Request`` types only
+    what every driver has (no path, host, remote, transport, nor the request's own mapping),
+    so those are read through this (faust's driver casts the same way)."""
+    return cast(aiohttp.web.Request, request)
+
+
 def routed_here(request: Request) -> bool:
     """Another worker sent this request here (signed, or unsigned without a worker secret):
     it is served here, never forwarded again."""
@@ -65,7 +73,7 @@ def routed_here(request: Request) -> bool:
 
 def trusted_routed(request: Request) -> bool:
     """A worker signed this request: its client was counted where it arrived."""
-    return bool(request.get(TRUSTED_ROUTED, False))
+    return bool(aiohttp_request(request).get(TRUSTED_ROUTED, False))
 
 
 def cors_headers(request: Request) -> dict[str, str]:
@@ -77,7 +85,8 @@ def origin_allowed(request: Request) -> bool:
     """For WebSockets, which browsers open cross-origin without asking: same host or listed.
     (The Host header itself was checked against the allowed hosts before: a rebound DNS name
     does not get this far, stockapp/web/guard.py.)"""
-    return cors.same_origin_or_listed(request.headers.get("Origin"), request.host, get_settings())
+    host = aiohttp_request(request).host
+    return cors.same_origin_or_listed(request.headers.get("Origin"), host, get_settings())
 
 
 def owner_url(symbol: str) -> URL | None:
@@ -88,7 +97,9 @@ def owner_url(symbol: str) -> URL | None:
     changelog topic, which a worker that never wrote to it may not have; the partition is the
     one the quotes' partitioner chose (murmur2, as Kafka's Java client).
     """
-    partition = partition_for(symbol.encode(), symbol_state.partitions)
+    partitions = symbol_state.partitions
+    assert partitions is not None  # declared with the quotes topic's (tables/definitions.py)
+    partition = partition_for(symbol.encode(), partitions)
     topic = symbol_state.changelog_topic_name
     try:
         metadata = app.router.table_metadata(STATE_TABLE)
@@ -121,15 +132,16 @@ class ApiView(View):
             headers["Retry-After"] = "1"
             return self.json({"error": str(exc)}, status=503, headers=headers)
         except Exception:
-            log.exception("request %s failed", request.path)
+            log.exception("request %s failed", aiohttp_request(request).path)
             return self.json({"error": "internal error"}, status=500, headers=headers)
         if isinstance(body, aiohttp.web.StreamResponse):  # forwarded from the owner
-            return body
+            # forward's faust Response, which the aiohttp driver makes an aiohttp one.
+            return cast(Response, body)
         return self.json(body, status=status, headers=headers)
 
     async def forward(self, request: Request, owner: URL) -> Response | None:
         """The owner's answer to the same request; None if the owner cannot be reached."""
-        url = owner.with_path(request.path).with_query(request.query)
+        url = owner.with_path(aiohttp_request(request).path).with_query(request.query)
         try:
             async with app.http_client.get(url, headers=internal_headers("GET", url)) as response:
                 body = await response.read()

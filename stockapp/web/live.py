@@ -23,10 +23,12 @@ from faust.web import Request
 
 from stockapp.app import app
 from stockapp.settings import get_settings
+from stockapp.stats import ProcessorView
 from stockapp.tables.candle import Candle
 from stockapp.tables.signals.signal import Signal
 from stockapp.web.http import (
     ApiView,
+    aiohttp_request,
     internal_headers,
     origin_allowed,
     owner_url,
@@ -64,7 +66,7 @@ class Hub:
     """Subscribers by (symbol, interval); ``processor()`` gives the worker's processor (or
     None before it starts), whose forming candles follow each change."""
 
-    def __init__(self, processor: Callable[[], Any]) -> None:
+    def __init__(self, processor: Callable[[], ProcessorView | None]) -> None:
         self.processor = processor
         self.subscribers: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
         self.clients = 0  # open live connections, served here or relayed from the owner
@@ -152,20 +154,20 @@ class Hub:
                     subscriber.offer(messages)
 
 
-hub = Hub(lambda: app.processor)
+hub = Hub(lambda: app.view)
 app.change_listeners.append(hub.on_change)
 
 
 def live_client(request: Request) -> str | None:
     """Whom a live connection counts against: its address, unless a worker signed it."""
-    return None if trusted_routed(request) else (request.remote or "?")
+    return None if trusted_routed(request) else (aiohttp_request(request).remote or "?")
 
 
 def cannot_open(view: ApiView, request: Request) -> Any:
     """A JSON refusal for a live request that cannot become a socket here; None if it can."""
     if not origin_allowed(request):
         return view.json({"error": "origin not allowed"}, status=403)
-    if not web.WebSocketResponse().can_prepare(request).ok:
+    if not web.WebSocketResponse().can_prepare(aiohttp_request(request)).ok:
         return view.json({"error": "a WebSocket: open it with an Upgrade request"}, status=400)
     return None
 
@@ -187,7 +189,7 @@ async def open_socket(
         return view.json({"error": full[1]}, status=full[0])
     try:
         ws = web.WebSocketResponse(heartbeat=20)
-        await ws.prepare(request)
+        await ws.prepare(aiohttp_request(request))
         try:
             await serve(ws)
         finally:
@@ -210,7 +212,8 @@ class Live(ApiView):
     async def _open(
         self, ws: web.WebSocketResponse, request: Request, symbol: str, interval: str
     ) -> None:
-        sock = request.transport.get_extra_info("socket") if request.transport else None
+        transport = aiohttp_request(request).transport
+        sock = transport.get_extra_info("socket") if transport else None
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         # Another worker found this one to be the owner: never relayed back.
@@ -243,7 +246,8 @@ class Live(ApiView):
     async def _relay(
         self, ws: web.WebSocketResponse, owner: Any, request: Request, symbol: str, interval: str
     ) -> None:
-        url = owner.with_scheme("ws").with_path(request.path).with_query(request.query)
+        path = aiohttp_request(request).path
+        url = owner.with_scheme("ws").with_path(path).with_query(request.query)
         timeout = get_settings().live_send_timeout_seconds
         try:
             headers = internal_headers("GET", url)
@@ -267,8 +271,9 @@ def _drop(request: Request, symbol: str, interval: str) -> None:
     could wait as long as the messages did: the connection is cut instead."""
     hub.dropped += 1
     log.info("dropped a live client of %s %s: too slow", symbol, interval)
-    if request.transport is not None:
-        request.transport.abort()
+    transport = aiohttp_request(request).transport
+    if transport is not None:
+        transport.abort()
 
 
 async def _send(ws: web.WebSocketResponse, messages: list[Any], timeout: float) -> bool:

@@ -11,10 +11,8 @@ of the last fetch.
 from __future__ import annotations
 
 import platform
-from collections import Counter
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
@@ -25,9 +23,11 @@ from stockapp.agents.quotes import backlog, owned_partitions
 from stockapp.agents.rules import fired_in_force
 from stockapp.agents.webhook import notifier
 from stockapp.app import app
+from stockapp.faust_compat import tables_recovered
 from stockapp.metrics import REGISTRY
 from stockapp.settings import get_settings
-from stockapp.validation import REASON_CLASSES
+from stockapp.stats import Snapshot
+from stockapp.validation import Reason
 from stockapp.web.guard import REFUSAL_REASONS, REFUSED
 from stockapp.web.live import hub
 from stockapp.web.ops import readiness
@@ -60,7 +60,7 @@ class WorkerCollector(Collector):
     async def refresh(self) -> None:
         """What needs a request to be current: readiness and the end offsets."""
         self.ready, _ = await readiness()
-        proc = app.processor
+        proc = app.view
         if proc is None or app.rebalancing:
             self.lag = {}
             return
@@ -68,15 +68,17 @@ class WorkerCollector(Collector):
             partitions = sorted(owned_partitions())
         except Exception:  # noqa: BLE001 - the consumer is not started: no partitions yet
             partitions = []
-        self.lag = await backlog({p: proc.position.get(p) for p in partitions})
+        positions = proc.snapshot().positions
+        self.lag = await backlog({p: positions.get(p) for p in partitions})
 
     def collect(self) -> Iterator[Metric]:
-        proc = app.processor
-        stats: Counter[str] = proc.stats if proc else Counter()
+        proc = app.view
+        snap = proc.snapshot() if proc else Snapshot.empty()
+        stats = snap.stats
         yield _counter(
             "stockapp_records",
             "Records of the quotes topic processed and stored (a packed record holds many quotes).",
-            stats["stored_records"],
+            stats.stored_records,
         )
         outcomes = CounterMetricFamily(
             "stockapp_quotes",
@@ -86,28 +88,26 @@ class WorkerCollector(Collector):
             "counts once).",
             labels=["outcome"],
         )
-        outcomes.add_metric(["on_time"], stats["quotes"] - stats["late"])
-        outcomes.add_metric(["late"], stats["late"])
-        outcomes.add_metric(["duplicate"], stats["duplicates"] + stats["repeats"])
-        outcomes.add_metric(["invalid"], stats["invalid"])
+        outcomes.add_metric(["on_time"], stats.quotes - stats.late)
+        outcomes.add_metric(["late"], stats.late)
+        outcomes.add_metric(["duplicate"], stats.duplicates + stats.repeats)
+        outcomes.add_metric(["invalid"], stats.invalid)
         yield outcomes
         invalid = CounterMetricFamily(
             "stockapp_invalid",
             "Records or packed elements sent to the dead-letter topic, by reason class.",
             labels=["reason"],
         )
-        by_reason = proc.invalid_by_reason if proc else Counter()
-        for reason in [name for name, _ in REASON_CLASSES] + ["other"]:
-            invalid.add_metric([reason], by_reason[reason])
+        for kind in Reason:
+            invalid.add_metric([kind.value], snap.invalid_by_reason[kind])
         yield invalid
         closed = CounterMetricFamily(
             "stockapp_candles_closed",
             "Candles closed (stored, and published to the candles topic), by interval.",
             labels=["interval"],
         )
-        by_interval = proc.closed_by_interval if proc else Counter()
         for interval in get_settings().intervals:
-            closed.add_metric([interval], by_interval[interval])
+            closed.add_metric([interval], snap.closed_by_interval[interval])
         yield closed
         fired = CounterMetricFamily(
             "stockapp_signals",
@@ -136,32 +136,31 @@ class WorkerCollector(Collector):
             "Webhook POSTs tried again (a 5xx, 408, 429 or no answer).",
             notifier.retries,
         )
-        yield _counter("stockapp_batches", "Batches taken from the stream.", stats["batches"])
+        yield _counter("stockapp_batches", "Batches taken from the stream.", stats.batches)
         yield _counter(
             "stockapp_batch_retries",
             "Failed attempts to store a batch (each is retried from the stored state).",
-            stats["batch_retries"],
+            stats.batch_retries,
         )
         yield _counter(
             "stockapp_timer_retries",
             "Failed attempts of the timer to close candles (retried on the next tick).",
-            stats["timer_retries"],
+            stats.timer_retries,
         )
-        writer: Any = proc.writer if proc else None
         yield _counter(
             "stockapp_cassandra_retries",
             "Cassandra writes retried after a timeout or an unavailable node.",
-            getattr(writer, "retries", 0),
+            snap.cassandra_retries,
         )
         yield _gauge(
             "stockapp_cassandra_writes_in_flight",
             "Cassandra write statements sent and not yet acknowledged.",
-            getattr(writer, "in_flight", 0),
+            snap.cassandra_in_flight,
         )
         yield _gauge(
             "stockapp_producer_pending",
             "Records handed to the Kafka producer by the current batch and not yet acknowledged.",
-            proc.pending_sends if proc else 0,
+            snap.pending_sends,
         )
         lag = GaugeMetricFamily(
             "stockapp_consumer_lag",
@@ -182,12 +181,12 @@ class WorkerCollector(Collector):
             "stockapp_tables_recovered",
             "1 once the state table is recovered from its changelog after a start or a "
             "rebalance; no candle closes before.",
-            int(app.tables.recovery.completed.is_set()),
+            int(tables_recovered(app)),
         )
         yield _gauge(
             "stockapp_batch_stuck",
             "1 while a batch keeps failing (retried, never skipped; /ready names it).",
-            int(proc is not None and proc.stuck is not None),
+            int(snap.stuck is not None),
         )
         yield _gauge(
             "stockapp_ready",
@@ -198,18 +197,18 @@ class WorkerCollector(Collector):
         yield _gauge(
             "stockapp_symbols_in_memory",
             "Symbol states held in memory by this worker.",
-            len(proc.states) if proc else 0,
+            snap.symbols_loaded,
         )
         yield _gauge(
             "stockapp_symbols_held",
             "Symbols this worker holds state for in its partitions (STOCKAPP_MAX_SYMBOLS "
             "bounds it; counted once a new symbol arrives after a start or rebalance).",
-            (proc.symbol_count or 0) if proc else 0,
+            snap.symbols_held or 0,
         )
         yield _gauge(
             "stockapp_state_bytes_max",
             "The largest symbol state this worker wrote since its last rebalance, encoded.",
-            proc.largest_state()[0] if proc else 0,
+            snap.largest_state[0],
         )
         yield _gauge(
             "stockapp_state_budget_bytes",

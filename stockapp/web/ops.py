@@ -13,9 +13,10 @@ from faust.web import Request, Response, View
 from stockapp.agents.rules import fired_in_force
 from stockapp.agents.webhook import notifier
 from stockapp.app import app
-from stockapp.faust_compat import consumer_state, producer_client
+from stockapp.faust_compat import consumer_state, producer_client, tables_recovered
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import execute
+from stockapp.stats import Snapshot
 from stockapp.web.api import reader
 from stockapp.web.guard import REFUSED
 from stockapp.web.live import hub
@@ -50,14 +51,14 @@ async def readiness() -> tuple[bool, dict[str, Any]]:
     Cassandra answer, the tables are recovered, and no batch is stuck (failing again and
     again). Shared by /ready and /metrics' ``stockapp_ready``."""
     checks: dict[str, Any] = {
-        "tables_recovered": app.tables.recovery.completed.is_set(),
+        "tables_recovered": tables_recovered(app),
     }
-    stuck = app.processor.stuck if app.processor else None
+    stuck = app.view.snapshot().stuck if app.view else None
     checks["batches"] = stuck is None
     if stuck is not None:
         # A batch that keeps failing is retried, never skipped (that would lose data):
         # the operator has to see which one, and why.
-        checks["batches_error"] = stuck
+        checks["batches_error"] = stuck.to_json()
     for name, check in (("kafka", _kafka), ("cassandra", _cassandra)):
         try:
             await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
@@ -92,34 +93,31 @@ class Stats(View):
     """Counters of this worker: quotes applied, late, invalid (dead-lettered), duplicates."""
 
     async def get(self, request: Request) -> Response:
-        proc = app.processor
-        counters = dict(proc.stats) if proc else {}
-        retries = proc.writer.retries if proc else 0
+        proc = app.view
+        snap = proc.snapshot() if proc else Snapshot.empty()
         # What an operator asks when a candle does not close: which symbols still have a
         # forming candle (how many, and a few by name: a worker may hold tens of thousands),
         # and how far each quotes partition has been processed.
-        forming = [s for s, st in proc.states.items() if st.has_forming] if proc else []
-        forming += list(proc.watch) if proc else []
-        positions = dict(sorted(proc.position.items())) if proc else {}
+        forming = snap.forming
         # Each assigned quotes partition's end as the consumer last saw it: with
         # ``positions``, whether a partition is behind, or not read at all.
-        assigned = sorted(proc.owned() or ()) if proc and proc.owned else []
-        ends = {p: _end(proc.settings.topic_quotes, p) for p in assigned}
+        topic = get_settings().topic_quotes
+        ends = {p: _end(topic, p) for p in snap.assigned or ()}
         return self.json(
             {
-                "counters": counters,
-                "cassandra_retries": retries,
-                "symbols_loaded": len(proc.states) if proc else 0,
+                "counters": snap.stats.as_dict(),
+                "cassandra_retries": snap.cassandra_retries,
+                "symbols_loaded": snap.symbols_loaded,
                 "forming": {
                     "count": len(forming),
                     "sample": heapq.nsmallest(STATS_SAMPLE, forming),
                 },
-                "positions": positions,
+                "positions": snap.positions,
                 "ends": ends,
-                "pending_sends": proc.pending_sends if proc else 0,
+                "pending_sends": snap.pending_sends,
                 # How close this worker is to its bounds (docs/security.md, "Limits").
-                "state": _state_bounds(proc),
-                "first_batch_at": proc.first_batch if proc else None,
+                "state": _state_bounds(snap),
+                "first_batch_at": snap.first_batch_at,
                 # Live WebSocket connections open now, the clients dropped as too slow,
                 # handshakes refused at a limit (this worker's, a client address's), and
                 # records of the signals topic that were not signals (never pushed).
@@ -147,24 +145,24 @@ class Stats(View):
         )
 
 
-def _state_bounds(proc: Any) -> dict[str, Any]:
+def _state_bounds(snap: Snapshot) -> dict[str, Any]:
     settings = get_settings()
-    largest, symbol = proc.largest_state() if proc else (0, None)
+    largest, symbol = snap.largest_state
     return {
         "budget_bytes": settings.state_max_bytes,
         "largest_bytes": largest,
         "largest_symbol": symbol,
-        "symbols": proc.symbol_count if proc else None,
+        "symbols": snap.symbols_held,
         "max_symbols": settings.max_symbols,
-        "in_memory": len(proc.states) if proc else 0,
-        "watched": len(proc.watch) if proc else 0,
+        "in_memory": snap.symbols_loaded,
+        "watched": snap.watched,
     }
 
 
 def _awaiting(awaitable: Any, limit: int = 24) -> list[str]:
     """The chain of coroutines (and async generators) ``awaitable`` waits through, outermost
     first: what Task.get_stack cannot show for a suspended task."""
-    frames = []
+    frames: list[str] = []
     while awaitable is not None and len(frames) < limit:
         frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
         if frame is None:

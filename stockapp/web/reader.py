@@ -120,7 +120,7 @@ class Reader:
         names = [s["symbol"] for s in symbols]
         first = bisect.bisect_right(names, after) if after is not None else 0
         first = max(first, bisect.bisect_left(names, prefix))
-        page = []
+        page: list[dict] = []
         for entry in symbols[first:]:
             if not entry["symbol"].startswith(prefix) or len(page) == limit:
                 break

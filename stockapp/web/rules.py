@@ -17,7 +17,7 @@ from stockapp.app import app
 from stockapp.settings import get_settings
 from stockapp.sinks.rules import RuleExists, RuleLimit, RulesBusy
 from stockapp.tables.signals.spec import BUILT_IN, RULE_NAME, RuleError, RuleSpec, parse_rule
-from stockapp.web.http import ApiView, Busy, Conflict, NotFound, cors_headers
+from stockapp.web.http import ApiView, Busy, Conflict, NotFound, aiohttp_request, cors_headers
 from stockapp.web.params import BadRequest
 
 
@@ -75,7 +75,7 @@ class Rules(ApiView):
         return await self.respond(request, handler)
 
     async def post(self, request: Request) -> Response:
-        if request.content_type != "application/json":
+        if aiohttp_request(request).content_type != "application/json":
             # Also what keeps another site's page from creating rules: a cross-origin JSON
             # POST needs a CORS preflight, which only STOCKAPP_CORS_ORIGINS pass.
             return self.json(

@@ -42,6 +42,8 @@ def checked_signal(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         return None
     values = data.get("values")
+    if not isinstance(values, dict):
+        return None
     ok = (
         _text(data.get("key"), limit=MAX_KEY)
         and _text(data.get("symbol"), SYMBOL, 15)
@@ -51,7 +53,6 @@ def checked_signal(data: Any) -> dict[str, Any] | None:
         and _millis(data.get("start"))
         and _millis(data.get("end"))
         and isinstance(data.get("provisional"), bool)
-        and isinstance(values, dict)
         and len(values) <= MAX_VALUES
         and all(_text(k, limit=64) and _number(v) for k, v in values.items())
     )

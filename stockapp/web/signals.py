@@ -21,7 +21,7 @@ from stockapp.app import app
 from stockapp.credentials import kafka_options
 from stockapp.settings import get_settings
 from stockapp.web.api import reader
-from stockapp.web.http import ApiView
+from stockapp.web.http import ApiView, aiohttp_request
 from stockapp.web.live import Subscriber, _send, hub, open_socket
 from stockapp.web.params import parse_signal_query
 from stockapp.web.signal_schema import checked_signal
@@ -103,8 +103,9 @@ class SignalTail:
 tail = SignalTail()
 
 
+# A receiver as mode's signals type it: the sender positional-only, then any arguments.
 @app.on_before_shutdown.connect
-async def _stop_tail(app: Any, **kwargs: Any) -> None:
+async def _stop_tail(app: Any, /, *args: Any, **kwargs: Any) -> None:
     await tail.close()
 
 
@@ -131,8 +132,9 @@ class LiveSignals(ApiView):
                 sent = await _send(ws, getter.result(), timeout)
                 if subscriber.overflowed or not sent:
                     hub.dropped += 1
-                    if request.transport is not None:
-                        request.transport.abort()
+                    transport = aiohttp_request(request).transport
+                    if transport is not None:
+                        transport.abort()
                     break
         finally:
             tail.subscribers.discard(subscriber)

@@ -60,7 +60,7 @@ class IndicatorSet:
 
     @classmethod
     def restored(
-        cls, state: dict[str, Any] | list, defs: tuple[IndicatorDef, ...] = DEFAULT_SET
+        cls, state: dict[str, Any] | list[Any], defs: tuple[IndicatorDef, ...] = DEFAULT_SET
     ) -> IndicatorSet:
         indicators = cls(defs)
         if isinstance(state, list):

@@ -7,6 +7,8 @@ is ta's EMAIndicator (alpha = 2/(n+1)), ``Ewm.wilder(n)`` the smoothing inside R
 
 from __future__ import annotations
 
+from typing import Any
+
 from stockapp.tables.indicators.base import Indicator, Output, Sample
 
 
@@ -45,10 +47,10 @@ class Ewm:
     def peek(self, x: float) -> float | None:
         return self._next(x) if self.count + 1 >= self.min_periods else None
 
-    def state(self) -> list:
+    def state(self) -> list[Any]:
         return [self.count, self.value]
 
-    def restore(self, state: list) -> None:
+    def restore(self, state: list[Any]) -> None:
         self.count, self.value = state
 
 
@@ -64,8 +66,8 @@ class EMA(Indicator):
     def peek(self, sample: Sample) -> Output:
         return (self.ewm.peek(sample.close),)
 
-    def state(self) -> list:
+    def state(self) -> list[Any]:
         return self.ewm.state()
 
-    def restore(self, state: list) -> None:
+    def restore(self, state: list[Any]) -> None:
         self.ewm.restore(state)

@@ -7,6 +7,8 @@ needs ``slow + signal - 1`` closes before it appears.
 
 from __future__ import annotations
 
+from typing import Any
+
 from stockapp.tables.indicators.base import Indicator, Output, Sample
 from stockapp.tables.indicators.ema import Ewm
 
@@ -36,10 +38,10 @@ class MACD(Indicator):
         signal = None if macd is None else self.signal.peek(macd)
         return self._lines(macd, signal)
 
-    def state(self) -> list:
+    def state(self) -> list[Any]:
         return [self.fast.state(), self.slow.state(), self.signal.state()]
 
-    def restore(self, state: list) -> None:
+    def restore(self, state: list[Any]) -> None:
         self.fast.restore(state[0])
         self.slow.restore(state[1])
         self.signal.restore(state[2])

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from stockapp.tables.indicators.base import Indicator
 from stockapp.tables.indicators.bollinger import Bollinger
@@ -141,7 +142,7 @@ class IndicatorDef:
     def make(self) -> Indicator:
         return KINDS[self.kind].factory(*self.params)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "kind": self.kind,

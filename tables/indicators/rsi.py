@@ -7,6 +7,8 @@ the first value appears at the n-th close. Where the average loss is 0, RSI is 1
 
 from __future__ import annotations
 
+from typing import Any
+
 from stockapp.tables.indicators.base import Indicator, Output, Sample
 from stockapp.tables.indicators.ema import Ewm
 
@@ -40,10 +42,10 @@ class RSI(Indicator):
         gain, loss = self._moves(sample.close)
         return self._rsi(self.up.peek(gain), self.down.peek(loss))
 
-    def state(self) -> list:
+    def state(self) -> list[Any]:
         return [self.prev, self.up.state(), self.down.state()]
 
-    def restore(self, state: list) -> None:
+    def restore(self, state: list[Any]) -> None:
         self.prev = state[0]
         self.up.restore(state[1])
         self.down.restore(state[2])

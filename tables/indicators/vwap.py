@@ -6,6 +6,8 @@ is a market day, and the accumulator restarts when a candle belongs to a new ses
 
 from __future__ import annotations
 
+from typing import Any
+
 from stockapp.tables.indicators.base import Indicator, Output, Sample
 
 
@@ -34,8 +36,8 @@ class VWAP(Indicator):
     def peek(self, sample: Sample) -> Output:
         return self._vwap(*self._totals(sample))
 
-    def state(self) -> list:
+    def state(self) -> list[Any]:
         return [self.session, self.pv, self.volume]
 
-    def restore(self, state: list) -> None:
+    def restore(self, state: list[Any]) -> None:
         self.session, self.pv, self.volume = state

@@ -51,6 +51,7 @@ class RuleBook:
         if found is None:
             if len(self._cache) > 100_000:  # bounded whatever the number of symbols
                 self._cache.clear()
+            assert self._keyed is not None  # __init__ calls replace, which sets it
             found = tuple((k, s) for k, s in self._keyed if s.applies_to(symbol, interval))
             self._cache[(symbol, interval)] = found
         return found

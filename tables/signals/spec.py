@@ -34,7 +34,7 @@ THRESHOLDS = ("enters_above", "leaves_above", "enters_below", "leaves_below")
 BREAKOUTS = ("breakout_up", "breakout_down")
 KINDS = CROSSINGS + THRESHOLDS + BREAKOUTS
 # Used with fullmatch only: `$` also matches before a final newline, so `match` with `^...$`
-# took "AAPL\n" (a symbol no quote has: the rule never fired).
+# takes "AAPL\n" (docs/operations.md#problems-seen-and-fixed).
 RULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _SYMBOL = re.compile(r"[A-Z0-9.\-^=]{1,15}")
 _FIELDS = {
@@ -179,7 +179,7 @@ def lookback_of(rule: Mapping[str, Any]) -> int:
 
 
 def _built_in() -> tuple[RuleSpec, ...]:
-    raw = [
+    raw: list[tuple[str, str, dict[str, object]]] = [
         ("golden_cross", "crosses_above", {"left": "sma_20", "right": "sma_50"}),
         ("death_cross", "crosses_below", {"left": "sma_20", "right": "sma_50"}),
         ("macd_cross_up", "crosses_above", {"left": "macd", "right": "macd_signal"}),

@@ -12,8 +12,9 @@ import pytest
 
 from stockapp.connectivity import check_cassandra, check_kafka
 from stockapp.db.migrate import migrate
+from stockapp.devstack.settings import DevstackSettings, load_devstack_settings
 from stockapp.errors import ConnectivityError, StockappError
-from stockapp.settings import Settings, load_settings
+from stockapp.settings import Settings
 from stockapp.sinks.cassandra_session import connect
 
 # The container tests build an image and start containers: minutes, so after every other
@@ -44,7 +45,7 @@ def stockapp_image(request: pytest.FixtureRequest) -> str:
 
     started = time.monotonic()
     try:
-        chosen, seconds = images.build(load_settings(), quiet=True)
+        chosen, seconds = images.build(load_devstack_settings(), quiet=True)
     except StockappError as exc:
         pytest.fail(str(exc), pytrace=False)
     size = podman.image_size(images.IMAGE) / 1e6
@@ -59,8 +60,10 @@ def stockapp_image(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Settings:
-    settings = load_settings()
+def stack() -> DevstackSettings:
+    """The settings the tests run with, the local stack's included (its directory, which
+    private stacks share the jars of, and the servers `up` restarts)."""
+    settings = load_devstack_settings()
     try:
         check_kafka(settings)
         check_cassandra(settings)

@@ -51,6 +51,8 @@ COMPOSE = REPO / "docker" / "compose.yaml"
 TZ = "America/New_York"
 SYMBOLS = ["CA", "CB", "CC", "CD", "CE", "CF"]
 START_MS = 1_767_621_600_000  # 2026-01-05 14:00 UTC
+# podman and podman-compose: make test's last lane (README "Tests").
+pytestmark = pytest.mark.containers
 
 
 def _override(env: dict[str, str], ports: list[int]) -> str:

@@ -49,6 +49,8 @@ SYMBOLS = ["KA", "KB", "KC"]
 START_MS = 1_767_621_600_000  # 2026-01-05 14:00 UTC
 # podman's default for `podman stop` (and Docker's): SIGTERM, then SIGKILL after 10 s.
 STOP_GRACE = 10
+# podman: make test's last lane (README "Tests").
+pytestmark = pytest.mark.containers
 
 
 def _one_error_line(lines: list[str], start: str) -> str:

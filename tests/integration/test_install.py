@@ -260,11 +260,13 @@ SERVE_PAGE = """
 import asyncio, json, re, types
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from stockapp.devstack.settings import load_devstack_settings
 from stockapp.settings import load_settings
 from stockapp.web import static
 
 async def main():
     settings = load_settings()
+    stack = load_devstack_settings()
     app = web.Application()
     static.mount(types.SimpleNamespace(web_app=app), settings)
     async with TestClient(TestServer(app)) as client:
@@ -275,8 +277,10 @@ async def main():
         print(json.dumps({
             "page": [page.status, page.content_type, html.decode()],
             "script": [script, code.status, code.content_type, len(await code.read())],
-            "paths": {k: str(getattr(settings, k)) for k in
-                      ("frontend_dist", "data_dir", "run_dir", "stack_dir")},
+            "paths": {
+                **{k: str(getattr(settings, k)) for k in ("frontend_dist", "data_dir")},
+                **{k: str(getattr(stack, k)) for k in ("run_dir", "stack_dir")},
+            },
         }))
 
 asyncio.run(main())

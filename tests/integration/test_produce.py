@@ -216,13 +216,13 @@ def test_producer_rides_out_a_broker_restart(stack, unique, tmp_path):
         **topic_env(topic),
     }
     from stockapp.devstack.kafka import kafka_server
-    from stockapp.settings import load_settings
+    from stockapp.devstack.settings import load_devstack_settings
 
     def kafka(action: str) -> None:
         old = dict(os.environ)
         os.environ.update(env)
         try:
-            server = kafka_server(load_settings())
+            server = kafka_server(load_devstack_settings())
             if action == "start":
                 from stockapp.devstack.__main__ import _wait_ready
                 from stockapp.devstack.java import find_java

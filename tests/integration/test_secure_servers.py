@@ -14,7 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stockapp.settings import Settings, load_settings
+from stockapp.devstack.settings import DevstackSettings
+from stockapp.settings import load_settings
 from stockapp.sinks.cassandra_session import connect
 from tests.helpers import BIN, free_port, run, wait_http
 from tests.integration.workers import Worker, wait_for, worker_env
@@ -29,7 +30,7 @@ def _env_file(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def secure(stack: Settings, tmp_path_factory):
+def secure(stack: DevstackSettings, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("secure")
     stack_dir = tmp / "stack"
     ports = {

@@ -194,6 +194,7 @@ def test_the_token_is_never_logged(secured):
     assert secured["token"] not in log
 
 
+@pytest.mark.browser
 def test_the_page_asks_for_the_token_and_then_charts_live(secured):
     """Headless Chromium (Debian's): the token form, a wrong token refused, the right one
     showing the chart and opening the live socket with a ticket (frontend/e2e/token.e2e.mjs)."""

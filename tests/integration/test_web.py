@@ -481,7 +481,9 @@ ARTIFACTS = REPO / "artifacts"
 
 
 def browser_script(web, script: str, **env: str) -> subprocess.Popen:
-    """A frontend/e2e script against the module's worker (its output piped, text)."""
+    """A frontend/e2e script against the module's worker (its output piped, text). A test
+    that runs one is marked ``browser``: it runs in make test's last lane, after Chromium is
+    installed."""
     return subprocess.Popen(
         ["node", f"e2e/{script}"],
         cwd=REPO / "frontend",
@@ -508,11 +510,13 @@ def finished(script: subprocess.Popen, head: str = "", timeout: float = 300) -> 
     assert script.returncode == 0, (head + out)[-3000:] + err[-3000:]
 
 
+@pytest.mark.browser
 def test_browser_shows_a_live_chart(web):
     finished(browser_script(web, "chart.e2e.mjs", STOCKAPP_E2E_SYMBOL="WA"))
     assert (ARTIFACTS / "chart.png").stat().st_size > 10_000
 
 
+@pytest.mark.browser
 def test_browser_rules_signals_and_markers(web):
     """Through the UI: a bad rule shows its error, a good one is created; then a crafted
     stream crosses its level and the browser shows a marker at the candle and a row in the
@@ -551,6 +555,7 @@ def test_browser_rules_signals_and_markers(web):
     assert (ARTIFACTS / "rule-error.png").stat().st_size > 10_000
 
 
+@pytest.mark.browser
 def test_browser_watchlist_is_live_sortable_and_opens_charts(web):
     script = browser_script(
         web, "watchlist.e2e.mjs", STOCKAPP_E2E_LIVE=LIVE, STOCKAPP_E2E_SYMBOL="WB"

@@ -10,7 +10,7 @@ import pytest
 from stockapp.agents import quotes
 from stockapp.processing import QuoteProcessor
 from stockapp.settings import load_settings
-from tests.fakes import Effects, Table
+from tests.fakes import Effects, Port, Table
 
 T0 = 1_767_621_600_000
 
@@ -24,7 +24,7 @@ def processor(monkeypatch):
         effects,
         effects.publish,
         clock=lambda: (T0 + 3_600_000) / 1000,
-        generation=lambda: quotes.app.consumer_generation_id,
+        port=Port(generation=lambda: quotes.app.consumer_generation_id),
     )
     monkeypatch.setattr(quotes.app, "processor", proc)
     return proc, effects
@@ -152,7 +152,7 @@ async def test_a_revocation_waits_for_the_batch_then_flushes_the_changelog(proce
     async def changelog_sent() -> None:
         order.append("flush")
 
-    monkeypatch.setattr(quotes.symbol_state, "changelog_sent", changelog_sent)
+    monkeypatch.setattr(proc.checkpoint, "durable", changelog_sent)
     await proc.lock.acquire()  # a batch in flight
     revoking = asyncio.ensure_future(quotes.on_revoked(quotes.app, set()))
     await asyncio.sleep(0.05)

@@ -104,3 +104,18 @@ def test_tables_is_not_stockapps_top_level_package(tmp_path):
         name, origin = line.split(" ", 1)
         assert origin == "None" or not origin.startswith(str(REPO)), line
     assert out.splitlines()[-1] == "ok"
+
+
+def test_the_web_layer_reads_the_processor_through_its_view_only():
+    """stockapp/web reads ``app.view`` (a ProcessorView: a snapshot and forming candles),
+    never the processor itself, so the processor's parts can change without it."""
+    import pathlib
+
+    web = pathlib.Path(__file__).resolve().parents[2] / "stockapp" / "web"
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted(web.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "app.processor" in line or "proc.stats" in line or "proc.checkpoint" in line
+    ]
+    assert offenders == []

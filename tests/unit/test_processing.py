@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from stockapp.partitioning import partition_for
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import load_settings
-from tests.fakes import Effects, Table
+from tests.fakes import Effects, Port, Table
 
 T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
 
@@ -32,7 +32,8 @@ def make(now_ms: int, backlog=None, **overrides):
     effects = Effects()
     table = Table(effects)
     clock = Clock(now_ms / 1000)
-    proc = QuoteProcessor(settings, table, effects, effects.publish, clock=clock, backlog=backlog)
+    port = Port(backlog=backlog)
+    proc = QuoteProcessor(settings, table, effects, effects.publish, clock=clock, port=port)
     return proc, effects, table, clock
 
 
@@ -88,10 +89,10 @@ async def test_the_state_is_written_only_once_every_record_is_delivered():
     for _ in range(20):
         await asyncio.sleep(0)
     assert [p[0] for p in effects.published] == ["candles"]  # queued, not delivered
-    assert not task.done() and b"AAPL" not in table and proc.pending_sends == 1
+    assert not task.done() and b"AAPL" not in table and proc.checkpoint.pending_sends == 1
     slow.set_result(None)
     await asyncio.wait_for(task, 1)
-    assert table.state(b"AAPL")["last_offset"] == 1 and proc.pending_sends == 0
+    assert table.state(b"AAPL")["last_offset"] == 1 and proc.checkpoint.pending_sends == 0
 
 
 async def test_a_failed_delivery_fails_the_batch_before_the_state_is_written():
@@ -211,7 +212,7 @@ async def test_a_failed_batch_is_retried_from_the_stored_state():
         return await real_write(quotes, candles, signals)
 
     effects.write = flaky_write
-    proc.writer = effects
+    proc.checkpoint.writer = effects
     batch = [tick("TSLA", T0 + 66_000 + i, 11.0 + i, 1 + i) for i in range(3)]
     await proc.process_until_done(batch, max_delay=0.01)
     assert proc.stats["batch_retries"] == 1
@@ -287,8 +288,8 @@ async def test_a_batch_that_keeps_failing_is_reported_until_it_is_stored():
         if len(calls) <= 6:
             raise RuntimeError("Cassandra said no")
         assert proc.stuck is not None  # reported while it kept failing
-        assert proc.stuck["tries"] == 6 and proc.stuck["records"] == 1
-        assert proc.stuck["error"] == "RuntimeError: Cassandra said no"
+        assert proc.stuck.tries == 6 and proc.stuck.records == 1
+        assert proc.stuck.error == "RuntimeError: Cassandra said no"
         return await real_write(quotes, candles, signals)
 
     effects.write = failing_write
@@ -462,7 +463,7 @@ async def test_symbols_of_partitions_lost_in_a_rebalance_are_left_alone():
     partition: the timer's rescan and the web's forming candle must not act on them."""
     owned = {"partitions": set(range(8))}
     proc, effects, table, clock = make(T0 + 30_000)
-    proc.owned = lambda: owned["partitions"]
+    proc.port.owned_fn = lambda: owned["partitions"]
     await proc.process([tick("TSLA", T0 + 20_000, 5.0, 0)])
     lost = partition_for(b"TSLA", 8)
     owned["partitions"] = set(range(8)) - {lost}
@@ -535,7 +536,7 @@ async def test_a_recreated_quotes_topic_does_not_hide_below_the_replay_guard():
         return topic["id"]
 
     proc, effects, table, _ = make(T0 + 3_600_000)
-    proc.topic_id = topic_id
+    proc.port.topic_id_fn = topic_id
     await proc.process([tick("ABC", T0 + i * 1000, 10.0 + i, 100 + i) for i in range(3)])
     assert (
         table.state(b"ABC")["topic_id"] == topic["id"] and table.state(b"ABC")["last_offset"] == 102
@@ -670,7 +671,7 @@ async def test_records_fetched_before_a_rebalance_are_not_applied():
     can miss the changelog the rebalance's recovery read while its offsets get committed."""
     generation = [3]
     proc, effects, table, _ = make(T0 + 3_600_000)
-    proc.generation = lambda: generation[0]
+    proc.port.generation_fn = lambda: generation[0]
     old = [replace(tick("AAPL", T0 + i * 1000, 10.0 + i, i), generation=3) for i in range(3)]
     applied = await proc.process(old[:1])
     assert applied == old[:1] and proc.stats["quotes"] == 1
@@ -696,7 +697,7 @@ async def test_a_batch_returns_only_once_its_states_are_durable():
     async def durable() -> None:
         effects.log.append(("durable",))
 
-    proc.durable = durable
+    proc.checkpoint.durable = durable
     await proc.process([tick("AAPL", T0, 10.0, 0), tick("AAPL", T0 + 66_000, 11.0, 1)])
     kinds = [entry[0] for entry in effects.log]
     assert kinds[-2:] == ["table", "durable"], kinds

@@ -141,7 +141,7 @@ async def test_a_side_output_kafka_will_not_take_goes_without_its_bytes():
             return broker_refuses
         return await real(topic, key, value, headers)
 
-    proc.publish = publish
+    proc.checkpoint.publish = publish
     await proc.process(
         [
             quote_record("AAPL", 0, ts=T0, price=1.0, volume=1),
@@ -208,7 +208,7 @@ async def test_seeds_are_not_looked_up_for_symbols_the_limits_refuse():
         return {}
 
     proc, _, _, _ = make(T0 + 3_600_000, symbols_allowed=("AAPL", "MSFT"), max_symbols=1)
-    proc.seeds = seeds
+    proc.port.seeds_fn = seeds
     await proc.process([tick("AAPL", T0, 1.0, 0), tick("JUNK", T0, 1.0, 1)])
     await proc.process([tick("MSFT", T0, 1.0, 2)])
     assert asked == [["AAPL"]]  # JUNK is not allowed; MSFT would pass the limit of one

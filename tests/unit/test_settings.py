@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from stockapp.devstack.settings import load_devstack_settings
 from stockapp.settings import SettingsError, host_port, load_settings
 
 
@@ -33,7 +34,7 @@ def test_environment_overrides(monkeypatch, tmp_path):
     assert s.kafka_bootstrap == ("10.0.0.1:9092", "10.0.0.2:9093")
     assert s.kafka_broker_url == "kafka://10.0.0.1:9092;10.0.0.2:9093"
     assert s.cassandra_port == 19042
-    assert s.stack_dir == Path(tmp_path)
+    assert load_devstack_settings().stack_dir == Path(tmp_path)
     assert s.table_store == "rocksdb"
 
 
@@ -120,9 +121,13 @@ def test_in_a_checkout_the_defaults_are_the_repository_s(monkeypatch):
 
     _without_path_settings(monkeypatch)
     assert module.CHECKOUT == REPO  # the tests run on the editable install
-    s = load_settings()
+    s, stack = load_settings(), load_devstack_settings()
     assert s.frontend_dist == REPO / "frontend" / "dist"
-    assert (s.data_dir, s.run_dir, s.stack_dir) == (REPO / ".data", REPO / ".run", REPO / ".stack")
+    assert (s.data_dir, stack.run_dir, stack.stack_dir) == (
+        REPO / ".data",
+        REPO / ".run",
+        REPO / ".stack",
+    )
 
 
 def test_an_installed_package_keeps_its_files_in_the_user_s_data_directory(
@@ -134,9 +139,13 @@ def test_an_installed_package_keeps_its_files_in_the_user_s_data_directory(
     _without_path_settings(monkeypatch)
     monkeypatch.setattr(module, "CHECKOUT", None)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    s = load_settings()
+    s, stack = load_settings(), load_devstack_settings()
     base = tmp_path / "xdg" / "stockapp"
-    assert (s.data_dir, s.run_dir, s.stack_dir) == (base / "data", base / "run", base / "stack")
+    assert (s.data_dir, stack.run_dir, stack.stack_dir) == (
+        base / "data",
+        base / "run",
+        base / "stack",
+    )
     assert s.frontend_dist == module.PACKAGE_DIR / "web" / "frontend"  # the wheel's copy
     # Without XDG_DATA_HOME (or with a relative one, which the specification ignores): ~/.local.
     monkeypatch.setenv("XDG_DATA_HOME", "relative/dir")
@@ -145,6 +154,25 @@ def test_an_installed_package_keeps_its_files_in_the_user_s_data_directory(
     # The variables still win.
     monkeypatch.setenv("STOCKAPP_DATA_DIR", str(tmp_path / "state"))
     assert load_settings().data_dir == tmp_path / "state"
+
+
+def test_the_local_stack_s_settings_are_the_devstack_s_alone(monkeypatch):
+    """The program never reads STOCKAPP_STACK_* or STOCKAPP_RUN_DIR; the stack's tool reads
+    them, with the program's settings, under the same variables as before."""
+    from stockapp.devstack.settings import StackSettings
+    from stockapp.settings import Settings
+
+    assert not set(StackSettings.model_fields) & set(Settings.model_fields)
+    assert not [name for name in Settings.model_fields if name.startswith("stack_")]
+    monkeypatch.setenv("STOCKAPP_STACK_START_TIMEOUT", "240")
+    monkeypatch.setenv("STOCKAPP_WEB_PORT", "6070")
+    stack = load_devstack_settings()
+    assert (stack.stack_start_timeout, stack.web_port) == (240, 6070)
+    assert not hasattr(load_settings(), "stack_start_timeout")
+    monkeypatch.setenv("STOCKAPP_STACK_START_TIMEOUT", "5")
+    load_settings()  # not the program's: ignored
+    with pytest.raises(SettingsError, match="STOCKAPP_STACK_START_TIMEOUT=5 must be at least 10"):
+        load_devstack_settings()
 
 
 def test_a_checkout_is_a_folder_whose_setup_cfg_names_stockapp(tmp_path):

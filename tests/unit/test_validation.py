@@ -212,3 +212,20 @@ def test_reason_classes():
     assert reason_class("price must be > 0, got -1") == "out_of_range"
     assert reason_class("ts must be epoch milliseconds (integer) or ISO-8601") == "wrong_type"
     assert reason_class("something new") == "other"
+
+
+@pytest.mark.parametrize(("key", "value", "reason"), REJECTIONS)
+def test_every_rejection_carries_its_kind(key, value, reason):
+    """The kind a refusal is raised with is the metric's label; it agrees with the class its
+    message falls in, so dead letters are counted as before kinds were given at the source."""
+    with pytest.raises(InvalidQuote) as info:
+        parse_quote(key, value, NOW, SKEW)
+    assert info.value.kind == reason_class(str(info.value))
+    assert info.value.kind != "other"
+
+
+def test_a_bad_element_carries_its_kind():
+    from stockapp.validation import parse_record
+
+    items = parse_record(b"AAPL", b'[7, {"symbol": "AAPL"}]', NOW, SKEW)
+    assert [item.kind for item in items] == ["not_json", "missing_field"]

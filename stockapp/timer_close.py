@@ -1,0 +1,161 @@
+"""Closing candles by the wall clock: live symbols' past windows, quiet symbols' last ones.
+
+Event time moves only with a symbol's quotes. A live symbol's event time follows the wall
+clock, so the clock may stand in for the ticks a quiet one does not send; a replay that
+stopped will never move its event time again, so its candles close once it has been quiet for
+``STOCKAPP_IDLE_CLOSE_SECONDS``. Either only once nothing waits in the symbol's partition:
+after a stall the records waiting there arrived on time and must not be judged late because
+the worker was behind. Synchronous: the processor makes each chunk durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from stockapp.partitioning import symbol_partition
+from stockapp.state_cache import StateCache, live
+from stockapp.tables.candle import Candle
+
+__all__ = ["RESCAN_SECONDS", "TIMER_CHUNK_SYMBOLS", "TimerCloser"]
+
+# The processor's parts log as the processor: operators filter by that name.
+log = logging.getLogger("stockapp.processing")
+
+RESCAN_SECONDS = 10.0
+# Symbols whose timer closes are stored and published together: a replay that stops closes
+# every symbol's candles at once (80,000 for 20,000 symbols and four intervals), and one
+# write of them all would hold them all in memory and block the loop for seconds.
+TIMER_CHUNK_SYMBOLS = 500
+
+Backlogs = dict[int, int | None]
+
+
+class TimerCloser:
+    def __init__(
+        self, cache: StateCache, grace_ms: int, partitions: int, idle_close_seconds: float
+    ) -> None:
+        self.cache = cache
+        self.grace_ms = grace_ms
+        self.partitions = partitions
+        self.idle_close_seconds = idle_close_seconds
+        # When this worker last loaded the states in its table partitions (0: not since the
+        # last rebalance). Repeated now and then: a symbol that sent nothing since a restart is
+        # only found this way, and a scan that ran while stores were still opening would miss it.
+        self.scanned_at = 0.0
+
+    def forget(self) -> None:
+        self.scanned_at = 0.0
+
+    def idle(self, symbol: str, now: float) -> bool:
+        """A symbol that sent nothing for STOCKAPP_IDLE_CLOSE_SECONDS (never seen: not idle)."""
+        return now - self.cache.last_seen.get(symbol, now) >= self.idle_close_seconds
+
+    def watched(self, owned: set[int] | None) -> list[tuple[str, int, int | None]]:
+        """The symbols with forming candles in this worker's partitions, in memory or not:
+        (symbol, when its first forming candle ends, its event time), earliest end first."""
+        cache = self.cache
+        found = [
+            (symbol, first_end, state.event_max)
+            for symbol, state in cache.states.items()
+            if (first_end := state.first_end) is not None
+        ]
+        found += [(symbol, end, event_max) for symbol, (end, event_max) in cache.watch.items()]
+        # The first to close first, whether in memory or not: the order closes are stored in
+        # does not depend on what the cache happens to hold.
+        found.sort(key=lambda entry: (entry[1], entry[0]))
+        return [entry for entry in found if cache.owns(entry[0], owned)]
+
+    def due_partitions(
+        self, now: float, owned: set[int] | None, position: dict[int, int]
+    ) -> dict[int, int | None]:
+        """The position in each partition of a symbol this tick may close, to ask the backlog
+        of in one question."""
+        now_ms = int(now * 1000)
+        due_by = now_ms - self.grace_ms
+        partitions = set()
+        for symbol, first_end, event_max in self.watched(owned):
+            if first_end <= due_by if live(event_max, now_ms) else self.idle(symbol, now):
+                partitions.add(symbol_partition(symbol, self.partitions))
+        return {p: position.get(p) for p in sorted(partitions)}
+
+    def close(
+        self,
+        now: float,
+        backlogs: Backlogs | None,
+        owned: set[int] | None,
+        position: dict[int, int],
+        busy: Callable[[], bool],
+    ) -> Iterator[tuple[list[Candle], set[str]]]:
+        """The candles this tick closes, in chunks of at most TIMER_CHUNK_SYMBOLS symbols:
+        (closed candles, symbols touched). ``backlogs`` (None: nothing waits anywhere) as
+        answered for :meth:`due_partitions`; ``busy``: whether the stream is in the middle of
+        a run of full batches (asked after the rescan), when nothing closes. Each chunk must
+        be stored before the next is asked for."""
+        cache = self.cache
+        if now - self.scanned_at >= RESCAN_SECONDS:
+            cache.scan(owned, int(now * 1000))
+            self.scanned_at = now
+        now_ms = int(now * 1000)
+        due_by = now_ms - self.grace_ms
+        count = self.partitions
+        busy_now = busy()
+
+        def caught_up(symbol: str) -> bool:
+            """Nothing of the symbol's partition waits, and the stream is not in the middle of
+            a run of full batches. A partition not asked about (a symbol loaded since) waits
+            for the next tick."""
+            if busy_now:
+                return False
+            if backlogs is None:
+                return True
+            left = backlogs.get(symbol_partition(symbol, count))
+            return left is not None and left <= 0
+
+        closed: list[Candle] = []
+        touched: set[str] = set()
+        for symbol, _first_end, event_max in self.watched(owned):
+            before = len(closed)
+            cache.last_seen.setdefault(symbol, now)
+            if live(event_max, now_ms):
+                # Only past windows close, and only once nothing waits in the partition.
+                if caught_up(symbol):
+                    # Live states stay in memory (StateCache.evict), unless a batch that ran
+                    # while the backlog was asked found it no longer live by then.
+                    state = cache.load(symbol)
+                    assert state is not None
+                    state.advance(due_by, closed)
+                    if len(closed) > before:
+                        partition = symbol_partition(symbol, count)
+                        log.info(
+                            "%s: closing %d candle(s) by the clock at %d (partition %d "
+                            "processed to %s, %s left)",
+                            symbol,
+                            len(closed) - before,
+                            due_by,
+                            partition,
+                            position.get(partition),
+                            backlogs.get(partition) if backlogs is not None else "?",
+                        )
+            elif self.idle(symbol, now) and caught_up(symbol):
+                # A replay that stopped: nothing will move its event time any more.
+                state = cache.load(symbol)
+                assert state is not None
+                state.close_all(closed)
+                partition = symbol_partition(symbol, count)
+                log.info(
+                    "%s: quiet for %.1f s, closing its candles (partition %d processed to %s, "
+                    "%s left)",
+                    symbol,
+                    now - cache.last_seen[symbol],
+                    partition,
+                    position.get(partition),
+                    backlogs.get(partition) if backlogs is not None else "?",
+                )
+            if len(closed) > before:
+                touched.add(symbol)
+                if len(touched) >= TIMER_CHUNK_SYMBOLS:
+                    yield closed, touched
+                    closed, touched = [], set()
+        if touched:
+            yield closed, touched
