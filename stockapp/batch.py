@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -52,8 +52,6 @@ class BatchResult:
     rows: list[QuoteRow]  # raw quote rows
     stats: Stats  # to add to the worker's once the batch is stored
     positions: dict[int, int]  # the last offset of the batch, by partition
-    # Symbols whose records were dead-lettered for a fault of stockapp's own, and the fault.
-    internal: dict[str, BaseException] = field(default_factory=dict)
 
     @property
     def touched(self) -> set[str]:
@@ -287,7 +285,7 @@ class Applier:
         for step in in_order:
             self._count(step, stats, rows, outputs)
         stats.stored_records += len(records)
-        return BatchResult(encoded, closed, fired, outputs, rows, stats, positions, failed)
+        return BatchResult(encoded, closed, fired, outputs, rows, stats, positions)
 
     def _count(
         self, step: Step, stats: Stats, rows: list[QuoteRow], outputs: list[SideOutput]

@@ -119,10 +119,6 @@ class QuoteProcessor:
     def rules(self) -> RuleBook | None:
         return self.applier.rules
 
-    @property
-    def writer(self) -> Writer:
-        return self.checkpoint.writer
-
     # The cache's parts, as the tests and the bench read them.
     @property
     def states(self) -> dict[str, SymbolState]:
@@ -296,19 +292,15 @@ class QuoteProcessor:
         """Symbols this worker has no state for start from their backfill seed, if any (not
         looked up for symbols the limits would refuse: a junk feed must not cost a query
         each). Returns the seeds loaded."""
-        symbols = batch.symbols
-        cache = self.cache
         room = self.quota.room()
-        unknown = [
-            s
-            for s in symbols
-            if self.quota.allows(s) and s not in cache and cache.table.get(s.encode()) is None
-        ][: max(room, 0)]
+        unknown = [s for s in batch.symbols if self.quota.allows(s) and not self.cache.holds(s)][
+            : max(room, 0)
+        ]
         if not unknown:
             return {}
         seeds = await self.port.seeds(unknown)
         for symbol, stored in seeds.items():
-            cache.states[symbol] = SymbolState.from_dict(stored, self.spec)
+            self.cache.seed(symbol, stored)
             self.stats.seeded += 1
             self.quota.added()
         return seeds

@@ -94,7 +94,15 @@ class StateCache:
         if state is not None:
             return state
         stored = self.stored(symbol) if self.owns(symbol, owned()) else None
-        return SymbolState.from_dict(stored, self.spec) if stored else None
+        return self.decode(symbol, stored) if stored else None
+
+    def holds(self, symbol: str) -> bool:
+        """Whether the symbol has a state, in memory or in the table."""
+        return symbol in self.states or self.table.get(symbol.encode()) is not None
+
+    def seed(self, symbol: str, seed: dict[str, Any]) -> None:
+        """Start the symbol from its backfill seed (it has no state)."""
+        self.states[symbol] = self.decode(symbol, seed)
 
     def __contains__(self, symbol: str) -> bool:
         return symbol in self.states
@@ -172,7 +180,7 @@ class StateCache:
             if stored is None:
                 continue  # a scan that runs while stores are still opening looks again later
             self.scanned.add(symbol)
-            state = SymbolState.from_dict(stored, self.spec)
+            state = self.decode(symbol, stored)
             first_end = state.first_end
             if first_end is None:
                 continue
