@@ -14,7 +14,7 @@ from typing import Any
 
 from stockapp.credentials import faust_credentials
 from stockapp.faust_compat import ROCKSDB_SCHEME, SafeSeekApp
-from stockapp.processing import ChangeListener, QuoteProcessor
+from stockapp.processing import AppliedListener, ChangeListener, QuoteProcessor
 from stockapp.settings import Settings, get_settings
 from stockapp.sinks.cassandra_session import LazySession
 from stockapp.sinks.rules import RuleStore
@@ -38,6 +38,8 @@ class StockApp(SafeSeekApp):
         self.processor: QuoteProcessor | None = None  # set when the quotes agent starts
         # Told after each stored change of the processor (live push registers here).
         self.change_listeners: list[ChangeListener] = []
+        # Told after each batch is applied, before it is stored (live push of forming candles).
+        self.applied_listeners: list[AppliedListener] = []
         settings = get_settings()
         # The signal rules in force (built-in and users'), and where users' rules are kept;
         # agents/rules.py reloads them, the rules API changes them.
@@ -58,6 +60,7 @@ class StockApp(SafeSeekApp):
 
     def use_processor(self, processor: QuoteProcessor) -> None:
         processor.listeners.extend(self.change_listeners)
+        processor.applied_listeners.extend(self.applied_listeners)
         self.processor = processor
 
     def on_webserver_init(self, web: Any) -> None:

@@ -34,7 +34,7 @@ from stockapp.tables.signals.signal import Signal
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
 from stockapp.timer_close import TimerCloser
 
-__all__ = ["ChangeListener", "QuoteProcessor", "RawRecord"]
+__all__ = ["AppliedListener", "ChangeListener", "QuoteProcessor", "RawRecord"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ STUCK_AFTER_TRIES = 5
 
 # Told after each change is stored: (symbols touched, candles closed, signals fired). Live push.
 ChangeListener = Callable[[set[str], list[Candle], list[Signal]], None]
+# Told after a batch is applied, before it is stored: (symbols touched, candles closed). A
+# forming candle is provisional by nature, so live push need not wait for storage to show it.
+AppliedListener = Callable[[set[str], list[Candle]], None]
 
 
 class QuoteProcessor:
@@ -114,6 +117,7 @@ class QuoteProcessor:
         # by the timer after it) starts from its seed again when nothing is stored yet.
         self.seed_dicts: dict[str, dict] = {}
         self.listeners: list[ChangeListener] = []
+        self.applied_listeners: list[AppliedListener] = []
 
     @property
     def rules(self) -> RuleBook | None:
@@ -284,6 +288,7 @@ class QuoteProcessor:
             self.cache, batch, now, self.current_topic_id, self.seed_dicts
         )
         self.position.update(result.positions)
+        self._tell_applied(result)
         await self._emit(result)
         self.stats.add(result.stats)
         self.invalid_by_reason.update(o.kind for o in result.outputs if o.kind is not None)
@@ -304,6 +309,18 @@ class QuoteProcessor:
             self.stats.seeded += 1
             self.quota.added()
         return seeds
+
+    def _tell_applied(self, result: BatchResult) -> None:
+        """Tell the applied listeners (live push of forming candles). Only a view of what is
+        about to be stored: a listener that fails is logged, never fails the batch."""
+        if not self.applied_listeners or not result.states:
+            return
+        touched = result.touched
+        for listener in self.applied_listeners:
+            try:
+                listener(touched, result.closed)
+            except Exception:
+                log.exception("a listener of applied batches failed")
 
     # -- the timer ---------------------------------------------------------------------------
 

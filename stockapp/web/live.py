@@ -1,10 +1,16 @@
-"""Live push: a WebSocket per chart, fed by the processor right after each change is stored.
+"""Live push: a WebSocket per chart, fed by the processor as each batch is applied and stored.
 
 ``GET /api/live/{symbol}?interval=1m`` upgrades to a WebSocket that receives JSON messages
-``{"type": "candle", "symbol", "interval", "candle": {...}, "sent_at": <epoch ms>}``: every
-newly closed candle, then the forming one, after each batch or timer close touching the symbol;
-and ``{"type": "signal", ..., "signal": {...}}`` for each rule that fired on its candles.
-The worker that owns the symbol's partition produces them; any other worker relays its stream.
+``{"type": "candle", "symbol", "interval", "candle": {...}, "sent_at": <epoch ms>}`` and
+``{"type": "signal", ..., "signal": {...}}`` for each rule that fired on its candles.
+
+A forming candle is provisional by nature: it is pushed as soon as a batch that changed it is
+applied, before the batch is stored. A closed candle is pushed only once it is stored, followed
+by the forming one after it; a batch that closes a candle of a subscription pushes that
+subscription's candles only then, so a client never receives a candle older than one it has.
+A batch that fails to store is applied again from the stored state and pushes the same forming
+candle again. The worker that owns the symbol's partition produces them; any other worker
+relays its stream.
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ class Hub:
         self.dropped = 0  # clients disconnected for being too slow, since the start
         self.per_client: Counter[str] = Counter()  # open connections by client address
         self.refused: Counter[str] = Counter()  # handshakes refused: worker or client limit
+        # Subscriptions whose forming candles went out when the batch being stored was applied.
+        self.pushed_early: set[tuple[str, str]] = set()
 
     def reserve(self, client: str | None) -> tuple[int, str] | None:
         """Take a connection's place before its handshake, or say why not (status, message).
@@ -111,9 +119,40 @@ class Hub:
             if not queues:
                 del self.subscribers[(symbol, interval)]
 
+    def on_applied(self, touched: set[str], closed: list[Candle]) -> None:
+        """A batch is applied, not stored yet: push the forming candles of the subscriptions
+        it touched, but of those where it closed a candle (pushed once stored, in order)."""
+        self.pushed_early.clear()
+        if not self.subscribers:
+            return
+        proc = self.processor()
+        if proc is None:
+            return
+        closing = {(c.symbol, c.interval) for c in closed}
+        for key, queues in list(self.subscribers.items()):
+            symbol, interval = key
+            if symbol not in touched or key in closing:
+                continue
+            now = int(time.time() * 1000)
+            messages = [
+                {
+                    "type": "candle",
+                    "symbol": symbol,
+                    "interval": interval,
+                    "candle": from_candle(c, v),
+                    "sent_at": now,
+                }
+                for c, v in proc.forming(symbol, interval)
+            ]
+            self.pushed_early.add(key)
+            if messages:
+                for subscriber in queues:
+                    subscriber.offer(messages)
+
     def on_change(
         self, touched: set[str], closed: list[Candle], signals: list[Signal] | None = None
     ) -> None:
+        early, self.pushed_early = self.pushed_early, set()
         if not self.subscribers:
             return
         proc = self.processor()
@@ -125,7 +164,10 @@ class Hub:
                 for c in closed
                 if c.symbol == symbol and c.interval == interval
             ]
-            if proc is not None:
+            # Pushed when applied, unless a candle of it closed since (a pair pushed early had
+            # none close in its batch: an entry left by a batch that then failed to store
+            # holds back nothing but a repeat of an unchanged forming candle).
+            if proc is not None and ((symbol, interval) not in early or candles):
                 candles += [from_candle(c, v) for c, v in proc.forming(symbol, interval)]
             now = int(time.time() * 1000)
             messages = [
@@ -156,6 +198,7 @@ class Hub:
 
 hub = Hub(lambda: app.view)
 app.change_listeners.append(hub.on_change)
+app.applied_listeners.append(hub.on_applied)
 
 
 def live_client(request: Request) -> str | None:

@@ -1,0 +1,88 @@
+"""Live push: a forming candle goes out as soon as its batch is applied, a closed candle only
+once it is stored, and a client never receives a candle older than one it already has."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from stockapp.partitioning import partition_for
+from stockapp.processing import QuoteProcessor, RawRecord
+from stockapp.settings import load_settings
+from stockapp.web import live
+from tests.fakes import Effects, Table
+
+T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
+
+
+def tick(symbol: str, ts: int, price: float, offset: int) -> RawRecord:
+    key = symbol.encode()
+    body = {"symbol": symbol, "ts": ts, "price": price, "volume": 10}
+    return RawRecord(key, orjson.dumps(body), partition_for(key, 8), offset)
+
+
+def setup():
+    effects = Effects()
+    settings = load_settings().model_copy(update={"intervals": ("1m",)})
+    proc = QuoteProcessor(
+        settings, Table(effects), effects, effects.publish, clock=lambda: (T0 + 3_600_000) / 1000
+    )
+    hub = live.Hub(lambda: proc)
+    subscriber = hub.subscribe("AAPL", "1m")
+
+    def applied(touched, closed):
+        hub.on_applied(touched, closed)
+        effects.log.append(("applied", subscriber.queue.qsize()))
+
+    def changed(touched, closed, signals):
+        effects.log.append(("changed",))
+        hub.on_change(touched, closed, signals)
+
+    proc.applied_listeners.append(applied)
+    proc.listeners.append(changed)
+    return proc, effects, subscriber
+
+
+def drain(subscriber: live.Subscriber) -> list[list[tuple[int, float, bool]]]:
+    out = []
+    while True:
+        try:
+            messages = subscriber.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return out
+        candles = [m["candle"] for m in messages]
+        out.append([(c["t"] * 1000, c["c"], c["closed"]) for c in candles])
+
+
+async def test_a_forming_candle_is_pushed_before_its_batch_is_stored():
+    proc, effects, subscriber = setup()
+    await proc.process([tick("AAPL", T0, 10.0, 0), tick("AAPL", T0 + 1000, 11.0, 1)])
+    kinds = [entry[0] for entry in effects.log]
+    # Told before Cassandra and the table; told again once stored.
+    assert kinds.index("applied") < kinds.index("write") < kinds.index("table")
+    assert kinds[-1] == "changed"
+    assert ("applied", 1) in effects.log  # on its way to the client before the write
+    # One message: the forming candle, pushed when applied and not repeated once stored.
+    assert drain(subscriber) == [[(T0, 11.0, False)]]
+
+
+async def test_a_closed_candle_and_the_one_after_it_wait_for_storage_in_order():
+    proc, effects, subscriber = setup()
+    await proc.process([tick("AAPL", T0, 10.0, 0)])
+    drain(subscriber)
+    await proc.process([tick("AAPL", T0 + 66_000, 12.0, 1)])  # closes 14:00, starts 14:01
+    # Nothing early (the batch closed a candle of the subscription); once stored: the closed
+    # candle, then the forming one.
+    assert drain(subscriber) == [[(T0, 10.0, True), (T0 + 60_000, 12.0, False)]]
+
+
+async def test_a_listener_that_fails_does_not_fail_the_batch():
+    proc, effects, _ = setup()
+
+    def broken(touched, closed):
+        raise RuntimeError("a viewer's bug")
+
+    proc.applied_listeners.insert(0, broken)
+    assert await proc.process([tick("AAPL", T0, 10.0, 0)])
+    assert proc.stats["quotes"] == 1
