@@ -43,6 +43,8 @@ SMOKE_SKIPS = {
     "stockapp, 1 worker, no raw-quote rows",
     "stockapp, 1 worker, packed records, no raw-quote rows",
     "stockapp, 2 workers",
+    "Faust no-op agent, uvloop",
+    "stockapp, 1 worker, asyncio loop",
     "Quix Streams, 1m OHLCV",  # needs its own environment (make bench builds it)
     "Quix Streams, 1m OHLCV, candles to Cassandra",
 }
@@ -61,6 +63,11 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
             "Faust no-op agent",
             "take_events(5000, within=0.1), nothing else: Faust's ceiling",
             contenders.faust_noop,
+        ),
+        (
+            "Faust no-op agent, uvloop",
+            "the same on uvloop (Faust's --loop uvloop)",
+            lambda ctx: contenders.faust_noop(ctx, loop="uvloop"),
         ),
         (
             "Quix Streams, 1m OHLCV",
@@ -86,6 +93,11 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
             "stockapp, 1 worker",
             "every interval and indicator, both Cassandra tables, side topics",
             lambda ctx: contenders.stockapp_workers(ctx, 1, {}, profile=True),
+        ),
+        (
+            "stockapp, 1 worker, asyncio loop",
+            "as above on asyncio's event loop (STOCKAPP_EVENT_LOOP=asyncio; the default is uvloop)",
+            lambda ctx: contenders.stockapp_workers(ctx, 1, {"STOCKAPP_EVENT_LOOP": "asyncio"}),
         ),
         (
             "stockapp, 1 worker, no raw-quote rows",

@@ -172,11 +172,13 @@ def _settle(future: asyncio.Future, exc: BaseException | None) -> None:
         future.set_exception(exc)
 
 
-async def faust_noop(ctx: Context) -> Timing:
-    """Faust's own per-record cost: an agent that takes batches and does nothing."""
+async def faust_noop(ctx: Context, loop: str = "aio") -> Timing:
+    """Faust's own per-record cost: an agent that takes batches and does nothing. ``loop``:
+    Faust's event loop choice (its ``--loop``: ``aio``, asyncio's; ``uvloop``)."""
     out = ctx.workdir / f"noop-{uuid.uuid4().hex[:6]}.json"
     env = {
         **os.environ,
+        "FAUST_LOOP": loop,
         "BENCH_TOPIC": ctx.topic,
         "BENCH_COUNT": str(ctx.records),
         "BENCH_OUT": str(out),

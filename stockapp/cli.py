@@ -257,6 +257,16 @@ def _faust_compat_unusable(exc: Exception) -> str:
     )
 
 
+def _use_event_loop(name: str) -> None:
+    """Make ``name`` (STOCKAPP_EVENT_LOOP) the event loop of every loop created from now on."""
+    if name == "uvloop":
+        import asyncio
+
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def _run_worker(faust_args: list[str]) -> int:
     import os
 
@@ -269,6 +279,8 @@ def _run_worker(faust_args: list[str]) -> int:
     redact_secrets(settings.secrets)
     # Before anything else: an exposed worker without a token would serve everyone.
     settings.require_web_protection()
+    # Before any event loop exists: Faust's worker creates its loop through the policy.
+    _use_event_loop(settings.event_loop)
     # Before the imports below, which reach faust_compat and so Faust's private code.
     untested = _require_tested_faust(settings.allow_untested_faust)
     from stockapp import state_budget

@@ -576,6 +576,12 @@ class WorkerSettings(Section):
         "bounds RocksDB's share (Faust's own defaults allow more than 2 GiB each). States are "
         "a few KiB per symbol; raise it when reads from disk show up in profiles.",
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="The worker's event loop: `uvloop` (libuv; measured faster for Faust's "
+        "per-record delivery, docs/performance.md) or `asyncio`, Python's own. The other "
+        "commands use asyncio's.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "WARNING",
         description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`. For the worker it is "
