@@ -164,6 +164,11 @@ class QuoteProcessor:
             first_batch_at=self.first_batch,
         )
 
+    def owns(self, symbol: str) -> bool:
+        """Whether the symbol's partition is assigned to this worker now (not known yet: no)."""
+        owned = self.port.owned()
+        return owned is not None and self.cache.owns(symbol, owned)
+
     def forming(self, symbol: str, interval: str) -> list[tuple[Candle, Values]]:
         """The symbol's forming candles of ``interval`` with provisional indicators; reads only
         (an unknown symbol gets no state)."""

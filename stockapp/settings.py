@@ -786,6 +786,23 @@ class WebSettings(Section):
         "change's messages within this time is disconnected, as is one that falls 256 changes "
         'behind (docs/web.md, "Slow clients").',
     )
+    candle_cache_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        le=2**40,
+        description="Closed candles a worker keeps in memory for `/api/candles` of the symbols "
+        "it owns, at most this many bytes (counted as their JSON); least recently read "
+        '(symbol, interval) first out. `0`: none (docs/web.md, "Candle cache").',
+    )
+    candle_cache_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description="A cached history range is read from Cassandra again after this long: how "
+        "long candles written by another process into a range already served (`stockapp "
+        "backfill` while workers run) may stay unseen. Candles the worker closes itself are "
+        "added as they are stored.",
+    )
     # Computed when the settings are read (a checkout's and an installed package's differ).
     frontend_dist: Path = Field(
         default_factory=_frontend_dist,

@@ -10,12 +10,26 @@ from faust.web import Request, Response
 from stockapp.app import app
 from stockapp.settings import get_settings
 from stockapp.web import describe
+from stockapp.web.candle_cache import CandleCache
 from stockapp.web.http import ApiView, NotFound, owner_url, routed_here
 from stockapp.web.params import parse_candle_query, parse_symbol, parse_symbols_query
 from stockapp.web.payload import from_candle
 from stockapp.web.reader import Reader
 
-reader = Reader(get_settings(), app.cassandra)
+candle_cache = CandleCache(
+    get_settings().candle_cache_bytes,
+    get_settings().candle_cache_seconds,
+    get_settings().indicator_outputs,
+)
+app.change_listeners.append(candle_cache.on_change)
+reader = Reader(get_settings(), app.cassandra, candle_cache)
+
+
+@app.on_partitions_revoked.connect
+async def _forget_cached_candles(app: Any, /, *args: Any, **kwargs: Any) -> None:
+    candle_cache.clear()  # a symbol whose partition moves away has candles closed elsewhere
+
+
 META = describe.meta(get_settings())
 OPENAPI = orjson.dumps(describe.openapi(get_settings()))
 
@@ -67,7 +81,8 @@ class Candles(ApiView):
             last_ms = await reader.last_tick_ms(q.symbol)
             if last_ms is None:
                 raise NotFound(f"unknown symbol {q.symbol}")
-            candles = await reader.candles(q, last_ms)
+            view = app.view
+            candles = await reader.candles(q, last_ms, view is not None and view.owns(q.symbol))
             newest = candles[-1]["t"] if candles else -1
             for candle in forming_json(q.symbol, q.interval):
                 t_ms = candle["t"] * 1000

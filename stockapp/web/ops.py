@@ -17,7 +17,7 @@ from stockapp.faust_compat import consumer_state, producer_client, tables_recove
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import execute
 from stockapp.stats import Snapshot
-from stockapp.web.api import reader
+from stockapp.web.api import candle_cache, reader
 from stockapp.web.guard import REFUSED
 from stockapp.web.live import hub
 from stockapp.web.signals import tail
@@ -126,6 +126,14 @@ class Stats(View):
                     "dropped": hub.dropped,
                     "refused": {"worker": hub.refused["worker"], "client": hub.refused["client"]},
                     "signals_malformed": tail.malformed,
+                },
+                # /api/candles answered from the candle cache, from Cassandra, and what the
+                # cache holds (docs/web.md, "Candle cache").
+                "candle_cache": {
+                    "hits": candle_cache.hits,
+                    "misses": candle_cache.misses,
+                    "bytes": candle_cache.bytes,
+                    "spans": len(candle_cache.spans),
                 },
                 # Requests the web guard refused, by reason (docs/security.md).
                 "refused": dict(REFUSED),

@@ -16,6 +16,7 @@ from stockapp.sinks.cassandra_session import LazySession
 from stockapp.sinks.layout import candle_bucket, quote_day
 from stockapp.tables.signals.signal import Signal
 from stockapp.timestamps import datetime_to_ms, ms_to_datetime
+from stockapp.web.candle_cache import CandleCache
 from stockapp.web.params import CandleQuery, SignalQuery
 from stockapp.web.payload import from_row
 
@@ -29,7 +30,12 @@ SYMBOLS_TTL_S = 5.0
 
 
 class Reader:
-    def __init__(self, settings: Settings, cassandra: LazySession | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        cassandra: LazySession | None = None,
+        cache: CandleCache | None = None,
+    ) -> None:
         self.settings = settings
         self.interval_ms = settings.interval_ms
         self.outputs = settings.indicator_outputs
@@ -38,6 +44,7 @@ class Reader:
         self._lock = asyncio.Lock()
         self._prepared: dict[str, Any] = {}
         self._symbols: tuple[float, list[dict]] | None = None  # (read at, symbols)
+        self.cache = cache  # closed candles of the symbols this worker owns
 
     async def session(self) -> Any:
         async with self._lock:
@@ -160,8 +167,10 @@ class Reader:
             )
         return quote
 
-    async def candles(self, q: CandleQuery, last_tick_ms: int) -> list[dict]:
-        """Closed candles stored for ``q``, ascending: the latest ``limit`` in [start, end)."""
+    async def candles(self, q: CandleQuery, last_tick_ms: int, owned: bool = False) -> list[dict]:
+        """Closed candles stored for ``q``, ascending: the latest ``limit`` in [start, end).
+        ``owned``: this worker owns the symbol's partition, so the candle cache may answer
+        (and keep what Cassandra answers)."""
         interval_ms = self.interval_ms[q.interval]
         # Nothing is stored after the symbol's last tick, so the walk starts there at the latest.
         end = last_tick_ms + interval_ms
@@ -170,7 +179,21 @@ class Reader:
         start = 0 if q.start_ms is None else q.start_ms
         if start >= end:
             return []
+        cache = self.cache if owned else None
+        key = (q.symbol, q.interval)
+        if cache is not None:
+            hit = cache.get(key, start, end, q.limit)
+            if hit is not None:
+                return list(hit)
+            version = cache.version(key)
+        candles = await self._read_candles(q, start, end, interval_ms)
+        if cache is not None:
+            cache.fill(key, start, q.limit, candles, version)
+        return candles
 
+    async def _read_candles(
+        self, q: CandleQuery, start: int, end: int, interval_ms: int
+    ) -> list[dict]:
         last = candle_bucket(max(end - 1, 0), interval_ms)
         first = candle_bucket(start, interval_ms)
         buckets = await self._run("buckets", (q.symbol, q.interval, last, first))

@@ -212,6 +212,10 @@ def test_default_limit_and_ranges_slice_the_same_series(web):
     iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t[20]))
     assert get(port, f"/api/candles/WA?interval=1m&end={iso}&limit=3")[1]["candles"] == full[17:20]
     assert get(port, f"/api/candles/WA?interval=1m&start={t[-1] + 60}")[1]["candles"] == []
+    # The first read filled the worker's candle cache; the others were answered from it, with
+    # what the first read got from Cassandra (the equalities above).
+    cache = get(port, "/stats")[1]["candle_cache"]
+    assert cache["hits"] >= 5 and cache["spans"] >= 1 and cache["bytes"] > 0, cache
 
 
 def test_symbols_and_latest_quote(web):
