@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+from stockapp.checkpoint import StoredListener
 from stockapp.credentials import faust_credentials
 from stockapp.faust_compat import ROCKSDB_SCHEME, SafeSeekApp
 from stockapp.processing import AppliedListener, ChangeListener, QuoteProcessor
@@ -40,6 +41,8 @@ class StockApp(SafeSeekApp):
         self.change_listeners: list[ChangeListener] = []
         # Told after each batch is applied, before it is stored (live push of forming candles).
         self.applied_listeners: list[AppliedListener] = []
+        # Told of closed candles once Cassandra has them (the web's candle cache).
+        self.stored_listeners: list[StoredListener] = []
         settings = get_settings()
         # The signal rules in force (built-in and users'), and where users' rules are kept;
         # agents/rules.py reloads them, the rules API changes them.
@@ -61,6 +64,7 @@ class StockApp(SafeSeekApp):
     def use_processor(self, processor: QuoteProcessor) -> None:
         processor.listeners.extend(self.change_listeners)
         processor.applied_listeners.extend(self.applied_listeners)
+        processor.checkpoint.stored_listeners.extend(self.stored_listeners)
         self.processor = processor
 
     def on_webserver_init(self, web: Any) -> None:

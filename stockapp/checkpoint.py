@@ -4,7 +4,8 @@ A batch of quotes and a timer close both end in a :class:`Change`; the agent, th
 the revocation handler all go through :class:`Checkpoint`, so the order that makes a crash
 harmless is written once:
 
-1. raw quotes, closed candles and final signals are written to Cassandra, and acknowledged;
+1. raw quotes, closed candles and final signals are written to Cassandra, and acknowledged
+   (then the ``stored`` listeners hear of the candles: what reads Cassandra may now see them);
 2. side outputs (late records, dead letters), candles and signals are queued on the producer
    one after the other, then their deliveries are awaited together;
 3. the changed symbol states are written to the table, and their changelog records are
@@ -20,6 +21,7 @@ that fails raises, and nothing after it happens: the caller retries from the sto
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,8 +34,12 @@ from stockapp.side_outputs import Publisher, SideOutputs
 from stockapp.tables.candle import Candle
 from stockapp.tables.signals.signal import Signal
 
+log = logging.getLogger(__name__)
+
 # Returns once the table's writes so far are durable (their changelog records acknowledged)
 Durable = Callable[[], Awaitable[None]]
+# Told of the closed candles once Cassandra acknowledged them (the web's candle cache).
+StoredListener = Callable[[Sequence[Candle]], None]
 
 
 class Writer(Protocol):
@@ -103,6 +109,7 @@ class Checkpoint:
         # Records handed to the producer and not yet acknowledged by the broker (a worker that
         # waits on Kafka shows it here).
         self.pending_sends = 0
+        self.stored_listeners: list[StoredListener] = []
 
     async def commit(self, change: Change) -> None:
         """Stores and publishes the change in the order of the module's docstring. Call with
@@ -110,6 +117,12 @@ class Checkpoint:
         final = [signal for signal in change.signals if not signal.provisional]
         if change.quotes or change.closed or final:
             await self.writer.write(change.quotes, change.closed, final)
+            if change.closed:
+                for listener in self.stored_listeners:
+                    try:
+                        listener(change.closed)
+                    except Exception:  # a reader's view must not fail what is stored
+                        log.exception("a listener of stored candles failed")
         await self._deliver(change)
         for symbol, data in change.states.items():
             self.table[symbol.encode()] = data

@@ -258,13 +258,22 @@ def _faust_compat_unusable(exc: Exception) -> str:
 
 
 def _use_event_loop(name: str) -> None:
-    """Make ``name`` (STOCKAPP_EVENT_LOOP) the event loop of every loop created from now on."""
+    """Make ``name`` (STOCKAPP_EVENT_LOOP) the event loop of every loop created from now on;
+    asyncio's where uvloop is not installed (it has no Windows build)."""
+    import asyncio
+
     if name == "uvloop":
-        import asyncio
-
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        try:
+            import uvloop
+        except ImportError:
+            print(
+                "stockapp: uvloop is not installed here; the worker runs on asyncio's event loop",
+                file=sys.stderr,
+            )
+        else:
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+            return
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
 
 
 def _run_worker(faust_args: list[str]) -> int:
@@ -279,8 +288,6 @@ def _run_worker(faust_args: list[str]) -> int:
     redact_secrets(settings.secrets)
     # Before anything else: an exposed worker without a token would serve everyone.
     settings.require_web_protection()
-    # Before any event loop exists: Faust's worker creates its loop through the policy.
-    _use_event_loop(settings.event_loop)
     # Before the imports below, which reach faust_compat and so Faust's private code.
     untested = _require_tested_faust(settings.allow_untested_faust)
     from stockapp import state_budget
@@ -308,6 +315,10 @@ def _run_worker(faust_args: list[str]) -> int:
 
     if untested is not None:
         _warn_when_started(app, untested)
+    # Faust's worker creates its loop through the policy, in app.main(). Set here, after
+    # Faust is imported (FAUST_LOOP in the environment sets a policy at import), so that
+    # STOCKAPP_EVENT_LOOP decides.
+    _use_event_loop(settings.event_loop)
     sys.argv = ["stockapp", "--loglevel", _LEVELS[settings.log_level], "worker", *faust_args]
     app.main()
     return 0

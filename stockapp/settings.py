@@ -579,8 +579,8 @@ class WorkerSettings(Section):
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop",
         description="The worker's event loop: `uvloop` (libuv; measured faster for Faust's "
-        "per-record delivery, docs/performance.md) or `asyncio`, Python's own. The other "
-        "commands use asyncio's.",
+        "per-record delivery, docs/performance.md; asyncio's where uvloop is not installed) or "
+        "`asyncio`, Python's own. It decides over Faust's `--loop` and `FAUST_LOOP`.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "WARNING",
@@ -791,8 +791,8 @@ class WebSettings(Section):
         ge=0,
         le=2**40,
         description="Closed candles a worker keeps in memory for `/api/candles` of the symbols "
-        "it owns, at most this many bytes (counted as their JSON); least recently read "
-        '(symbol, interval) first out. `0`: none (docs/web.md, "Candle cache").',
+        "it owns, at most this many bytes (the memory their objects take); least recently "
+        'read (symbol, interval) first out. `0`: none (docs/web.md, "Candle cache").',
     )
     candle_cache_seconds: float = Field(
         60.0,

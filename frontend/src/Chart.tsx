@@ -15,7 +15,7 @@ import {
   type Time,
 } from "lightweight-charts";
 import { useEffect, useMemo, useRef, useState } from "react";
-import { DOWN, UP, chartLayout, formatValue, formatVolume, toBar, toLocalTime, toPoint, toVolume, type SeriesSpec } from "./mapping";
+import { DOWN, UP, chartLayout, chartUpdates, formatValue, formatVolume, toBar, toLocalTime, toPoint, toVolume, type SeriesSpec } from "./mapping";
 import type { Shown } from "./prefs";
 import { describeValues, toMarkers } from "./signals";
 import type { ApiCandle, IndicatorInfo, Signal } from "./types";
@@ -68,14 +68,14 @@ function setAll(h: Handles, candles: ApiCandle[]) {
   }
 }
 
-function updateOne(h: Handles, c: ApiCandle) {
+function updateOne(h: Handles, c: ApiCandle, historical: boolean) {
   const time = shift(c.t) as Time;
-  h.candles.update({ ...toBar(c, shift), time });
-  h.volume?.update({ ...toVolume(c, shift), time });
-  for (const [output, series] of Object.entries(h.hists)) series.update(histPoint(c, output));
+  h.candles.update({ ...toBar(c, shift), time }, historical);
+  h.volume?.update({ ...toVolume(c, shift), time }, historical);
+  for (const [output, series] of Object.entries(h.hists)) series.update(histPoint(c, output), historical);
   for (const [name, series] of Object.entries(h.lines)) {
     const p = toPoint(c, name, shift);
-    series.update(p ? { time, value: p.value } : { time });
+    series.update(p ? { time, value: p.value } : { time }, historical);
   }
 }
 
@@ -166,20 +166,15 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shownKey, theme]);
 
-  // Data: a live change touches the last candle or appends one; anything else resets the data.
+  // Data: a live change redraws the candles it changed (the last ones, or the one before during
+  // a grace period) or appends one; anything else resets the data.
   useEffect(() => {
     const h = handles.current;
     if (!h) return;
     const old = h.loaded;
-    const incremental =
-      old.length > 0 &&
-      candles.length > 0 &&
-      candles[0].t === old[0].t &&
-      candles.length - old.length <= 1 &&
-      candles.length >= old.length;
-    if (incremental) {
-      const from = Math.max(old.length - 1, 0);
-      for (const c of candles.slice(from)) updateOne(h, c);
+    const updates = chartUpdates(old, candles);
+    if (updates) {
+      for (const u of updates) updateOne(h, u.candle, u.historical);
     } else {
       const added = old.length && candles.length && candles[0].t < old[0].t ? candles.findIndex((c) => c.t === old[0].t) : 0;
       const range = h.chart.timeScale().getVisibleLogicalRange();

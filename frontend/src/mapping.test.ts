@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chartLayout, formatValue, formatVolume, mergeCandles, toLocalTime, toPoint } from "./mapping";
+import { chartLayout, chartUpdates, formatValue, formatVolume, mergeCandles, toLocalTime, toPoint } from "./mapping";
 import type { ApiCandle, IndicatorInfo } from "./types";
 
 function candle(t: number, o: number, c: number, extra: Partial<ApiCandle["indicators"]> = {}): ApiCandle {
@@ -79,5 +79,32 @@ describe("formatting", () => {
     expect(formatValue(null)).toBe("–");
     expect(formatVolume(1_500_000)).toBe("1.50M");
     expect(formatVolume(950)).toBe("950");
+  });
+});
+
+describe("chartUpdates", () => {
+  const base = [candle(0, 1, 2), candle(60, 2, 3), candle(120, 3, 4)];
+
+  it("redraws the last candle, or appends one", () => {
+    const changed = mergeCandles(base, [candle(120, 3, 5)]);
+    expect(chartUpdates(base, changed)).toEqual([{ candle: changed[2], historical: false }]);
+    const added = mergeCandles(base, [candle(180, 4, 4)]);
+    expect(chartUpdates(base, added)).toEqual([{ candle: added[3], historical: false }]);
+  });
+
+  it("redraws the candle before the last in place when it changes after the next one began", () => {
+    // A grace period: 01:00 still forming (a late tick, then its close) while 02:00 forms.
+    const next = mergeCandles(base, [candle(60, 2, 9), candle(120, 3, 4.5)]);
+    expect(chartUpdates(base, next)).toEqual([
+      { candle: next[1], historical: true },
+      { candle: next[2], historical: false },
+    ]);
+  });
+
+  it("resets when history is prepended or a candle lands between two it has", () => {
+    expect(chartUpdates(base, mergeCandles(base, [candle(-60, 1, 1)]))).toBeNull();
+    const gappy = [candle(0, 1, 2), candle(120, 3, 4)];
+    expect(chartUpdates(gappy, mergeCandles(gappy, [candle(60, 2, 3)]))).toBeNull();
+    expect(chartUpdates([], base)).toBeNull();
   });
 });

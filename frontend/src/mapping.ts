@@ -109,6 +109,32 @@ export function mergeCandles(current: ApiCandle[], incoming: ApiCandle[]): ApiCa
   return [...byStart.values()].sort((a, b) => a.t - b.t);
 }
 
+export interface ChartUpdate {
+  candle: ApiCandle;
+  /** Older than the last candle the chart has: lightweight-charts' historical update. */
+  historical: boolean;
+}
+
+/**
+ * How the chart takes `next` after `old`: the candles to redraw in place, or null when only a
+ * full reset will do (history prepended, a candle between two the chart has). During a grace
+ * period the candle before the last is still forming and changes with it; once it closes its
+ * final values replace the provisional ones. Unchanged candles (the same objects, as
+ * mergeCandles keeps them) are not redrawn.
+ */
+export function chartUpdates(old: ApiCandle[], next: ApiCandle[]): ChartUpdate[] | null {
+  if (old.length === 0 || next.length < old.length || next.length - old.length > 1) return null;
+  const lastOld = old.length - 1;
+  if (next[0].t !== old[0].t || next[lastOld].t !== old[lastOld].t) return null;
+  const last = old[lastOld].t;
+  const updates: ChartUpdate[] = [];
+  for (let i = 0; i < next.length; i++) {
+    if (i < old.length && next[i] === old[i]) continue;
+    updates.push({ candle: next[i], historical: next[i].t < last });
+  }
+  return updates;
+}
+
 /** Values for the crosshair legend, formatted; "–" where there is no value. */
 export function formatValue(value: number | null | undefined, digits = 2): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "–";

@@ -21,7 +21,7 @@ candle_cache = CandleCache(
     get_settings().candle_cache_seconds,
     get_settings().indicator_outputs,
 )
-app.change_listeners.append(candle_cache.on_change)
+app.stored_listeners.append(candle_cache.on_stored)
 reader = Reader(get_settings(), app.cassandra, candle_cache)
 
 
@@ -78,11 +78,14 @@ class Candles(ApiView):
                     forwarded = await self.forward(request, owner)
                     if forwarded is not None:
                         return forwarded
+            view = app.view
+            # Taken before the last tick is read: a candle stored after it may lie beyond the
+            # range the read covers, and must keep that read out of the cache.
+            version = reader.cache_version(q) if view is not None and view.owns(q.symbol) else None
             last_ms = await reader.last_tick_ms(q.symbol)
             if last_ms is None:
                 raise NotFound(f"unknown symbol {q.symbol}")
-            view = app.view
-            candles = await reader.candles(q, last_ms, view is not None and view.owns(q.symbol))
+            candles = await reader.candles(q, last_ms, version)
             newest = candles[-1]["t"] if candles else -1
             for candle in forming_json(q.symbol, q.interval):
                 t_ms = candle["t"] * 1000

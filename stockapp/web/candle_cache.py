@@ -9,7 +9,7 @@ rows into JSON again (most of a request's time: docs/performance.md, "Latency").
 What it holds, per (symbol, interval), is a *span*: every stored closed candle from ``lo`` on,
 as the API's JSON objects (after the read, every later one is closed here). Only a worker that
 owns the symbol's partition caches it. Bounded in bytes (``STOCKAPP_CANDLE_CACHE_BYTES``,
-measured as each candle's encoded JSON, least recently used spans dropped first). Dropped
+the memory its candle objects take, least recently used spans dropped first). Dropped
 whole at each rebalance (a symbol whose partition moved away and back has candles closed
 elsewhere in between), and a span read from Cassandra is read again after
 ``STOCKAPP_CANDLE_CACHE_SECONDS``, which bounds how long candles written by another process
@@ -19,21 +19,32 @@ elsewhere in between), and a span read from Cassandra is read again after
 from __future__ import annotations
 
 import bisect
+import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from stockapp.tables.candle import Candle
-from stockapp.tables.signals.signal import Signal
 from stockapp.web.payload import candle_json
 
 __all__ = ["CandleCache"]
 
 Key = tuple[str, str]  # (symbol, interval)
+
+
+# What a span's lists add per candle: a slot in each of three lists and the start's int.
+PER_CANDLE_OVERHEAD = 3 * 8 + 32
+
+
+def footprint(candle: dict[str, Any]) -> int:
+    """The memory a candle's JSON object takes here: the dicts and their values (the keys are
+    the same few strings for every candle, shared)."""
+    indicators = candle["indicators"]
+    size = sys.getsizeof(candle) + sys.getsizeof(indicators) + PER_CANDLE_OVERHEAD
+    size += sum(sys.getsizeof(v) for k, v in candle.items() if k != "indicators")
+    return size + sum(sys.getsizeof(v) for v in indicators.values() if v is not None)
 
 
 @dataclass(slots=True)
@@ -42,12 +53,12 @@ class Span:
     read_at: float  # monotonic clock of the Cassandra read it came from
     starts: list[int] = field(default_factory=list)  # ascending, ms
     candles: list[dict[str, Any]] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)  # encoded bytes of each candle
+    sizes: list[int] = field(default_factory=list)  # bytes of each candle (``footprint``)
     bytes: int = 0
 
     def put(self, start: int, candle: dict[str, Any]) -> int:
         """Insert or replace the candle starting at ``start``; returns the change in bytes."""
-        size = len(orjson.dumps(candle))
+        size = footprint(candle)
         i = bisect.bisect_left(self.starts, start)
         if i < len(self.starts) and self.starts[i] == start:
             delta = size - self.sizes[i]
@@ -128,10 +139,9 @@ class CandleCache:
         self.bytes += span.bytes
         self._shrink()
 
-    def on_change(
-        self, touched: set[str], closed: list[Candle], signals: list[Signal] | None = None
-    ) -> None:
-        """Candles this worker closed and stored: appended to the spans that reach them."""
+    def on_stored(self, closed: Sequence[Candle]) -> None:
+        """Candles this worker closed, just acknowledged by Cassandra: added to the spans that
+        reach them (before anything else reads Cassandra again, so the cache never lags it)."""
         for candle in closed:
             key = (candle.symbol, candle.interval)
             self.closes[key] = self.closes.get(key, 0) + 1

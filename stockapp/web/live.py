@@ -6,8 +6,8 @@
 
 A forming candle is provisional by nature: it is pushed as soon as a batch that changed it is
 applied, before the batch is stored. A closed candle is pushed only once it is stored, followed
-by the forming one after it; a batch that closes a candle of a subscription pushes that
-subscription's candles only then, so a client never receives a candle older than one it has.
+by the forming ones after it; a batch that closes a candle of a subscription pushes that
+subscription's candles only then (docs/web.md, "Live push latency").
 A batch that fails to store is applied again from the stored state and pushes the same forming
 candle again. The worker that owns the symbol's partition produces them; any other worker
 relays its stream.
@@ -79,8 +79,9 @@ class Hub:
         self.dropped = 0  # clients disconnected for being too slow, since the start
         self.per_client: Counter[str] = Counter()  # open connections by client address
         self.refused: Counter[str] = Counter()  # handshakes refused: worker or client limit
-        # Subscriptions whose forming candles went out when the batch being stored was applied.
-        self.pushed_early: set[tuple[str, str]] = set()
+        # The subscribers whose forming candles went out when the batch being stored was
+        # applied (one who subscribed since gets them once it is stored).
+        self.pushed_early: dict[tuple[str, str], set[Subscriber]] = {}
 
     def reserve(self, client: str | None) -> tuple[int, str] | None:
         """Take a connection's place before its handshake, or say why not (status, message).
@@ -133,18 +134,9 @@ class Hub:
             symbol, interval = key
             if symbol not in touched or key in closing:
                 continue
-            now = int(time.time() * 1000)
-            messages = [
-                {
-                    "type": "candle",
-                    "symbol": symbol,
-                    "interval": interval,
-                    "candle": from_candle(c, v),
-                    "sent_at": now,
-                }
-                for c, v in proc.forming(symbol, interval)
-            ]
-            self.pushed_early.add(key)
+            forming = [from_candle(c, v) for c, v in proc.forming(symbol, interval)]
+            messages = _candle_messages(symbol, interval, forming, int(time.time() * 1000))
+            self.pushed_early[key] = set(queues)
             if messages:
                 for subscriber in queues:
                     subscriber.offer(messages)
@@ -152,35 +144,21 @@ class Hub:
     def on_change(
         self, touched: set[str], closed: list[Candle], signals: list[Signal] | None = None
     ) -> None:
-        early, self.pushed_early = self.pushed_early, set()
+        early, self.pushed_early = self.pushed_early, {}
         if not self.subscribers:
             return
         proc = self.processor()
-        for (symbol, interval), queues in list(self.subscribers.items()):
+        for key, queues in list(self.subscribers.items()):
+            symbol, interval = key
             if symbol not in touched:
                 continue
-            candles = [
+            closing = [
                 from_candle(c, c.indicators)
                 for c in closed
                 if c.symbol == symbol and c.interval == interval
             ]
-            # Pushed when applied, unless a candle of it closed since (a pair pushed early had
-            # none close in its batch: an entry left by a batch that then failed to store
-            # holds back nothing but a repeat of an unchanged forming candle).
-            if proc is not None and ((symbol, interval) not in early or candles):
-                candles += [from_candle(c, v) for c, v in proc.forming(symbol, interval)]
             now = int(time.time() * 1000)
-            messages = [
-                {
-                    "type": "candle",
-                    "symbol": symbol,
-                    "interval": interval,
-                    "candle": candle,
-                    "sent_at": now,
-                }
-                for candle in candles
-            ]
-            messages += [
+            signal_messages = [
                 {
                     "type": "signal",
                     "symbol": symbol,
@@ -191,9 +169,35 @@ class Hub:
                 for signal in signals or ()
                 if signal.symbol == symbol and signal.interval == interval
             ]
-            if messages:
-                for subscriber in queues:
-                    subscriber.offer(messages)
+            # Those who had the forming candles when the batch was applied get only what
+            # storing it adds (nothing closed in it: see on_applied); an entry left by a batch
+            # that then failed to store holds back nothing but a repeat of an unchanged
+            # forming candle. The others get the closed candles, then the forming ones.
+            pushed = queues & early.get(key, set()) if not closing else set()
+            if signal_messages:
+                for subscriber in pushed:
+                    subscriber.offer(signal_messages)
+            rest = queues - pushed
+            if not rest:
+                continue
+            forming = (
+                [from_candle(c, v) for c, v in proc.forming(symbol, interval)]
+                if proc is not None
+                else []
+            )
+            full = _candle_messages(symbol, interval, closing + forming, now) + signal_messages
+            if full:
+                for subscriber in rest:
+                    subscriber.offer(full)
+
+
+def _candle_messages(
+    symbol: str, interval: str, candles: list[dict[str, Any]], now: int
+) -> list[dict[str, Any]]:
+    return [
+        {"type": "candle", "symbol": symbol, "interval": interval, "candle": c, "sent_at": now}
+        for c in candles
+    ]
 
 
 hub = Hub(lambda: app.view)

@@ -167,10 +167,17 @@ class Reader:
             )
         return quote
 
-    async def candles(self, q: CandleQuery, last_tick_ms: int, owned: bool = False) -> list[dict]:
+    def cache_version(self, q: CandleQuery) -> tuple[int, int] | None:
+        """What the candle cache has seen of ``q``'s symbol and interval, before a read; None:
+        no cache. Only for a symbol this worker owns."""
+        return None if self.cache is None else self.cache.version((q.symbol, q.interval))
+
+    async def candles(
+        self, q: CandleQuery, last_tick_ms: int, version: tuple[int, int] | None = None
+    ) -> list[dict]:
         """Closed candles stored for ``q``, ascending: the latest ``limit`` in [start, end).
-        ``owned``: this worker owns the symbol's partition, so the candle cache may answer
-        (and keep what Cassandra answers)."""
+        ``version``: :meth:`cache_version` taken before ``last_tick_ms`` was read, for a symbol
+        this worker owns (None: the candle cache neither answers nor keeps the answer)."""
         interval_ms = self.interval_ms[q.interval]
         # Nothing is stored after the symbol's last tick, so the walk starts there at the latest.
         end = last_tick_ms + interval_ms
@@ -179,15 +186,18 @@ class Reader:
         start = 0 if q.start_ms is None else q.start_ms
         if start >= end:
             return []
-        cache = self.cache if owned else None
+        cache = self.cache if version is not None else None
         key = (q.symbol, q.interval)
         if cache is not None:
             hit = cache.get(key, start, end, q.limit)
             if hit is not None:
                 return list(hit)
-            version = cache.version(key)
         candles = await self._read_candles(q, start, end, interval_ms)
-        if cache is not None:
+        # Kept only when the read reached the open end (every stored closed candle after it
+        # is closed here, and told to the cache): a range cut by ``end`` says nothing of later
+        # candles.
+        open_end = q.end_ms is None or q.end_ms >= last_tick_ms + interval_ms
+        if cache is not None and version is not None and open_end:
             cache.fill(key, start, q.limit, candles, version)
         return candles
 

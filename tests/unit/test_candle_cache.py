@@ -3,10 +3,8 @@ what it does not know, and it stays within its bounds."""
 
 from __future__ import annotations
 
-import orjson
-
 from stockapp.tables.candle import Candle
-from stockapp.web.candle_cache import CandleCache
+from stockapp.web.candle_cache import CandleCache, footprint
 from stockapp.web.payload import candle_json
 
 MIN = 60_000
@@ -72,14 +70,14 @@ def test_candles_closed_here_join_the_range_as_the_reader_would_return_them():
     cache = CandleCache(1 << 20, 60.0, OUTPUTS)
     rows = [stored(i * MIN, float(i)) for i in range(3)]
     cache.fill(KEY, 0, 500, rows, cache.version(KEY))
-    cache.on_change({"AAPL"}, [closed(3 * MIN, 3.0), closed(4 * MIN, 4.0)])
+    cache.on_stored([closed(3 * MIN, 3.0), closed(4 * MIN, 4.0)])
     assert cache.get(KEY, 0, 10 * MIN, 500) == rows + [stored(3 * MIN, 3.0), stored(4 * MIN, 4.0)]
 
 
 def test_a_read_during_which_a_candle_closed_or_partitions_moved_is_not_kept():
     cache = CandleCache(1 << 20, 60.0, OUTPUTS)
     before = cache.version(KEY)
-    cache.on_change({"AAPL"}, [closed(3 * MIN, 3.0)])  # stored while the read ran
+    cache.on_stored([closed(3 * MIN, 3.0)])  # stored while the read ran
     cache.fill(KEY, 0, 500, [stored(0, 0.0)], before)
     assert cache.get(KEY, 0, 10 * MIN, 500) is None
     before = cache.version(KEY)
@@ -90,7 +88,7 @@ def test_a_read_during_which_a_candle_closed_or_partitions_moved_is_not_kept():
 
 def test_a_range_is_read_again_after_its_age_and_the_bytes_stay_bounded():
     clock = Clock()
-    one = len(orjson.dumps(stored(0, 0.0)))
+    one = footprint(stored(0, 0.0))
     cache = CandleCache(10 * one, 60.0, OUTPUTS, clock=clock)
     cache.fill(KEY, 0, 500, [stored(i * MIN, float(i)) for i in range(6)], cache.version(KEY))
     other = ("MSFT", "1m")
@@ -101,3 +99,34 @@ def test_a_range_is_read_again_after_its_age_and_the_bytes_stay_bounded():
     # A range larger than the whole budget is not kept at all.
     cache.fill(KEY, 0, 500, [stored(i * MIN, float(i)) for i in range(11)], cache.version(KEY))
     assert KEY not in cache.spans and cache.bytes <= 10 * one
+
+
+async def test_the_reader_keeps_only_reads_that_reach_the_open_end():
+    """A page of older history (`end=` the oldest candle a chart has) says nothing of the
+    candles after it: it must not become the span later requests are answered from."""
+    from stockapp.settings import load_settings
+    from stockapp.web.params import CandleQuery
+    from stockapp.web.reader import Reader
+
+    cache = CandleCache(1 << 20, 60.0, OUTPUTS)
+    reader = Reader(load_settings(), cassandra=object(), cache=cache)
+    rows = [stored(i * MIN, float(i)) for i in range(10)]
+    reads = []
+
+    async def read(q, start, end, interval_ms):
+        reads.append((start, end))
+        return [r for r in rows if start <= r["t"] * 1000 < end][-q.limit :]
+
+    reader._read_candles = read
+    last_tick = 10 * MIN + 5
+    older = CandleQuery("AAPL", "1m", None, 5 * MIN, 500)
+    version = reader.cache_version(older)
+    assert await reader.candles(older, last_tick, version) == rows[:5]
+    assert KEY not in cache.spans
+    latest = CandleQuery("AAPL", "1m", None, None, 500)
+    assert await reader.candles(latest, last_tick, reader.cache_version(latest)) == rows
+    assert await reader.candles(latest, last_tick, reader.cache_version(latest)) == rows
+    assert await reader.candles(older, last_tick, reader.cache_version(older)) == rows[:5]
+    assert len(reads) == 2  # the older page once, the latest once; the rest from memory
+    # Not the owner (no version): never from the cache.
+    assert await reader.candles(latest, last_tick, None) == rows and len(reads) == 3

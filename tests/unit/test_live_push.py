@@ -23,6 +23,11 @@ def tick(symbol: str, ts: int, price: float, offset: int) -> RawRecord:
 
 
 def setup():
+    proc, effects, subscriber, _ = setup_hub()
+    return proc, effects, subscriber
+
+
+def setup_hub():
     effects = Effects()
     settings = load_settings().model_copy(update={"intervals": ("1m",)})
     proc = QuoteProcessor(
@@ -41,7 +46,7 @@ def setup():
 
     proc.applied_listeners.append(applied)
     proc.listeners.append(changed)
-    return proc, effects, subscriber
+    return proc, effects, subscriber, hub
 
 
 def drain(subscriber: live.Subscriber) -> list[list[tuple[int, float, bool]]]:
@@ -86,3 +91,17 @@ async def test_a_listener_that_fails_does_not_fail_the_batch():
     proc.applied_listeners.insert(0, broken)
     assert await proc.process([tick("AAPL", T0, 10.0, 0)])
     assert proc.stats["quotes"] == 1
+
+
+async def test_a_client_that_subscribes_while_a_batch_is_stored_gets_its_forming_candle():
+    proc, effects, first, hub = setup_hub()
+    hub_ref = {}
+
+    def subscribe_now(touched, closed):
+        # on_applied has run (the listener before this one): a client arrives now.
+        hub_ref["late"] = hub.subscribe("AAPL", "1m")
+
+    proc.applied_listeners.append(subscribe_now)
+    await proc.process([tick("AAPL", T0, 10.0, 0)])
+    assert drain(first) == [[(T0, 10.0, False)]]
+    assert drain(hub_ref["late"]) == [[(T0, 10.0, False)]]
