@@ -23,7 +23,7 @@ from stockapp.records import RawRecord
 from stockapp.rule_runner import signals as run_rules
 from stockapp.settings import Settings
 from stockapp.side_outputs import Publisher, SideOutputs
-from stockapp.state_cache import StateCache
+from stockapp.state_cache import StateCache, live
 from stockapp.stats import Snapshot, Stats, StuckReport
 from stockapp.stream_port import Detached, StreamPort
 from stockapp.symbol_quota import SymbolQuota
@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 
 # A batch that still cannot be stored after this many tries is reported by /ready (503).
 STUCK_AFTER_TRIES = 5
+# The clock's closes: a tick at least this often (quiet symbols, rescans), and as soon as a live
+# symbol's candle is due (its end plus the grace period); a due close that could not happen
+# (a backlog, a run of full batches) is tried again after TIMER_RETRY_SECONDS.
+TIMER_MAX_WAIT_SECONDS = 1.0
+TIMER_RETRY_SECONDS = 0.25
 
 # Told after each change is stored: (symbols touched, candles closed, signals fired). Live push.
 ChangeListener = Callable[[set[str], list[Candle], list[Signal]], None]
@@ -106,6 +111,7 @@ class QuoteProcessor:
         self.drained = False  # the last batch emptied the stream's buffer
         self.last_batch = 0.0  # wall clock of the last batch
         self.first_batch: float | None = None  # wall clock of the first (`make bench` timing)
+        self.next_tick_at = 0.0  # wall clock when the clock's closes should run next
         self.lock = self.checkpoint.lock  # the agent, the timer and a revocation
         # Candles closed per interval, and dead letters per reason class (the /metrics labels).
         self.closed_by_interval: Counter[str] = Counter()
@@ -293,6 +299,7 @@ class QuoteProcessor:
             self.cache, batch, now, self.current_topic_id, self.seed_dicts
         )
         self.position.update(result.positions)
+        self._tick_sooner(result.touched, now)
         self._tell_applied(result)
         await self._emit(result)
         self.stats.add(result.stats)
@@ -352,6 +359,40 @@ class QuoteProcessor:
                 self.forget()
                 self.stats.timer_retries += 1
                 log.exception("closing candles by the timer failed; retrying on the next tick")
+            self._plan_next_tick(self.clock())
+
+    def tick_due(self, now: float) -> bool:
+        """Whether the clock's closes should run now (agents/quotes.py asks every 0.1 s)."""
+        return now >= self.next_tick_at
+
+    def _tick_sooner(self, touched: set[str], now: float) -> None:
+        """A batch may have started a live candle that ends before the next planned tick."""
+        now_ms = int(now * 1000)
+        states = self.cache.states
+        for symbol in touched:
+            state = states.get(symbol)
+            if state is None or not live(state.event_max, now_ms):
+                continue
+            first_end = state.first_end
+            if first_end is not None:
+                due = (first_end + self.spec.grace_ms) / 1000
+                if due < self.next_tick_at:
+                    self.next_tick_at = max(due, now)
+
+    def _plan_next_tick(self, now: float) -> None:
+        """After a tick: the next one when the first live candle is due, at the latest in
+        TIMER_MAX_WAIT_SECONDS (quiet symbols close by the idle time, at this granularity)."""
+        now_ms = int(now * 1000)
+        ends = [
+            first_end
+            for state in self.cache.states.values()
+            if live(state.event_max, now_ms) and (first_end := state.first_end) is not None
+        ]
+        planned = now + TIMER_MAX_WAIT_SECONDS
+        if ends:
+            due = (min(ends) + self.spec.grace_ms) / 1000
+            planned = min(planned, max(due, now + TIMER_RETRY_SECONDS))
+        self.next_tick_at = planned
 
     def _due_positions(self, now: float) -> dict[int, int | None] | None:
         """The position in each partition of a symbol this tick may close, to ask the backlog

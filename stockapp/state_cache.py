@@ -20,7 +20,7 @@ from stockapp.tables.symbol_state import CandleSpec, SymbolState
 __all__ = ["LIVE_WINDOW_MS", "StateCache", "live"]
 
 # A symbol whose event time is this close to the wall clock is "live": its candles also close
-# by the wall clock, so a quiet live symbol's candle closes about grace + 1 s after its end.
+# by the wall clock, so a quiet live symbol's candle closes just after its end plus the grace.
 LIVE_WINDOW_MS = 60_000
 
 

@@ -1,0 +1,73 @@
+"""When the clock's closes run: as soon as a live candle is due (its end plus the grace
+period), at least once a second, and soon again when a due close could not happen."""
+
+from __future__ import annotations
+
+import orjson
+
+from stockapp.partitioning import partition_for
+from stockapp.processing import (
+    TIMER_MAX_WAIT_SECONDS,
+    TIMER_RETRY_SECONDS,
+    QuoteProcessor,
+    RawRecord,
+)
+from stockapp.settings import load_settings
+from tests.fakes import Effects, Table
+
+NOW = 1_767_621_600.0 + 3_600 + 20  # 15:00:20 UTC, 2026-01-05
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def tick(symbol: str, ts_ms: int, price: float, offset: int) -> RawRecord:
+    key = symbol.encode()
+    body = {"symbol": symbol, "ts": ts_ms, "price": price, "volume": 10}
+    return RawRecord(key, orjson.dumps(body), partition_for(key, 8), offset)
+
+
+def make(clock: Clock) -> tuple[QuoteProcessor, Effects]:
+    effects = Effects()
+    settings = load_settings().model_copy(update={"intervals": ("1m",), "grace_seconds": 5.0})
+    return QuoteProcessor(settings, Table(effects), effects, effects.publish, clock=clock), effects
+
+
+async def test_a_live_candle_is_closed_as_soon_as_it_is_due():
+    clock = Clock(NOW)
+    proc, effects = make(clock)
+    assert proc.tick_due(NOW)  # nothing planned yet
+    await proc.on_timer()
+    assert proc.next_tick_at == NOW + TIMER_MAX_WAIT_SECONDS  # nothing forming
+    await proc.process([tick("AAPL", int(NOW * 1000) - 1000, 10.0, 0)])
+    minute_end = 1_767_621_600.0 + 3_600 + 60  # 15:01:00
+    assert proc.next_tick_at == NOW + TIMER_MAX_WAIT_SECONDS  # due later than that
+    clock.now = minute_end - 0.5
+    await proc.on_timer()
+    assert proc.next_tick_at == minute_end + 0.5  # at least once a second
+    clock.now = minute_end + 4.5
+    await proc.on_timer()
+    assert proc.next_tick_at == minute_end + 5.0  # the end plus the grace period, not later
+    assert not proc.tick_due(minute_end + 4.9) and proc.tick_due(minute_end + 5.0)
+    clock.now = minute_end + 5.0
+    await proc.on_timer()
+    assert [c.start for c in effects.candles] == [int(minute_end * 1000) - 60_000]
+
+
+async def test_a_batch_brings_the_next_tick_forward_and_a_blocked_close_retries_soon():
+    clock = Clock(NOW)
+    proc, _ = make(clock)
+    proc.next_tick_at = NOW + 1000  # as if planned long ahead
+    await proc.process([tick("AAPL", int(NOW * 1000) - 1000, 10.0, 0)])
+    minute_end = 1_767_621_600.0 + 3_600 + 60
+    assert proc.next_tick_at == minute_end + 5.0
+    # Due, but a run of full batches holds the close back: tried again shortly.
+    clock.now = minute_end + 5.0
+    proc.drained, proc.last_batch = False, clock.now
+    await proc.on_timer()
+    assert proc.next_tick_at == clock.now + TIMER_RETRY_SECONDS
