@@ -58,12 +58,32 @@ def _frame(quotes: list[Quote], interval: Interval) -> pd.DataFrame:
         bar = q.bar()
         if bar.end > interval.window(bar.ts)[1]:
             continue
-        rows.append((q.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.pv))
+        rows.append(
+            (
+                q.symbol,
+                bar.ts,
+                bar.open,
+                bar.high,
+                bar.low,
+                bar.close,
+                bar.volume,
+                bar.pv,
+                bar.priced,
+            )
+        )
     frame = pd.DataFrame(
-        rows, columns=["symbol", "ts", "open", "high", "low", "close", "volume", "pv"]
+        rows, columns=["symbol", "ts", "open", "high", "low", "close", "volume", "pv", "priced"]
     )
     frame["arrival"] = range(len(frame))
+    # Prices of priced trades only: a window's prices come from them when it has any
+    # (volume-only trades, tables/candle.py); pandas' first/last/max/min skip the gaps.
+    for column in PRICES:
+        frame[f"priced_{column}"] = frame[column].where(frame["priced"])
     return frame
+
+
+PRICES = ("open", "high", "low", "close")
+_AGG = {"open": "first", "high": "max", "low": "min", "close": "last"}
 
 
 def candles(
@@ -89,15 +109,15 @@ def candles(
             )
         bars = resampled.agg(
             {
-                "open": "first",
-                "high": "max",
-                "low": "min",
-                "close": "last",
+                **_AGG,
+                **{f"priced_{column}": how for column, how in _AGG.items()},
                 "ts": "count",
                 "volume": "sum",
                 "pv": "sum",
             }
         )
+        for column in PRICES:
+            bars[column] = bars.pop(f"priced_{column}").fillna(bars[column])
         bars = bars.rename(columns={"ts": "trades"})
         bars = bars[bars["trades"] > 0].copy()
         bars["symbol"] = symbol

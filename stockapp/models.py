@@ -27,6 +27,9 @@ class Quote:
     # Names the quote at its source, so a repeat (a resend, a poller that restarted) can be
     # told from a new quote with the same values. A bar's is its start and length.
     id: str | None = None
+    # A trade the tape's rules keep out of the last sale, high and low (an average-price or an
+    # out-of-sequence print): it counts in volume only (tables/candle.py, docs/sources.md).
+    volume_only: bool = False
 
     @property
     def is_bar(self) -> bool:
@@ -35,7 +38,7 @@ class Quote:
     def bar(self) -> Bar:
         """What this quote adds to a candle."""
         if self.bar_seconds is None:
-            return Bar.tick(self.ts, self.price, self.volume)
+            return Bar.tick(self.ts, self.price, self.volume, not self.volume_only)
         # A bar has all four (stockapp/validation.py refuses a record with only some of them).
         assert self.open is not None and self.high is not None and self.low is not None
         return Bar.ohlc(
@@ -53,6 +56,8 @@ class Quote:
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
+        if self.volume_only:
+            data["volume_only"] = True
         return data
 
 

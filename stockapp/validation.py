@@ -242,6 +242,9 @@ def _fields(
     quote_id = data.get("id")
     if quote_id is not None and (not isinstance(quote_id, str) or not 0 < len(quote_id) <= 64):
         raise InvalidQuote(Reason.WRONG_TYPE, "id must be a string of 1 to 64 characters")
+    volume_only = data.get("volume_only", False)
+    if not isinstance(volume_only, bool):
+        raise InvalidQuote(Reason.WRONG_TYPE, "volume_only must be a boolean")
     quote = Quote(
         symbol=symbol,
         ts=ts,
@@ -251,9 +254,12 @@ def _fields(
         ask=_positive(data, "ask", required=False),
         source=source,
         id=quote_id,
+        volume_only=volume_only,
     )
     present = [name for name in _BAR_FIELDS if data.get(name) is not None]
     if present:
+        if volume_only:
+            raise InvalidQuote(Reason.WRONG_TYPE, "volume_only is for trades, not bars")
         if len(present) != len(_BAR_FIELDS):
             missing = [name for name in _BAR_FIELDS if name not in present]
             raise InvalidQuote(Reason.MISSING_FIELD, f"bar record is missing {', '.join(missing)}")
@@ -319,6 +325,8 @@ REASON_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ISO-8601",
             "UTC offset",
             "positive integer",
+            "must be a boolean",
+            "is for trades",
         ),
     ),
 )

@@ -3,6 +3,12 @@
 Open and close follow event time, not arrival: the open is the earliest tick (the first to
 arrive among equal times), the close the latest (the last to arrive among equal times), which
 is exactly ``first``/``last`` of a pandas resample over ticks stably sorted by time.
+
+A trade that the tape's rules keep out of the last sale price (an average-price or an
+out-of-sequence print, docs/sources.md) is a *volume-only* bar (``priced`` false): it adds its
+volume, its price x volume and a trade to the candle, and sets none of open, high, low or
+close, unless the candle holds nothing else: a window whose only trades are volume-only takes
+its prices from them, the only prices there are. Its first priced trade replaces them.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ class Bar:
     volume: float
     pv: float  # price x volume (typical price (h + l + c) / 3 for bars), for VWAP
     span_ms: int = 0
+    priced: bool = True  # False: a volume-only trade (see the module's docstring)
 
     @classmethod
-    def tick(cls, ts: int, price: float, volume: float) -> Bar:
-        return cls(ts, price, price, price, price, volume, price * volume)
+    def tick(cls, ts: int, price: float, volume: float, priced: bool = True) -> Bar:
+        return cls(ts, price, price, price, price, volume, price * volume, 0, priced)
 
     @classmethod
     def ohlc(
@@ -66,6 +73,8 @@ class Candle:
     pv: float  # sum of price x volume (typical price for bars), for VWAP
     closed: bool = False
     indicators: dict[str, float | None] = field(default_factory=dict)
+    # False while every trade in the candle is volume-only (the module's docstring).
+    priced: bool = True
 
     @classmethod
     def first(cls, symbol: str, interval: str, start: int, end: int, bar: Bar) -> Candle:
@@ -84,6 +93,7 @@ class Candle:
             open_ts=bar.ts,
             close_ts=bar.ts,
             pv=bar.pv,
+            priced=bar.priced,
         )
 
     @classmethod
@@ -96,14 +106,20 @@ class Candle:
 
     def merge(self, bar: Bar) -> None:
         """Fold one more tick or bar in."""
-        if bar.ts < self.open_ts:
+        if bar.priced and not self.priced:  # the first price of the tape's own
             self.open, self.open_ts = bar.open, bar.ts
-        if bar.ts >= self.close_ts:
             self.close, self.close_ts = bar.close, bar.ts
-        if bar.high > self.high:
-            self.high = bar.high
-        if bar.low < self.low:
-            self.low = bar.low
+            self.high, self.low = bar.high, bar.low
+            self.priced = True
+        elif bar.priced or not self.priced:
+            if bar.ts < self.open_ts:
+                self.open, self.open_ts = bar.open, bar.ts
+            if bar.ts >= self.close_ts:
+                self.close, self.close_ts = bar.close, bar.ts
+            if bar.high > self.high:
+                self.high = bar.high
+            if bar.low < self.low:
+                self.low = bar.low
         self.volume += bar.volume
         self.pv += bar.pv
         self.trades += 1
@@ -112,7 +128,7 @@ class Candle:
         # Spelled out rather than dataclasses.asdict, which deep-copies field by field
         # (docs/operations.md#problems-seen-and-fixed). Every field is immutable but
         # ``indicators``, whose values are floats or None, so a shallow copy of it is enough.
-        return {
+        data = {
             "symbol": self.symbol,
             "interval": self.interval,
             "start": self.start,
@@ -129,6 +145,9 @@ class Candle:
             "closed": self.closed,
             "indicators": dict(self.indicators),
         }
+        if not self.priced:  # rare: the state of every other candle stays as it was
+            data["priced"] = False
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Candle:
@@ -156,6 +175,7 @@ class Settled:
     volume: float = 0.0
     pv: float = 0.0
     trades: int = 0
+    priced: bool = True  # as Candle.priced; meaningless while ``trades`` is 0
 
     @classmethod
     def of(cls, candle: Candle) -> Settled:
@@ -173,10 +193,18 @@ class Settled:
             candle.volume,
             candle.pv,
             candle.trades,
+            candle.priced,
         )
 
     def merge(self, bar: Bar, seq: int) -> None:
-        first = not self.trades
+        first = not self.trades or (bar.priced and not self.priced)
+        if first:
+            self.priced = bar.priced
+        elif not bar.priced and self.priced:  # volume only
+            self.volume += bar.volume
+            self.pv += bar.pv
+            self.trades += 1
+            return
         if first or (bar.ts, seq) < (self.open_ts, self.open_seq):
             self.open, self.open_ts, self.open_seq = bar.open, bar.ts, seq
         if first or (bar.ts, seq) > (self.close_ts, self.close_seq):
@@ -204,10 +232,11 @@ class Settled:
             self.open_ts,
             self.close_ts,
             self.pv,
+            priced=self.priced,
         )
 
     def to_list(self) -> list[Any]:
-        return [
+        data = [
             self.open,
             self.open_ts,
             self.open_seq,
@@ -220,6 +249,9 @@ class Settled:
             self.pv,
             self.trades,
         ]
+        if not self.priced:
+            data.append(False)
+        return data
 
     @classmethod
     def from_list(cls, data: list[Any]) -> Settled:

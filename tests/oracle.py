@@ -24,6 +24,9 @@ class Tick:
     ts: int  # epoch ms
     price: float
     volume: float
+    # A trade kept out of the last sale, high and low: in volume (and VWAP) only, unless its
+    # window holds no other kind of trade (docs/sources.md, "Trade conditions").
+    volume_only: bool = False
 
 
 def day_window(ts: int, tz: str) -> tuple[int, int]:
@@ -126,6 +129,7 @@ def expected_candles(
     for column in ("open", "high", "low", "close"):
         frame[column] = frame["price"]
     frame["pv"] = frame["price"] * frame["volume"]
+    frame["priced"] = [not t.volume_only for t in ticks]
     return _resampled(frame, interval, tz, indicators)
 
 
@@ -140,6 +144,7 @@ class OhlcBar:
     low: float
     close: float
     volume: float
+    volume_only: bool = False  # a tick only (as Tick.volume_only)
 
 
 def expected_bar_candles(
@@ -153,6 +158,7 @@ def expected_bar_candles(
         columns=["symbol", "ts", "open", "high", "low", "close", "volume"],
     )
     frame["pv"] = (frame["high"] + frame["low"] + frame["close"]) / 3 * frame["volume"]
+    frame["priced"] = [not b.volume_only for b in bars]
     return _resampled(frame, interval, tz, indicators)
 
 
@@ -176,6 +182,19 @@ def _resampled(frame: pd.DataFrame, interval: str, tz: str, indicators: str) -> 
             volume=("volume", "sum"),
             pv=("pv", "sum"),
         )
+        if "priced" in group:
+            # A window's prices are those of its trades that update the last sale, if it has
+            # any; pandas' first/max/min/last skip the volume-only trades' gaps.
+            prices = group[["open", "high", "low", "close"]].where(group["priced"], axis=0)
+            if interval == "1d":
+                tape_resampled = prices.tz_convert(tz).resample("1D")
+            else:
+                tape_resampled = prices.resample(f"{INTRADAY_MS[interval]}ms", origin="epoch")
+            tape = tape_resampled.agg(
+                {"open": "first", "high": "max", "low": "min", "close": "last"}
+            )
+            for column in ("open", "high", "low", "close"):
+                candles[column] = tape[column].where(tape[column].notna(), candles[column])
         candles = candles[candles["trades"] > 0]
         starts = [int(ix.value // 1_000_000) for ix in candles.index]
         candles = candles.reset_index(drop=True)

@@ -44,7 +44,10 @@ def expected(arrivals: list[tuple[str | None, Bar]], interval: str) -> pd.DataFr
                 counted[key] = bar  # re-inserted: the revision's arrival is its place
         end = bar.ts + bar.span_ms
         latest_end = end if latest_end is None else max(latest_end, end)
-    bars = [OhlcBar("X", b.ts, b.open, b.high, b.low, b.close, b.volume) for b in counted.values()]
+    bars = [
+        OhlcBar("X", b.ts, b.open, b.high, b.low, b.close, b.volume, not b.priced)
+        for b in counted.values()
+    ]
     return expected_bar_candles(bars, interval, TZ)
 
 
@@ -161,7 +164,7 @@ def test_bars_kept_with_values_by_a_state_before_bounded_ids_count_once():
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["bar", "tick", "revision"]),
+            st.sampled_from(["bar", "tick", "revision", "volume-only tick"]),
             st.integers(0, 40),  # minute
             st.sampled_from([0, 0, 1_000, 30_000]),  # ms into it: ticks tie with bar starts
             st.floats(1, 100),
@@ -174,11 +177,13 @@ def test_bars_kept_with_values_by_a_state_before_bounded_ids_count_once():
 )
 def test_revisions_among_ticks_match_pandas_exactly(raw, roundtrip):
     """Ticks are settled at once; a revision rebuilds its candles from the settled part and
-    the other revisable bars, so open, high, low and close are exact, ties by arrival."""
+    the other revisable bars, so open, high, low and close are exact, ties by arrival. Some
+    ticks are volume-only trades, which set prices only in a window of nothing else."""
     arrivals: list[tuple[str | None, Bar]] = []
     for kind, minute, into, price, volume in raw:
-        if kind == "tick":
-            arrivals.append((None, Bar.tick(T0 + minute * 60_000 + into, price, float(volume))))
+        if kind.endswith("tick"):
+            ts, priced = T0 + minute * 60_000 + into, kind == "tick"
+            arrivals.append((None, Bar.tick(ts, price, float(volume), priced)))
             continue
         spread = (price % 3) + (1 if kind == "revision" else 0)
         bar = minute_bar(minute, price, price + spread, price - spread / 2, price, float(volume))

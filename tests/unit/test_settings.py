@@ -130,9 +130,7 @@ def test_in_a_checkout_the_defaults_are_the_repository_s(monkeypatch):
     )
 
 
-def test_an_installed_package_keeps_its_files_in_the_user_s_data_directory(
-    monkeypatch, tmp_path
-):
+def test_an_installed_package_keeps_its_files_in_the_user_s_data_directory(monkeypatch, tmp_path):
     """Installed from a wheel, the package's parent is site-packages: nothing may go there."""
     from stockapp import settings as module
 

@@ -25,7 +25,8 @@ def run_states(ticks: list[Tick], roundtrip_every: int = 0):
     late: list[set[str]] = []
     for offset, tick in enumerate(ticks):
         state = states.get(tick.symbol) or SymbolState(tick.symbol, SPEC)
-        applied = state.apply(Bar.tick(tick.ts, tick.price, tick.volume), offset, closed)
+        bar = Bar.tick(tick.ts, tick.price, tick.volume, not tick.volume_only)
+        applied = state.apply(bar, offset, closed)
         late.append(set(applied.late))
         if roundtrip_every and offset % roundtrip_every == 0:
             state = SymbolState.from_dict(json.loads(json.dumps(state.to_dict())), SPEC)
@@ -145,6 +146,43 @@ def test_any_stream_matches_pandas(raw):
     closed, late = run_states(ticks)
     assert late == late_intervals(ticks, INTERVALS, GRACE_MS, TZ)
     assert_candles_equal(closed, ticks, late)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 400_000), st.integers(1, 10_000), st.integers(0, 1000), st.booleans()
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(0, 7),
+)
+@settings(max_examples=150, deadline=None)
+def test_volume_only_trades_count_in_volume_and_set_no_price_where_others_do(raw, roundtrip):
+    """Any mix of trades that update the last sale and volume-only ones, in any order, late
+    or not, through state round trips: candles equal the pandas oracle exactly."""
+    base = 1_767_620_400_000
+    ticks = [
+        Tick("SYM", base + ts, price / 100, float(volume), volume_only)
+        for ts, price, volume, volume_only in raw
+    ]
+    closed, late = run_states(ticks, roundtrip_every=roundtrip)
+    assert late == late_intervals(ticks, INTERVALS, GRACE_MS, TZ)
+    assert_candles_equal(closed, ticks, late)
+
+
+def test_a_volume_only_trade_keeps_the_prices_of_its_candle():
+    state = SymbolState("SYM", SPEC)
+    closed: list[Candle] = []
+    state.apply(Bar.tick(1_000, 50.0, 1.0, priced=False), 0, closed)  # alone: its price
+    state.apply(Bar.tick(2_000, 10.0, 2.0), 1, closed)  # the tape's first: replaces it
+    state.apply(Bar.tick(3_000, 99.0, 4.0, priced=False), 2, closed)
+    state.close_all(closed)
+    minute = next(c for c in closed if c.interval == "1m")
+    assert (minute.open, minute.high, minute.low, minute.close) == (10.0, 10.0, 10.0, 10.0)
+    assert (minute.volume, minute.trades, minute.priced) == (7.0, 3, True)
+    assert minute.pv == 50.0 + 20.0 + 396.0
 
 
 def test_state_written_before_indicators_were_keyed_still_loads():
