@@ -83,6 +83,13 @@ def _source_spec(args: argparse.Namespace, end_ms: int | None = None) -> SourceS
         )
     if args.bar_interval not in INTRADAY_SECONDS:
         raise StockappError(f"--bar-interval must be one of {', '.join(INTRADAY_SECONDS)}")
+    if args.source in ("finnhub", "alpaca"):
+        return replace(
+            spec,
+            feed=args.feed,
+            channel=getattr(args, "channel", "trades"),
+            start_ms=getattr(args, "start_ms", None),
+        )
     if args.source == "alphavantage":
         every = getattr(args, "every", 30.0)
         if every < 1:
@@ -160,6 +167,10 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     if args.source == "simulator":
         end = end if end is not None else int(time.time() * 1000) // 1000 * 1000
         start = start if start is not None else end - 86_400_000
+    if args.source == "alpaca":
+        if start is None:
+            raise StockappError("backfill --source alpaca needs --from")
+        end = end if end is not None else int(time.time() * 1000)
     args.start_ms = start
     spec = _source_spec(args, end_ms=end)
     quotes = asyncio.run(collect(spec, settings))
@@ -324,6 +335,15 @@ def _run_worker(faust_args: list[str]) -> int:
     return 0
 
 
+def _feed_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--feed",
+        choices=["iex", "sip"],
+        default="iex",
+        help="alpaca: IEX (the free plan) or SIP (all US exchanges, paid plans)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stockapp", description="stockapp command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -336,7 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--keyspace", help="override STOCKAPP_CASSANDRA_KEYSPACE")
     mig.set_defaults(func=_cmd_migrate)
     prod = sub.add_parser("produce", help="publish quotes from a source to Kafka")
-    prod.add_argument("--source", choices=["simulator", "csv", "alphavantage"], default="simulator")
+    prod.add_argument(
+        "--source",
+        choices=["simulator", "csv", "alphavantage", "finnhub", "alpaca"],
+        default="simulator",
+    )
     prod.add_argument(
         "--mode",
         choices=["quote", "intraday"],
@@ -356,6 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="compact",
         help="alphavantage intraday: last 100 bars, or the full series",
     )
+    _feed_options(prod)
+    prod.add_argument(
+        "--channel",
+        choices=["trades", "bars"],
+        default="trades",
+        help="alpaca: trades, or minute bars (and their updates)",
+    )
     prod.add_argument("--file", help="CSV of ticks or bars (csv; see docs/sources.md)")
     prod.add_argument(
         "--speed",
@@ -366,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     prod.add_argument("--strict", action="store_true", help="csv: stop at the first bad row")
     prod.add_argument("--bar-seconds", type=int, default=60, help="csv: length of each bar")
     prod.add_argument(
-        "--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols (simulator)"
+        "--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols"
     )
     prod.add_argument(
         "--rate",
@@ -402,7 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     prod.add_argument("--prices", help="simulator: starting prices, e.g. AAPL=231.5,MSFT=410")
     prod.set_defaults(func=_cmd_produce)
     back = sub.add_parser("backfill", help="load history into Cassandra and seed the stream")
-    back.add_argument("--source", choices=["simulator", "csv", "alphavantage"], default="simulator")
+    back.add_argument(
+        "--source", choices=["simulator", "csv", "alphavantage", "alpaca"], default="simulator"
+    )
     back.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS))
     back.add_argument("--intervals", help="comma-separated (default: STOCKAPP_INTERVALS)")
     back.add_argument(
@@ -421,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulator: event time between two ticks (all symbols)",
     )
     back.add_argument("--bar-interval", default="1min", help="alphavantage: 1min..60min")
+    _feed_options(back)
     back.set_defaults(func=_cmd_backfill)
     chk = sub.add_parser("check", help="check that Kafka and Cassandra answer")
     chk.set_defaults(func=_cmd_check)

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 
+from stockapp.errors import StockappError
 from stockapp.models import Quote
 from stockapp.settings import Settings
 from stockapp.sources.factory import Pacer, Quotes, SourceSpec, open_source
@@ -64,10 +65,28 @@ async def publish(
         return SendSummary()
     hold = linger if pack > 1 else 0.0
     began = time.monotonic()
+    async with QuoteProducer(settings, pack=pack) as producer:
+        try:
+            await _pump(producer, quotes, pacer, count, chunk, hold, stop, began)
+        except StockappError as exc:  # the source gave up (a refused key): flush what came
+            producer.summary.stopped_by = str(exc)
+    return producer.summary
+
+
+async def _pump(
+    producer: QuoteProducer,
+    quotes: Quotes,
+    pacer: Pacer,
+    count: int | None,
+    chunk: int,
+    hold: float,
+    stop: asyncio.Event,
+    began: float,
+) -> None:
     due: list[Quote] = []
     due_since = 0.0
     sent = 0
-    async with QuoteProducer(settings, pack=pack) as producer:
+    try:
         async for quote in _each(quotes, stop):
             if stop.is_set():
                 break
@@ -98,9 +117,12 @@ async def publish(
                 await producer.send_many(due)
                 sent += len(due)
                 due = []
-        if due:
+    except StockappError:
+        if due:  # what the source gave before it stopped is published
             await producer.send_many(due)
-    return producer.summary
+        raise
+    if due:
+        await producer.send_many(due)
 
 
 def auto_pack(spec: SourceSpec) -> int:
@@ -131,4 +153,7 @@ def run(
 
     summary, report = asyncio.run(main())
     print(f"produce: {'; '.join(filter(None, (summary.line(), report)))}", file=sys.stderr)
+    if summary.stopped_by:
+        print(f"stockapp: error: {summary.stopped_by}", file=sys.stderr)
+        return 1
     return 0 if summary.failed == 0 else 1

@@ -696,6 +696,69 @@ class SourceSettings(Section):
     alpha_vantage_url: str = Field(
         "https://www.alphavantage.co/query", description="Alpha Vantage endpoint."
     )
+    # Finnhub and Alpaca: the variables their own tools read, or files (mounted secrets).
+    finnhub_api_key: Annotated[Secret, Field(validation_alias=AliasChoices("FINNHUB_API_KEY"))] = (
+        Field("", description="API key for `--source finnhub`. Never logged or printed.")
+    )
+    finnhub_api_key_file: SecretFile = Field(
+        None, description="A file holding the Finnhub key, used when FINNHUB_API_KEY is not set."
+    )
+    finnhub_ws_url: str = Field(
+        "wss://ws.finnhub.io",
+        description="Finnhub's trades WebSocket; the key is added as `?token=`.",
+    )
+    alpaca_api_key_id: Annotated[
+        Secret, Field(validation_alias=AliasChoices("APCA_API_KEY_ID"))
+    ] = Field("", description="Alpaca key id for `--source alpaca`. Never logged or printed.")
+    alpaca_api_key_id_file: SecretFile = Field(
+        None, description="A file holding the Alpaca key id, used when APCA_API_KEY_ID is not set."
+    )
+    alpaca_api_secret_key: Annotated[
+        Secret, Field(validation_alias=AliasChoices("APCA_API_SECRET_KEY"))
+    ] = Field("", description="Alpaca secret key. Never logged or printed.")
+    alpaca_api_secret_key_file: SecretFile = Field(
+        None,
+        description="A file holding the Alpaca secret key, used when APCA_API_SECRET_KEY is not "
+        "set.",
+    )
+    alpaca_ws_url: str = Field(
+        "wss://stream.data.alpaca.markets/v2",
+        description="Alpaca's market-data stream; the feed (`iex`, `sip`) is added as a path.",
+    )
+    alpaca_data_url: str = Field(
+        "https://data.alpaca.markets",
+        description="Alpaca's market-data REST API (historical bars for `backfill`).",
+    )
+    feed_heartbeat_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="Live feeds: a WebSocket ping this often; a connection whose pong does not "
+        "come within half of it is dropped and made again.",
+    )
+    feed_idle_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Finnhub: a connection that sends nothing at all (not even its pings) for this "
+        "long is dropped and made again.",
+    )
+    feed_backoff_max_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Live feeds: the longest wait between reconnection attempts (exponential "
+        "from 1 s, with full jitter).",
+    )
+
+    @property
+    def finnhub_key(self) -> str:
+        return _secret(self.finnhub_api_key, self.finnhub_api_key_file)
+
+    @property
+    def alpaca_key_id(self) -> str:
+        return _secret(self.alpaca_api_key_id, self.alpaca_api_key_id_file)
+
+    @property
+    def alpaca_secret(self) -> str:
+        return _secret(self.alpaca_api_secret_key, self.alpaca_api_secret_key_file)
 
 
 class WebSettings(Section):
@@ -1033,6 +1096,9 @@ class Settings(
             self.cassandra_secret,
             self.cassandra_ssl_key_secret,
             self.alpha_vantage_api_key,
+            self.finnhub_key,
+            self.alpaca_key_id,
+            self.alpaca_secret,
             self.signal_webhook_signing_key,
             *_url_secrets(self.signal_webhook_url),
         )

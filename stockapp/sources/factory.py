@@ -19,6 +19,7 @@ from stockapp.sources.simulator import DEFAULT_SYMBOLS, Simulator
 
 if TYPE_CHECKING:  # for the annotations; the sources are imported where they are opened
     from stockapp.sources.alphavantage import AlphaVantageClient, Poller
+    from stockapp.sources.live_feed import FeedStats
 
 # (index, quote) -> seconds after the start at which to send it; None: as fast as possible
 Pacer = Callable[[int, Quote], float] | None
@@ -44,7 +45,7 @@ def keeping_gaps(speed: float) -> Pacer:
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: Literal["simulator", "csv", "alphavantage"] = "simulator"
+    kind: Literal["simulator", "csv", "alphavantage", "finnhub", "alpaca"] = "simulator"
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     only_symbols: bool = False  # csv: keep only ``symbols`` (they were named explicitly)
     end_ms: int | None = None  # history: event times before this (simulator: required)
@@ -65,6 +66,9 @@ class SourceSpec:
     every: float = 30.0
     bar_interval: str = "1min"
     outputsize: Literal["compact", "full"] = "compact"
+    # alpaca: the stream's feed and what it subscribes to (trades, or minute bars)
+    feed: Literal["iex", "sip"] = "iex"
+    channel: Literal["trades", "bars"] = "trades"
 
 
 class Source:
@@ -80,6 +84,7 @@ class Source:
         self.pacer: Pacer = None
         self._client: AlphaVantageClient | None = None
         self._poller: Poller | None = None
+        self._feed_stats: FeedStats | None = None
 
     async def __aenter__(self) -> Source:
         spec = self.spec
@@ -87,6 +92,11 @@ class Source:
             self._simulator()
         elif spec.kind == "csv":
             self._csv()
+        elif spec.kind in ("finnhub", "alpaca"):
+            if self.history:
+                await self._alpaca_history()
+            else:
+                self._live_feed()
         else:
             await self._alphavantage()
         return self
@@ -162,7 +172,53 @@ class Source:
                 print(f"backfill: {exc}", file=sys.stderr)
         return sorted(bars, key=lambda b: b.ts)
 
+    def _live_feed(self) -> None:
+        from stockapp.sources.alpaca import AlpacaDialogue
+        from stockapp.sources.finnhub import FinnhubDialogue
+        from stockapp.sources.live_feed import Dialogue, FeedStats, LiveFeed
+
+        spec, settings = self.spec, self.settings
+        stats = self._feed_stats = FeedStats()
+        dialogue: Dialogue
+        if spec.kind == "finnhub":
+            dialogue = FinnhubDialogue(
+                settings.finnhub_ws_url,
+                settings.finnhub_key,
+                list(spec.symbols),
+                stats,
+                settings.feed_idle_seconds,
+            )
+        else:
+            dialogue = AlpacaDialogue(
+                settings.alpaca_ws_url,
+                settings.alpaca_key_id,
+                settings.alpaca_secret,
+                spec.feed,
+                list(spec.symbols),
+                stats,
+                spec.channel,
+            )
+        feed = LiveFeed(
+            dialogue, stats, settings.feed_heartbeat_seconds, settings.feed_backoff_max_seconds
+        )
+        self.quotes = feed.quotes()
+
+    async def _alpaca_history(self) -> None:
+        from stockapp.sources.alpaca_history import AlpacaHistory
+
+        spec, settings = self.spec, self.settings
+        if spec.kind != "alpaca":
+            raise StockappError("backfill takes --source alpaca, not finnhub (no bar history)")
+        if spec.end_ms is None or spec.start_ms is None:
+            raise StockappError("backfill --source alpaca needs --from (and --to, or now)")
+        history = AlpacaHistory(
+            settings.alpaca_data_url, settings.alpaca_key_id, settings.alpaca_secret, spec.feed
+        )
+        self.quotes = await history.bars(list(spec.symbols), spec.start_ms, spec.end_ms)
+
     def report(self) -> str:
+        if self._feed_stats is not None:
+            return self._feed_stats.line(self.spec.kind)
         if self._poller is None:
             return ""
         stats = self._poller.stats

@@ -43,6 +43,7 @@ class SendSummary:
     sent: Counter[str] = field(default_factory=Counter)  # acknowledged, by symbol
     failed: int = 0
     resent: int = 0  # quotes sent again on a new producer after a failure
+    stopped_by: str = ""  # why the source stopped, when it refused to go on (a live feed's key)
 
     @property
     def total(self) -> int:

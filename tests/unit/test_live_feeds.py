@@ -1,0 +1,107 @@
+"""The live feeds against local fakes of Finnhub and Alpaca (tests/fake_finnhub.py,
+tests/fake_alpaca.py): scripted sessions with refused keys, dropped and silent connections,
+malformed frames, repeats, excluded conditions and the services' errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from stockapp.models import Quote
+from stockapp.sources.alpaca import AlpacaDialogue
+from stockapp.sources.finnhub import FinnhubDialogue
+from stockapp.sources.live_feed import Dialogue, FeedRefused, FeedStats, LiveFeed
+from tests.fake_feeds_script import AwaitSubscribed, Drop, Send, Silence
+from tests.fake_finnhub import TOO_MANY_SYMBOLS, FakeFinnhub, trade, trades_message
+
+T0 = 1_764_858_600_000  # 2025-12-04 14:30 UTC
+
+
+class Waits:
+    """The backoff's waits, taken at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(0)
+
+
+def feed(dialogue: Dialogue, stats: FeedStats, waits: Waits, heartbeat: float = 20.0) -> LiveFeed:
+    return LiveFeed(dialogue, stats, heartbeat, 60.0, sleep=waits, jitter=lambda: 0.5)
+
+
+async def take(quotes: AsyncIterator[Quote], count: int, timeout: float = 10.0) -> list[Quote]:
+    out: list[Quote] = []
+
+    async def run() -> None:
+        async for quote in quotes:
+            out.append(quote)
+            if len(out) == count:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    await quotes.aclose()  # type: ignore[attr-defined]
+    return out
+
+
+def finnhub(server: FakeFinnhub, stats: FeedStats, symbols=("AAPL", "MSFT"), token="test-token"):
+    return FinnhubDialogue(server.url, token, list(symbols), stats, idle_seconds=0.5)
+
+
+async def test_finnhub_reconnects_after_a_drop_and_a_silence_and_drops_repeats():
+    a = trade("AAPL", 100.0, T0, 10, ["1"])
+    b = trade("MSFT", 400.0, T0 + 5, 3, ["1", "12"])  # an odd lot: volume only
+    c = trade("AAPL", 101.0, T0 + 9, 7, ["16"])  # official close: counts for nothing
+    d = trade("AAPL", 99.0, T0 + 2, 4, ["1"])  # out of order: passed on, placed by its time
+    e = trade("AAPL", 102.0, T0 + 20, 1, ["1"])
+    scripts = [
+        [AwaitSubscribed(2), Send(trades_message(a, b)), Send("{not json"), Drop()],
+        [AwaitSubscribed(2), Send(trades_message(b, c, d)), Silence(3)],  # b again: a repeat
+        [AwaitSubscribed(2), Send({"type": "ping"}), Send(trades_message(e))],
+    ]
+    stats, waits = FeedStats(), Waits()
+    async with FakeFinnhub(scripts=scripts) as server:
+        quotes = await take(feed(finnhub(server, stats), stats, waits).quotes(), 4)
+        assert server.script_errors == []
+        assert [conn.subscribed for conn in server.connections] == [["AAPL", "MSFT"]] * 3
+    assert [(q.symbol, q.price, q.volume, q.volume_only) for q in quotes] == [
+        ("AAPL", 100.0, 10.0, False),
+        ("MSFT", 400.0, 3.0, True),
+        ("AAPL", 99.0, 4.0, False),
+        ("AAPL", 102.0, 1.0, False),
+    ]
+    assert (stats.trades, stats.published, stats.repeats) == (6, 4, 1)
+    assert (stats.not_counted, stats.volume_only, stats.malformed) == (1, 2, 1)
+    assert stats.reconnects == 2
+    # Each connection got as far as its subscription: the backoff starts again from 1 s.
+    assert waits.delays == [0.5, 0.5]
+
+
+async def test_finnhub_refused_key_stops_at_once():
+    stats, waits = FeedStats(), Waits()
+    async with FakeFinnhub() as server:
+        with pytest.raises(FeedRefused, match="API key was refused.*401"):
+            await take(feed(finnhub(server, stats, token="bad"), stats, waits).quotes(), 1)
+    assert waits.delays == []
+
+
+async def test_finnhub_too_many_symbols_names_the_plan_limit():
+    stats, waits = FeedStats(), Waits()
+    async with FakeFinnhub(max_symbols=1, scripts=[[AwaitSubscribed(1)]]) as server:
+        with pytest.raises(FeedRefused, match="too many symbols: 2 symbols asked for"):
+            await take(feed(finnhub(server, stats), stats, waits).quotes(), 1)
+    assert stats.service_errors == {TOO_MANY_SYMBOLS["msg"]: 1}
+
+
+async def test_a_service_that_is_down_is_retried_with_growing_waits():
+    stats, waits = FeedStats(), Waits()
+    dialogue = FinnhubDialogue("ws://127.0.0.1:9", "k", ["AAPL"], stats, 0.5)
+    quotes = feed(dialogue, stats, waits).quotes()
+    with pytest.raises(TimeoutError):
+        await take(quotes, 1, timeout=1.0)
+    assert waits.delays[:6] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    assert all(d <= 30.0 for d in waits.delays)  # the ceiling (60) times the jitter
