@@ -197,3 +197,19 @@ def test_revisions_among_ticks_match_pandas_exactly(raw, roundtrip):
     state.close_all(closed)
     for interval in INTERVALS:
         assert_candles_match(closed, expected(arrivals, interval), interval)
+
+
+def test_a_revision_rebuilds_a_candle_without_the_prices_of_its_volume_only_trades():
+    """The settled part of a candle with a revisable bar keeps a volume-only trade's volume
+    and not its price, so the rebuild after a revision is exact too."""
+    state = SymbolState("MIX", SPEC)
+    closed: list[Candle] = []
+    state.apply(minute_bar(0, 10, 12, 9, 11, 100), 0, closed, "bar:0")
+    state.apply(Bar.tick(T0 + 150_000, 11.5, 2.0), 1, closed)  # minute 2, settled
+    state.apply(Bar.tick(T0 + 90_000, 50.0, 7.0, priced=False), 2, closed)  # minute 1
+    state.apply(Bar.tick(T0 + 30_000, 1.0, 3.0, priced=False), 3, closed)  # in the bar's minute
+    state.apply(minute_bar(0, 10, 13, 9, 12, 80), 4, closed, "bar:0")  # a revision
+    (five,) = state.forming_candles("5m")
+    assert (five.open, five.high, five.low, five.close) == (10, 13, 9, 11.5)
+    assert (five.volume, five.trades) == (92, 4)
+    assert five.pv == (13 + 9 + 12) / 3 * 80 + 11.5 * 2 + 50.0 * 7 + 1.0 * 3

@@ -5,6 +5,7 @@ malformed frames, repeats, excluded conditions and the services' errors."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,7 +14,8 @@ from stockapp.models import Quote
 from stockapp.sources.alpaca import AlpacaDialogue
 from stockapp.sources.finnhub import FinnhubDialogue
 from stockapp.sources.live_feed import Dialogue, FeedRefused, FeedStats, LiveFeed
-from tests.fake_feeds_script import AwaitSubscribed, Drop, Send, Silence
+from tests import fake_alpaca
+from tests.fake_feeds_script import AwaitSubscribed, Drop, Send, Silence, Sleep
 from tests.fake_finnhub import TOO_MANY_SYMBOLS, FakeFinnhub, trade, trades_message
 
 T0 = 1_764_858_600_000  # 2025-12-04 14:30 UTC
@@ -105,3 +107,73 @@ async def test_a_service_that_is_down_is_retried_with_growing_waits():
         await take(quotes, 1, timeout=1.0)
     assert waits.delays[:6] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
     assert all(d <= 30.0 for d in waits.delays)  # the ceiling (60) times the jitter
+
+
+def alpaca(server, stats: FeedStats, feed="iex", secret="test-secret", symbols=("AAPL", "MSFT")):
+    return AlpacaDialogue(
+        server.stream_url, "test-key", secret, feed, list(symbols), stats, channel="trades"
+    )
+
+
+def atrade(symbol: str, price: float, size: int, ms: int, trade_id: int, conditions=("@",)):
+    stamp = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return fake_alpaca.trade(symbol, price, size, stamp + "123Z", trade_id, list(conditions))
+
+
+async def test_alpaca_authenticates_and_subscribes_again_after_a_drop_and_a_dead_connection():
+    a = atrade("AAPL", 100.0, 10, T0, 1)
+    b = atrade("MSFT", 400.0, 3, T0 + 5, 2, ("@", "I"))  # odd lot: volume only
+    c = atrade("AAPL", 101.0, 7, T0 + 9, 3, ("M",))  # official close: nothing
+    d = atrade("AAPL", 102.0, 1, T0 + 20, 4)
+    scripts = [
+        [AwaitSubscribed(2), Send([a, b]), Drop()],
+        [AwaitSubscribed(2), Send([b, c]), Silence(5)],  # b again: a repeat; then dead
+        [AwaitSubscribed(2), Send([d])],
+    ]
+    stats, waits = FeedStats(), Waits()
+    async with fake_alpaca.FakeAlpaca(scripts=scripts, ping_every=0) as server:
+        dialogue = alpaca(server, stats)
+        quotes = await take(feed(dialogue, stats, waits, heartbeat=0.4).quotes(), 3)
+        assert server.script_errors == []
+        assert [(c.authenticated, c.trades) for c in server.connections] == [
+            (True, ["AAPL", "MSFT"])
+        ] * 3
+    assert [(q.symbol, q.price, q.volume_only, q.id) for q in quotes] == [
+        ("AAPL", 100.0, False, "apca:V:1"),
+        ("MSFT", 400.0, True, "apca:V:2"),
+        ("AAPL", 102.0, False, "apca:V:4"),
+    ]
+    assert quotes[0].ts == T0  # "....000123Z": microseconds below the millisecond are cut
+    assert (stats.repeats, stats.not_counted, stats.reconnects) == (1, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"secret": "wrong"}, "error 402: auth failed"),
+        ({"feed": "sip"}, "error 409: insufficient subscription.*--feed iex"),
+        ({"symbols": ("A", "B", "C")}, "error 405: symbol limit exceeded: 3 symbols.*allows 30"),
+    ],
+)
+async def test_alpaca_refusals_stop_the_source_naming_the_cause(options, message):
+    stats, waits = FeedStats(), Waits()
+    async with fake_alpaca.FakeAlpaca(max_symbols=2, scripts=[[AwaitSubscribed(9)]]) as server:
+        with pytest.raises(FeedRefused, match=message) as refused:
+            await take(feed(alpaca(server, stats, **options), stats, waits).quotes(), 1)
+    assert "wrong" not in str(refused.value) and "test-secret" not in str(refused.value)
+    assert waits.delays == []
+
+
+async def test_alpaca_connection_limit_is_retried():
+    stats, waits = FeedStats(), Waits()
+    async with fake_alpaca.FakeAlpaca(scripts=[[AwaitSubscribed(2), Sleep(30)]]) as server:
+        first = feed(alpaca(server, FeedStats()), FeedStats(), Waits()).quotes()
+        holder = asyncio.ensure_future(take(first, 1, timeout=30))
+        await server.wait_connections(1)
+        while not server.connections[0].trades:
+            await asyncio.sleep(0.01)
+        second = feed(alpaca(server, stats), stats, waits).quotes()
+        with pytest.raises(TimeoutError):
+            await take(second, 1, timeout=1.0)
+        holder.cancel()
+    assert waits.delays and stats.service_errors["406 connection limit exceeded"] >= 1
