@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import random
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,44 @@ def test_alpaca_backfill_pages_through_the_history(stack, feed_env):
     assert set(stored) == set(expected)
     for key, row in expected.items():
         assert_candle_row(stored[key], row, key)
+
+
+def test_ctrl_c_flushes_a_live_feed_and_prints_its_summary(stack, feed_env):
+    from tests.fake_finnhub import FakeFinnhub, trade, trades_message
+
+    trades = [trade("AAPL", 100.0 + i / 10, T0 + i * 1000, 5, ["1"]) for i in range(30)]
+    server = FakeFinnhub(scripts=[[AwaitSubscribed(1), Send(trades_message(*trades))]])
+    env = {**os.environ, **feed_env, "FINNHUB_API_KEY": "test-token"}
+
+    async def go() -> tuple[int, str]:
+        async with server:
+            env["STOCKAPP_FINNHUB_WS_URL"] = server.url
+            proc = await asyncio.create_subprocess_exec(
+                str(BIN / "stockapp"),
+                "produce",
+                "--source",
+                "finnhub",
+                "--symbols",
+                "AAPL",
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                connection = await server.wait_connections(1, timeout=60)
+                while not any('"trade"' in frame for frame in connection.sent):
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(2)
+                proc.send_signal(signal.SIGINT)
+                out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            assert proc.returncode is not None
+            return proc.returncode, (out + err).decode()
+
+    code, text = asyncio.run(go())
+    assert code == 0, text
+    assert "sent 30 quotes (AAPL 30); 0 failed" in text, text
+    assert "finnhub: 30 trades read, 30 published" in text, text

@@ -177,3 +177,40 @@ async def test_alpaca_connection_limit_is_retried():
             await take(second, 1, timeout=1.0)
         holder.cancel()
     assert waits.delays and stats.service_errors["406 connection limit exceeded"] >= 1
+
+
+async def test_alpaca_minute_bars_and_their_updates():
+    stamp = "2025-12-04T14:30:00Z"  # T0
+    first = fake_alpaca.bar("AAPL", stamp, 10.0, 11.0, 9.5, 10.5, 1200)
+    updated = {**fake_alpaca.bar("AAPL", stamp, 10.0, 11.2, 9.5, 10.7, 1300), "T": "u"}
+    scripts = [[AwaitSubscribed(1, channel="bars"), Send([first]), Send([updated])]]
+    stats, waits = FeedStats(), Waits()
+    async with fake_alpaca.FakeAlpaca(scripts=scripts) as server:
+        dialogue = AlpacaDialogue(
+            server.stream_url, "test-key", "test-secret", "iex", ["AAPL"], stats, "bars"
+        )
+        bars = await take(feed(dialogue, stats, waits).quotes(), 2)
+        assert server.connections[0].bars == ["AAPL"] and server.connections[0].trades == []
+    assert [(b.ts, b.bar_seconds, b.high, b.price, b.volume, b.id) for b in bars] == [
+        (T0, 60, 11.0, 10.5, 1200.0, None),  # the producer names it bar:<start>:60 ...
+        (T0, 60, 11.2, 10.7, 1300.0, None),  # ... so the update revises it
+    ]
+
+
+def test_keys_come_from_their_variables_or_files(tmp_path, monkeypatch):
+    from stockapp.settings import load_settings
+
+    key = tmp_path / "finnhub"
+    key.write_text("from-a-file\n")
+    secret = tmp_path / "alpaca"
+    secret.write_text("s3cret-from-a-file")
+    monkeypatch.setenv("STOCKAPP_FINNHUB_API_KEY_FILE", str(key))
+    monkeypatch.setenv("APCA_API_KEY_ID", "id-from-a-variable")
+    monkeypatch.setenv("STOCKAPP_ALPACA_API_SECRET_KEY_FILE", str(secret))
+    settings = load_settings()
+    assert settings.finnhub_key == "from-a-file"
+    assert (settings.alpaca_key_id, settings.alpaca_secret) == (
+        "id-from-a-variable",
+        "s3cret-from-a-file",
+    )
+    assert {"from-a-file", "id-from-a-variable", "s3cret-from-a-file"} <= set(settings.secrets)
