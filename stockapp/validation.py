@@ -242,7 +242,9 @@ def _fields(
     quote_id = data.get("id")
     if quote_id is not None and (not isinstance(quote_id, str) or not 0 < len(quote_id) <= 64):
         raise InvalidQuote(Reason.WRONG_TYPE, "id must be a string of 1 to 64 characters")
-    volume_only = data.get("volume_only", False)
+    volume_only = data.get("volume_only")
+    if volume_only is None:  # as every optional field: null is absent
+        volume_only = False
     if not isinstance(volume_only, bool):
         raise InvalidQuote(Reason.WRONG_TYPE, "volume_only must be a boolean")
     quote = Quote(

@@ -56,6 +56,7 @@ def worst_case_state(spec: CandleSpec, rules: int, lookback: int, longest: int) 
             candle = Candle.first(state.symbol, interval.name, begin, begin + interval.ms, bar)
             candle.indicators = indicators.peek(Sample(number(), number(), number(), now))
             candle.trades = 10**9
+            candle.priced = False  # stored as one more field (tables/candle.py)
             state.forming[interval.name][begin] = candle
             part = Settled.of(candle)
             part.open_seq = part.close_seq = 10**15

@@ -233,7 +233,8 @@ class CassandraSink:
             q = row.quote
             statement = self.insert_quote.bind(self._quote_params(row))
             by_symbol[q.symbol].append((("q", quote_day_number(q.ts)), statement))
-            if q.symbol not in latest or q.ts >= latest[q.symbol].ts:
+            # A volume-only trade (an odd lot, an average-price print) is not a last sale.
+            if not q.volume_only and (q.symbol not in latest or q.ts >= latest[q.symbol].ts):
                 latest[q.symbol] = q
         known = self.buckets
         for c in candles:

@@ -16,6 +16,7 @@ arrived) replaces the bar it updates in the candles still forming (docs/streamin
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import re
@@ -65,6 +66,7 @@ ERRORS: dict[int, tuple[str, bool]] = {
         False,
     ),
     410: ("invalid subscribe action for this feed", False),
+    411: ("insufficient scope: the key may not use the market-data stream", False),
     500: ("internal error at Alpaca", True),
 }
 
@@ -108,6 +110,14 @@ def _number(value: object, positive: bool) -> float | None:
     return float(value)
 
 
+def trade_key(symbol: str, exchange: str, trade_id: int | str, stamp: str) -> str:
+    """A trade's id: Alpaca's trade ids count per symbol and exchange and start again each
+    day (and the FINRA facilities all report as exchange D), so the id also holds a digest of
+    the symbol and the trade's time as sent. A trade sent again has the same three."""
+    digest = hashlib.blake2b(f"{symbol}|{stamp}".encode(), digest_size=6).hexdigest()
+    return f"apca:{exchange[:4]}:{str(trade_id)[:32]}:{digest}"
+
+
 def parse_trade(item: dict) -> tuple[Quote, Counts, bool] | None:
     """A trade message as a quote, what its conditions count for and whether one of them was
     unknown; None if it cannot be read."""
@@ -129,7 +139,7 @@ def parse_trade(item: dict) -> tuple[Quote, Counts, bool] | None:
         price=price,
         volume=size,
         source="alpaca",
-        id=f"apca:{exchange}:{trade_id}"[:64],
+        id=trade_key(symbol, exchange, trade_id, str(item.get("t"))),
         volume_only=counts is Counts.VOLUME,
     )
     return quote, counts, unknown
@@ -197,6 +207,7 @@ class AlpacaDialogue:
         self.stats = stats
         self.channel = channel
         self._logged: set[str] = set()
+        self._subscribing = False
 
     def __repr__(self) -> str:  # never show the key
         return f"AlpacaDialogue({self.base_url!r}, feed={self.feed!r})"
@@ -221,7 +232,11 @@ class AlpacaDialogue:
         else:
             subscribe = {"action": "subscribe", "bars": self.symbols, "updatedBars": self.symbols}
         await ws.send_str(orjson.dumps(subscribe).decode())
-        return await self._expect(ws, "subscription")
+        self._subscribing = True  # a 400 now is about the symbols: sending them again won't help
+        try:
+            return await self._expect(ws, "subscription")
+        finally:
+            self._subscribing = False
 
     async def _expect(self, ws: aiohttp.ClientWebSocketResponse, what: str) -> list[Quote]:
         """Read until the control message ``what``; data that come first are kept."""
@@ -269,7 +284,6 @@ class AlpacaDialogue:
                 if counts is Counts.NONE:
                     self.stats.not_counted += 1
                     continue
-                self.stats.volume_only += quote.volume_only
                 quotes.append(quote)
             elif kind in ("b", "u"):
                 self.stats.trades += 1
@@ -301,6 +315,10 @@ class AlpacaDialogue:
         meaning, retry = known if known else (text or "unknown error", True)
         if code == 403:  # already authenticated: nothing is wrong
             return
+        if code == 400 and self._subscribing:
+            asked = ", ".join(self.symbols)[:200]
+            meaning = f"invalid syntax: the subscription of {asked} was refused"
+            retry = False
         if code == 405:
             meaning = (
                 f"{meaning}: {len(self.symbols)} symbols asked for; the free plan allows "

@@ -44,7 +44,8 @@ def retry_after(headers: Any, waited: int, now: float) -> float:
             continue
         if name != "Retry-After":
             seconds -= now  # a reset time, epoch seconds
-        return min(MAX_WAIT_SECONDS, max(0.0, seconds))
+        # At least a second: a reset already past (clocks differ) must not spend the retries.
+        return min(MAX_WAIT_SECONDS, max(1.0, seconds))
     return min(MAX_WAIT_SECONDS, 2.0**waited)
 
 

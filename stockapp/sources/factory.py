@@ -104,6 +104,11 @@ class Source:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        # A live feed's connection is closed now, not when the loop shuts down (its close
+        # handshake would hold the summary up).
+        aclose = getattr(self.quotes, "aclose", None)
+        if aclose is not None:
+            await aclose()
         if self._client is not None:
             await self._client.__aexit__(kind, exc, tb)
 

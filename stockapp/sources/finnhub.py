@@ -150,7 +150,6 @@ class FinnhubDialogue:
                 self.stats.not_counted += 1
                 continue
             volume_only = counts is Counts.VOLUME
-            self.stats.volume_only += volume_only
             contents = (symbol, ts, price, volume, tuple(conditions))
             place = self._same[contents]
             self._same[contents] += 1

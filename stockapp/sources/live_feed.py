@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_SECONDS = 10.0  # Alpaca closes a connection not authenticated within 10 s
 FIRST_BACKOFF_SECONDS = 1.0
+# A connection that lasted this long was a good one: the backoff starts again from 1 s. One
+# that the service accepts and then drops at once (a second client on a one-connection key,
+# a slow-client error) keeps the waits growing.
+STABLE_SECONDS = 30.0
 REMEMBERED_IDS = 200_000  # trade ids kept to tell a repeat (a few minutes of a busy feed)
 
 
@@ -123,6 +128,9 @@ async def receive_text(ws: aiohttp.ClientWebSocketResponse, timeout: float | Non
         return bytes(message.data).decode("utf-8", "replace")
     if message.type == aiohttp.WSMsgType.ERROR:
         raise Dropped(f"connection failed ({type(message.data).__name__})")
+    failed = ws.exception()  # e.g. the heartbeat's pong did not come: aiohttp closed it
+    if failed is not None:
+        raise Dropped(f"connection lost ({type(failed).__name__})")
     raise Dropped(f"closed by the service (code {ws.close_code})")
 
 
@@ -153,6 +161,7 @@ class LiveFeed:
                 self.stats.repeats += 1
                 continue
             out.append(quote)
+            self.stats.volume_only += quote.volume_only
         self.stats.published += len(out)
         return out
 
@@ -163,6 +172,7 @@ class LiveFeed:
         failures = 0
         async with aiohttp.ClientSession() as session:
             while True:
+                opened_at: float | None = None
                 try:
                     async with session.ws_connect(
                         self.dialogue.url(),
@@ -173,15 +183,17 @@ class LiveFeed:
                         opened = await asyncio.wait_for(
                             self.dialogue.open(ws), timeout=HANDSHAKE_SECONDS
                         )
+                        opened_at = time.monotonic()
                         if failures:
                             log.warning("%s: connected again", name)
-                        failures = 0
                         for quote in self._new(opened):
                             yield quote
                         while True:
                             text = await receive_text(ws, self.dialogue.idle_seconds)
                             for quote in self._new(self.dialogue.frame(text)):
                                 yield quote
+                except aiohttp.InvalidURL:
+                    raise FeedRefused(f"{name}: the service's URL is not a URL") from None
                 except aiohttp.WSServerHandshakeError as exc:
                     refused = self.dialogue.refusal(exc.status)
                     if refused:
@@ -193,6 +205,8 @@ class LiveFeed:
                     reason = str(exc)
                 except (aiohttp.ClientError, OSError) as exc:
                     reason = f"cannot connect ({type(exc).__name__})"
+                if opened_at is not None and time.monotonic() - opened_at >= STABLE_SECONDS:
+                    failures = 0
                 failures += 1
                 self.stats.reconnects += 1
                 # Full jitter: many clients cut off together do not come back together.

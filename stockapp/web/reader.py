@@ -155,7 +155,9 @@ class Reader:
         ticks = await self._run("quote", (symbol, day)) or await self._run(
             "quote_before_0003", (symbol, day)
         )
-        if ticks:  # raw quotes are stored (the default): the full tick
+        # Raw quotes are stored (the default): the full tick, if the newest is the last sale
+        # (not a volume-only trade after it, which the symbols row leaves out).
+        if ticks and datetime_to_ms(ticks[0].ts) == last_ms:
             tick = ticks[0]
             quote.update(
                 price=tick.price,

@@ -115,13 +115,13 @@ async def test_finnhub_drop_cuts_the_connection_and_the_next_one_idles():
 
 async def test_finnhub_silence_sends_nothing_then_resumes():
     async with (
-        FakeFinnhub(scripts=[[Silence(0.3)]], ping_every=0.05) as fake,
+        FakeFinnhub(scripts=[[Silence(1.5)]], ping_every=0.05) as fake,
         aiohttp.ClientSession() as http,
         http.ws_connect(f"{fake.url}?token={TOKEN}") as ws,
     ):
         with pytest.raises(asyncio.TimeoutError):
-            await ws.receive(timeout=0.2)
-        assert await receive_json(ws, timeout=0.5) == PING
+            await ws.receive(timeout=0.5)
+        assert await receive_json(ws, timeout=5) == PING
         assert fake.connections[0].sent[0] == json.dumps(PING, separators=(",", ":"))
 
 

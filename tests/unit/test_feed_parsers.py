@@ -35,9 +35,26 @@ def test_alpaca_documented_trade():
     quote, counts, unknown = parsed
     assert (quote.symbol, quote.price, quote.volume) == ("AAPL", 126.55, 1.0)
     assert quote.ts == ms("2021-02-22T15:51:44.208+00:00")
-    assert quote.id == "apca:D:96921" and quote.source == "alpaca"
+    assert quote.id.startswith("apca:D:96921:") and quote.source == "alpaca"
+    # Trade ids count per symbol and exchange, and start again each day: the id holds both.
+    assert parse_trade({**item, "S": "MSFT"})[0].id != quote.id
+    assert parse_trade({**item, "t": "2021-02-23T15:51:44.208Z"})[0].id != quote.id
+    assert parse_trade(dict(item))[0].id == quote.id  # the same trade again
     # An odd lot ("I") counts in volume only, whatever else it carries.
     assert counts is Counts.VOLUME and quote.volume_only and not unknown
+
+
+def test_volume_only_is_a_boolean_of_a_trade():
+    from stockapp.validation import InvalidQuote, quote_from_mapping
+
+    tick = {"symbol": "AAPL", "ts": 1_700_000_000_000, "price": 1.0, "volume": 2}
+    assert quote_from_mapping({**tick, "volume_only": True}).volume_only
+    assert not quote_from_mapping({**tick, "volume_only": None}).volume_only
+    with pytest.raises(InvalidQuote, match="must be a boolean"):
+        quote_from_mapping({**tick, "volume_only": 1})
+    bar = {**tick, "open": 1.0, "high": 1.0, "low": 1.0, "bar_seconds": 60}
+    with pytest.raises(InvalidQuote, match="is for trades"):
+        quote_from_mapping({**bar, "volume_only": True})
 
 
 def test_alpaca_nanoseconds_are_truncated_to_the_millisecond():
@@ -135,7 +152,7 @@ def test_finnhub_documented_trade_frame():
         43.0,
     )
     assert quote.volume_only and quote.source == "finnhub"
-    assert (stats.trades, stats.volume_only) == (1, 1)
+    assert stats.trades == 1
     assert dialogue.frame('{"type":"ping"}') == []
 
 
