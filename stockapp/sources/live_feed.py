@@ -180,9 +180,11 @@ class LiveFeed:
                         timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                         max_msg_size=16 * 1024 * 1024,
                     ) as ws:
-                        opened = await asyncio.wait_for(
-                            self.dialogue.open(ws), timeout=HANDSHAKE_SECONDS
-                        )
+                        # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a
+                        # cancellation (Ctrl-C, a caller's timeout) that comes as the
+                        # handshake ends, and this loop would reconnect for ever.
+                        async with asyncio.timeout(HANDSHAKE_SECONDS):
+                            opened = await self.dialogue.open(ws)
                         opened_at = time.monotonic()
                         if failures:
                             log.warning("%s: connected again", name)

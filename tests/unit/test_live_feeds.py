@@ -117,6 +117,30 @@ async def test_a_service_that_is_down_is_retried_with_growing_waits():
     assert all(d <= 30.0 for d in waits.delays)  # the ceiling (60) times the jitter
 
 
+async def test_a_cancellation_as_the_handshake_ends_stops_the_feed():
+    """Ctrl-C (or a caller's timeout) arriving in the same turn of the event loop as the end of
+    the handshake: Python 3.11's ``asyncio.wait_for`` returned the handshake's result and lost
+    the cancellation, and the feed went on (a test looping on a refused connection hung so,
+    now and then). The feed must end."""
+    consumer: asyncio.Task | None = None
+
+    class CancelledAsItOpens(FinnhubDialogue):
+        async def open(self, ws):
+            opened = await super().open(ws)
+            assert consumer is not None
+            asyncio.get_running_loop().call_soon(consumer.cancel)
+            return opened
+
+    stats, waits = FeedStats(), Waits()
+    async with FakeFinnhub(scripts=[[AwaitSubscribed(1)]]) as server:
+        dialogue = CancelledAsItOpens(server.url, "test-token", ["AAPL"], stats, idle_seconds=30)
+        quotes = feed(dialogue, stats, waits).quotes()
+        consumer = asyncio.ensure_future(anext(quotes))
+        done, _ = await asyncio.wait([consumer], timeout=5)
+        assert consumer in done and consumer.cancelled()
+        await quotes.aclose()
+
+
 def alpaca(server, stats: FeedStats, feed="iex", secret="test-secret", symbols=("AAPL", "MSFT")):
     return AlpacaDialogue(
         server.stream_url, "test-key", secret, feed, list(symbols), stats, channel="trades"
