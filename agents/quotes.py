@@ -24,6 +24,7 @@ from stockapp.sinks.cassandra import CassandraSink
 from stockapp.sinks.cassandra_session import connect
 from stockapp.sinks.seeds import SeedStore
 from stockapp.tables.definitions import symbol_state
+from stockapp.timeouts import within
 from stockapp.topic_identity import topic_id
 
 settings = get_settings()
@@ -129,7 +130,7 @@ async def end_offsets(tps: list[TP]) -> dict[TP, int]:
     if not tps:
         return {}
     try:
-        return await asyncio.wait_for(_end_offsets.get(tps), END_OFFSETS_TIMEOUT_S)
+        return await within(END_OFFSETS_TIMEOUT_S, _end_offsets.get(tps))
     except Exception as exc:  # noqa: BLE001 - unknown, which callers read as "not caught up"
         log.debug("could not read the end offsets of %d partitions: %r", len(tps), exc)
         return {}

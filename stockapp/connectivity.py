@@ -15,6 +15,7 @@ from typing import Any
 from stockapp.credentials import kafka_options, redact, tls_refusal
 from stockapp.errors import ConnectivityError
 from stockapp.settings import Settings, host_port
+from stockapp.timeouts import within
 
 
 def _drop_probe_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
@@ -42,7 +43,7 @@ async def _kafka_metadata(settings: Settings, timeout: float) -> int:
         **kafka_options(settings),
     )
     try:
-        await asyncio.wait_for(client.bootstrap(), timeout)
+        await within(timeout, client.bootstrap())
         return len(client.cluster.brokers())
     finally:
         await client.close()
@@ -64,7 +65,7 @@ async def kafka_problem(settings: Settings, timeout: float = 5.0) -> str:
     try:
         options = kafka_options(settings)
         connecting = create_conn(host, port, request_timeout_ms=int(timeout * 1000), **options)
-        conn = await asyncio.wait_for(connecting, timeout)
+        conn = await within(timeout, connecting)
     except ssl.SSLError as exc:
         return tls_refusal(where, "KAFKA", exc, client_cert)
     except (errors.SaslAuthenticationFailed, errors.AuthenticationFailedError) as exc:
@@ -82,7 +83,7 @@ async def kafka_problem(settings: Settings, timeout: float = 5.0) -> str:
     from aiokafka.protocol.metadata import MetadataRequest
 
     try:
-        await asyncio.wait_for(conn.send(MetadataRequest([])), timeout)
+        await within(timeout, conn.send(MetadataRequest([])))
     except (TimeoutError, OSError, errors.KafkaError) as exc:
         return _unanswered(settings, where, exc, timeout)
     finally:

@@ -24,6 +24,7 @@ from faust.types import TP
 
 from stockapp.errors import StockappError
 from stockapp.partitioning import partition_for
+from stockapp.timeouts import within
 
 ROCKSDB_SCHEME = "keyrocksdb"
 
@@ -271,7 +272,7 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
         self.stop_flow()
         self.app.flow_control.suspend()
         try:
-            await asyncio.wait_for(self._no_fetch.wait(), timeout=QUIESCE_TIMEOUT_SECONDS)
+            await within(QUIESCE_TIMEOUT_SECONDS, self._no_fetch.wait())
         except TimeoutError:
             log.warning(
                 "a fetch was still in flight %.0f s after the flow stopped; seeking anyway",

@@ -15,6 +15,7 @@ from stockapp.models import Quote
 from stockapp.settings import Settings
 from stockapp.sources.factory import Pacer, Quotes, SourceSpec, open_source
 from stockapp.sources.producer import QuoteProducer, SendSummary
+from stockapp.timeouts import within
 from stockapp.topics import ensure_topics
 
 DEFAULT_PACK = 100  # quotes per record when packing
@@ -103,7 +104,7 @@ async def _pump(
                 # Wait on the stop event, so a signal ends a slow source at once.
                 wait = min(delay, due_since + hold - now) if due else delay
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                    await within(wait, stop.wait())
                 if stop.is_set():
                     break
             if stop.is_set():

@@ -24,6 +24,7 @@ from stockapp.tables.signals.limits import MAX_LOOKBACK, MAX_TOTAL_LOOKBACK, MAX
 from stockapp.tables.signals.spec import BUILT_IN
 from stockapp.tables.state_size import worst_case_bytes
 from stockapp.tables.symbol_state import CandleSpec
+from stockapp.timeouts import within
 
 # Faust's default producer request limit (``producer_max_request_size``), which stockapp keeps.
 PRODUCER_MAX_REQUEST_BYTES = 1_000_000
@@ -112,5 +113,5 @@ def check_state_budget(settings: Settings, limit: int | None) -> None:
 
 def check(settings: Settings) -> None:
     """Both checks against the cluster (``stockapp worker`` runs this before Faust starts)."""
-    limit = asyncio.run(asyncio.wait_for(record_limit(settings), 30))
+    limit = asyncio.run(within(30, record_limit(settings)))
     check_state_budget(settings, limit)

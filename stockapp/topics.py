@@ -8,6 +8,7 @@ from stockapp.connectivity import check_kafka
 from stockapp.credentials import kafka_options
 from stockapp.errors import StockappError
 from stockapp.settings import Settings
+from stockapp.timeouts import within
 
 
 async def _ensure(settings: Settings, timeout: float) -> list[str]:
@@ -73,7 +74,7 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     from aiokafka.errors import KafkaConnectionError
 
     try:
-        return asyncio.run(asyncio.wait_for(_ensure(settings, timeout), timeout))
+        return asyncio.run(within(timeout, _ensure(settings, timeout)))
     except KafkaConnectionError:
         check_kafka(settings)  # raises the reason in one line
         raise

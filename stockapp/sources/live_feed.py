@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stockapp.errors import StockappError
 from stockapp.models import Quote
+from stockapp.timeouts import within
 
 if TYPE_CHECKING:
     import aiohttp
@@ -180,11 +181,7 @@ class LiveFeed:
                         timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                         max_msg_size=16 * 1024 * 1024,
                     ) as ws:
-                        # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a
-                        # cancellation (Ctrl-C, a caller's timeout) that comes as the
-                        # handshake ends, and this loop would reconnect for ever.
-                        async with asyncio.timeout(HANDSHAKE_SECONDS):
-                            opened = await self.dialogue.open(ws)
+                        opened = await within(HANDSHAKE_SECONDS, self.dialogue.open(ws))
                         opened_at = time.monotonic()
                         if failures:
                             log.warning("%s: connected again", name)

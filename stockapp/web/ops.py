@@ -17,6 +17,7 @@ from stockapp.faust_compat import consumer_state, producer_client, tables_recove
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import execute
 from stockapp.stats import Snapshot
+from stockapp.timeouts import within
 from stockapp.web.api import candle_cache, reader
 from stockapp.web.guard import REFUSED
 from stockapp.web.live import hub
@@ -61,7 +62,7 @@ async def readiness() -> tuple[bool, dict[str, Any]]:
         checks["batches_error"] = stuck.to_json()
     for name, check in (("kafka", _kafka), ("cassandra", _cassandra)):
         try:
-            await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+            await within(CHECK_TIMEOUT_S, check())
             checks[name] = True
         except Exception as exc:  # noqa: BLE001 - whatever the failure, the answer is "not ready"
             checks[name] = False
