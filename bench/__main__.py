@@ -44,6 +44,7 @@ SMOKE_SKIPS = {
     "stockapp, 1 worker, packed records, no raw-quote rows",
     "stockapp, 2 workers",
     "Faust no-op agent, uvloop",
+    "Faust no-op agent, stockapp's consumer",
     "stockapp, 1 worker, asyncio loop",
     "Quix Streams, 1m OHLCV",  # needs its own environment (make bench builds it)
     "Quix Streams, 1m OHLCV, candles to Cassandra",
@@ -68,6 +69,12 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
             "Faust no-op agent, uvloop",
             "the same on uvloop (Faust's --loop uvloop)",
             lambda ctx: contenders.faust_noop(ctx, loop="uvloop"),
+        ),
+        (
+            "Faust no-op agent, stockapp's consumer",
+            "the same agent on asyncio, on the worker's consumer: its fetch loop hands a record"
+            " on without Faust's per-record tasks",
+            lambda ctx: contenders.faust_noop(ctx, consumer="stockapp"),
         ),
         (
             "Quix Streams, 1m OHLCV",

@@ -2,7 +2,8 @@
 
 Run by bench/throughput.py as ``python -m bench.faust_noop`` with BENCH_* variables; writes
 ``{"first": t, "last": t, "records": n}`` (monotonic clock of this process) to BENCH_OUT once
-it has seen BENCH_COUNT records.
+it has seen BENCH_COUNT records. BENCH_FAUST_CONSUMER=stockapp runs it on the worker's Faust
+app class and consumer (stockapp/faust_compat.py: the fetch loop without per-record tasks).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import time
 
 import faust
 
+from stockapp.faust_compat import SafeSeekApp
+
 TOPIC = os.environ.get("BENCH_TOPIC", "bench.quotes")
 COUNT = int(os.environ.get("BENCH_COUNT", "0"))
 OUT = os.environ.get("BENCH_OUT", "faust-noop.json")
 
-app = faust.App(
+App = SafeSeekApp if os.environ.get("BENCH_FAUST_CONSUMER") == "stockapp" else faust.App
+app = App(
     os.environ.get("BENCH_APP_ID", "bench-faust-noop"),
     broker=f"kafka://{os.environ.get('BENCH_BOOTSTRAP', '127.0.0.1:9092')}",
     store="memory://",
