@@ -17,6 +17,7 @@ from stockapp.app import app
 from stockapp.batching import joined_batches, split_by_size
 from stockapp.checkpoint import Durable
 from stockapp.credentials import kafka_options
+from stockapp.delivery import fetched_batches
 from stockapp.faust_compat import committed_offset, tables_recovered
 from stockapp.processing import QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
@@ -239,11 +240,17 @@ async def start_processor() -> QuoteProcessor:
 @app.agent(quotes_topic)
 async def process_quotes(stream: Any) -> None:
     proc = await start_processor()
-    # noack_take, not take_events: take_events acks a batch in a ``finally``, so a batch cut
-    # short by SIGTERM (the agent is cancelled mid-batch) would be acked and committed without
-    # having been stored. Here a batch is acked only once it is stored.
+    # Not take_events: it acks a batch in a ``finally``, so a batch cut short by SIGTERM (the
+    # agent is cancelled mid-batch) would be acked and committed without having been stored.
+    # Here a batch is acked only once it is stored.
+    within = settings.batch_within_ms / 1000
+    taken = (
+        fetched_batches(stream, settings.batch_max, within)
+        if settings.delivery == "queue"
+        else stream.noack_take(settings.batch_max, within=within)
+    )
     batches = joined_batches(
-        stream.noack_take(settings.batch_max, within=settings.batch_within_ms / 1000),
+        taken,
         max_records=settings.batch_max,
         join_seconds=settings.batch_join_ms / 1000,
         behind=more_waiting,

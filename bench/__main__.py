@@ -44,7 +44,9 @@ SMOKE_SKIPS = {
     "stockapp, 1 worker, packed records, no raw-quote rows",
     "stockapp, 2 workers",
     "Faust no-op agent, uvloop",
-    "Faust no-op agent, stockapp's consumer",
+    "Faust no-op agent, stockapp's fetch loop",
+    "Faust no-op agent, stockapp's fetch loop and delivery",
+    "stockapp, 1 worker, Faust's stream delivery",
     "stockapp, 1 worker, asyncio loop",
     "Quix Streams, 1m OHLCV",  # needs its own environment (make bench builds it)
     "Quix Streams, 1m OHLCV, candles to Cassandra",
@@ -71,10 +73,16 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
             lambda ctx: contenders.faust_noop(ctx, loop="uvloop"),
         ),
         (
-            "Faust no-op agent, stockapp's consumer",
-            "the same agent on asyncio, on the worker's consumer: its fetch loop hands a record"
-            " on without Faust's per-record tasks",
+            "Faust no-op agent, stockapp's fetch loop",
+            "the same on asyncio and the worker's consumer, whose fetch loop hands a record on"
+            " without Faust's per-record tasks",
             lambda ctx: contenders.faust_noop(ctx, consumer="stockapp"),
+        ),
+        (
+            "Faust no-op agent, stockapp's fetch loop and delivery",
+            "the same, its batches taken as the worker's agent takes them: lists from the"
+            " channel's queue instead of Faust's stream",
+            lambda ctx: contenders.faust_noop(ctx, consumer="stockapp", delivery="queue"),
         ),
         (
             "Quix Streams, 1m OHLCV",
@@ -105,6 +113,12 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
             "stockapp, 1 worker, asyncio loop",
             "as above on asyncio's event loop (STOCKAPP_EVENT_LOOP=asyncio; the default is uvloop)",
             lambda ctx: contenders.stockapp_workers(ctx, 1, {"STOCKAPP_EVENT_LOOP": "asyncio"}),
+        ),
+        (
+            "stockapp, 1 worker, Faust's stream delivery",
+            "as above with the records taken through Faust's stream (STOCKAPP_DELIVERY=stream;"
+            " the default takes lists from the channel's queue)",
+            lambda ctx: contenders.stockapp_workers(ctx, 1, {"STOCKAPP_DELIVERY": "stream"}),
         ),
         (
             "stockapp, 1 worker, no raw-quote rows",

@@ -172,15 +172,20 @@ def _settle(future: asyncio.Future, exc: BaseException | None) -> None:
         future.set_exception(exc)
 
 
-async def faust_noop(ctx: Context, loop: str = "aio", consumer: str = "faust") -> Timing:
+async def faust_noop(
+    ctx: Context, loop: str = "aio", consumer: str = "faust", delivery: str = "stream"
+) -> Timing:
     """Faust's own per-record cost: an agent that takes batches and does nothing. ``loop``:
     Faust's event loop choice (its ``--loop``: ``aio``, asyncio's; ``uvloop``). ``consumer``:
-    ``faust``, Faust's own; ``stockapp``, the worker's (stockapp/faust_compat.py)."""
+    ``faust``, Faust's own; ``stockapp``, the worker's (stockapp/faust_compat.py).
+    ``delivery``: ``stream``, Faust's ``take_events``; ``queue``, the worker's
+    (stockapp/delivery.py)."""
     out = ctx.workdir / f"noop-{uuid.uuid4().hex[:6]}.json"
     env = {
         **os.environ,
         "FAUST_LOOP": loop,
         "BENCH_FAUST_CONSUMER": consumer,
+        "BENCH_FAUST_DELIVERY": delivery,
         "BENCH_TOPIC": ctx.topic,
         "BENCH_COUNT": str(ctx.records),
         "BENCH_OUT": str(out),

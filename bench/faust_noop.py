@@ -3,7 +3,9 @@
 Run by bench/throughput.py as ``python -m bench.faust_noop`` with BENCH_* variables; writes
 ``{"first": t, "last": t, "records": n}`` (monotonic clock of this process) to BENCH_OUT once
 it has seen BENCH_COUNT records. BENCH_FAUST_CONSUMER=stockapp runs it on the worker's Faust
-app class and consumer (stockapp/faust_compat.py: the fetch loop without per-record tasks).
+app class and consumer (stockapp/faust_compat.py: the fetch loop without per-record tasks);
+BENCH_FAUST_DELIVERY=queue takes the batches as the worker's agent does
+(stockapp/delivery.py) instead of with ``take_events``, acking each event as it does.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 import faust
 
+from stockapp.delivery import fetched_batches
 from stockapp.faust_compat import SafeSeekApp
 
 TOPIC = os.environ.get("BENCH_TOPIC", "bench.quotes")
@@ -34,14 +38,25 @@ app = App(
 topic = app.topic(TOPIC, key_serializer="raw", value_serializer="raw")
 
 
+QUEUE_DELIVERY = os.environ.get("BENCH_FAUST_DELIVERY") == "queue"
+
+
 @app.agent(topic)
-async def noop(stream: faust.StreamT) -> None:
+async def noop(stream: Any) -> None:
     seen = 0
     first = None
-    async for events in stream.take_events(5000, within=0.1):
+    batches = (
+        fetched_batches(stream, 5000, 0.1)
+        if QUEUE_DELIVERY
+        else stream.take_events(5000, within=0.1)
+    )
+    async for events in batches:
         if first is None:
             first = time.monotonic()
         seen += len(events)
+        if QUEUE_DELIVERY:  # take_events acks its batches itself
+            for event in events:
+                await stream.ack(event)
         if seen >= COUNT:
             with open(OUT, "w") as out:
                 json.dump({"first": first, "last": time.monotonic(), "records": seen}, out)

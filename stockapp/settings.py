@@ -428,6 +428,13 @@ class StreamSettings(Section):
     store_raw_quotes: bool = Field(True, description="Write every quote to the `quotes` table.")
     batch_max: int = Field(5000, ge=1, description="Most records the agent processes as one batch.")
     batch_within_ms: int = Field(50, ge=1, description="Longest wait to fill a batch.")
+    delivery: Literal["queue", "stream"] = Field(
+        "queue",
+        description="How the quotes agent takes its records: `queue`, in lists straight from "
+        "its channel's queue as the fetch loop filled it (stockapp/delivery.py); `stream`, "
+        "through Faust's stream (`noack_take`), one event at a time, slower "
+        "(docs/performance.md). The same records, acks and commits either way.",
+    )
     batch_join_ms: int = Field(
         500,
         ge=0,

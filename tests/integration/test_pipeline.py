@@ -118,12 +118,12 @@ MALFORMED = [
 HUGE = (b"S10", b'{"symbol": "S10", "pad": "' + b"x" * 1_045_000 + b'"}')
 
 
-def build_records(pack: int = 1) -> tuple[list, list, list]:
+def build_records(pack: int = 1, count: int = 52_000) -> tuple[list, list, list]:
     """Arrival-ordered (key, value) records, the valid ticks, and where malformed ones go.
     ``pack`` > 1: each symbol's ticks packed that many per record (JSON arrays), in arrival
-    order, with a bad element in some arrays."""
+    order, with a bad element in some arrays. ``count``: ticks."""
     ticks = generate_ticks(
-        52_000,
+        count,
         SYMBOLS,
         seed=11,
         start_ms=START_MS,
@@ -297,14 +297,21 @@ class _Candle:
 
 
 def run_and_check(
-    stack, env, worker, kill_midway: bool, disrupt=None, others=(), pack: int = 1
+    stack,
+    env,
+    worker,
+    kill_midway: bool,
+    disrupt=None,
+    others=(),
+    pack: int = 1,
+    count: int = 52_000,
 ) -> None:
     """The stream through ``worker`` (killed and restarted a third of the way in, with
     ``kill_midway``; or whatever ``disrupt(session, total)`` does once it runs, which returns
     the worker to watch), then every effect compared with the oracle. ``pack``: quotes per
-    record (see build_records)."""
+    record, ``count``: ticks (see build_records)."""
     bootstrap = stack.kafka_bootstrap[0]
-    records, ticks, malformed = build_records(pack)
+    records, ticks, malformed = build_records(pack, count)
     indicators = env.get("STOCKAPP_INDICATORS", DEFAULT_INDICATORS)
     outputs = set(with_indicators(stack, indicators).indicator_outputs)
     expected, late = expected_rows(ticks, indicators)
@@ -511,6 +518,49 @@ def test_rebalances_give_identical_results(stack, pipeline, tmp_path, store):
         run_and_check(stack, env, first, kill_midway=False, disrupt=disrupt, others=others)
     finally:
         for worker in others:
+            worker.stop()
+
+
+def test_repeated_rebalances_under_full_load_give_identical_results(stack, pipeline, tmp_path):
+    """A backlog four times the other scenarios' is read at full speed while a second worker
+    joins and leaves four times (by SIGTERM, then by SIGKILL, twice), each at the next
+    sixth of the stream stored: every rebalance moves partitions whose fetched records are
+    queued or being handed on by the fetch loop. The final effects equal the oracle, with no
+    quote stored twice or missing."""
+    env, first = pipeline
+    joiners: list[Worker] = []
+
+    def stored(session) -> int:
+        return session.execute("SELECT count(*) FROM quotes", timeout=120).one()[0]
+
+    def disrupt(session, total: int) -> Worker:
+        progress = dict(progress=lambda: stored(session))
+        for cycle, sig in enumerate(
+            (signal.SIGTERM, signal.SIGKILL, signal.SIGTERM, signal.SIGKILL)
+        ):
+            joiner = Worker(
+                {**env, "STOCKAPP_WEB_PORT": str(free_port())}, tmp_path / f"joiner{cycle}.log"
+            )
+            joiners.append(joiner)
+            at = (cycle + 1) * total // 6
+            wait_for(lambda at=at: stored(session) >= at, 300, f"{at} quotes", first, **progress)
+            joiner.start()
+            wait_for(  # its share assigned (or, on a fast machine, the stream done)
+                lambda j=joiner: bool(j.stats(full=True).get("ends")) or stored(session) >= total,
+                120,
+                "the joiner's partitions",
+                joiner,
+                others=[first],
+            )
+            joiner.stop(sig)
+        return first
+
+    try:
+        run_and_check(
+            stack, env, first, kill_midway=False, disrupt=disrupt, others=joiners, count=200_000
+        )
+    finally:
+        for worker in joiners:
             worker.stop()
 
 

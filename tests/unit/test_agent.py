@@ -30,13 +30,26 @@ def processor(monkeypatch):
     return proc, effects
 
 
-async def test_agent_feeds_batches_to_the_processor(processor):
+async def put(agent, body: dict):
+    """A record into the test context's channel, not waiting for it to be processed: the test
+    context learns of that from a stream processor, which the queue delivery does not run
+    (stockapp/delivery.py)."""
+    return await agent.put(orjson.dumps(body), key=b"AAPL", wait=False)
+
+
+@pytest.mark.parametrize("delivery", ["queue", "stream"])
+async def test_agent_feeds_batches_to_the_processor(processor, monkeypatch, delivery):
     proc, effects = processor
+    monkeypatch.setattr(
+        quotes, "settings", quotes.settings.model_copy(update={"delivery": delivery})
+    )
     async with quotes.process_quotes.test_context() as agent:
+        # wait=False: the test context learns of a processed record from a stream processor,
+        # and the queue delivery does not run the stream (stockapp/delivery.py).
         for i in range(120):
             body = {"symbol": "AAPL", "ts": T0 + i * 1000, "price": 10.0 + i, "volume": 1}
-            await agent.put(orjson.dumps(body), key=b"AAPL")
-        await agent.put(b"not json", key=b"AAPL")
+            await agent.put(orjson.dumps(body), key=b"AAPL", wait=False)
+        await agent.put(b"not json", key=b"AAPL", wait=False)
         for _ in range(100):
             if proc.stats["quotes"] + proc.stats["invalid"] == 121:
                 break
@@ -102,7 +115,7 @@ async def test_a_batch_is_acked_only_once_it_is_stored(processor, monkeypatch):
     monkeypatch.setattr(proc, "process_until_done", stuck)
     async with quotes.process_quotes.test_context() as agent:
         body = {"symbol": "AAPL", "ts": T0, "price": 10.0, "volume": 1}
-        events = [await agent.put(orjson.dumps(body), key=b"AAPL") for _ in range(3)]
+        events = [await put(agent, body) for _ in range(3)]
         await asyncio.wait_for(started.wait(), 5)
     for _ in range(5):  # let the loop run the abandoned batch generator's finalisers
         gc.collect()
@@ -114,7 +127,7 @@ async def test_a_stored_batch_is_acked(processor):
     proc, _ = processor
     async with quotes.process_quotes.test_context() as agent:
         body = {"symbol": "AAPL", "ts": T0, "price": 10.0, "volume": 1}
-        events = [await agent.put(orjson.dumps(body), key=b"AAPL") for _ in range(3)]
+        events = [await put(agent, body) for _ in range(3)]
         for _ in range(100):
             if all(e.message.acked for e in events):
                 break
@@ -135,7 +148,7 @@ async def test_records_the_processor_left_out_are_not_acked(processor, monkeypat
     monkeypatch.setattr(proc, "process_until_done", first_only)
     async with quotes.process_quotes.test_context() as agent:
         body = {"symbol": "AAPL", "ts": T0, "price": 10.0, "volume": 1}
-        events = [await agent.put(orjson.dumps(body), key=b"AAPL") for _ in range(3)]
+        events = [await put(agent, body) for _ in range(3)]
         for _ in range(100):
             if events[0].message.acked:
                 break

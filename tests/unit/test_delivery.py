@@ -1,0 +1,105 @@
+"""The quotes agent's delivery (stockapp/delivery.py): lists taken from the channel's queue,
+in fetch order, each event tracked as Faust's stream tracks it, events from before a
+rebalance skipped; and the same events, acks and acked offsets as Faust's ``noack_take``
+on the same fetches."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from stockapp.delivery import fetched_batches
+from tests.faust_rig import TP0, Rig
+
+
+def offsets(events: list[Any]) -> list[int]:
+    return [event.message.offset for event in events]
+
+
+async def take(batches: Any, count: int) -> list[list[Any]]:
+    """Lists from ``batches`` until ``count`` events came (at most 5 s)."""
+    got: list[list[Any]] = []
+
+    async def run() -> None:
+        while sum(map(len, got)) < count:
+            got.append(await anext(batches))
+
+    await asyncio.wait_for(run(), 5)
+    return got
+
+
+async def ack_all(stream: Any, lists: list[list[Any]]) -> None:
+    for events in lists:
+        for event in events:
+            await stream.ack(event)
+
+
+async def test_a_backlog_is_taken_in_full_lists_in_fetch_order_and_tracked():
+    rig = Rig([list(range(7000)), list(range(7000, 12_000))], queue_size=20_000)
+    await rig.consumer._drain_messages(rig.fetcher)
+    stream = rig.app.stream(rig.topic)
+    lists = await take(fetched_batches(stream, 5000, 0.05), 12_000)
+    assert [len(events) for events in lists] == [5000, 5000, 2000]
+    assert sum(map(offsets, lists), []) == list(range(12_000))
+    assert len(rig.consumer.unacked) == 12_000  # tracked, as the stream tracks them
+    await ack_all(stream, lists)
+    assert not rig.consumer.unacked
+    assert list(rig.consumer._acked[TP0]) == list(range(12_000))
+
+
+async def test_records_fetched_before_a_rebalance_are_skipped_unacked():
+    rig = Rig([list(range(10)), list(range(10, 20))])
+    fetched = rig.consumer.getmany
+
+    async def getmany(timeout: float) -> Any:
+        async for item in fetched(timeout):
+            yield item
+        rig.generation = 1  # the second fetch is the new generation's
+
+    rig.consumer.getmany = getmany
+    await rig.consumer._drain_messages(rig.fetcher)
+    rig.app.consumer_generation_id = 1  # the rebalance done: offsets 0-9 are stale
+    stream = rig.app.stream(rig.topic)
+    lists = await take(fetched_batches(stream, 5000, 0.05), 10)
+    assert sum(map(offsets, lists), []) == list(range(10, 20))
+    assert not rig.consumer._acked.get(TP0)  # nothing acked for the stale ones
+    assert len(rig.consumer.unacked) == 10  # nor tracked
+
+
+async def test_a_suspended_flow_skips_what_is_queued():
+    rig = Rig([list(range(5))])
+    await rig.consumer._drain_messages(rig.fetcher)
+    rig.app.flow_control.suspend()
+    stream = rig.app.stream(rig.topic)
+    batches = fetched_batches(stream, 5000, 0.05)
+    pending = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.1)
+    assert not pending.done()  # all five skipped; waiting for more
+    assert rig.topic.queue.empty()
+    assert not rig.consumer.unacked
+    pending.cancel()
+
+
+async def test_the_same_events_and_acks_as_faust_noack_take():
+    fetches = [list(range(n, n + 900)) for n in range(0, 9000, 900)]
+
+    async def run(noack_take: bool) -> tuple[list[int], list[int], list[int]]:
+        rig = Rig(fetches, queue_size=20_000)
+        await rig.consumer._drain_messages(rig.fetcher)
+        stream = rig.app.stream(rig.topic)
+        batches = (
+            stream.noack_take(5000, within=0.05)
+            if noack_take
+            else fetched_batches(stream, 5000, 0.05)
+        )
+        lists = await take(batches, 9000)
+        sizes = [len(events) for events in lists]
+        await ack_all(stream, lists)
+        if noack_take:
+            await stream.stop()
+        return sum(map(offsets, lists), []), sizes, list(rig.consumer._acked[TP0])
+
+    ours, faust = await run(False), await run(True)
+    assert ours[0] == faust[0] == list(range(9000))
+    assert ours[2] == faust[2]
+    assert ours[1] == [5000, 4000]
