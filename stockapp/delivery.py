@@ -24,6 +24,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from stockapp import timeouts
+
 
 async def fetched_batches(stream: Any, max_records: int, within: float) -> AsyncIterator[list[Any]]:
     """Lists of at most ``max_records`` events of the agent's ``stream``, in the order the
@@ -46,11 +48,8 @@ async def fetched_batches(stream: Any, max_records: int, within: float) -> Async
                 if batch and loop.time() >= due:
                     break
                 wait = due - loop.time() if batch else None
-                # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation
-                # that comes as the item does, and the agent would run on after a SIGTERM.
                 try:
-                    async with asyncio.timeout(wait):
-                        event = await queue.get()
+                    event = await timeouts.within(wait, queue.get())
                 except TimeoutError:
                     break
             else:

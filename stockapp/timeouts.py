@@ -14,7 +14,8 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def within(seconds: float, awaitable: Awaitable[T]) -> T:
-    """``await awaitable``, raising ``TimeoutError`` (and cancelling it) after ``seconds``."""
+async def within(seconds: float | None, awaitable: Awaitable[T]) -> T:
+    """``await awaitable``, raising ``TimeoutError`` (and cancelling it) after ``seconds``
+    (``None``: no bound)."""
     async with asyncio.timeout(seconds):
         return await awaitable
