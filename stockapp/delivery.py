@@ -13,18 +13,22 @@ What Faust's stream does to each event is done here too, in the same order: an e
 fetched before a rebalance (the flow is suspended, or its generation is not the consumer's)
 is acked unprocessed, as the stream skips it (RebalanceSafeConsumer refuses such acks, so
 nothing is committed for it); every other event of an acked topic is tracked as unacked
-(``Consumer.track_message``) before the agent sees it. The agent acks each event with
-``stream.ack`` once it is stored, as with ``noack_take``. Group membership, assignment,
-fetching, flow control, the tables, their changelogs, standbys and recovery stay Faust's.
+(``Consumer.track_message``) before the agent sees it; and Faust's monitor is told when each
+partition's records were last taken, which its stalled-stream check reads. The agent acks
+each event with ``stream.ack`` once it is stored, as with ``noack_take``. Group membership,
+assignment, fetching, flow control, the tables, their changelogs, standbys and recovery stay
+Faust's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from stockapp import timeouts
+from stockapp.faust_compat import mark_stream_inbound
 
 
 async def fetched_batches(stream: Any, max_records: int, within: float) -> AsyncIterator[list[Any]]:
@@ -65,5 +69,6 @@ async def fetched_batches(stream: Any, max_records: int, within: float) -> Async
                 consumer.track_message(message)
             batch.append(event)
         if batch:
+            mark_stream_inbound(app, {event.message.tp for event in batch}, time.monotonic())
             yield batch
             due = loop.time() + within

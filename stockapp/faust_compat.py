@@ -151,6 +151,18 @@ def committed_offset(app: Any, tp: TP) -> int | None:
     return app.consumer._committed_offset.get(tp)
 
 
+@relies_on("faust.sensors.monitor.Monitor.stream_inbound_time")
+def mark_stream_inbound(app: Any, tps: set[TP], now: float) -> None:
+    """Tells Faust's monitor that the agent's stream took records of ``tps`` at ``now``
+    (``time.monotonic``), as its stream's ``on_stream_event_in`` does per event. The
+    consumer's stall check (``verify_event_path``, every few seconds) reads this time: a
+    partition with records waiting and none taken for ``stream_processing_timeout`` is logged
+    as a stalled stream, so a delivery that bypasses the stream must keep it current."""
+    inbound = app.monitor.stream_inbound_time
+    for tp in tps:
+        inbound[tp] = now
+
+
 @relies_on("faust.transport.drivers.aiokafka.Producer._ensure_producer")
 def producer_client(app: Any) -> Any:
     """The aiokafka client under the app's producer (``Producer._ensure_producer``), for a

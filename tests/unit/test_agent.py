@@ -30,6 +30,16 @@ def processor(monkeypatch):
     return proc, effects
 
 
+@pytest.fixture(params=["queue", "stream"])
+def delivery(request, monkeypatch):
+    """Each way the agent can take its records (``STOCKAPP_DELIVERY``): the acks must not
+    depend on it."""
+    monkeypatch.setattr(
+        quotes, "settings", quotes.settings.model_copy(update={"delivery": request.param})
+    )
+    return request.param
+
+
 async def put(agent, body: dict):
     """A record into the test context's channel, not waiting for it to be processed: the test
     context learns of that from a stream processor, which the queue delivery does not run
@@ -101,7 +111,7 @@ async def test_publish_hands_back_the_delivery_not_the_queueing(monkeypatch):
     assert delivery is delivered and not delivery.done()
 
 
-async def test_a_batch_is_acked_only_once_it_is_stored(processor, monkeypatch):
+async def test_a_batch_is_acked_only_once_it_is_stored(processor, monkeypatch, delivery):
     """SIGTERM cancels the agent mid-batch: that batch must not be acked (Faust would commit
     its offsets on the way out and the restarted worker would skip it). Faust's take_events
     acks in a ``finally``; the agent must not."""
@@ -123,7 +133,7 @@ async def test_a_batch_is_acked_only_once_it_is_stored(processor, monkeypatch):
     assert [e.message.acked for e in events] == [False, False, False]
 
 
-async def test_a_stored_batch_is_acked(processor):
+async def test_a_stored_batch_is_acked(processor, delivery):
     proc, _ = processor
     async with quotes.process_quotes.test_context() as agent:
         body = {"symbol": "AAPL", "ts": T0, "price": 10.0, "volume": 1}
@@ -136,7 +146,7 @@ async def test_a_stored_batch_is_acked(processor):
     assert [e.message.acked for e in events] == [True, True, True]
 
 
-async def test_records_the_processor_left_out_are_not_acked(processor, monkeypatch):
+async def test_records_the_processor_left_out_are_not_acked(processor, monkeypatch, delivery):
     """Records fetched before a rebalance are left out by the processor; acking them would let
     the next commit pass records that were never applied."""
     proc, _ = processor

@@ -6,6 +6,7 @@ on the same fetches."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from stockapp.delivery import fetched_batches
@@ -78,6 +79,20 @@ async def test_a_suspended_flow_skips_what_is_queued():
     assert rig.topic.queue.empty()
     assert not rig.consumer.unacked
     pending.cancel()
+
+
+async def test_faust_monitor_is_told_when_a_partition_was_taken_from():
+    """Faust's stalled-stream check (``verify_event_path``) logs an error for a partition with
+    records waiting whose stream took none for ``stream_processing_timeout``; it reads the
+    time from the monitor, which Faust's stream sets per event and this path per list."""
+    rig = Rig([list(range(10))])
+    await rig.consumer._drain_messages(rig.fetcher)
+    stream = rig.app.stream(rig.topic)
+    inbound = rig.app.monitor.stream_inbound_time
+    assert TP0 not in inbound
+    before = time.monotonic()
+    await take(fetched_batches(stream, 5000, 0.05), 10)
+    assert before <= inbound[TP0] <= time.monotonic()
 
 
 async def test_the_same_events_and_acks_as_faust_noack_take():
