@@ -156,23 +156,30 @@ async def _api_load(port: int, symbol: str) -> dict[str, dict]:
         for limit in (500, HISTORY_CANDLES):
             url = f"http://127.0.0.1:{port}/api/candles/{symbol}?interval=1m&limit={limit}"
             took: list[float] = []
+            answers: list[tuple[int, bytes]] = []
 
-            async def client(url: str = url, took: list[float] = took, limit: int = limit) -> None:
+            async def client(
+                url: str = url, took: list[float] = took, answers: list = answers
+            ) -> None:
                 for _ in range(REQUESTS):
                     # Timed to the body's last byte, as HTTP load tools time a request; the
-                    # body is decoded and checked after. Until 2026-12-06 the timing took in
-                    # this client's own decode too (aiohttp's json(): the standard library's,
-                    # about 45 ms for 5,000 candles here, four clients queued on it).
+                    # bodies are decoded and checked once every client is done, since the
+                    # clients share this event loop and one's decode would hold up another's
+                    # reading. Until 2026-12-06 each request's timing took in a decode
+                    # (aiohttp's json(), the standard library's: about 45 ms for 5,000
+                    # candles here), its own and the other clients'.
                     began = time.perf_counter()
                     async with http.get(url) as response:
                         raw = await response.read()
                         status = response.status
                     took.append((time.perf_counter() - began) * 1000)
-                    body = orjson.loads(raw)
-                    assert status == 200, body
-                    assert len(body["candles"]) == limit, len(body["candles"])
+                    answers.append((status, raw))
 
             await asyncio.gather(*(client() for _ in range(CLIENTS)))
+            for status, raw in answers:
+                body = orjson.loads(raw)
+                assert status == 200, body
+                assert len(body["candles"]) == limit, len(body["candles"])
             out[str(limit)] = percentiles(took)
     return out
 
