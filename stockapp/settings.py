@@ -427,7 +427,15 @@ class StreamSettings(Section):
     )
     store_raw_quotes: bool = Field(True, description="Write every quote to the `quotes` table.")
     batch_max: int = Field(5000, ge=1, description="Most records the agent processes as one batch.")
-    batch_within_ms: int = Field(50, ge=1, description="Longest wait to fill a batch.")
+    batch_within_ms: int = Field(
+        1,
+        ge=1,
+        description="Longest wait, once a record is there, for more to fill a batch. The "
+        "default hands a batch on as soon as nothing more is queued: batches grow with what "
+        "arrives while the one before is processed, and under a backlog by joining "
+        "(`STOCKAPP_BATCH_JOIN_MS`). Larger values trade latency for fewer, larger batches "
+        "at moderate rates (50 before 2026-12-06: docs/performance.md).",
+    )
     delivery: Literal["queue", "stream"] = Field(
         "queue",
         description="How the quotes agent takes its records: `queue`, in lists straight from "
