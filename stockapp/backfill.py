@@ -101,9 +101,7 @@ def compute(
     result = BackfillResult()
     parsed = _parse(quotes, start_ms, end_ms, result)
     result.quotes = len(parsed)
-    spec = CandleSpec.build(
-        settings.intervals, settings.market_timezone, settings.grace_seconds, settings.indicator_set
-    )
+    spec = CandleSpec.of(settings)
     states: dict[str, SymbolState] = {}
     late: list[tuple[str, ...]] = []
     ignored: list[Candle] = []

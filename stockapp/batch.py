@@ -103,6 +103,8 @@ class Step:
     late: tuple[str, ...] = ()  # intervals whose candle had closed
     revised: bool = False
     expired: bool = False  # its id may have been forgotten: late everywhere, not stored
+    outside: bool = False  # outside the sessions that count: in no candle
+    session: str | None = None  # the trading session it fell in
     repeat: bool | None = None  # applied again, it was a duplicate (True: by its id)
     refused: str | None = None  # why the state budget took it back out
     refused_kind: Reason = Reason.OVER_LIMIT  # and its kind
@@ -112,6 +114,7 @@ class Step:
 
     def record_outcome(self, applied: Applied) -> None:
         self.late, self.revised, self.expired = applied.late, applied.revised, applied.expired
+        self.outside, self.session = applied.outside, applied.session
         self.repeat = applied.repeat if applied.duplicate else None
 
 
@@ -316,7 +319,9 @@ class Applier:
             stats.expired_ids += 1
             outputs.append(SideOutput(self.topic_late, record, EXPIRED_REASON, None, element))
             return
-        rows.append(QuoteRow(quote, record.partition, record.offset, index))
+        rows.append(QuoteRow(quote, record.partition, record.offset, index, step.session))
+        if step.outside:
+            stats.outside_session += 1
         if step.late:
             stats.late += 1
             reason = "candle already closed for " + ", ".join(step.late)

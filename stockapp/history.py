@@ -13,7 +13,7 @@ from ta.volatility import BollingerBands
 
 from stockapp.models import Quote
 from stockapp.tables.indicators.registry import DEFAULT_SET, IndicatorDef, Params
-from stockapp.tables.intervals import Interval
+from stockapp.tables.intervals import Interval, parse_interval
 
 
 def _macd(bars: pd.DataFrame, p: Params) -> list[pd.Series]:
@@ -56,11 +56,13 @@ def _frame(quotes: list[Quote], interval: Interval) -> pd.DataFrame:
     rows = []
     for q in quotes:
         bar = q.bar()
-        if bar.end > interval.window(bar.ts)[1]:
+        window = interval.window(bar.ts)
+        if window is None or bar.end > window[1]:  # outside the counted sessions, or too long
             continue
         rows.append(
             (
                 q.symbol,
+                window[0],
                 bar.ts,
                 bar.open,
                 bar.high,
@@ -72,7 +74,19 @@ def _frame(quotes: list[Quote], interval: Interval) -> pd.DataFrame:
             )
         )
     frame = pd.DataFrame(
-        rows, columns=["symbol", "ts", "open", "high", "low", "close", "volume", "pv", "priced"]
+        rows,
+        columns=[
+            "symbol",
+            "window",
+            "ts",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "pv",
+            "priced",
+        ],
     )
     frame["arrival"] = range(len(frame))
     # Prices of priced trades only: a window's prices come from them when it has any
@@ -80,6 +94,13 @@ def _frame(quotes: list[Quote], interval: Interval) -> pd.DataFrame:
     for column in PRICES:
         frame[f"priced_{column}"] = frame[column].where(frame["priced"])
     return frame
+
+
+def _day_start(day: Interval, start: int) -> int:
+    """Where a candle's VWAP session starts: its trading day's (a start is in one)."""
+    window = day.window(start)
+    assert window is not None
+    return window[0]
 
 
 PRICES = ("open", "high", "low", "close")
@@ -100,8 +121,13 @@ def candles(
     frame = frame.sort_values(["ts", "arrival"], kind="stable")
     frame.index = pd.to_datetime(frame["ts"], unit="ms", utc=True)
     out = []
+    day = parse_interval("1d", tz, interval.calendar)
     for symbol, group in frame.groupby("symbol", sort=True):
-        if interval.daily:
+        if interval.calendar is not None:
+            # Windows cut from an exchange's sessions (tables/intervals.py): grouped by the
+            # window each tick is in, as pandas has no resample by a trading calendar.
+            resampled = group.groupby("window", sort=True)
+        elif interval.daily:
             resampled = group.tz_convert(tz).resample("1D", label="left", closed="left")
         else:
             resampled = group.resample(
@@ -121,11 +147,11 @@ def candles(
         bars = bars.rename(columns={"ts": "trades"})
         bars = bars[bars["trades"] > 0].copy()
         bars["symbol"] = symbol
-        bars["start"] = [int(ix.value // 1_000_000) for ix in bars.index]
+        if interval.calendar is not None:
+            bars["start"] = [int(ix) for ix in bars.index]
+        else:
+            bars["start"] = [int(ix.value // 1_000_000) for ix in bars.index]
         bars = bars.reset_index(drop=True)
-        bars["session"] = [
-            int(pd.Timestamp(s, unit="ms", tz="UTC").tz_convert(tz).normalize().value // 1_000_000)
-            for s in bars["start"]
-        ]
+        bars["session"] = [_day_start(day, s) for s in bars["start"]]
         out.append(pd.concat([bars, indicators(bars, defs)], axis=1))
     return pd.concat(out, ignore_index=True)

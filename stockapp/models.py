@@ -69,3 +69,4 @@ class QuoteRow:
     partition: int
     offset: int
     index: int = 0  # the quote's place in a packed record (0 for a record of one quote)
+    session: str | None = None  # its trading session (tables/sessions.py), as stored

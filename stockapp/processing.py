@@ -66,12 +66,7 @@ class QuoteProcessor:
     ) -> None:
         self.settings = settings
         self.port: StreamPort = port if port is not None else Detached()
-        self.spec = CandleSpec.build(
-            settings.intervals,
-            settings.market_timezone,
-            settings.grace_seconds,
-            settings.indicator_set,
-        )
+        self.spec = CandleSpec.of(settings)
         self.clock = clock
         self.stats = Stats()
         self.cache = StateCache(

@@ -40,6 +40,9 @@ from stockapp.tables.indicators.registry import (
     parse_indicators,
 )
 from stockapp.tables.intervals import parse_interval
+from stockapp.tables.sessions import ALWAYS_OPEN, Calendar
+from stockapp.tables.sessions import calendar as trading_calendar
+from stockapp.tables.sessions import known as known_calendar
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ENV_PREFIX = "STOCKAPP_"
@@ -399,7 +402,29 @@ class StreamSettings(Section):
         "(market days).",
     )
     market_timezone: str = Field(
-        "America/New_York", description="Time zone of `1d` candles and of VWAP sessions."
+        "America/New_York",
+        description="Time zone of `1d` candles and of VWAP sessions with the `ALWAYS_OPEN` "
+        "calendar (an exchange's calendar has its own).",
+    )
+    exchange: str = Field(
+        ALWAYS_OPEN,
+        description="The trading calendar candles are cut from: an exchange "
+        "`pandas_market_calendars` knows (`XNYS`, `NASDAQ`, `XLON`, ...; its sessions, early "
+        "closes and holidays, offline), or `ALWAYS_OPEN` (no closed time; days run midnight "
+        "to midnight in `STOCKAPP_MARKET_TIMEZONE`). "
+        "[streaming.md](streaming.md#sessions).",
+    )
+    session_hours: Literal["regular", "extended"] = Field(
+        "regular",
+        description="What counts in candles and indicators with an exchange's calendar: the "
+        "`regular` session, or the `extended` day (pre-market and after-hours too). Ticks "
+        "outside it are stored as raw quotes with their session, counted in `/stats`.",
+    )
+    intraday_anchor: Literal["auto", "session", "epoch"] = Field(
+        "auto",
+        description="Where intraday candles of an exchange's calendar start: at the session's "
+        "open (`session`), on the epoch's grid cut at the session's bounds (`epoch`), or "
+        "`auto`: `session` for an hour and longer, `epoch` below.",
     )
     # Indicators and their parameters: kind[:param...], comma-separated.
     indicators: CsvList = Field(
@@ -506,6 +531,18 @@ class StreamSettings(Section):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("is not a known time zone") from None
         return value
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange(cls, value: str) -> str:
+        if not known_calendar(value):
+            raise ValueError(f"is not a calendar pandas_market_calendars knows, nor {ALWAYS_OPEN}")
+        return value
+
+    @property
+    def calendar(self) -> Calendar:
+        """The trading calendar (tables/sessions.py), one per process and setting."""
+        return trading_calendar(self.exchange, self.session_hours, self.market_timezone)
 
     @field_validator("intervals")
     @classmethod
@@ -1081,6 +1118,16 @@ class Settings(
                 "STOCKAPP_CASSANDRA_PASSWORD is set without STOCKAPP_CASSANDRA_USERNAME"
             )
         self._check_web_secrets()
+        return self
+
+    @model_validator(mode="after")
+    def _sessions(self) -> Settings:
+        """A calendar that cannot give what the settings ask (extended hours of an exchange
+        that knows none) fails at start."""
+        try:
+            self.calendar  # noqa: B018 - built to be checked
+        except ValueError as exc:
+            raise ValueError(f"STOCKAPP_EXCHANGE={self.exchange}: {exc}") from None
         return self
 
     @model_validator(mode="after")

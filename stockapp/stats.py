@@ -23,6 +23,9 @@ class Stats:
     stored_records: int = 0  # records of batches stored (`make bench` times by it)
     quotes: int = 0  # applied and stored
     late: int = 0
+    # Applied and stored as raw quotes, but outside the sessions that count in candles
+    # (STOCKAPP_SESSION_HOURS): in no candle, not late.
+    outside_session: int = 0
     revised: int = 0  # bars that replaced an earlier version of themselves
     duplicates: int = 0  # the same quote again, by its offset
     repeats: int = 0  # the same quote again, by its id

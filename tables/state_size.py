@@ -49,7 +49,9 @@ def worst_case_state(spec: CandleSpec, rules: int, lookback: int, longest: int) 
             indicators.add(Sample(number(), number(), number(), now))
         # The windows that can form at once: those between the watermark and the event time,
         # which are the grace period apart.
-        start = interval.window(now)[0]
+        window = interval.window(now)
+        assert window is not None, "the worst case is an always-open spec's"
+        start = window[0]
         for n in range(spec.grace_ms // interval.ms + 2):
             begin = start + n * interval.ms
             bar = Bar(begin, number(), number(), number(), number(), number(), number(), 10**8)

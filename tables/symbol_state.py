@@ -25,7 +25,7 @@ tables/quote_ids.py, the rules' state by the rules' limits (docs/security.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockapp.tables.candle import Bar, Candle, Settled, rebuilt
 from stockapp.tables.indicators import IndicatorSet, Sample, Values
@@ -40,6 +40,10 @@ from stockapp.tables.quote_ids import (
     digest,
     end_of,
 )
+from stockapp.tables.sessions import Calendar, Session
+
+if TYPE_CHECKING:
+    from stockapp.settings import Settings
 
 # The layout of to_dict(); states without it (written before ids were bounded) still load.
 STATE_VERSION = 2
@@ -51,6 +55,7 @@ class CandleSpec:
     day: Interval  # market days: VWAP sessions
     grace_ms: int
     indicators: tuple[IndicatorDef, ...] = DEFAULT_SET  # every interval's, in order
+    calendar: Calendar | None = None  # the exchange's sessions (None: always open)
 
     @classmethod
     def build(
@@ -59,13 +64,34 @@ class CandleSpec:
         market_tz: str,
         grace_seconds: float,
         indicators: tuple[IndicatorDef, ...] = DEFAULT_SET,
+        calendar: Calendar | None = None,
+        anchor: str = "auto",
     ) -> CandleSpec:
+        """``calendar``: the sessions candles are cut from (None: always open, the epoch and
+        midnight in ``market_tz``); ``anchor``: STOCKAPP_INTRADAY_ANCHOR."""
         return cls(
-            tuple(parse_interval(n, market_tz) for n in names),
-            parse_interval("1d", market_tz),
+            tuple(parse_interval(n, market_tz, calendar, anchor) for n in names),
+            parse_interval("1d", market_tz, calendar),
             int(grace_seconds * 1000),
             indicators,
+            calendar,
         )
+
+    @classmethod
+    def of(cls, settings: Settings) -> CandleSpec:
+        """The spec a worker runs with ``settings``."""
+        return cls.build(
+            settings.intervals,
+            settings.market_timezone,
+            settings.grace_seconds,
+            settings.indicator_set,
+            settings.calendar,
+            settings.intraday_anchor,
+        )
+
+    def session(self, ts: int) -> Session:
+        """The session of a quote at ``ts`` (the regular one when always open)."""
+        return Session.REGULAR if self.calendar is None else self.calendar.session(ts)
 
 
 @dataclass
@@ -77,6 +103,9 @@ class Applied:
     # Its id is older than the ids kept: it cannot be told from a resend, so it is late for
     # every interval (``late`` names them all).
     expired: bool = False
+    # Outside the sessions that count (STOCKAPP_SESSION_HOURS): in no candle, not late.
+    outside: bool = False
+    session: str | None = None  # the session it fell in (set for a quote applied)
 
 
 def _stored(bar: Bar, seq: int) -> list[float]:
@@ -178,9 +207,14 @@ class SymbolState:
         self.seq += 1
         ts = bar.ts
         late = []
+        outside = False
         watermark = self.watermark
         for interval in self.spec.intervals:
-            start, end = interval.window(ts)
+            window = interval.window(ts)
+            if window is None:  # the same calendar for every interval: outside in all
+                outside = True
+                break
+            start, end = window
             if watermark is not None and end <= watermark:
                 late.append(interval.name)
                 continue
@@ -209,7 +243,9 @@ class SymbolState:
         if self.event_max is None or event_end > self.event_max:
             self.event_max = event_end
             self.advance(event_end - self.spec.grace_ms, closed)
-        return Applied(revised=revised, late=tuple(late))
+        return Applied(
+            revised=revised, late=tuple(late), outside=outside, session=self.spec.session(ts)
+        )
 
     def _expired(self) -> Applied:
         return Applied(late=tuple(i.name for i in self.spec.intervals), expired=True)
@@ -222,7 +258,10 @@ class SymbolState:
         old = _bar_of(earlier)
         for interval in self.spec.intervals:
             name = interval.name
-            start, end = interval.window(old.ts)
+            window = interval.window(old.ts)
+            if window is None:  # it counted nowhere
+                return
+            start, end = window
             forming = self.forming[name]
             if start not in forming or old.end > end:
                 continue
@@ -252,7 +291,10 @@ class SymbolState:
         bar, seq = _bar_of(kept), int(kept[7])
         for interval in self.spec.intervals:
             name = interval.name
-            start, end = interval.window(bar.ts)
+            window = interval.window(bar.ts)
+            if window is None:
+                return
+            start, end = window
             candle = self.forming[name].get(start)
             part = self.settled[name].get(start)
             if candle is None or part is None or bar.end > end:
@@ -294,7 +336,9 @@ class SymbolState:
     # -- views -------------------------------------------------------------------------------
 
     def _sample(self, candle: Candle) -> Sample:
-        session = self.spec.day.window(candle.start)[0]
+        day = self.spec.day.window(candle.start)
+        # A candle's start is in a counted session: its day is where VWAP starts again.
+        session = day[0] if day is not None else candle.start
         return Sample(candle.close, candle.pv, candle.volume, session)
 
     def provisional(self, candle: Candle) -> Values:

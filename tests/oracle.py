@@ -208,6 +208,123 @@ def _resampled(frame: pd.DataFrame, interval: str, tz: str, indicators: str) -> 
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["start"])
 
 
+# pandas_market_calendars' own calendar of an exchange, where its name for it differs.
+_CALENDAR_NAMES = {"XNYS": "NYSE", "XNAS": "NASDAQ"}
+
+
+def session_segments(exchange: str, hours: str, first: str, last: str) -> pd.DataFrame:
+    """The counted stretches of ``exchange``'s trading days from ``first`` to ``last``
+    (dates): columns session, open, close, day_open, day_close (epoch ms), straight from
+    pandas_market_calendars' schedule (regular: its market_open to market_close; extended:
+    pre to market_open, market_open to market_close, market_close to post)."""
+    import pandas_market_calendars as mcal
+
+    calendar = mcal.get_calendar(_CALENDAR_NAMES.get(exchange, exchange))
+    schedule = calendar.schedule(first, last, start="pre", end="post")
+
+    def ms(column: str) -> list[int]:
+        return [int(t.value // 1_000_000) for t in schedule[column]]
+
+    pre, market_open, market_close, post = (
+        ms(c) for c in ("pre", "market_open", "market_close", "post")
+    )
+    rows = []
+    for p, o, c, q in zip(pre, market_open, market_close, post, strict=True):
+        if hours == "regular":
+            rows.append(("regular", o, c, o, c))
+        else:
+            rows += [("pre", p, o, p, q), ("regular", o, c, p, q), ("post", c, q, p, q)]
+    return pd.DataFrame(rows, columns=["session", "open", "close", "day_open", "day_close"])
+
+
+def expected_session_candles(
+    ticks: list[Tick],
+    interval: str,
+    segments: pd.DataFrame,
+    anchor: str,
+    indicators: str = DEFAULT_INDICATORS,
+) -> pd.DataFrame:
+    """As :func:`expected_candles`, with candles cut from trading sessions (``segments``, from
+    :func:`session_segments`): ticks outside them count nowhere; an intraday candle is a
+    pandas resample of one segment's ticks, from the segment's open (``anchor`` "session") or
+    the epoch ("epoch"), cut at the segment's open and close; a ``1d`` candle is a trading
+    day's ticks; indicators run over the candles in order, across the gaps; VWAP starts again
+    each trading day. Columns as expected_candles', plus ``end``."""
+    index = pd.IntervalIndex.from_arrays(segments["open"], segments["close"], closed="left")
+    frame = pd.DataFrame(
+        {
+            "symbol": [t.symbol for t in ticks],
+            "ts": [t.ts for t in ticks],
+            "price": [t.price for t in ticks],
+            "volume": [t.volume for t in ticks],
+            "priced": [not t.volume_only for t in ticks],
+        }
+    )
+    frame["segment"] = index.get_indexer(frame["ts"])
+    frame = frame[frame["segment"] >= 0].sort_values("ts", kind="stable")
+    frame["pv"] = frame["price"] * frame["volume"]
+    frame["tape"] = frame["price"].where(frame["priced"])
+    frame.index = pd.to_datetime(frame["ts"], unit="ms", utc=True)
+    aggregate = {
+        "open": ("tape", "first"),
+        "high": ("tape", "max"),
+        "low": ("tape", "min"),
+        "close": ("tape", "last"),
+        "any_open": ("price", "first"),
+        "any_high": ("price", "max"),
+        "any_low": ("price", "min"),
+        "any_close": ("price", "last"),
+        "trades": ("price", "count"),
+        "volume": ("volume", "sum"),
+        "pv": ("pv", "sum"),
+    }
+    out = []
+    for symbol, ticks_of in frame.groupby("symbol", sort=True):
+        parts = []
+        if interval == "1d":
+            ticks_of = ticks_of.assign(day=segments["day_open"].to_numpy()[ticks_of["segment"]])
+            closes = segments.groupby("day_open")["day_close"].max()
+            days = ticks_of.groupby("day", sort=True).agg(**aggregate)
+            for day, row in days.iterrows():
+                parts.append({**row.to_dict(), "start": int(day), "end": int(closes[day])})
+        else:
+            size = INTRADAY_MS[interval]
+            for number, group in ticks_of.groupby("segment", sort=True):
+                seg = segments.iloc[int(number)]
+                origin = (
+                    pd.Timestamp(int(seg["open"]), unit="ms", tz="UTC")
+                    if anchor == "session"
+                    else "epoch"
+                )
+                bars = group.resample(f"{size}ms", origin=origin).agg(**aggregate)
+                bars = bars[bars["trades"] > 0]
+                for label, row in bars.iterrows():
+                    start = int(label.value // 1_000_000)
+                    parts.append(
+                        {
+                            **row.to_dict(),
+                            "start": max(start, int(seg["open"])),
+                            "end": min(start + size, int(seg["close"])),
+                        }
+                    )
+        candles = pd.DataFrame(parts).sort_values("start").reset_index(drop=True)
+        for column in ("open", "high", "low", "close"):
+            # A window of volume-only trades alone takes its prices from them.
+            candles[column] = candles[column].where(
+                candles[column].notna(), candles[f"any_{column}"]
+            )
+        candles = candles.drop(columns=[f"any_{c}" for c in ("open", "high", "low", "close")])
+        candles["trades"] = candles["trades"].astype(int)
+        candles["symbol"] = symbol
+        candles = pd.concat([candles, ta_indicators(list(candles["close"]), indicators)], axis=1)
+        day_of = segments.set_index("open")["day_open"]
+        days = [int(day_of[day_of.index <= s].iloc[-1]) for s in candles["start"]]
+        cum = candles.groupby(days)[["pv", "volume"]].cumsum()
+        candles["vwap"] = (cum["pv"] / cum["volume"]).where(cum["volume"] > 0)
+        out.append(candles)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["start"])
+
+
 def assert_candles_match(closed: list, want: pd.DataFrame, interval: str) -> None:
     """Candles of one symbol and ``interval`` (any order) have ``want``'s starts, and its
     open, high, low, close, volume and trades exactly."""

@@ -126,8 +126,8 @@ class CassandraSink:
         self.insert_quote = RowBinder(
             session.prepare(
                 "INSERT INTO quotes (symbol, day, ts, source_partition, source_offset, "
-                "source_index, price, volume, bid, ask, source) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "source_index, price, volume, bid, ask, source, session) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )
         )
         self.insert_candle = RowBinder(
@@ -194,6 +194,7 @@ class CassandraSink:
             unset if q.bid is None else q.bid,
             unset if q.ask is None else q.ask,
             unset if q.source is None else q.source,
+            unset if row.session is None else row.session,
         )
 
     def _or_unset(self, value: Any) -> Any:

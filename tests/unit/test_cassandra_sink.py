@@ -89,11 +89,11 @@ async def test_a_symbols_rows_are_batched_within_cassandras_limits():
     sink = make_sink(session, delays)
     count = await sink.write(rows(45) + rows(3, "MSFT"), [])
     # A symbol's quotes and its latest price go together, up to about 4 KiB a batch: quote
-    # rows of 11 values of 8 bytes here count 40 + 11 * (8 + 12) = 260 bytes, so 15 a batch.
-    assert MAX_BATCH_BYTES // 260 == 15
-    # (the latest-price row, 4 values, still fits in the third)
-    assert [len(added(s)) for s in session.executed] == [15, 15, 16, 4]
-    assert count == len(session.executed) == 4
+    # rows of 12 values of 8 bytes here count 40 + 12 * (8 + 12) = 280 bytes, so 14 a batch.
+    assert MAX_BATCH_BYTES // 280 == 14
+    # (the latest-price row, 4 values, goes with the last 3 quotes)
+    assert [len(added(s)) for s in session.executed] == [14, 14, 14, 4, 4]
+    assert count == len(session.executed) == 5
     symbol_updates = [
         s for b in session.executed for s in added(b) if "UPDATE symbols" in s.query_string
     ]
@@ -117,7 +117,7 @@ async def test_a_batch_spans_at_most_ten_partitions():
 
 async def test_absent_values_are_left_unset_not_written_as_null():
     """A null cell is a tombstone; reads of a busy day's quotes would hit Cassandra's
-    tombstone limits. Absent bid/ask/source and indicators are bound UNSET."""
+    tombstone limits. Absent bid/ask/source/session and indicators are bound UNSET."""
     from cassandra.query import UNSET_VALUE
 
     session, delays = Session(), []
@@ -129,7 +129,7 @@ async def test_absent_values_are_left_unset_not_written_as_null():
         for s in added(b)
         if s.query_string.startswith(("INSERT INTO quotes", "INSERT INTO candles "))
     )
-    assert quote.params[8:] == (UNSET_VALUE, UNSET_VALUE, UNSET_VALUE)
+    assert quote.params[8:] == (UNSET_VALUE,) * 4
     assert quote.params[2] == 1_767_621_600_000  # timestamps as epoch ms
     assert UNSET_VALUE in candle.params and None not in candle.params
 
