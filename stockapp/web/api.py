@@ -30,7 +30,6 @@ async def _forget_cached_candles(app: Any, /, *args: Any, **kwargs: Any) -> None
     candle_cache.clear()  # a symbol whose partition moves away has candles closed elsewhere
 
 
-META = describe.meta(get_settings())
 OPENAPI = orjson.dumps(describe.openapi(get_settings()))
 
 
@@ -107,7 +106,7 @@ class Candles(ApiView):
 class Meta(ApiView):
     async def get(self, request: Request) -> Response:
         async def handler() -> Any:
-            return META
+            return describe.meta(get_settings())
 
         return await self.respond(request, handler)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockapp.tables.candle import Candle
-from stockapp.web.payload import candle_json
+from stockapp.web.payload import candle_json, session_of
 
 __all__ = ["CandleCache"]
 
@@ -157,6 +157,7 @@ class CandleCache:
                 candle.volume,
                 candle.closed,
                 {name: candle.indicators.get(name) for name in self.outputs},
+                session_of(candle.interval, candle.start),
             )
             self.bytes += span.put(candle.start, json)
         if closed:

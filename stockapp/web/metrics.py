@@ -82,14 +82,17 @@ class WorkerCollector(Collector):
         )
         outcomes = CounterMetricFamily(
             "stockapp_quotes",
-            "Quotes by outcome: on_time and late were applied (late ones changed only the "
-            "intervals still open, and went to the late topic); duplicate were replays the "
+            "Quotes by outcome: on_time, late and outside_session were applied (late ones "
+            "changed only the intervals still open, and went to the late topic; "
+            "outside_session ones fell outside the trading sessions that count and are in no "
+            "candle, only stored as raw quotes); duplicate were replays the "
             "replay guard skipped; invalid went to the dead-letter topic (a whole bad record "
             "counts once).",
             labels=["outcome"],
         )
-        outcomes.add_metric(["on_time"], stats.quotes - stats.late)
+        outcomes.add_metric(["on_time"], stats.quotes - stats.late - stats.outside_session)
         outcomes.add_metric(["late"], stats.late)
+        outcomes.add_metric(["outside_session"], stats.outside_session)
         outcomes.add_metric(["duplicate"], stats.duplicates + stats.repeats)
         outcomes.add_metric(["invalid"], stats.invalid)
         yield outcomes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from stockapp.settings import get_settings
 from stockapp.tables.candle import Candle
 from stockapp.timestamps import datetime_to_ms
 
@@ -12,6 +13,15 @@ from stockapp.timestamps import datetime_to_ms
 def _num(value: float | None) -> float | None:
     # JSON has no NaN; a missing value is null.
     return None if value is None or not math.isfinite(value) else value
+
+
+def session_of(interval: str, start_ms: int) -> str:
+    """The session a candle belongs to: its start's (pre, regular, post) for an intraday
+    candle; for a ``1d`` candle, what its day counts (``regular`` or ``extended``)."""
+    settings = get_settings()
+    if interval == "1d":
+        return settings.session_hours
+    return settings.calendar.session(start_ms).value
 
 
 def candle_json(
@@ -23,9 +33,11 @@ def candle_json(
     v: float,
     closed: bool,
     indicators: dict[str, float | None],
+    session: str,
 ) -> dict[str, Any]:
     return {
         "t": start_ms // 1000,
+        "session": session,
         "o": o,
         "h": h,
         "l": low,
@@ -46,13 +58,16 @@ def from_candle(candle: Candle, indicators: dict[str, float | None]) -> dict[str
         candle.volume,
         candle.closed,
         indicators,
+        session_of(candle.interval, candle.start),
     )
 
 
-def from_row(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """A stored candle with the indicator columns ``names`` (the configured set's)."""
+def from_row(row: Any, names: tuple[str, ...], interval: str) -> dict[str, Any]:
+    """A stored candle of ``interval`` with the indicator columns ``names`` (the configured
+    set's)."""
+    start = datetime_to_ms(row.start)
     return candle_json(
-        datetime_to_ms(row.start),
+        start,
         row.open,
         row.high,
         row.low,
@@ -60,4 +75,5 @@ def from_row(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
         row.volume,
         bool(row.closed),
         {name: getattr(row, name) for name in names},
+        session_of(interval, start),
     )

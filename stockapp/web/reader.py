@@ -39,6 +39,7 @@ class Reader:
         self.settings = settings
         self.interval_ms = settings.interval_ms
         self.outputs = settings.indicator_outputs
+        self.calendar = settings.calendar
         self.cassandra = cassandra or LazySession(settings)
         self._session: Any = None
         self._lock = asyncio.Lock()
@@ -63,7 +64,7 @@ class Reader:
                         "SELECT symbol, last_price, last_ts FROM symbols WHERE symbol = ?"
                     ),
                     "quote": session.prepare(
-                        "SELECT ts, price, volume, bid, ask, source FROM quotes "
+                        "SELECT ts, price, volume, bid, ask, source, session FROM quotes "
                         "WHERE symbol = ? AND day = ? LIMIT 1"
                     ),
                     # Quotes stored before migration 0003 (stockapp/db/migrations).
@@ -150,7 +151,12 @@ class Reader:
             return None
         row = rows[0]
         last_ms = datetime_to_ms(row.last_ts)
-        quote = {"symbol": symbol, "price": row.last_price, "time": last_ms / 1000}
+        quote = {
+            "symbol": symbol,
+            "price": row.last_price,
+            "time": last_ms / 1000,
+            "session": self.calendar.session(last_ms).value,
+        }
         day = quote_day(last_ms)
         ticks = await self._run("quote", (symbol, day)) or await self._run(
             "quote_before_0003", (symbol, day)
@@ -167,6 +173,9 @@ class Reader:
                 ask=tick.ask,
                 source=tick.source,
             )
+            stored = getattr(tick, "session", None)  # as the worker's calendar told it
+            if stored:
+                quote["session"] = stored
         return quote
 
     def cache_version(self, q: CandleQuery) -> tuple[int, int] | None:
@@ -225,7 +234,7 @@ class Reader:
             out.extend(rows)
             if len(out) >= q.limit:
                 break
-        return [from_row(r, self.outputs) for r in reversed(out)]
+        return [from_row(r, self.outputs, q.interval) for r in reversed(out)]
 
     async def signals(self, q: SignalQuery, now_ms: int) -> list[dict]:
         """Stored signals for ``q``, newest first: a symbol's, or every symbol's over the

@@ -22,7 +22,9 @@ class Clock:
 
 def stored(start: int, close: float) -> dict:
     """A candle as the reader makes it of a Cassandra row."""
-    return candle_json(start, 1.0, 2.0, 0.5, close, 10.0, True, {"sma_20": close, "rsi_14": None})
+    return candle_json(
+        start, 1.0, 2.0, 0.5, close, 10.0, True, {"sma_20": close, "rsi_14": None}, "regular"
+    )
 
 
 def closed(start: int, close: float) -> Candle:

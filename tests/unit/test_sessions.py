@@ -302,3 +302,33 @@ def test_the_backfill_cuts_the_same_candles_from_sessions(hours: str) -> None:
             assert got == expected, where
             for output, value in candle.indicators.items():
                 assert_close_or_null(value, row[output], (where, output))
+
+
+def test_the_api_names_the_calendar_and_the_coming_sessions() -> None:
+    from stockapp.web.describe import meta
+
+    settings = Settings(exchange="XNYS")
+    saturday = meta(settings, at("2026-11-28", "11:00"))
+    assert saturday["exchange"] == "XNYS" and saturday["timezone"] == "America/New_York"
+    assert saturday["session_now"] == "closed" and not saturday["always_open"]
+    monday, tuesday = saturday["sessions"]
+    assert (monday["date"], tuesday["date"]) == ("2026-11-30", "2026-12-01")
+    assert monday["regular"] == [
+        [at("2026-11-30", "09:30") // 1000, at("2026-11-30", "16:00") // 1000]
+    ]
+    assert monday["pre"] == [at("2026-11-30", "04:00") // 1000, at("2026-11-30", "09:30") // 1000]
+    half = meta(settings, at("2026-11-27", "13:30"))
+    assert half["session_now"] == "post"
+    assert half["sessions"][0]["regular"][0][1] == at("2026-11-27", "13:00") // 1000
+    always = meta(Settings())
+    assert always["always_open"] and always["session_now"] == "regular"
+
+
+def test_candles_in_the_api_say_their_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stockapp.web import payload
+
+    monkeypatch.setattr(payload, "get_settings", lambda: Settings(exchange="XNYS"))
+    assert payload.session_of("1m", at("2026-12-03", "09:29")) == "pre"
+    assert payload.session_of("1h", at("2026-12-03", "09:30")) == "regular"
+    assert payload.session_of("5m", at("2026-12-03", "16:00")) == "post"
+    assert payload.session_of("1d", at("2026-12-03", "09:30")) == "regular"

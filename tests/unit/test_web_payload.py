@@ -33,6 +33,7 @@ def test_candle_json_shape_and_nulls():
     body = from_candle(candle(), {"sma_20": 10.5, "rsi_14": math.nan})
     assert body == {
         "t": 1_767_621_600,
+        "session": "regular",
         "o": 10.0,
         "h": 12.0,
         "l": 9.5,
@@ -55,7 +56,7 @@ def test_row_json_uses_utc():
         **{name: None for name in NAMES},
         sma_7=2.5,
     )
-    body = from_row(row, ("sma_7", "rsi_14"))
+    body = from_row(row, ("sma_7", "rsi_14"), "1m")
     assert body["t"] == 1_767_621_600 and body["indicators"] == {"sma_7": 2.5, "rsi_14": None}
 
 
