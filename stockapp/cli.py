@@ -105,7 +105,12 @@ def _simulator_options(args: argparse.Namespace) -> dict:
     if hasattr(args, "tick_seconds"):  # backfill: one tick every --tick-seconds of event time
         if args.tick_seconds <= 0:
             raise StockappError("--tick-seconds must be > 0")
-        return {"rate": 1.0, "speedup": args.tick_seconds, "start_ms": args.start_ms}
+        return {
+            "rate": 1.0,
+            "speedup": args.tick_seconds,
+            "start_ms": args.start_ms,
+            "always_open": args.always_open,
+        }
     if args.rate < 0 or args.speedup <= 0:
         raise StockappError("--rate must be >= 0 and --speedup > 0")
     prices = {}
@@ -121,7 +126,17 @@ def _simulator_options(args: argparse.Namespace) -> dict:
         "speedup": args.speedup,
         "start_ms": _time_arg(args.start, "--start"),
         "prices": prices,
+        "always_open": args.always_open,
     }
+
+
+def _always_open_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--always-open",
+        action="store_true",
+        help="simulator: trade around the clock (default: only in the sessions that count in "
+        "STOCKAPP_EXCHANGE's calendar, always with ALWAYS_OPEN)",
+    )
 
 
 def _symbols(text: str) -> list[str]:
@@ -431,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="event seconds per wall second (simulator; with --start in the past)",
     )
     prod.add_argument("--prices", help="simulator: starting prices, e.g. AAPL=231.5,MSFT=410")
+    _always_open_option(prod)
     prod.set_defaults(func=_cmd_produce)
     back = sub.add_parser("backfill", help="load history into Cassandra and seed the stream")
     back.add_argument(
@@ -454,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulator: event time between two ticks (all symbols)",
     )
     back.add_argument("--bar-interval", default="1min", help="alphavantage: 1min..60min")
+    _always_open_option(back)
     _feed_options(back)
     back.set_defaults(func=_cmd_backfill)
     chk = sub.add_parser("check", help="check that Kafka and Cassandra answer")

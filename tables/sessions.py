@@ -37,6 +37,8 @@ ALWAYS_OPEN = "ALWAYS_OPEN"
 _LIBRARY_NAMES = {"XNYS": "NYSE", "XNAS": "NASDAQ"}
 # Years read at a time around a moment asked about (a lookup outside them reads more).
 _YEARS_AROUND = 1
+# How far ahead next_open looks before it gives up (an exchange with no future sessions).
+_NEXT_OPEN_YEARS = 5
 
 
 class Session(StrEnum):
@@ -100,6 +102,10 @@ class Calendar:
         """Whether ``now_ms`` is in a counted session."""
         return self.segment(now_ms) is not None
 
+    def next_open(self, ts: int) -> int:
+        """``ts`` if it is in a counted session, else the start of the next one."""
+        raise NotImplementedError
+
 
 class AlwaysOpen(Calendar):
     """No closed time; days run midnight to midnight in ``tz``."""
@@ -114,6 +120,9 @@ class AlwaysOpen(Calendar):
 
     def session(self, ts: int) -> Session:
         return Session.REGULAR
+
+    def next_open(self, ts: int) -> int:
+        return ts
 
     def segment(self, ts: int) -> Segment:
         last = self._last
@@ -263,6 +272,22 @@ class ExchangeCalendar(Calendar):
             day_close = (day.post or day.regular[-1])[1]
         self._last = Segment(session, start, end, day_open, day_close)
         return self._last
+
+    def next_open(self, ts: int) -> int:
+        if self.segment(ts) is not None:
+            return ts
+        moment = ts
+        for _ in range(_NEXT_OPEN_YEARS):
+            self._cover(moment)
+            _, starts, spans = self._index
+            for j in range(bisect.bisect_left(starts, ts), len(starts)):
+                if self.hours is Hours.EXTENDED or spans[j][1] is Session.REGULAR:
+                    return starts[j]
+            years = self._years
+            assert years is not None
+            # Nothing counted in the years read after ``ts``: read the next ones.
+            moment = int(dt.datetime(years[1] + 1, 7, 1, tzinfo=dt.UTC).timestamp() * 1000)
+        raise ValueError(f"{self.name}: no session in the {_NEXT_OPEN_YEARS} years after {ts}")
 
     def days(self, start: dt.date, end: dt.date) -> list[TradingDay]:
         noon = dt.datetime.combine(start, dt.time(12), self.tz)

@@ -177,6 +177,19 @@ export function App() {
             </label>
           ))}
         </div>
+        {meta?.exchange && (
+          <span
+            className="calendar"
+            data-testid="calendar"
+            title={
+              meta.always_open
+                ? "Candles run on a 24-hour clock: no trading sessions, holidays or early closes"
+                : `Candles are cut from ${meta.exchange}'s ${meta.session_hours} sessions (${meta.timezone})`
+            }
+          >
+            {meta.always_open ? "Always open" : `${meta.exchange} · ${meta.session_now}`}
+          </span>
+        )}
         <button
           className="csv"
           data-testid="csv"

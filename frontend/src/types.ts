@@ -58,4 +58,10 @@ export interface IndicatorInfo {
 export interface Meta {
   intervals: string[];
   indicators: IndicatorInfo[];
+  /** The trading calendar candles are cut from (STOCKAPP_EXCHANGE), its time zone, what counts. */
+  exchange?: string;
+  always_open?: boolean;
+  timezone?: string;
+  session_hours?: "regular" | "extended";
+  session_now?: "pre" | "regular" | "post" | "closed";
 }

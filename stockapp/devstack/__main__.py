@@ -134,6 +134,7 @@ def demo_up(settings: DevstackSettings, workers: int = 1) -> None:
     up(settings)
     report = migrate(settings)
     _say(f"schema: {len(report.applied)} migration(s) applied to {report.keyspace}")
+    settings = demo.demo_settings(settings)
     prices = demo.backfill_history(settings)
     urls = [demo.start_worker(settings, n) for n in range(1, workers + 1)]
     demo.start_simulator(settings, prices=prices)

@@ -7,6 +7,8 @@ only if the demo was the one that started it.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 import sys
 import time
 import urllib.request
@@ -16,6 +18,7 @@ from stockapp.devstack import processes
 from stockapp.devstack.settings import DevstackSettings
 from stockapp.errors import StockappError
 from stockapp.settings import Settings
+from stockapp.tables.sessions import ALWAYS_OPEN, TradingDay
 
 
 def _bin(name: str) -> str:
@@ -62,12 +65,55 @@ def start_worker(settings: DevstackSettings, n: int = 1, timeout: float = 90.0) 
     return url
 
 
-def backfill_history(settings: Settings) -> dict[str, float]:
-    """On a fresh database, a day of simulated history for the demo symbols, so the first
-    chart is full and its indicators warm. Returns the prices the live feed continues from:
-    on a database with data, the last stored ones, so a restarted demo shows no jump."""
-    import time
+# The live simulator's rate (quotes/s over all symbols), and the history's: the same, so the
+# volume bars do not jump at the live edge.
+DEMO_RATE = 20.0
+# With the ALWAYS_OPEN calendar the history is this long: a US regular session's length.
+ALWAYS_OPEN_HISTORY_MS = 390 * 60_000
 
+
+def demo_settings(settings: DevstackSettings, now_ms: int | None = None) -> DevstackSettings:
+    """The settings the demo runs with: the configured calendar while its sessions are open;
+    outside them the ALWAYS_OPEN calendar (exported to the processes the demo starts), so the
+    chart is live at any hour. The page says which (/api/meta ``always_open``)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if settings.exchange == ALWAYS_OPEN or settings.calendar.open_now(now_ms):
+        return settings
+    print(
+        f"demo: {settings.exchange} has no {settings.session_hours} session open now: the demo "
+        f"runs on the {ALWAYS_OPEN} calendar (STOCKAPP_EXCHANGE={ALWAYS_OPEN})",
+        flush=True,
+    )
+    os.environ["STOCKAPP_EXCHANGE"] = ALWAYS_OPEN
+    return settings.model_copy(update={"exchange": ALWAYS_OPEN})
+
+
+def history_start(settings: Settings, now_ms: int) -> int:
+    """Where the demo's history starts: the open of the last trading day that closed before
+    ``now_ms`` (a whole day of sessions, and today's so far), or with ALWAYS_OPEN a session's
+    length before ``now_ms``."""
+    calendar = settings.calendar
+    if calendar.continuous:
+        return now_ms - ALWAYS_OPEN_HISTORY_MS
+    today = dt.datetime.fromtimestamp(now_ms / 1000, calendar.tz).date()
+    days = calendar.days(today - dt.timedelta(days=14), today)
+    extended = settings.session_hours == "extended"
+
+    def span(day: TradingDay) -> tuple[int, int]:
+        """The day's counted open and close."""
+        if extended:
+            return (day.pre or day.regular[0])[0], (day.post or day.regular[-1])[1]
+        return day.regular[0][0], day.regular[-1][1]
+
+    closed = [span(d) for d in days if span(d)[1] <= now_ms]
+    return closed[-1][0] if closed else now_ms - ALWAYS_OPEN_HISTORY_MS
+
+
+def backfill_history(settings: Settings) -> dict[str, float]:
+    """On a fresh database, a day of simulated sessions for the demo symbols, at the live
+    simulator's rate, so the first chart is full and its indicators warm. Returns the prices
+    the live feed continues from: on a database with data, the last stored ones, so a
+    restarted demo shows no jump."""
     from stockapp.backfill import compute, store
     from stockapp.sinks.cassandra_session import connect
     from stockapp.sources.factory import SourceSpec, collect
@@ -87,13 +133,13 @@ def backfill_history(settings: Settings) -> dict[str, float]:
     finally:
         cluster.shutdown()
     end = int(time.time()) * 1000
-    start = end - 86_400_000
-    # A day of history, one tick every 2 s of event time: the same source as `stockapp
-    # backfill` with its defaults.
-    spec = SourceSpec(rate=1.0, speedup=2.0, start_ms=start, end_ms=end)
+    start = history_start(settings, end)
+    # The simulator as it runs live (DEMO_RATE ticks a second of event time), skipping the
+    # calendar's closed time.
+    spec = SourceSpec(rate=DEMO_RATE, speedup=1.0, start_ms=start, end_ms=end)
     history = asyncio.run(collect(spec, settings))
     result = compute(settings, history, start, end)
-    print(f"demo: backfilling a day of simulated history: {result.line()}", flush=True)
+    print(f"demo: backfilling simulated sessions since {start}: {result.line()}", flush=True)
     store(settings, result, "simulator")
     last: dict[str, float] = {}
     for tick in history:
@@ -102,7 +148,7 @@ def backfill_history(settings: Settings) -> dict[str, float]:
 
 
 def start_simulator(
-    settings: DevstackSettings, rate: float = 20.0, prices: dict[str, float] | None = None
+    settings: DevstackSettings, rate: float = DEMO_RATE, prices: dict[str, float] | None = None
 ) -> int:
     """The default source: simulated quotes for the default symbols, live, until stopped."""
     pid_file = settings.run_dir / "simulator.pid"

@@ -56,6 +56,9 @@ class SourceSpec:
     start_ms: int | None = None
     speedup: float = 1.0
     prices: Mapping[str, float] = field(default_factory=dict)
+    # simulator: trade around the clock whatever STOCKAPP_EXCHANGE says (else only in the
+    # sessions that count there)
+    always_open: bool = False
     # csv
     file: Path | None = None
     bar_seconds: int = 60
@@ -123,6 +126,7 @@ class Source:
             start,
             spec.speedup,
             dict(spec.prices),
+            None if spec.always_open else self.settings.calendar,
         )
         if self.history:
             end_ms = spec.end_ms
@@ -131,7 +135,12 @@ class Source:
             self.quotes = itertools.takewhile(lambda q: q.ts < end_ms, simulator.ticks())
         else:
             self.quotes = simulator.ticks(now_ms=lambda: int(time.time() * 1000))
-            self.pacer = at_rate(spec.rate) if spec.rate else None
+            rate = spec.rate
+            if rate and simulator.calendar is not None:
+                # Due by the simulator's clock, which skips closed time: waits for the open.
+                self.pacer = lambda n, quote: simulator.index / rate
+            else:
+                self.pacer = at_rate(rate) if rate else None
 
     def _csv(self) -> None:
         from stockapp.sources.csv_replay import read_quotes

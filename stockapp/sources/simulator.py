@@ -4,6 +4,11 @@ Tick ``i`` happens at event time ``start + i * speedup / rate`` seconds and is d
 ``i / rate`` after the run began, so ``speedup > 1`` with a ``start`` in the past builds history
 fast, and the same seed and start give the same ticks. A past replay that catches up with the
 present continues at the present (a tick is never stamped in the future).
+
+Given a trading calendar, it trades only in the sessions that count there: a tick that would
+fall in closed time moves the clock on to the next session's open, so a live simulator waits
+for the open, and a replayed history has overnight and weekend gaps (and price gaps across
+them) as a market has.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from stockapp.models import Quote
+from stockapp.tables.sessions import Calendar
 
 DEFAULT_SYMBOLS = ("AAPL", "AMZN", "GOOG", "MSFT", "TSLA")
 SECONDS_PER_YEAR = 252 * 6.5 * 3600  # trading seconds: volatility is quoted per trading year
@@ -44,6 +50,7 @@ class Simulator:
         start_ms: int,
         speedup: float = 1.0,
         prices: dict[str, float] | None = None,
+        calendar: Calendar | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0 ticks per second")
@@ -55,6 +62,9 @@ class Simulator:
         # ``prices`` continues a series (e.g. after a backfill) instead of the model's start.
         self.prices = {m.symbol: (prices or {}).get(m.symbol, m.price) for m in self.models}
         self.last_ts = {m.symbol: start_ms for m in self.models}
+        # None or always open: trades around the clock.
+        self.calendar = calendar if calendar is not None and not calendar.continuous else None
+        self.index = 0  # the last tick's place on the clock (see ticks)
 
     def _trade_size(self) -> int:
         # Mostly odd lots and round lots, now and then a block.
@@ -66,13 +76,24 @@ class Simulator:
         return 100 * self.rng.randint(10, 100)
 
     def ticks(self, now_ms: Callable[[], int] | None = None) -> Iterator[Quote]:
-        """Endless ticks; ``now_ms()`` caps event times (None: no cap)."""
+        """Endless ticks; ``now_ms()`` caps event times (None: no cap). ``index`` is the
+        tick's place on the simulator's clock: due ``index / rate`` seconds after the start
+        when paced live (closed time is skipped on that clock, not in the count of ticks)."""
         i = 0
+        opened = False  # this tick is the first after closed time: stamped at the open
         while True:
-            model = self.models[self.rng.randrange(len(self.models))]
-            ts = self.start_ms + int(i * self.step_ms)
-            if now_ms is not None:
+            scheduled = self.start_ms + int(i * self.step_ms)
+            if self.calendar is not None and self.calendar.segment(scheduled) is None:
+                opens = self.calendar.next_open(scheduled)
+                i = max(i + 1, math.ceil((opens - self.start_ms) / self.step_ms))
+                opened = True
+                continue
+            ts = scheduled
+            if now_ms is not None and not opened:
                 ts = min(ts, now_ms())
+            opened = False
+            self.index = i
+            model = self.models[self.rng.randrange(len(self.models))]
             dt = max(ts - self.last_ts[model.symbol], 1) / 1000 / SECONDS_PER_YEAR
             self.last_ts[model.symbol] = ts
             shock = self.rng.gauss(0.0, 1.0)

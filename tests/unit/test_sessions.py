@@ -332,3 +332,25 @@ def test_candles_in_the_api_say_their_session(monkeypatch: pytest.MonkeyPatch) -
     assert payload.session_of("1h", at("2026-12-03", "09:30")) == "regular"
     assert payload.session_of("5m", at("2026-12-03", "16:00")) == "post"
     assert payload.session_of("1d", at("2026-12-03", "09:30")) == "regular"
+
+
+def test_the_demo_runs_on_the_calendar_only_while_its_sessions_are_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stockapp.devstack import demo
+    from stockapp.devstack.settings import DevstackSettings
+
+    # Recorded as it was, and put back so afterwards: demo_settings exports the fallback.
+    monkeypatch.setenv("STOCKAPP_EXCHANGE", "XNYS")
+    monkeypatch.delenv("STOCKAPP_EXCHANGE")
+    nyse = DevstackSettings(exchange="XNYS")
+    assert demo.demo_settings(nyse, at("2026-12-03", "10:00")).exchange == "XNYS"
+    assert "STOCKAPP_EXCHANGE" not in __import__("os").environ
+    weekend = demo.demo_settings(nyse, at("2026-12-05", "10:00"))
+    assert weekend.exchange == ALWAYS_OPEN and weekend.calendar.continuous
+    assert __import__("os").environ["STOCKAPP_EXCHANGE"] == ALWAYS_OPEN  # for its children
+    # The history: the last whole trading day and today's session so far.
+    assert demo.history_start(nyse, at("2026-11-30", "10:00")) == at("2026-11-27", "09:30")
+    assert demo.history_start(nyse, at("2026-12-03", "16:30")) == at("2026-12-03", "09:30")
+    always = Settings()
+    assert demo.history_start(always, 10**12) == 10**12 - 390 * 60_000

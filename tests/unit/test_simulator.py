@@ -1,5 +1,6 @@
 """The simulator: deterministic, valid per the contract, timed as documented."""
 
+import datetime as dt
 import itertools
 
 import orjson
@@ -74,3 +75,36 @@ async def test_a_waiting_async_source_stops_at_once():
     stop.set()
     await asyncio.wait_for(task, timeout=2)
     assert got == ["X"]
+
+
+def test_with_a_calendar_it_trades_only_in_the_sessions_that_count():
+    from stockapp.tables.sessions import calendar
+
+    regular = calendar("XNYS", "regular", "America/New_York")
+    start = 1_795_510_800_000  # 2026-11-24 01:00 New York: before the pre-market
+    sim = Simulator(["X", "Y"], 3, 1.0, start, speedup=30.0, calendar=regular)
+    ticks = take(sim, 3000)
+    assert all(regular.segment(t.ts) is not None for t in ticks)
+    days = sorted({regular.segment(t.ts).day_open for t in ticks})
+    # 25 trading hours: Tuesday, Wednesday, the half-day Friday, Monday, Tuesday; none on
+    # Thanksgiving or the weekend.
+    dates = [dt.datetime.fromtimestamp(d / 1000, regular.tz).day for d in days]
+    assert dates == [24, 25, 27, 30, 1]
+    assert ticks[0].ts == regular.next_open(start)  # the first at the open
+
+
+def test_a_live_simulator_waits_for_the_open():
+    from stockapp.tables.sessions import calendar
+
+    regular = calendar("XNYS", "regular", "America/New_York")
+    start = 1_796_047_200_000  # 2026-11-30 09:00 New York: half an hour before the open
+    sim = Simulator(["X"], 3, 10.0, start, calendar=regular)
+    clock = [start + 1_000]  # made before the open
+    ticks = sim.ticks(now_ms=lambda: clock[0])
+    first = next(ticks)
+    opens = start + 30 * 60_000
+    assert first.ts == opens  # stamped at the open, not at the (closed) present
+    assert sim.index / 10.0 == 30 * 60  # due when the session opens
+    clock[0] = opens + 50  # sent then; the next is made
+    second = next(ticks)
+    assert second.ts == opens + 50 and sim.index == 18_001
