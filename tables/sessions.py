@@ -167,6 +167,9 @@ class ExchangeCalendar(Calendar):
         self._breaks = "break_start" in times and "break_end" in times
         self._lock = threading.Lock()  # the web layer may ask from another thread
         self._years: tuple[int, int] | None = None  # the years read, inclusive
+        # Epoch ms of the years strictly inside those read: a moment there needs no read
+        # (checked per quote, so without a datetime).
+        self._inner = (0, 0)
         # The days read, and every session of them in time order: its start, and (end,
         # session, day); replaced whole, so a reader never sees half of a new read.
         self._index: tuple[list[TradingDay], list[int], list[tuple[int, Session, TradingDay]]] = (
@@ -221,9 +224,13 @@ class ExchangeCalendar(Calendar):
                 spans.append((day.post[1], Session.POST, day))
         self._index = (days, starts, spans)
         self._years = (first, last)
+        self._inner = (_year_start(first + 1), _year_start(last))
         self._last = None
 
     def _cover(self, ts: int) -> None:
+        inner = self._inner
+        if inner[0] <= ts < inner[1]:
+            return
         year = dt.datetime.fromtimestamp(ts / 1000, dt.UTC).year
         years = self._years
         if years is not None and years[0] < year < years[1]:
@@ -294,6 +301,10 @@ class ExchangeCalendar(Calendar):
         self._cover(int(noon.timestamp() * 1000))
         self._cover(int(dt.datetime.combine(end, dt.time(12), self.tz).timestamp() * 1000))
         return [d for d in self._index[0] if start <= d.date <= end]
+
+
+def _year_start(year: int) -> int:
+    return int(dt.datetime(year, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def _ms(row: Any, column: str) -> int | None:
