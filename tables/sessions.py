@@ -37,6 +37,9 @@ ALWAYS_OPEN = "ALWAYS_OPEN"
 _LIBRARY_NAMES = {"XNYS": "NYSE", "XNAS": "NASDAQ"}
 # Years read at a time around a moment asked about (a lookup outside them reads more).
 _YEARS_AROUND = 1
+# The years an exchange's calendar is read for: outside them every moment is closed (pandas'
+# timestamps end in 2262; a quote's time may be any the validation allows, up to 3000).
+_FIRST_YEAR, _LAST_YEAR = 1950, 2200
 # How far ahead next_open looks before it gives up (an exchange with no future sessions).
 _NEXT_OPEN_YEARS = 5
 
@@ -239,7 +242,8 @@ class ExchangeCalendar(Calendar):
             years = self._years
             if years is not None and years[0] < year < years[1]:
                 return
-            first, last = year - _YEARS_AROUND, year + _YEARS_AROUND
+            first = max(year - _YEARS_AROUND, _FIRST_YEAR)
+            last = min(year + _YEARS_AROUND, _LAST_YEAR)
             if years is not None:  # keep what was read: ticks of one stream stay near
                 first, last = min(first, years[0]), max(last, years[1])
             self._read(first, last)
@@ -248,6 +252,8 @@ class ExchangeCalendar(Calendar):
 
     def _find(self, ts: int) -> tuple[int, int, Session, TradingDay] | None:
         """(start, end, session, day) of the exchange's session holding ``ts``."""
+        if not _RANGE[0] <= ts < _RANGE[1]:
+            return None
         self._cover(ts)
         _, starts, spans = self._index
         i = bisect.bisect_right(starts, ts) - 1
@@ -283,6 +289,7 @@ class ExchangeCalendar(Calendar):
     def next_open(self, ts: int) -> int:
         if self.segment(ts) is not None:
             return ts
+        ts = max(ts, _RANGE[0])
         moment = ts
         for _ in range(_NEXT_OPEN_YEARS):
             self._cover(moment)
@@ -293,8 +300,10 @@ class ExchangeCalendar(Calendar):
             years = self._years
             assert years is not None
             # Nothing counted in the years read after ``ts``: read the next ones.
+            if years[1] + 1 > _LAST_YEAR:
+                break
             moment = int(dt.datetime(years[1] + 1, 7, 1, tzinfo=dt.UTC).timestamp() * 1000)
-        raise ValueError(f"{self.name}: no session in the {_NEXT_OPEN_YEARS} years after {ts}")
+        raise ValueError(f"{self.name}: no session after {ts} in the years it is read for")
 
     def days(self, start: dt.date, end: dt.date) -> list[TradingDay]:
         noon = dt.datetime.combine(start, dt.time(12), self.tz)
@@ -305,6 +314,9 @@ class ExchangeCalendar(Calendar):
 
 def _year_start(year: int) -> int:
     return int(dt.datetime(year, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+_RANGE = (_year_start(_FIRST_YEAR + 1), _year_start(_LAST_YEAR))
 
 
 def _ms(row: Any, column: str) -> int | None:

@@ -89,14 +89,12 @@ def demo_settings(settings: DevstackSettings, now_ms: int | None = None) -> Devs
 
 
 def history_start(settings: Settings, now_ms: int) -> int:
-    """Where the demo's history starts: the open of the last trading day that closed before
-    ``now_ms`` (a whole day of sessions, and today's so far), or with ALWAYS_OPEN a session's
-    length before ``now_ms``."""
+    """Where the demo's history starts: ALWAYS_OPEN_HISTORY_MS of counted session time
+    before ``now_ms`` (today's session so far and the days before it, back over nights,
+    weekends and holidays), so the history costs the same whatever the hour."""
     calendar = settings.calendar
     if calendar.continuous:
         return now_ms - ALWAYS_OPEN_HISTORY_MS
-    today = dt.datetime.fromtimestamp(now_ms / 1000, calendar.tz).date()
-    days = calendar.days(today - dt.timedelta(days=14), today)
     extended = settings.session_hours == "extended"
 
     def span(day: TradingDay) -> tuple[int, int]:
@@ -105,15 +103,24 @@ def history_start(settings: Settings, now_ms: int) -> int:
             return (day.pre or day.regular[0])[0], (day.post or day.regular[-1])[1]
         return day.regular[0][0], day.regular[-1][1]
 
-    closed = [span(d) for d in days if span(d)[1] <= now_ms]
-    return closed[-1][0] if closed else now_ms - ALWAYS_OPEN_HISTORY_MS
+    today = dt.datetime.fromtimestamp(now_ms / 1000, calendar.tz).date()
+    left = ALWAYS_OPEN_HISTORY_MS
+    for day in reversed(calendar.days(today - dt.timedelta(days=14), today)):
+        opens, closes = span(day)
+        if opens >= now_ms:
+            continue
+        counted = min(closes, now_ms) - opens
+        if counted >= left:
+            return min(closes, now_ms) - left
+        left -= counted
+    return now_ms - ALWAYS_OPEN_HISTORY_MS  # (a calendar with no day in two weeks)
 
 
 def backfill_history(settings: Settings) -> dict[str, float]:
-    """On a fresh database, a day of simulated sessions for the demo symbols, at the live
-    simulator's rate, so the first chart is full and its indicators warm. Returns the prices
-    the live feed continues from: on a database with data, the last stored ones, so a
-    restarted demo shows no jump."""
+    """On a fresh database, a session's length of simulated trading for the demo symbols, at
+    the live simulator's rate, so the first chart is full and its indicators warm. Returns
+    the prices the live feed continues from: on a database with data, the last stored ones,
+    so a restarted demo shows no jump."""
     from stockapp.backfill import compute, store
     from stockapp.sinks.cassandra_session import connect
     from stockapp.sources.factory import SourceSpec, collect

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from stockapp.errors import StockappError
 from stockapp.models import Quote
 from stockapp.settings import Settings
-from stockapp.sources.simulator import DEFAULT_SYMBOLS, Simulator
+from stockapp.sources.simulator import DEFAULT_SYMBOLS, SessionPacer, Simulator
 
 if TYPE_CHECKING:  # for the annotations; the sources are imported where they are opened
     from stockapp.sources.alphavantage import AlphaVantageClient, Poller
@@ -137,8 +137,7 @@ class Source:
             self.quotes = simulator.ticks(now_ms=lambda: int(time.time() * 1000))
             rate = spec.rate
             if rate and simulator.calendar is not None:
-                # Due by the simulator's clock, which skips closed time: waits for the open.
-                self.pacer = lambda n, quote: simulator.index / rate
+                self.pacer = SessionPacer(simulator, rate, time.time)
             else:
                 self.pacer = at_rate(rate) if rate else None
 

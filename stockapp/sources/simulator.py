@@ -64,7 +64,8 @@ class Simulator:
         self.last_ts = {m.symbol: start_ms for m in self.models}
         # None or always open: trades around the clock.
         self.calendar = calendar if calendar is not None and not calendar.continuous else None
-        self.index = 0  # the last tick's place on the clock (see ticks)
+        self.index = 0  # the last tick's number (see ticks)
+        self.waits_for: int | None = None  # the last tick is stamped at this open, ahead
 
     def _trade_size(self) -> int:
         # Mostly odd lots and round lots, now and then a block.
@@ -77,21 +78,28 @@ class Simulator:
 
     def ticks(self, now_ms: Callable[[], int] | None = None) -> Iterator[Quote]:
         """Endless ticks; ``now_ms()`` caps event times (None: no cap). ``index`` is the
-        tick's place on the simulator's clock: due ``index / rate`` seconds after the start
-        when paced live (closed time is skipped on that clock, not in the count of ticks)."""
+        tick's number, due ``index / rate`` seconds after the start when paced live.
+
+        With a calendar, a tick that would fall in closed time moves the event clock on to the
+        next open: at once in a history (or a replay still in the past), and when the present
+        is closed the tick is stamped at the open and ``waits_for`` says so, for the pacer
+        (:class:`SessionPacer`) to hold it until then."""
         i = 0
-        opened = False  # this tick is the first after closed time: stamped at the open
+        shift = 0  # closed time skipped so far, in event ms
         while True:
-            scheduled = self.start_ms + int(i * self.step_ms)
-            if self.calendar is not None and self.calendar.segment(scheduled) is None:
-                opens = self.calendar.next_open(scheduled)
-                i = max(i + 1, math.ceil((opens - self.start_ms) / self.step_ms))
-                opened = True
-                continue
-            ts = scheduled
-            if now_ms is not None and not opened:
-                ts = min(ts, now_ms())
-            opened = False
+            scheduled = self.start_ms + shift + int(i * self.step_ms)
+            ts, present = scheduled, False
+            if now_ms is not None:
+                now = now_ms()
+                if scheduled > now:
+                    ts, present = now, True
+            self.waits_for = None
+            if self.calendar is not None and self.calendar.segment(ts) is None:
+                opens = self.calendar.next_open(ts)
+                shift += max(opens - scheduled, 0)
+                if not present:
+                    continue  # the next tick is the open's
+                ts = self.waits_for = opens
             self.index = i
             model = self.models[self.rng.randrange(len(self.models))]
             dt = max(ts - self.last_ts[model.symbol], 1) / 1000 / SECONDS_PER_YEAR
@@ -114,3 +122,29 @@ class Simulator:
                 source="simulator",
             )
             i += 1
+
+
+class SessionPacer:
+    """Paces a live simulator with a calendar: ``rate`` ticks a second, a tick stamped at the
+    next open held until the open (wall time), and the ticks after it paced from there.
+
+    A producer's pacer gives each quote's due time in seconds after its start; this one's
+    clock starts when it is made, before the producer's (so a held tick never goes early)."""
+
+    def __init__(self, simulator: Simulator, rate: float, clock: Callable[[], float]) -> None:
+        self.simulator = simulator
+        self.rate = rate
+        self.clock = clock  # wall time, epoch seconds
+        self.began_ms = clock() * 1000
+        self.offset = 0.0  # seconds waited for opens so far
+
+    def __call__(self, sent: int, quote: Quote) -> float:
+        due = self.simulator.index / self.rate + self.offset
+        opens = self.simulator.waits_for
+        if opens is not None:
+            # The producer lets a quote go up to 2 ms early: 5 ms after the open it is open.
+            at_open = (opens - self.began_ms) / 1000 + 0.005
+            if at_open > due:
+                self.offset += at_open - due
+                due = at_open
+        return due

@@ -17,8 +17,11 @@ def _num(value: float | None) -> float | None:
 
 def session_of(interval: str, start_ms: int) -> str:
     """The session a candle belongs to: its start's (pre, regular, post) for an intraday
-    candle; for a ``1d`` candle, what its day counts (``regular`` or ``extended``)."""
+    candle; for a ``1d`` candle, what its day counts (``regular`` or ``extended``). A candle
+    stored under another calendar can start in what this one calls ``closed``."""
     settings = get_settings()
+    if settings.calendar.continuous:
+        return "regular"
     if interval == "1d":
         return settings.session_hours
     return settings.calendar.session(start_ms).value

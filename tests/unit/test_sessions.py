@@ -9,6 +9,7 @@ import json
 import random
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 
 from stockapp.settings import Settings
@@ -235,10 +236,9 @@ def test_a_week_of_sessions_matches_pandas_and_ta(first: str, hours: str, anchor
     closed, outside = run_states(ticks, spec, roundtrip_every=101)
     last = (dt.date.fromisoformat(first) + dt.timedelta(days=7)).isoformat()
     segments = session_segments("XNYS", hours, first, last)
-    counted = [t for t in ticks if REGULAR.session(t.ts) is not Session.CLOSED]
-    if hours == "regular":
-        counted = [t for t in ticks if REGULAR.session(t.ts) is Session.REGULAR]
-    assert outside == len(ticks) - len(counted) > 0
+    spans = pd.IntervalIndex.from_arrays(segments["open"], segments["close"], closed="left")
+    counted = (spans.get_indexer([t.ts for t in ticks]) >= 0).sum()
+    assert outside == len(ticks) - counted > 0
     for name in INTERVALS:
         oracle_anchor = (
             "session" if anchor == "session" or (anchor == "auto" and name == "1h") else "epoch"
@@ -349,8 +349,9 @@ def test_the_demo_runs_on_the_calendar_only_while_its_sessions_are_open(
     weekend = demo.demo_settings(nyse, at("2026-12-05", "10:00"))
     assert weekend.exchange == ALWAYS_OPEN and weekend.calendar.continuous
     assert __import__("os").environ["STOCKAPP_EXCHANGE"] == ALWAYS_OPEN  # for its children
-    # The history: the last whole trading day and today's session so far.
-    assert demo.history_start(nyse, at("2026-11-30", "10:00")) == at("2026-11-27", "09:30")
+    # The history: 6.5 h of counted session time, back over the closed time: Monday's first
+    # half hour, the half-day Friday's 3.5 h, Wednesday's last 2.5 h.
+    assert demo.history_start(nyse, at("2026-11-30", "10:00")) == at("2026-11-25", "13:30")
     assert demo.history_start(nyse, at("2026-12-03", "16:30")) == at("2026-12-03", "09:30")
     always = Settings()
     assert demo.history_start(always, 10**12) == 10**12 - 390 * 60_000

@@ -94,17 +94,35 @@ def test_with_a_calendar_it_trades_only_in_the_sessions_that_count():
 
 
 def test_a_live_simulator_waits_for_the_open():
+    from stockapp.sources.simulator import SessionPacer
     from stockapp.tables.sessions import calendar
 
     regular = calendar("XNYS", "regular", "America/New_York")
     start = 1_796_047_200_000  # 2026-11-30 09:00 New York: half an hour before the open
+    opens = start + 30 * 60_000
     sim = Simulator(["X"], 3, 10.0, start, calendar=regular)
-    clock = [start + 1_000]  # made before the open
+    clock = [start + 1_000]  # wall ms
+    pacer = SessionPacer(sim, 10.0, lambda: clock[0] / 1000)
     ticks = sim.ticks(now_ms=lambda: clock[0])
     first = next(ticks)
-    opens = start + 30 * 60_000
     assert first.ts == opens  # stamped at the open, not at the (closed) present
-    assert sim.index / 10.0 == 30 * 60  # due when the session opens
-    clock[0] = opens + 50  # sent then; the next is made
+    due = pacer(0, first)
+    assert due == (opens - clock[0]) / 1000 + 0.005  # held until just after the open
+    assert pacer(0, first) == due  # asked again while waiting: the same
+    clock[0] = opens + 10  # sent then; the next is made and paced from there
     second = next(ticks)
-    assert second.ts == opens + 50 and sim.index == 18_001
+    assert second.ts == opens + 10 and sim.waits_for is None
+    assert pacer(1, second) == due + 0.1
+
+
+def test_a_history_skips_closed_time_whatever_the_step():
+    from stockapp.tables.sessions import calendar
+
+    regular = calendar("XNYS", "regular", "America/New_York")
+    start = 1_796_047_200_000  # 2026-11-30 09:00 New York
+    # One tick a day of event time would land on the same closed minute each day: each
+    # skip goes to the next open instead.
+    sim = Simulator(["X"], 3, 1.0, start, speedup=86_400.0, calendar=regular)
+    ticks = take(sim, 5)
+    assert all(regular.segment(t.ts) is not None for t in ticks)
+    assert len({regular.segment(t.ts).day_open for t in ticks}) == 5
