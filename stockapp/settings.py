@@ -407,7 +407,7 @@ class StreamSettings(Section):
         "calendar (an exchange's calendar has its own).",
     )
     exchange: str = Field(
-        ALWAYS_OPEN,
+        "XNYS",
         description="The trading calendar candles are cut from: an exchange "
         "`pandas_market_calendars` knows (`XNYS`, `NASDAQ`, `XLON`, ...; its sessions, early "
         "closes and holidays, offline), or `ALWAYS_OPEN` (no closed time; days run midnight "

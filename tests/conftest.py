@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
+
+# The tests' streams run on synthetic clocks (2026-01-05 14:00 UTC, the epoch, ...), not in an
+# exchange's trading hours: they run on the always-open calendar, set before anything reads
+# the settings (and inherited by the workers and CLIs they start). A test about sessions names
+# its exchange; tests/unit/test_settings.py checks the shipped default (XNYS) without this.
+os.environ.setdefault("STOCKAPP_EXCHANGE", "ALWAYS_OPEN")
 
 from stockapp.settings import Settings, load_settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ def worker_env(prefix: str, unique: str, keyspace: str, data_dir: Path, **extra:
         # the default 60 s keeps the crash and rebalance tests short (docs/operations.md has
         # the takeover times for both).
         "STOCKAPP_KAFKA_SESSION_TIMEOUT_SECONDS": "10",
+        # Synthetic clocks (tests/conftest.py); said here too for the containers, which do not
+        # inherit this process's environment.
+        "STOCKAPP_EXCHANGE": os.environ.get("STOCKAPP_EXCHANGE", "ALWAYS_OPEN"),
         **extra,
     }
 

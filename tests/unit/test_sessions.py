@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import random
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -18,6 +17,7 @@ from stockapp.tables.intervals import parse_interval
 from stockapp.tables.sessions import ALWAYS_OPEN, Session, calendar
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
 from tests.oracle import Tick, assert_close_or_null, expected_session_candles, session_segments
+from tests.streams import week_of_ticks
 
 NY = ZoneInfo("America/New_York")
 REGULAR = calendar("XNYS", "regular", "America/New_York")
@@ -172,29 +172,6 @@ def test_settings_choose_the_calendar() -> None:
 INTERVALS = ("1m", "5m", "15m", "1h", "1d")
 SEED = 7
 GRACE_MS = 5000
-
-
-def week_of_ticks(first: str, days: int, symbols: list[str], seed: int) -> list[Tick]:
-    """Ticks around the clock (closed hours, weekends and holidays included) for ``days``
-    days from ``first`` (New York midnight), about one a minute per symbol, each up to 4 s
-    out of order (inside the grace period: none is late)."""
-    rng = random.Random(seed)
-    start = at(first, "00:00")
-    end = start + days * 86_400_000
-    ticks = []
-    clocks = dict.fromkeys(symbols, start)
-    prices = {s: 100.0 + 10 * i for i, s in enumerate(symbols)}
-    while min(clocks.values()) < end:
-        symbol = rng.choice(symbols)
-        clocks[symbol] += rng.randint(1_000, 119_000)
-        prices[symbol] = round(max(1.0, prices[symbol] * (1 + rng.gauss(0, 0.002))), 4)
-        ts = clocks[symbol] - rng.randint(0, 4_000)
-        if ts >= end:  # the other symbol's clock is still behind
-            continue
-        ticks.append(
-            Tick(symbol, ts, prices[symbol], float(rng.randint(1, 50) * 10), rng.random() < 0.02)
-        )
-    return ticks
 
 
 def run_states(

@@ -18,6 +18,15 @@ def test_defaults_are_local(monkeypatch):
     assert s.table_store == "auto"
 
 
+def test_the_default_calendar_is_the_new_york_stock_exchange_s_regular_session(monkeypatch):
+    """As a broker's chart of US stocks: candles of the regular session, hourly bars from the
+    open (the tests' own default is ALWAYS_OPEN, tests/conftest.py)."""
+    monkeypatch.delenv("STOCKAPP_EXCHANGE")
+    s = load_settings()
+    assert (s.exchange, s.session_hours, s.intraday_anchor) == ("XNYS", "regular", "auto")
+    assert str(s.calendar.tz) == "America/New_York"
+
+
 def test_auto_store_is_rocksdb_where_it_installs():
     from stockapp.app import table_store
 
