@@ -1,0 +1,186 @@
+"""Trading sessions on the real stack: a week of ticks around the clock (a holiday, a half-day,
+a weekend and closed hours in it) through workers on the NYSE's calendar, one SIGKILLed a
+third of the way in and a second joining at two thirds (a rebalance). Every candle stored and
+published equals pandas resamples per session over the calendar library's own schedule, and
+``ta`` over them (tests/oracle.py); every tick is stored as a raw quote with its session, the
+ones outside the counted hours included; the API says each candle's session."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import signal
+from collections import Counter
+
+import orjson
+import pandas as pd
+import pytest
+
+from stockapp.db.migrate import migrate
+from stockapp.sinks.cassandra_session import connect
+from tests.helpers import free_port, http_json, read_topic
+from tests.integration.test_pipeline import stored_rows
+from tests.integration.workers import Worker, produce, wait_for, with_indicators, worker_env
+from tests.oracle import (
+    DEFAULT_INDICATORS,
+    assert_candle_row,
+    assert_close_or_null,
+    expected_session_candles,
+    session_segments,
+)
+from tests.streams import week_of_ticks
+
+INTERVALS = ["1m", "5m", "15m", "1h", "1d"]
+SYMBOLS = ["SESA", "SESB", "SESC", "SESD"]
+FIRST, DAYS = "2026-11-23", 8  # Thanksgiving week: Thu 26 a holiday, Fri 27 a half-day
+LAST = "2026-11-30"
+
+
+def _anchor(setting: str, interval: str) -> str:
+    if setting == "auto":  # session for an hour and longer
+        return "session" if interval in ("1h", "1d") else "epoch"
+    return setting
+
+
+def _session_of(ts: int, extended: pd.DataFrame) -> str:
+    spans = pd.IntervalIndex.from_arrays(extended["open"], extended["close"], closed="left")
+    where = spans.get_indexer([ts])[0]
+    return "closed" if where < 0 else str(extended["session"].iloc[where])
+
+
+@pytest.mark.parametrize(("hours", "anchor"), [("regular", "auto"), ("extended", "session")])
+def test_sessions_through_a_sigkill_and_a_rebalance_equal_the_oracle(
+    stack, unique, tmp_path, hours, anchor
+):
+    keyspace = f"stockapp_sessions_{unique}"
+    migrate(stack, keyspace=keyspace)
+    env = worker_env(
+        "sessions",
+        unique,
+        keyspace,
+        tmp_path / "data1",
+        STOCKAPP_EXCHANGE="XNYS",
+        STOCKAPP_SESSION_HOURS=hours,
+        STOCKAPP_INTRADAY_ANCHOR=anchor,
+        STOCKAPP_IDLE_CLOSE_SECONDS="3",
+        STOCKAPP_GRACE_SECONDS="5",
+        STOCKAPP_TABLE_STORE="rocksdb",  # local state ahead of the changelog, through the kill
+        STOCKAPP_LOG_LEVEL="INFO",
+    )
+    ticks = week_of_ticks(FIRST, DAYS, SYMBOLS, seed=31)
+    counted = session_segments("XNYS", hours, FIRST, LAST)
+    extended = session_segments("XNYS", "extended", FIRST, LAST)
+    expected = {}
+    for interval in INTERVALS:
+        frame = expected_session_candles(ticks, interval, counted, _anchor(anchor, interval))
+        for _, row in frame.iterrows():
+            expected[(row["symbol"], interval, int(row["start"]))] = row
+    days = counted["day_open"].unique()
+    assert len(days) == 5  # Mon-Wed, the half-day Friday, Monday: no holiday, no weekend
+
+    records = [
+        (
+            t.symbol.encode(),
+            orjson.dumps(
+                {"symbol": t.symbol, "ts": t.ts, "price": t.price, "volume": t.volume}
+                | ({"volume_only": True} if t.volume_only else {})
+            ),
+        )
+        for t in ticks
+    ]
+    bootstrap = stack.kafka_bootstrap[0]
+    asyncio.run(produce(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], records))
+    first = Worker(env, tmp_path / "worker1.log")
+    second = Worker(
+        {**env, "STOCKAPP_WEB_PORT": str(free_port()), "STOCKAPP_DATA_DIR": str(tmp_path / "d2")},
+        tmp_path / "worker2.log",
+    )
+    cluster, session = connect(stack, keyspace=keyspace)
+
+    def stored_quotes() -> int:
+        return session.execute("SELECT count(*) FROM quotes", timeout=120).one()[0]
+
+    try:
+        first.start()
+        wait_for(lambda: stored_quotes() >= len(ticks) // 3, 300, "a third", first)
+        first.stop(signal.SIGKILL)
+        first.start()
+        wait_for(lambda: stored_quotes() >= 2 * len(ticks) // 3, 300, "two thirds", first)
+        second.start()
+        # Both: the stream's last hours are closed time, stored after the last candle closed.
+        wait_for(
+            lambda: (
+                session.execute("SELECT count(*) FROM candles", timeout=60).one()[0]
+                >= len(expected)
+                and stored_quotes() >= len(ticks)
+            ),
+            600,
+            "all candles closed and every quote stored",
+            first,
+            others=[second],
+            missing=lambda: sorted(
+                {(k[0], k[1]) for k in set(expected) - set(stored_rows(session))}
+            ),
+        )
+        stored = stored_rows(session)
+        quotes = [
+            (r.symbol, calendar.timegm(r.ts.timetuple()) * 1000 + r.ts.microsecond // 1000, r)
+            for r in session.execute("SELECT symbol, ts, session FROM quotes", timeout=120)
+        ]
+        # The API of either worker: each candle's session.
+        port = int(env["STOCKAPP_WEB_PORT"])
+        api = {
+            interval: http_json(port, f"/api/candles/SESA?interval={interval}&limit=5000")
+            for interval in ("1h", "1d")
+        }
+        meta = http_json(port, "/api/meta")[1]
+    finally:
+        cluster.shutdown()
+        second.stop()
+        first.stop()
+        cleanup, drop = connect(stack, keyspace=None)
+        drop.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+        cleanup.shutdown()
+
+    outputs = with_indicators(stack, DEFAULT_INDICATORS).indicator_outputs
+    assert set(stored) == set(expected)
+    for key, row in expected.items():
+        got = stored[key]
+        assert got.closed is True, key
+        assert_candle_row(got, row, key)
+        for name in outputs:
+            assert_close_or_null(getattr(got, name), row[name], (key, name))
+
+    # Every tick stored once as a raw quote, with its session by the library's schedule.
+    assert len(quotes) == len(ticks)
+    sessions = {(t.symbol, t.ts): _session_of(t.ts, extended) for t in ticks}
+    assert Counter((s, ts) for s, ts, _ in quotes) == Counter((t.symbol, t.ts) for t in ticks)
+    assert all(r.session == sessions[(s, ts)] for s, ts, r in quotes)
+    assert {"pre", "regular", "post", "closed"} <= set(sessions.values())
+
+    # The candles topic: each candle once (the kill and the rebalance double none), closed, with
+    # the session's end (a cut bar ends at the close).
+    published: dict[tuple, list[dict]] = {}
+    for m in asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_CANDLES"])):
+        body = orjson.loads(m.value)
+        published.setdefault((body["symbol"], body["interval"], body["start"]), []).append(body)
+    assert set(published) == set(expected)
+    for key, row in expected.items():
+        bodies = published[key]
+        assert all(b == bodies[0] for b in bodies), key
+        assert bodies[0]["closed"] is True and bodies[0]["end"] == row["end"], key
+
+    status, body, _ = api["1d"]
+    assert status == 200
+    want_days = sorted(k[2] // 1000 for k in expected if k[0] == "SESA" and k[1] == "1d")
+    assert [c["t"] for c in body["candles"]] == want_days
+    assert {c["session"] for c in body["candles"]} == {hours}
+    status, body, _ = api["1h"]
+    assert status == 200
+    assert [c["session"] for c in body["candles"]] == [
+        _session_of(c["t"] * 1000, extended) for c in body["candles"]
+    ]
+    assert {c["session"] for c in body["candles"]} == (
+        {"regular"} if hours == "regular" else {"pre", "regular", "post"}
+    )
+    assert meta["exchange"] == "XNYS" and meta["session_hours"] == hours
