@@ -14,10 +14,12 @@ try {
   await page.goto(`${url}/?symbol=${symbol}&interval=1m`);
   await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart]")?.dataset.bars) > 0, null, { timeout: 30_000 });
 
-  // The rule editor: a bad rule shows the server's reason, naming the field.
+  // The rule editor: a bad rule (typed in the advanced view, its JSON) shows the server's
+  // reason, naming the field.
   await page.getByTestId("tab-rules").click();
   await page.waitForSelector("[data-testid=rule-row][data-rule=breakout_20_up]", { timeout: 30_000 });
   check(true, "the rules tab lists the built-in rules");
+  await page.getByTestId("rule-advanced-toggle").click();
   // The series a rule may name, and the example in the editor, follow the server's indicators
   // (STOCKAPP_E2E_SERIES: some of the worker's configured outputs).
   const series = (await page.getByTestId("rule-series").innerText()).replace(/^Series: /, "").split(", ");
@@ -37,8 +39,16 @@ try {
   check(true, "text that is not JSON is refused before it is sent");
   await screenshot(page, "rule-error.png");
 
+  // The good one with the form; the advanced view follows it.
   const rule = { name: "e2e_up", kind: "crosses_above", left: "close", right: 500, interval: "1m", symbols: [symbol] };
-  await editor.fill(JSON.stringify(rule));
+  await page.getByTestId("rule-field-kind").selectOption("crosses_above");
+  await page.getByTestId("rule-field-left").selectOption("close");
+  await page.getByTestId("rule-field-right").selectOption("#level");
+  await page.getByTestId("rule-field-level").fill("500");
+  await page.getByTestId("rule-field-interval").selectOption("1m");
+  await page.getByTestId("rule-field-symbols").fill(symbol);
+  await page.getByTestId("rule-field-name").fill("e2e_up");
+  check(JSON.stringify(JSON.parse(await editor.inputValue())) === JSON.stringify(rule), `the form writes the rule: ${await editor.inputValue()}`);
   await page.getByTestId("rule-create").click();
   await page.waitForSelector("[data-testid=rule-row][data-rule=e2e_up]", { timeout: 30_000 });
   check((await page.getByTestId("rule-error").count()) === 0, "a valid rule is created and listed");

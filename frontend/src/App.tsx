@@ -1,16 +1,20 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { AuthError, fetchCandles, fetchMeta, fetchSignals, fetchSymbols, subscribeLive } from "./api";
 import { getToken, setToken } from "./auth";
 import { Chart } from "./Chart";
+import { ComparePicker } from "./ComparePicker";
 import { ErrorBoundary } from "./ErrorBoundary";
 import { candlesCsv, download } from "./csv";
 import { linkTo, readLink } from "./links";
 import { mergeCandles } from "./mapping";
 import { loadPrefs, savePrefs, withMeta, type Prefs } from "./prefs";
 import { RulesEditor } from "./RulesEditor";
+import { SCALE_CHOICES, effectiveScale, type ScaleChoice } from "./scale";
+import { offersExtended, visibleCandles } from "./sessions";
 import { mergeSignals } from "./signals";
 import { SignalsPanel, useRecentSignals } from "./SignalsPanel";
 import { SymbolPicker } from "./SymbolPicker";
+import { browserZone, resolveZone, type ZoneChoice } from "./timezones";
 import type { ApiCandle, Meta, Signal, SymbolInfo } from "./types";
 import { Watchlist } from "./Watchlist";
 
@@ -44,14 +48,18 @@ export function App() {
   const [tab, setTab] = useState<Tab>("watchlist");
   const recent = useRecentSignals(reload);
   const older = useRef({ loading: false, exhausted: false });
+  // Another symbol drawn over the chart as a percentage line (not remembered).
+  const [compareSymbol, setCompareSymbol] = useState<string | null>(null);
+  const [compareCandles, setCompareCandles] = useState<ApiCandle[]>([]);
+  const [compareError, setCompareError] = useState<string | null>(null);
 
   useEffect(() => savePrefs(prefs), [prefs]);
   // The address follows the chart, so it can be bookmarked or shared.
   useEffect(() => {
     const { pathname, search, hash } = window.location;
-    const next = linkTo(search, prefs.symbol, prefs.interval);
+    const next = linkTo(search, prefs.symbol, prefs.interval, prefs.timezone);
     if (next !== search) window.history.replaceState(null, "", pathname + next + hash);
-  }, [prefs.symbol, prefs.interval]);
+  }, [prefs.symbol, prefs.interval, prefs.timezone]);
   useEffect(() => {
     document.documentElement.dataset.theme = prefs.theme;
   }, [prefs.theme]);
@@ -135,6 +143,32 @@ export function App() {
     };
   }, [symbol, interval, reload, meta]);
 
+  // The compared symbol's candles of the same interval, then its live updates.
+  useEffect(() => {
+    setCompareCandles([]);
+    if (!compareSymbol || !meta) return;
+    const abort = new AbortController();
+    let stop: (() => void) | undefined;
+    setCompareError(null);
+    fetchCandles(compareSymbol, interval, {}, abort.signal)
+      .then((list) => {
+        setCompareCandles(list);
+        const merge = (list: ApiCandle[]) => setCompareCandles((current) => mergeCandles(current, list));
+        const catchUp = () => fetchCandles(compareSymbol, interval, {}, abort.signal).then(merge).catch(() => undefined);
+        stop = subscribeLive(compareSymbol, interval, (c) => merge([c]), catchUp);
+      })
+      .catch((e: Error) => {
+        if (abort.signal.aborted) return;
+        if (e instanceof AuthError) return setStatus(failed(e));
+        setCompareError(`${compareSymbol}: ${e.message}`);
+        setCompareSymbol(null);
+      });
+    return () => {
+      abort.abort();
+      stop?.();
+    };
+  }, [compareSymbol, interval, reload, meta]);
+
   const loadOlder = useCallback(() => {
     const state = older.current;
     if (!symbol || state.loading || state.exhausted || candles.length === 0) return;
@@ -151,6 +185,23 @@ export function App() {
   }, [symbol, interval, candles]);
 
   const update = (change: Partial<Prefs>) => setPrefs((p) => ({ ...p, ...change }));
+
+  // Extended hours: offered when the data has pre/post candles or the server counts them;
+  // with the toggle off they are left out of the chart (candles, indicators, markers, CSV).
+  const offersToggle = offersExtended(meta, candles);
+  const shownCandles = useMemo(() => visibleCandles(candles, prefs.extended || !offersToggle), [candles, prefs.extended, offersToggle]);
+  const zone = resolveZone(prefs.timezone, meta?.timezone);
+  const comparing = compareSymbol !== null;
+  const scale = effectiveScale(prefs.scale, comparing);
+  const compare = useMemo(
+    () => (compareSymbol ? { symbol: compareSymbol, candles: visibleCandles(compareCandles, prefs.extended || !offersToggle) } : null),
+    [compareSymbol, compareCandles, prefs.extended, offersToggle],
+  );
+  const zoneNames: Record<ZoneChoice, string> = {
+    exchange: `Exchange (${resolveZone("exchange", meta?.timezone)})`,
+    local: `Local (${browserZone()})`,
+    utc: "UTC",
+  };
 
   return (
     <div className="app">
@@ -177,6 +228,50 @@ export function App() {
             </label>
           ))}
         </div>
+        <div className="view">
+          {offersToggle && (
+            <label title="Pre-market and after-hours candles, on a shaded band">
+              <input type="checkbox" data-testid="toggle-extended" checked={prefs.extended} onChange={(e) => update({ extended: e.target.checked })} />
+              Extended hours
+            </label>
+          )}
+          <select
+            data-testid="timezone"
+            aria-label="Time zone"
+            title={`Times shown in ${zone}`}
+            value={prefs.timezone}
+            onChange={(e) => update({ timezone: e.target.value as ZoneChoice })}
+          >
+            {(Object.keys(zoneNames) as ZoneChoice[]).map((z) => (
+              <option key={z} value={z}>
+                {zoneNames[z]}
+              </option>
+            ))}
+          </select>
+          <select
+            data-testid="price-scale"
+            aria-label="Price scale"
+            title={comparing ? "Percentage while comparing" : "Price scale"}
+            disabled={comparing}
+            value={scale}
+            onChange={(e) => update({ scale: e.target.value as ScaleChoice })}
+          >
+            {SCALE_CHOICES.map((c) => (
+              <option key={c.value} value={c.value}>
+                {c.label}
+              </option>
+            ))}
+          </select>
+          <ComparePicker
+            symbols={symbols}
+            value={compareSymbol}
+            error={compareError}
+            onChange={(s) => {
+              setCompareError(null);
+              setCompareSymbol(s);
+            }}
+          />
+        </div>
         {meta?.exchange && (
           <span
             className="calendar"
@@ -195,7 +290,7 @@ export function App() {
           data-testid="csv"
           disabled={!symbol || candles.length === 0}
           title="The candles loaded in the chart and the indicators shown, as CSV"
-          onClick={() => symbol && download(`${symbol}-${interval}.csv`, candlesCsv(candles, meta?.indicators ?? [], prefs.shown))}
+          onClick={() => symbol && download(`${symbol}-${interval}.csv`, candlesCsv(shownCandles, meta?.indicators ?? [], prefs.shown))}
         >
           CSV
         </button>
@@ -243,12 +338,16 @@ export function App() {
           )}
           <ErrorBoundary name="chart" resetKey={`${symbol}|${interval}|${reload}`}>
             <Chart
-              candles={candles}
+              candles={shownCandles}
               indicators={meta?.indicators ?? []}
               shown={prefs.shown}
               theme={prefs.theme}
               signals={chartSignals}
               onScrolledToStart={loadOlder}
+              zone={zone}
+              daily={/d$/.test(interval)}
+              scale={scale}
+              compare={compare}
             />
           </ErrorBoundary>
         </main>

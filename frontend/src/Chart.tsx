@@ -15,19 +15,29 @@ import {
   type Time,
 } from "lightweight-charts";
 import { useEffect, useMemo, useRef, useState } from "react";
-import { DOWN, UP, chartLayout, chartUpdates, formatValue, formatVolume, toBar, toLocalTime, toPoint, toVolume, type SeriesSpec } from "./mapping";
+import { DOWN, UP, chartLayout, chartUpdates, formatValue, formatVolume, toBar, toPoint, toVolume, type SeriesSpec } from "./mapping";
 import type { Shown } from "./prefs";
+import { comparePoints, priceScaleMode, type ScaleChoice } from "./scale";
+import { SessionShade } from "./SessionShade";
+import { SHADE, countExtended, extendedSpans, isExtended, sessionLabel } from "./sessions";
 import { describeValues, toMarkers } from "./signals";
+import { formatTime, tickLabel, zoneAbbreviation } from "./timezones";
 import type { ApiCandle, IndicatorInfo, Signal } from "./types";
 
 interface Props {
-  candles: ApiCandle[];
+  candles: ApiCandle[]; // the ones shown: without pre/post when extended hours are off
   indicators: IndicatorInfo[];
   shown: Shown;
   theme: "dark" | "light";
   signals: Signal[]; // of this symbol and interval: markers at their candles
   onScrolledToStart: () => void;
+  zone: string; // the IANA time zone labels are shown in
+  daily: boolean; // a 1d (or longer) interval: dates without a time
+  scale: ScaleChoice; // the one in force (percentage while comparing)
+  compare: { symbol: string; candles: ApiCandle[] } | null; // drawn as a line over the candles
 }
+
+const COMPARE_COLOR = "#00bcd4";
 
 const THEMES = {
   dark: { background: "#131722", text: "#d1d4dc", grid: "#1e222d" },
@@ -36,7 +46,9 @@ const THEMES = {
 
 interface Handles {
   chart: IChartApi;
+  shade: SessionShade; // the extended-hours bands, behind everything
   candles: ISeriesApi<"Candlestick">;
+  compare: ISeriesApi<"Line">; // the compared symbol (empty when none)
   volume: ISeriesApi<"Histogram"> | null;
   lines: Record<string, ISeriesApi<"Line">>; // by indicator output
   hists: Record<string, ISeriesApi<"Histogram">>; // by indicator output (MACD's histogram)
@@ -44,7 +56,8 @@ interface Handles {
   loaded: ApiCandle[];
 }
 
-const shift = (t: number) => toLocalTime(t);
+// The data stays in UTC epoch seconds; the labels are formatted in the chosen zone.
+const shift = (t: number) => t;
 
 function histPoint(c: ApiCandle, output: string) {
   const value = c.indicators[output];
@@ -79,7 +92,7 @@ function updateOne(h: Handles, c: ApiCandle, historical: boolean) {
   }
 }
 
-export function Chart({ candles, indicators, shown, theme, signals, onScrolledToStart }: Props) {
+export function Chart({ candles, indicators, shown, theme, signals, onScrolledToStart, zone, daily, scale, compare }: Props) {
   const container = useRef<HTMLDivElement>(null);
   const handles = useRef<Handles | null>(null);
   const [hovered, setHovered] = useState<ApiCandle | null>(null);
@@ -114,9 +127,20 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
       wickUpColor: UP,
       wickDownColor: DOWN,
     });
+    // Extended hours: translucent bands behind the pre/post candles.
+    const shade = new SessionShade(SHADE[theme]);
+    candleSeries.attachPrimitive(shade);
+    const compareSeries = chart.addSeries(LineSeries, {
+      color: COMPARE_COLOR,
+      lineWidth: 2,
+      priceLineVisible: false,
+      crosshairMarkerVisible: false,
+    });
     const h: Handles = {
       chart,
+      shade,
       candles: candleSeries,
+      compare: compareSeries,
       volume: null,
       lines: {},
       hists: {},
@@ -153,7 +177,7 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
     for (const pane of chart.panes().slice(1)) pane.setHeight(110);
 
     chart.subscribeCrosshairMove((param: MouseEventParams) => {
-      setHovered(param.time === undefined ? null : byTimeRef.current.get(param.time as number) ?? null);
+      setHovered(param.time === undefined ? null : (byTimeRef.current.get(param.time as number) ?? null));
     });
     chart.timeScale().subscribeVisibleLogicalRangeChange((range: LogicalRange | null) => {
       if (range && range.from < 10) scrolled.current();
@@ -184,8 +208,33 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
         h.chart.timeScale().setVisibleLogicalRange({ from: range.from + added, to: range.to + added });
       }
     }
+    h.shade.setSpans(extendedSpans(candles));
     h.loaded = candles;
   }, [candles, shownKey, theme]);
+
+  // Times in the chosen zone: the axis, the crosshair's label (the data is not shifted).
+  useEffect(() => {
+    handles.current?.chart.applyOptions({
+      localization: { timeFormatter: (time: Time) => formatTime(time as number, zone, daily) },
+      timeScale: { tickMarkFormatter: (time: Time, type: number) => tickLabel(time as number, type, zone, daily) },
+    });
+  }, [zone, daily, shownKey, theme]);
+
+  // The price scale: normal, logarithmic or percentage (each series from its own first
+  // visible value, which is what makes a comparison read right).
+  useEffect(() => {
+    handles.current?.candles.priceScale().applyOptions({ mode: priceScaleMode(scale) });
+  }, [scale, shownKey, theme]);
+
+  // The compared symbol: its closes at the times the chart shows.
+  const compared = useMemo(() => (compare ? comparePoints(candles, compare.candles) : []), [compare, candles]);
+  useEffect(() => {
+    const h = handles.current;
+    if (!h) return;
+    h.compare.applyOptions({ title: compare?.symbol ?? "", visible: compare !== null });
+    h.compare.setData(compared.map((p) => ({ time: p.time as Time, value: p.value })));
+  }, [compared, compare, shownKey, theme]);
+  const compareAt = useMemo(() => new Map(compared.map((p) => [p.time, p.value])), [compared]);
 
   // Signals as markers at their candles (only candles the chart has: older ones come with
   // scrolling back).
@@ -205,11 +254,20 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
     return at;
   }, [signals]);
 
-  const shownCandle = hovered ?? candles[candles.length - 1];
+  // A hovered candle hidden since (extended hours off) is not shown.
+  const shownCandle = (hovered && byTime.get(hovered.t)) || candles[candles.length - 1];
   const last = candles[candles.length - 1];
+  const extendedBars = useMemo(() => countExtended(candles), [candles]);
   return (
     <div className="chart-wrap">
-      <Legend candle={shownCandle} series={layout.series} signals={shownCandle ? signalsAt.get(shownCandle.t) ?? [] : []} />
+      <Legend
+        candle={shownCandle}
+        series={layout.series}
+        signals={shownCandle ? (signalsAt.get(shownCandle.t) ?? []) : []}
+        zone={zone}
+        daily={daily}
+        compare={compare && shownCandle ? { symbol: compare.symbol, value: compareAt.get(shownCandle.t) } : null}
+      />
       <div
         ref={container}
         className="chart"
@@ -220,12 +278,26 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
         data-last-volume={last?.v ?? ""}
         data-panes={layout.panes}
         data-markers={markers.map((m) => m.text).join(",")}
+        data-extended-bars={extendedBars}
+        data-timezone={zone}
+        data-price-scale={scale}
+        data-compare={compare?.symbol ?? ""}
+        data-compare-points={compared.length}
       />
     </div>
   );
 }
 
-function Legend({ candle, series, signals }: { candle: ApiCandle | undefined; series: SeriesSpec[]; signals: Signal[] }) {
+interface LegendProps {
+  candle: ApiCandle | undefined;
+  series: SeriesSpec[];
+  signals: Signal[];
+  zone: string;
+  daily: boolean;
+  compare: { symbol: string; value: number | undefined } | null;
+}
+
+function Legend({ candle, series, signals, zone, daily, compare }: LegendProps) {
   if (!candle) return null;
   const up = candle.c >= candle.o;
   const values = series.map((s) => (
@@ -235,13 +307,26 @@ function Legend({ candle, series, signals }: { candle: ApiCandle | undefined; se
   ));
   return (
     <div className="legend" data-testid="legend">
-      <span className="legend-time">{new Date(candle.t * 1000).toLocaleString()}</span>
+      <span className="legend-time" data-testid="legend-time" title={zone}>
+        {formatTime(candle.t, zone, daily)}
+        {daily ? "" : ` ${zoneAbbreviation(candle.t, zone)}`}
+      </span>
+      {candle.session && (
+        <span className={`legend-session${isExtended(candle) ? " extended" : ""}`} data-testid="legend-session" data-session={candle.session}>
+          {sessionLabel(candle.session)}
+        </span>
+      )}
       {!candle.closed && <span className="forming">forming</span>}
       <span className={up ? "up" : "down"}>
         O {formatValue(candle.o)} H {formatValue(candle.h)} L {formatValue(candle.l)} C {formatValue(candle.c)}
       </span>
       <span>V {formatVolume(candle.v)}</span>
       {values}
+      {compare && (
+        <span className="legend-compare" data-testid="legend-compare" style={{ color: COMPARE_COLOR }}>
+          {compare.symbol} {formatValue(compare.value)}
+        </span>
+      )}
       {signals.map((s) => (
         <span key={s.key} className="legend-signal" data-testid="legend-signal" title={describeValues(s.values)}>
           {s.provisional ? "◌" : "◆"} {s.rule} ({describeValues(s.values)})

@@ -19,4 +19,11 @@ describe("deep links", () => {
     expect(linkTo("?symbol=X", null, "1d")).toBe("?interval=1d");
     expect(readLink(linkTo("", "^GSPC", "15m"))).toEqual({ symbol: "^GSPC", interval: "15m" });
   });
+
+  it("carry the time zone choice", () => {
+    expect(readLink("?symbol=AAPL&interval=1m&tz=UTC")).toEqual({ symbol: "AAPL", interval: "1m", timezone: "utc" });
+    expect(readLink("?tz=Europe/Berlin")).toEqual({});
+    expect(linkTo("?symbol=X&interval=1m", "AAPL", "1m", "exchange")).toBe("?symbol=AAPL&interval=1m&tz=exchange");
+    expect(readLink(linkTo("", "AAPL", "5m", "local"))).toEqual({ symbol: "AAPL", interval: "5m", timezone: "local" });
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chartLayout, chartUpdates, formatValue, formatVolume, mergeCandles, toLocalTime, toPoint } from "./mapping";
+import { chartLayout, chartUpdates, formatValue, formatVolume, mergeCandles, toPoint } from "./mapping";
 import type { ApiCandle, IndicatorInfo } from "./types";
 
 function candle(t: number, o: number, c: number, extra: Partial<ApiCandle["indicators"]> = {}): ApiCandle {
@@ -40,15 +40,6 @@ describe("chartLayout", () => {
 
   it("shows nothing that is not toggled on", () => {
     expect(chartLayout(indicators, { volume: true })).toEqual({ series: [], panes: 1 });
-  });
-});
-
-describe("toLocalTime", () => {
-  it("adds the local offset at that instant", () => {
-    // New York in winter (UTC-5) and summer (UTC-4).
-    const ny = (ms: number) => (new Date(ms).getUTCMonth() < 6 ? -300 : -240);
-    expect(toLocalTime(Date.UTC(2026, 0, 5, 15) / 1000, ny)).toBe(Date.UTC(2026, 0, 5, 10) / 1000);
-    expect(toLocalTime(Date.UTC(2026, 6, 6, 15) / 1000, ny)).toBe(Date.UTC(2026, 6, 6, 11) / 1000);
   });
 });
 

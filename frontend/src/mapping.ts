@@ -3,15 +3,6 @@
 import type { ApiCandle, IndicatorInfo } from "./types";
 import type { Shown } from "./prefs";
 
-/**
- * lightweight-charts draws times as UTC. To show the user's local time, each timestamp is
- * shifted by the local UTC offset at that instant (so DST changes are honoured).
- */
-export function toLocalTime(utcSeconds: number, offsetMinutes?: (ms: number) => number): number {
-  const offset = (offsetMinutes ?? ((ms) => -new Date(ms).getTimezoneOffset()))(utcSeconds * 1000);
-  return utcSeconds + offset * 60;
-}
-
 export interface Bar {
   time: number;
   open: number;

@@ -25,6 +25,14 @@ describe("prefs", () => {
     expect(loadPrefs(storage)).toEqual(DEFAULT_PREFS);
   });
 
+  it("remembers extended hours, the time zone and the price scale; drops unknown values", () => {
+    const storage = memory();
+    savePrefs({ ...DEFAULT_PREFS, extended: false, timezone: "utc", scale: "log" }, storage);
+    expect(loadPrefs(storage)).toMatchObject({ extended: false, timezone: "utc", scale: "log" });
+    storage.setItem("stockapp.prefs.v1", JSON.stringify({ interval: "5m", extended: "no", timezone: "Mars/Base", scale: "linear" }));
+    expect(loadPrefs(storage)).toMatchObject({ interval: "5m", extended: true, timezone: "exchange", scale: "normal" });
+  });
+
   it("fills in the server's indicators, keeping saved choices", () => {
     const prefs = withMeta({ ...DEFAULT_PREFS, shown: { volume: true, rsi_14: false, gone_1: true } }, ["1m", "5m"], INDICATORS);
     expect(prefs.shown).toEqual({ volume: true, sma_20: true, sma_50: false, bb_20_2: true, rsi_14: false, vwap: false });

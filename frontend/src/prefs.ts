@@ -1,5 +1,7 @@
 /** User choices remembered across reloads (localStorage). */
 
+import { isScaleChoice, type ScaleChoice } from "./scale";
+import { isZoneChoice, type ZoneChoice } from "./timezones";
 import type { IndicatorInfo } from "./types";
 
 /** What can be shown: volume, and each indicator the server computes (by its key). */
@@ -10,6 +12,12 @@ export interface Prefs {
   interval: string;
   theme: "dark" | "light";
   shown: Shown;
+  /** Pre-market and after-hours candles shown (shaded), or left out. */
+  extended: boolean;
+  /** The time zone times are shown in: the exchange's, the browser's or UTC. */
+  timezone: ZoneChoice;
+  /** The price scale; percentage anyway while another symbol is compared. */
+  scale: ScaleChoice;
 }
 
 const KEY = "stockapp.prefs.v1";
@@ -24,12 +32,28 @@ export function defaultShown(indicators: IndicatorInfo[]): Shown {
   return shown;
 }
 
-export const DEFAULT_PREFS: Prefs = { symbol: null, interval: "1m", theme: "dark", shown: { volume: true } };
+export const DEFAULT_PREFS: Prefs = {
+  symbol: null,
+  interval: "1m",
+  theme: "dark",
+  shown: { volume: true },
+  extended: true,
+  timezone: "exchange",
+  scale: "normal",
+};
 
 export function loadPrefs(storage: Pick<Storage, "getItem"> = localStorage): Prefs {
   try {
     const saved = JSON.parse(storage.getItem(KEY) ?? "{}") as Partial<Prefs>;
-    return { ...DEFAULT_PREFS, ...saved, shown: { ...DEFAULT_PREFS.shown, ...(saved.shown ?? {}) } };
+    return {
+      ...DEFAULT_PREFS,
+      ...saved,
+      shown: { ...DEFAULT_PREFS.shown, ...(saved.shown ?? {}) },
+      // Saved by an older page, or edited by hand: what is not a choice falls back.
+      extended: typeof saved.extended === "boolean" ? saved.extended : DEFAULT_PREFS.extended,
+      timezone: isZoneChoice(saved.timezone) ? saved.timezone : DEFAULT_PREFS.timezone,
+      scale: isScaleChoice(saved.scale) ? saved.scale : DEFAULT_PREFS.scale,
+    };
   } catch {
     return DEFAULT_PREFS;
   }

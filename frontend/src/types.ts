@@ -1,8 +1,14 @@
 /** The API's shapes (stockapp/web/openapi.json). Which intervals and indicators exist is the
  * server's to say (GET /api/meta), not this file's. */
 
+/** A candle's trading session (docs/streaming.md#sessions): its start's for an intraday candle,
+ * what its day counts for a 1d one ("regular" or "extended"); always "regular" on the
+ * always-open calendar. */
+export type Session = "pre" | "regular" | "post" | "extended" | "closed";
+
 export interface ApiCandle {
   t: number; // start, epoch seconds (UTC)
+  session?: Session; // absent from an older server
   o: number;
   h: number;
   l: number;
@@ -64,4 +70,13 @@ export interface Meta {
   timezone?: string;
   session_hours?: "regular" | "extended";
   session_now?: "pre" | "regular" | "post" | "closed";
+  /** Today's trading day (the exchange's date) if it is one, and the next: [start, end) in epoch seconds. */
+  sessions?: TradingDay[];
+}
+
+export interface TradingDay {
+  date: string; // YYYY-MM-DD, the exchange's
+  pre: [number, number] | null;
+  regular: [number, number][];
+  post: [number, number] | null;
 }
