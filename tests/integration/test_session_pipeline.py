@@ -1,5 +1,6 @@
-"""Trading sessions on the real stack: a week of ticks around the clock (a holiday, a half-day,
-a weekend and closed hours in it) through workers on the NYSE's calendar, one SIGKILLed a
+"""Trading sessions on the real stack: days of ticks around the clock (a holiday, a half-day,
+weekends, a daylight-saving change and closed hours in them) through workers on the NYSE's
+calendar, one SIGKILLed a
 third of the way in and a second joining at two thirds (a rebalance). Every candle stored and
 published equals pandas resamples per session over the calendar library's own schedule, and
 ``ta`` over them (tests/oracle.py); every tick is stored as a raw quote with its session, the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import datetime as dt
 import signal
 from collections import Counter
 
@@ -32,8 +34,11 @@ from tests.streams import week_of_ticks
 
 INTERVALS = ["1m", "5m", "15m", "1h", "1d"]
 SYMBOLS = ["SESA", "SESB", "SESC", "SESD"]
-FIRST, DAYS = "2026-11-23", 8  # Thanksgiving week: Thu 26 a holiday, Fri 27 a half-day
-LAST = "2026-11-30"
+# (first day, days, trading days): Thanksgiving week (Thu 26 a holiday, Fri 27 a half-day, a
+# weekend), and the end of daylight time (Sunday 2026-11-01: the open moves from 13:30 to
+# 14:30 UTC) with a weekend.
+THANKSGIVING = ("2026-11-23", 8, 5)
+FALL_BACK = ("2026-10-29", 6, 4)
 
 
 def _anchor(setting: str, interval: str) -> str:
@@ -48,10 +53,16 @@ def _session_of(ts: int, extended: pd.DataFrame) -> str:
     return "closed" if where < 0 else str(extended["session"].iloc[where])
 
 
-@pytest.mark.parametrize(("hours", "anchor"), [("regular", "auto"), ("extended", "session")])
+@pytest.mark.parametrize(
+    ("days", "hours", "anchor"),
+    [(THANKSGIVING, "regular", "auto"), (FALL_BACK, "extended", "session")],
+    ids=["thanksgiving-regular-auto", "fall-back-extended-session"],
+)
 def test_sessions_through_a_sigkill_and_a_rebalance_equal_the_oracle(
-    stack, unique, tmp_path, hours, anchor
+    stack, unique, tmp_path, days, hours, anchor
 ):
+    first_day, count, trading_days = days
+    last_day = (dt.date.fromisoformat(first_day) + dt.timedelta(days=count - 1)).isoformat()
     keyspace = f"stockapp_sessions_{unique}"
     migrate(stack, keyspace=keyspace)
     env = worker_env(
@@ -67,16 +78,18 @@ def test_sessions_through_a_sigkill_and_a_rebalance_equal_the_oracle(
         STOCKAPP_TABLE_STORE="rocksdb",  # local state ahead of the changelog, through the kill
         STOCKAPP_LOG_LEVEL="INFO",
     )
-    ticks = week_of_ticks(FIRST, DAYS, SYMBOLS, seed=31)
-    counted = session_segments("XNYS", hours, FIRST, LAST)
-    extended = session_segments("XNYS", "extended", FIRST, LAST)
+    ticks = week_of_ticks(first_day, count, SYMBOLS, seed=31)
+    counted = session_segments("XNYS", hours, first_day, last_day)
+    extended = session_segments("XNYS", "extended", first_day, last_day)
     expected = {}
     for interval in INTERVALS:
         frame = expected_session_candles(ticks, interval, counted, _anchor(anchor, interval))
         for _, row in frame.iterrows():
             expected[(row["symbol"], interval, int(row["start"]))] = row
-    days = counted["day_open"].unique()
-    assert len(days) == 5  # Mon-Wed, the half-day Friday, Monday: no holiday, no weekend
+    assert counted["day_open"].nunique() == trading_days  # no holiday, no weekend
+    if days == FALL_BACK:  # the regular open in UTC moves with the clocks
+        regular = counted[counted["session"] == "regular"]
+        assert {o % 86_400_000 for o in regular["open"]} == {48_600_000, 52_200_000}
 
     records = [
         (
