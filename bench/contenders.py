@@ -295,6 +295,8 @@ async def stockapp_workers(
     records = ctx.packed_records if packed else ctx.records
     env = {
         "STOCKAPP_APP_ID": f"stockapp-bench-{unique}",
+        # The default calendar, said so: the stream lies in its regular session (bench/stream.py).
+        "STOCKAPP_EXCHANGE": "XNYS",
         "STOCKAPP_TOPIC_QUOTES": topic,
         "STOCKAPP_TOPIC_CANDLES": f"{ctx.topic}.{unique}.candles",
         "STOCKAPP_TOPIC_LATE": f"{ctx.topic}.{unique}.late",

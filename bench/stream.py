@@ -15,7 +15,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 PARTITIONS = 8
-T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC: in the past, so event time alone closes candles
+# 2026-01-05 15:00 UTC, 10:00 New York: in the past, so event time alone closes candles, and
+# in the NYSE's regular session, so on the default calendar every quote counts (the 200 s of
+# the stream end at 10:03:20).
+T0 = 1_767_625_200_000
 
 
 def quotes(count: int, symbols: int, seed: int = 7) -> Iterator[tuple[bytes, bytes]]:
