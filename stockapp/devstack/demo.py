@@ -73,19 +73,49 @@ ALWAYS_OPEN_HISTORY_MS = 390 * 60_000
 
 
 def demo_settings(settings: DevstackSettings, now_ms: int | None = None) -> DevstackSettings:
-    """The settings the demo runs with: the configured calendar while its sessions are open;
-    outside them the ALWAYS_OPEN calendar (exported to the processes the demo starts), so the
-    chart is live at any hour. The page says which (/api/meta ``always_open``)."""
+    """The settings the demo runs with: the configured calendar if its sessions are open when
+    the demo's data is first made; otherwise the ALWAYS_OPEN calendar (exported to the
+    processes the demo starts), so the chart is live at any hour. The page says which
+    (/api/meta ``always_open``).
+
+    The choice is kept with the demo's data (``.run/demo-calendar``, which `make reset` clears
+    with the data): a restart at another hour does not switch calendars over the same candles
+    and state (docs/streaming.md, "Changing the calendar"), unless STOCKAPP_EXCHANGE now names
+    another exchange."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    if settings.exchange == ALWAYS_OPEN or settings.calendar.open_now(now_ms):
+    kept_file = settings.run_dir / "demo-calendar"
+    # "<configured> <used>": what STOCKAPP_EXCHANGE said then, and the calendar the demo used.
+    words = kept_file.read_text().split() if kept_file.exists() else []
+    kept = words[1] if len(words) == 2 and words[0] == settings.exchange else None
+    if kept is None and len(words) == 2:
+        print(
+            f"demo: STOCKAPP_EXCHANGE={settings.exchange} replaces the {words[1]} calendar the "
+            "demo's data was cut with: candles of both meet on the same day (make reset starts "
+            "afresh)",
+            flush=True,
+        )
+    if kept is None:
+        opened = settings.exchange == ALWAYS_OPEN or settings.calendar.open_now(now_ms)
+        kept = settings.exchange if opened else ALWAYS_OPEN
+        if not opened:
+            print(
+                f"demo: {settings.exchange} has no {settings.session_hours} session open now: "
+                f"the demo runs on the {ALWAYS_OPEN} calendar (STOCKAPP_EXCHANGE={ALWAYS_OPEN}), "
+                f"kept in {kept_file} with its data",
+                flush=True,
+            )
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        kept_file.write_text(f"{settings.exchange} {kept}\n")
+    elif kept != ALWAYS_OPEN and not settings.calendar.open_now(now_ms):
+        print(
+            f"demo: runs on the {kept} calendar its data was cut with, closed now ({kept_file}; "
+            "make reset starts afresh)",
+            flush=True,
+        )
+    if kept == settings.exchange:
         return settings
-    print(
-        f"demo: {settings.exchange} has no {settings.session_hours} session open now: the demo "
-        f"runs on the {ALWAYS_OPEN} calendar (STOCKAPP_EXCHANGE={ALWAYS_OPEN})",
-        flush=True,
-    )
-    os.environ["STOCKAPP_EXCHANGE"] = ALWAYS_OPEN
-    return settings.model_copy(update={"exchange": ALWAYS_OPEN})
+    os.environ["STOCKAPP_EXCHANGE"] = kept
+    return settings.model_copy(update={"exchange": kept})
 
 
 def history_start(settings: Settings, now_ms: int) -> int:

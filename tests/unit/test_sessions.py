@@ -311,21 +311,36 @@ def test_candles_in_the_api_say_their_session(monkeypatch: pytest.MonkeyPatch) -
     assert payload.session_of("1d", at("2026-12-03", "09:30")) == "regular"
 
 
-def test_the_demo_runs_on_the_calendar_only_while_its_sessions_are_open(
-    monkeypatch: pytest.MonkeyPatch,
+def test_the_demo_runs_on_the_calendar_if_its_sessions_are_open_and_keeps_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
+    import os
+
     from stockapp.devstack import demo
     from stockapp.devstack.settings import DevstackSettings
 
     # Recorded as it was, and put back so afterwards: demo_settings exports the fallback.
     monkeypatch.setenv("STOCKAPP_EXCHANGE", "XNYS")
     monkeypatch.delenv("STOCKAPP_EXCHANGE")
-    nyse = DevstackSettings(exchange="XNYS")
+    first, second = tmp_path / "a", tmp_path / "b"  # two demos' .run directories
+    nyse = DevstackSettings(exchange="XNYS", run_dir=first)
     assert demo.demo_settings(nyse, at("2026-12-03", "10:00")).exchange == "XNYS"
-    assert "STOCKAPP_EXCHANGE" not in __import__("os").environ
-    weekend = demo.demo_settings(nyse, at("2026-12-05", "10:00"))
+    assert "STOCKAPP_EXCHANGE" not in os.environ
+    # Restarted on a Saturday, it keeps the calendar its data was cut with.
+    assert demo.demo_settings(nyse, at("2026-12-05", "10:00")).exchange == "XNYS"
+    assert (first / "demo-calendar").read_text() == "XNYS XNYS\n"
+
+    night = DevstackSettings(exchange="XNYS", run_dir=second)
+    weekend = demo.demo_settings(night, at("2026-12-05", "10:00"))
     assert weekend.exchange == ALWAYS_OPEN and weekend.calendar.continuous
-    assert __import__("os").environ["STOCKAPP_EXCHANGE"] == ALWAYS_OPEN  # for its children
+    assert os.environ["STOCKAPP_EXCHANGE"] == ALWAYS_OPEN  # for its children
+    monkeypatch.delenv("STOCKAPP_EXCHANGE")
+    # Restarted in the session: still always open, as its data is.
+    assert demo.demo_settings(night, at("2026-12-03", "10:00")).exchange == ALWAYS_OPEN
+    # Another exchange named: that one (with a warning).
+    london = DevstackSettings(exchange="XLON", run_dir=second)
+    assert demo.demo_settings(london, at("2026-12-03", "10:00")).exchange == "XLON"
+    assert (second / "demo-calendar").read_text() == "XLON XLON\n"
     # The history: 6.5 h of counted session time, back over the closed time: Monday's first
     # half hour, the half-day Friday's 3.5 h, Wednesday's last 2.5 h.
     assert demo.history_start(nyse, at("2026-11-30", "10:00")) == at("2026-11-25", "13:30")
