@@ -42,11 +42,13 @@ def generate_ticks(
     return ticks
 
 
-def week_of_ticks(first: str, days: int, symbols: list[str], seed: int) -> list[Tick]:
+def week_of_ticks(
+    first: str, days: int, symbols: list[str], seed: int, max_gap_ms: int = 119_000
+) -> list[Tick]:
     """Ticks in arrival order around the clock (closed hours, weekends and holidays included)
-    for ``days`` days from ``first`` (a date; New York midnight), about one a minute per
-    symbol, each up to 4 s out of order (inside a 5 s grace period: none is late); 2 % of them
-    volume-only."""
+    for ``days`` days from ``first`` (a date; New York midnight), one every 1 s to
+    ``max_gap_ms`` per symbol (about a minute by default), each up to 4 s out of order (inside
+    a 5 s grace period: none is late); 2 % of them volume-only."""
     rng = random.Random(seed)
     start = int(dt.datetime.fromisoformat(first).replace(tzinfo=NEW_YORK).timestamp() * 1000)
     end = start + days * 86_400_000
@@ -55,7 +57,7 @@ def week_of_ticks(first: str, days: int, symbols: list[str], seed: int) -> list[
     prices = {s: 100.0 + 10 * i for i, s in enumerate(symbols)}
     while min(clocks.values()) < end:
         symbol = rng.choice(symbols)
-        clocks[symbol] += rng.randint(1_000, 119_000)
+        clocks[symbol] += rng.randint(1_000, max_gap_ms)
         prices[symbol] = round(max(1.0, prices[symbol] * (1 + rng.gauss(0, 0.002))), 4)
         ts = clocks[symbol] - rng.randint(0, 4_000)
         if ts >= end:  # another symbol's clock is still behind
