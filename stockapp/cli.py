@@ -7,6 +7,7 @@ the other subcommands are ours. Errors a user can fix print one line and exit 1.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Literal
 
 from stockapp.errors import StockappError
 from stockapp.logs import configure, redact_secrets
-from stockapp.settings import load_settings
+from stockapp.settings import Settings, load_settings
 from stockapp.sources.factory import SourceSpec
 from stockapp.sources.simulator import DEFAULT_SYMBOLS
 from stockapp.tables.intervals import parse_interval
@@ -181,7 +182,8 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
         raise StockappError("--from must be before --to")
     if args.source == "simulator":
         end = end if end is not None else int(time.time() * 1000) // 1000 * 1000
-        start = start if start is not None else end - 86_400_000
+        if start is None:
+            start = end - 86_400_000 if args.always_open else _last_trading_day(settings, end)
     if args.source == "alpaca":
         if start is None:
             raise StockappError("backfill --source alpaca needs --from")
@@ -194,6 +196,22 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     store(settings, result, args.source)
     print(f"backfill: done: {result.line()}", file=sys.stderr)
     return 0
+
+
+def _last_trading_day(settings: Settings, end_ms: int) -> int:
+    """Where `backfill`'s simulated history starts by default: a day back on the always-open
+    calendar; on an exchange's, the counted open of the last trading day begun by ``end_ms``
+    (on a weekend, Friday's sessions), since the simulator skips closed time."""
+    calendar = settings.calendar
+    if calendar.continuous:
+        return end_ms - 86_400_000
+    extended = settings.session_hours == "extended"
+    today = dt.datetime.fromtimestamp(end_ms / 1000, calendar.tz).date()
+    for day in reversed(calendar.days(today - dt.timedelta(days=14), today)):
+        opens = (day.pre or day.regular[0])[0] if extended else day.regular[0][0]
+        if opens < end_ms:
+            return opens
+    return end_ms - 86_400_000  # (a calendar with no trading day in two weeks)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

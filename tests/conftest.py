@@ -11,7 +11,10 @@ import pytest
 # exchange's trading hours: they run on the always-open calendar, set before anything reads
 # the settings (and inherited by the workers and CLIs they start). A test about sessions names
 # its exchange; tests/unit/test_settings.py checks the shipped default (XNYS) without this.
-os.environ.setdefault("STOCKAPP_EXCHANGE", "ALWAYS_OPEN")
+# Set outright: a shell that exported another calendar must not change what the tests see.
+os.environ["STOCKAPP_EXCHANGE"] = "ALWAYS_OPEN"
+for _name in ("STOCKAPP_SESSION_HOURS", "STOCKAPP_INTRADAY_ANCHOR"):
+    os.environ.pop(_name, None)
 
 from stockapp.settings import Settings, load_settings
 

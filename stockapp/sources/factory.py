@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import sys
 import time
@@ -136,7 +137,18 @@ class Source:
         else:
             self.quotes = simulator.ticks(now_ms=lambda: int(time.time() * 1000))
             rate = spec.rate
-            if rate and simulator.calendar is not None:
+            calendar = simulator.calendar
+            if calendar is not None and not calendar.open_now(now):
+                # Said once, or a producer started at night would look hung until the open.
+                opens = dt.datetime.fromtimestamp(calendar.next_open(now) / 1000, calendar.tz)
+                print(
+                    f"simulator: {calendar.name} has no {self.settings.session_hours} session "
+                    f"open now: the first ticks are at its next open, {opens.isoformat()} "
+                    "(--always-open trades around the clock)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if rate and calendar is not None:
                 self.pacer = SessionPacer(simulator, rate, time.time)
             else:
                 self.pacer = at_rate(rate) if rate else None

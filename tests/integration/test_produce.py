@@ -81,7 +81,7 @@ def test_csv_replay_publishes_every_good_row(stack, unique, tmp_path):
     topic = f"csv.{unique}.quotes"
     sample = REPO / "docs" / "samples" / "ticks.csv"
     bad = tmp_path / "bad.csv"
-    bad.write_text(sample.read_text() + "AAPL,1767621900000,-2,5\n")
+    bad.write_text(sample.read_text() + "AAPL,1767623700000,-2,5\n")
     env = {
         **topic_env(topic),
     }

@@ -347,3 +347,18 @@ def test_the_demo_runs_on_the_calendar_if_its_sessions_are_open_and_keeps_it(
     assert demo.history_start(nyse, at("2026-12-03", "16:30")) == at("2026-12-03", "09:30")
     always = Settings()
     assert demo.history_start(always, 10**12) == 10**12 - 390 * 60_000
+
+
+def test_a_simulated_backfill_is_the_last_trading_day_by_default() -> None:
+    """`stockapp backfill` without --from: the simulator skips closed time, so a day back
+    from a Saturday would be nothing; it starts at the last trading day's counted open."""
+    from stockapp.cli import _last_trading_day
+
+    nyse = Settings(exchange="XNYS")
+    assert _last_trading_day(nyse, at("2026-12-05", "10:00")) == at("2026-12-04", "09:30")
+    assert _last_trading_day(nyse, at("2026-12-03", "09:00")) == at("2026-12-02", "09:30")
+    assert _last_trading_day(nyse, at("2026-12-03", "12:00")) == at("2026-12-03", "09:30")
+    extended = Settings(exchange="XNYS", session_hours="extended")
+    assert _last_trading_day(extended, at("2026-12-03", "09:00")) == at("2026-12-03", "04:00")
+    always = Settings(exchange=ALWAYS_OPEN)
+    assert _last_trading_day(always, 10**12) == 10**12 - 86_400_000
