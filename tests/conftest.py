@@ -16,7 +16,7 @@ os.environ["STOCKAPP_EXCHANGE"] = "ALWAYS_OPEN"
 for _name in ("STOCKAPP_SESSION_HOURS", "STOCKAPP_INTRADAY_ANCHOR"):
     os.environ.pop(_name, None)
 
-from stockapp.settings import Settings, load_settings
+from stockapp.settings import Settings, load_settings  # noqa: E402
 
 
 @pytest.fixture
