@@ -2,8 +2,9 @@
 // on the XNYS calendar with STOCKAPP_SESSION_HOURS=extended whose data holds a past trading
 // day of candles in pre-market, regular and after-hours (STOCKAPP_E2E_SYMBOL, and
 // STOCKAPP_E2E_COMPARE, a second such symbol). Checks the extended-hours shading and toggle, the
-// time zone, the log and percentage scales, the comparison overlay, the legend's session, the
-// rule form and the layout (no sideways scroll). Usage:
+// time zone (the axis's dates at the zone's day changes; a daily candle dated by its trading
+// day, also from a browser in Honolulu), the log and percentage scales, the comparison overlay,
+// the legend's session, the rule form and the layout (no sideways scroll). Usage:
 //   STOCKAPP_URL=... STOCKAPP_ARTIFACTS=../artifacts STOCKAPP_E2E_SYMBOL=XA STOCKAPP_E2E_COMPARE=XB node e2e/sessions.e2e.mjs
 // Exits non-zero with a reason on the first failed check.
 import { check, launch, screenshot, url } from "./common.mjs";
@@ -11,6 +12,24 @@ import { check, launch, screenshot, url } from "./common.mjs";
 const symbol = process.env.STOCKAPP_E2E_SYMBOL ?? "AAPL";
 const other = process.env.STOCKAPP_E2E_COMPARE ?? "MSFT";
 const SESSIONS = ["pre-market", "regular", "after-hours"];
+// A label of the time axis's day (month, year) tick marks: a date, never a time.
+const DATE_TICK = /^(\d{1,2} [A-Z][a-z]{2}|[A-Z][a-z]{2}|\d{4})$/;
+
+/** An instant (epoch seconds) in a zone, formatted here in Node: "2026-12-04 15:05", and the
+ * axis's day label "4 Dec". */
+function wall(t, timeZone) {
+  const f = new Intl.DateTimeFormat("en-GB", { timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const p = Object.fromEntries(f.formatToParts(t * 1000).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}
+function dayLabel(t, timeZone) {
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone, day: "numeric", month: "short" }).formatToParts(t * 1000).map((x) => [x.type, x.value]));
+  return `${p.day} ${p.month}`;
+}
+const dateTicks = async (page) => ((await page.getByTestId("chart").getAttribute("data-date-ticks")) ?? "").split(",").filter(Boolean);
+/** Waits until the axis drew a date tick (data-date-ticks) with that label. */
+const waitForDateTick = (page, label) =>
+  page.waitForFunction((l) => (document.querySelector("[data-testid=chart]")?.dataset.dateTicks ?? "").split(",").includes(l), label, { timeout: 10_000 });
 
 const browser = await launch();
 const errors = [];
@@ -67,6 +86,11 @@ try {
   check(exchangeZone === "America/New_York", `the exchange's time zone is in force: ${exchangeZone}`);
   const lastTime = (await data()).lastTime;
   const legendTime = await page.getByTestId("legend-time").innerText();
+  // The axis's day marks are New York's days (lightweight-charts alone marks each UTC day, at
+  // 19:00 or 09:30 New York): every one is labelled with a date.
+  await page.waitForTimeout(300);
+  const nyTicks = await dateTicks(page);
+  check(nyTicks.every((l) => DATE_TICK.test(l)), `in New York the axis's day marks are dates: [${nyTicks.join(", ")}]`);
   await zone.selectOption("utc");
   await page.waitForFunction(() => document.querySelector("[data-testid=chart]")?.dataset.timezone === "UTC", null, { timeout: 10_000 });
   const utcTime = await page.getByTestId("legend-time").innerText();
@@ -75,6 +99,11 @@ try {
   check(utcTime.startsWith(expected), `in UTC the legend shows the last candle's start (${expected})`);
   check(new URL(page.url()).searchParams.get("tz") === "utc", `the address names the time zone (${page.url()})`);
   check(lastTime !== "" && Number(lastTime) % 60 === 0, "data-last-time stays in UTC epoch seconds");
+  // The last candle's UTC day begins inside the data (00:00 UTC is 19:00 New York): its date.
+  const utcDay = dayLabel(Number(lastTime), "UTC");
+  await waitForDateTick(page, utcDay);
+  const utcTicks = await dateTicks(page);
+  check(utcTicks.every((l) => DATE_TICK.test(l)), `in UTC the axis marks the day change with its date ${utcDay}: [${utcTicks.join(", ")}]`);
   await zone.selectOption("exchange");
 
   // Price scale.
@@ -136,6 +165,17 @@ try {
   await page.getByTestId("rule-delete-e2e_session").click();
   await page.waitForFunction(() => !document.querySelector("[data-testid=rule-row][data-rule=e2e_session]"), null, { timeout: 30_000 });
   check(true, "and deleted");
+  // JSON the form cannot show (symbols as a string) is named, not dropped silently.
+  await page.getByTestId("rule-json").fill(JSON.stringify({ name: "e2e_enter", kind: "breakout_up", lookback: 20, interval: "1m", symbols: symbol }));
+  await page.getByTestId("rule-form-warning").waitFor({ timeout: 10_000 });
+  check((await page.getByTestId("rule-form-warning").innerText()).includes("symbols"), "typed JSON the form cannot show is named in a warning");
+  // Enter in a field submits the form.
+  await page.getByTestId("rule-field-symbols").fill(symbol);
+  await page.getByTestId("rule-field-name").press("Enter");
+  await page.waitForSelector("[data-testid=rule-row][data-rule=e2e_enter]", { timeout: 30_000 });
+  check((await page.getByTestId("rule-error").count()) === 0, "Enter in the form's name creates the rule");
+  await page.getByTestId("rule-delete-e2e_enter").click();
+  await page.waitForFunction(() => !document.querySelector("[data-testid=rule-row][data-rule=e2e_enter]"), null, { timeout: 30_000 });
 
   [scrollWidth, innerWidth] = await noSideScroll();
   check(scrollWidth <= innerWidth, `with the rules tab open, no sideways scroll (${scrollWidth} <= ${innerWidth})`);
@@ -143,6 +183,55 @@ try {
   await page.waitForTimeout(300);
   [scrollWidth, innerWidth] = await noSideScroll();
   check(scrollWidth <= innerWidth, `nor at 1400x900 (${scrollWidth} <= ${innerWidth})`);
+
+  // A browser in Honolulu (UTC-10) with its own zone chosen: the day there begins at 05:00 New
+  // York, inside the day charted, and the 1d candle's start (04:00 New York with extended
+  // hours, 09:30 without) can be the day before there. The data stays UTC.
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, timezoneId: "Pacific/Honolulu" });
+  try {
+    const away = await context.newPage();
+    away.on("pageerror", (e) => errors.push(String(e)));
+    away.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    await away.goto(`${url}/?symbol=${encodeURIComponent(symbol)}&interval=5m&tz=local`);
+    await away.waitForFunction(() => Number(document.querySelector("[data-testid=chart]")?.dataset.bars) > 0, null, { timeout: 30_000 });
+    const awayData = () => away.getByTestId("chart").evaluate((el) => ({ ...el.dataset }));
+    const toggleAway = away.getByTestId("toggle-extended");
+    await toggleAway.waitFor({ timeout: 10_000 });
+    if (!(await toggleAway.isChecked())) await toggleAway.click();
+    await away.waitForFunction(() => Number(document.querySelector("[data-testid=chart]")?.dataset.extendedBars) > 0, null, { timeout: 10_000 });
+    const intraday = await awayData();
+    check(intraday.timezone === "Pacific/Honolulu", `the browser's zone is in force: ${intraday.timezone}`);
+    const last5m = Number(intraday.lastTime);
+    const legend5m = await away.getByTestId("legend-time").innerText();
+    check(legend5m.startsWith(wall(last5m, "Pacific/Honolulu")), `the legend shows the last candle in Honolulu (${legend5m}); data-last-time stays UTC (${last5m})`);
+    const hnlDay = dayLabel(last5m, "Pacific/Honolulu");
+    await waitForDateTick(away, hnlDay);
+    const hnlTicks = await dateTicks(away);
+    check(hnlTicks.every((l) => DATE_TICK.test(l)), `the axis marks Honolulu's day change with its date ${hnlDay}: [${hnlTicks.join(", ")}]`);
+
+    const daily = away.getByTestId("interval-1d");
+    if ((await daily.count()) === 0) console.log("skipped: no 1d interval on this worker");
+    else {
+      await daily.click();
+      await away.waitForFunction(
+        (before) => {
+          const d = document.querySelector("[data-testid=chart]")?.dataset;
+          return d && Number(d.bars) > 0 && d.lastTime !== before;
+        },
+        String(last5m),
+        { timeout: 30_000 },
+      );
+      const day = await awayData();
+      const start = Number(day.lastTime);
+      const tradingDay = wall(start, "America/New_York").slice(0, 10);
+      const there = wall(start, "Pacific/Honolulu").slice(0, 10);
+      const legendDay = await away.getByTestId("legend-time").innerText();
+      check(legendDay === tradingDay, `the 1d candle starting ${new Date(start * 1000).toISOString()} reads ${legendDay}, its trading day (in Honolulu that instant is ${there})`);
+      check(Number.isInteger(start) && day.timezone === "Pacific/Honolulu", "its data-last-time stays UTC epoch seconds, the zone in force Honolulu's");
+    }
+  } finally {
+    await context.close();
+  }
   check(errors.length === 0, `no console errors${errors.length ? `: ${errors.join(" | ")}` : ""}`);
 } finally {
   await browser.close();

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { AuthError, fetchCandles, fetchMeta, fetchSignals, fetchSymbols, subscribeLive } from "./api";
+import { AuthError, fetchCandleSpan, fetchCandles, fetchMeta, fetchSignals, fetchSymbols, subscribeLive } from "./api";
 import { getToken, setToken } from "./auth";
 import { Chart } from "./Chart";
 import { ComparePicker } from "./ComparePicker";
@@ -9,7 +9,7 @@ import { linkTo, readLink } from "./links";
 import { mergeCandles } from "./mapping";
 import { loadPrefs, savePrefs, withMeta, type Prefs } from "./prefs";
 import { RulesEditor } from "./RulesEditor";
-import { SCALE_CHOICES, effectiveScale, type ScaleChoice } from "./scale";
+import { SCALE_CHOICES, compareSpan, effectiveScale, type ScaleChoice } from "./scale";
 import { offersExtended, visibleCandles } from "./sessions";
 import { mergeSignals } from "./signals";
 import { SignalsPanel, useRecentSignals } from "./SignalsPanel";
@@ -33,6 +33,16 @@ type Status =
 
 function failed(e: Error): Status {
   return e instanceof AuthError ? { kind: "token", message: e.message } : { kind: "error", message: e.message };
+}
+
+/** The compared symbol's candles starting in [start, end) (no end: up to the latest), and its
+ * last one before start: its value as of the chart's first candle when it has none then. */
+async function fetchCompared(symbol: string, interval: string, start: number, end: number | undefined, signal: AbortSignal): Promise<ApiCandle[]> {
+  const [before, span] = await Promise.all([
+    fetchCandles(symbol, interval, { end: start, limit: 1 }, signal),
+    fetchCandleSpan(symbol, interval, start, end, signal),
+  ]);
+  return mergeCandles(before, span);
 }
 
 export function App() {
@@ -122,6 +132,8 @@ export function App() {
         .catch(() => undefined); // markers are extra: the chart goes on without them
     fetchCandles(symbol, interval, {}, abort.signal)
       .then((list) => {
+        // Answered just as the chart changed: its effect is cleaned up, nothing to subscribe.
+        if (abort.signal.aborted) return;
         setCandles(list);
         setStatus({ kind: "ready" });
         void loadSignals();
@@ -143,31 +155,52 @@ export function App() {
     };
   }, [symbol, interval, reload, meta]);
 
-  // The compared symbol's candles of the same interval, then its live updates.
+  // The comparison: the compared symbol's candles of the same interval over the chart's span,
+  // from its first candle and further back as older pages of it load (so that both lines start
+  // at the same time and their percentages are from the same time), then its live updates.
+  const compareKey = compareSymbol && meta ? `${compareSymbol}|${interval}|${reload}` : null;
+  // Where the compared candles fetched start (they run to the latest), for compareKey.
+  const [compareCover, setCompareCover] = useState<{ key: string; from: number } | null>(null);
+  const covered = compareCover && compareCover.key === compareKey ? compareCover.from : null;
+  const mainFirst = candles.length ? candles[0].t : undefined;
   useEffect(() => {
     setCompareCandles([]);
-    if (!compareSymbol || !meta) return;
+    setCompareCover(null);
+  }, [compareKey]);
+  useEffect(() => {
+    const span = compareSpan(mainFirst, covered);
+    if (!compareSymbol || !compareKey || !span) return;
     const abort = new AbortController();
-    let stop: (() => void) | undefined;
-    setCompareError(null);
-    fetchCandles(compareSymbol, interval, {}, abort.signal)
+    const first = covered === null;
+    if (first) setCompareError(null);
+    fetchCompared(compareSymbol, interval, span.start, span.end, abort.signal)
       .then((list) => {
-        setCompareCandles(list);
-        const merge = (list: ApiCandle[]) => setCompareCandles((current) => mergeCandles(current, list));
-        const catchUp = () => fetchCandles(compareSymbol, interval, {}, abort.signal).then(merge).catch(() => undefined);
-        stop = subscribeLive(compareSymbol, interval, (c) => merge([c]), catchUp);
+        if (abort.signal.aborted) return;
+        setCompareCandles((current) => mergeCandles(current, list));
+        setCompareCover({ key: compareKey, from: span.start });
       })
       .catch((e: Error) => {
-        if (abort.signal.aborted) return;
+        // An older span that failed is asked for again when the chart's next page loads.
+        if (abort.signal.aborted || !first) return;
         if (e instanceof AuthError) return setStatus(failed(e));
         setCompareError(`${compareSymbol}: ${e.message}`);
         setCompareSymbol(null);
       });
+    return () => abort.abort();
+  }, [compareSymbol, compareKey, interval, mainFirst, covered]);
+  // Live updates once its first span is in (a symbol the API does not know is not subscribed).
+  const compareLive = covered !== null;
+  useEffect(() => {
+    if (!compareSymbol || !compareLive) return;
+    const abort = new AbortController();
+    const merge = (list: ApiCandle[]) => setCompareCandles((current) => mergeCandles(current, list));
+    const catchUp = () => fetchCandles(compareSymbol, interval, {}, abort.signal).then(merge).catch(() => undefined);
+    const stop = subscribeLive(compareSymbol, interval, (c) => merge([c]), catchUp);
     return () => {
       abort.abort();
-      stop?.();
+      stop();
     };
-  }, [compareSymbol, interval, reload, meta]);
+  }, [compareSymbol, compareKey, interval, compareLive]);
 
   const loadOlder = useCallback(() => {
     const state = older.current;
@@ -191,6 +224,7 @@ export function App() {
   const offersToggle = offersExtended(meta, candles);
   const shownCandles = useMemo(() => visibleCandles(candles, prefs.extended || !offersToggle), [candles, prefs.extended, offersToggle]);
   const zone = resolveZone(prefs.timezone, meta?.timezone);
+  const exchangeZone = resolveZone("exchange", meta?.timezone);
   const comparing = compareSymbol !== null;
   const scale = effectiveScale(prefs.scale, comparing);
   const compare = useMemo(
@@ -198,7 +232,7 @@ export function App() {
     [compareSymbol, compareCandles, prefs.extended, offersToggle],
   );
   const zoneNames: Record<ZoneChoice, string> = {
-    exchange: `Exchange (${resolveZone("exchange", meta?.timezone)})`,
+    exchange: `Exchange (${exchangeZone})`,
     local: `Local (${browserZone()})`,
     utc: "UTC",
   };
@@ -345,7 +379,9 @@ export function App() {
               signals={chartSignals}
               onScrolledToStart={loadOlder}
               zone={zone}
+              exchangeZone={exchangeZone}
               daily={/d$/.test(interval)}
+              showSession={!meta?.always_open}
               scale={scale}
               compare={compare}
             />

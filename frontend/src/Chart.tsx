@@ -3,8 +3,9 @@
 import {
   CandlestickSeries,
   ColorType,
-  createChart,
+  createChartEx,
   createSeriesMarkers,
+  defaultHorzScaleBehavior,
   HistogramSeries,
   LineSeries,
   type IChartApi,
@@ -12,7 +13,9 @@ import {
   type ISeriesMarkersPluginApi,
   type LogicalRange,
   type MouseEventParams,
+  type Mutable,
   type Time,
+  type TimeScalePoint,
 } from "lightweight-charts";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { DOWN, UP, chartLayout, chartUpdates, formatValue, formatVolume, toBar, toPoint, toVolume, type SeriesSpec } from "./mapping";
@@ -21,7 +24,7 @@ import { comparePoints, priceScaleMode, type ScaleChoice } from "./scale";
 import { SessionShade } from "./SessionShade";
 import { SHADE, countExtended, extendedSpans, isExtended, sessionLabel } from "./sessions";
 import { describeValues, toMarkers } from "./signals";
-import { formatTime, tickLabel, zoneAbbreviation } from "./timezones";
+import { TICK, fillZoneWeights, formatTime, labelZone, tickLabel, zoneAbbreviation } from "./timezones";
 import type { ApiCandle, IndicatorInfo, Signal } from "./types";
 
 interface Props {
@@ -31,8 +34,10 @@ interface Props {
   theme: "dark" | "light";
   signals: Signal[]; // of this symbol and interval: markers at their candles
   onScrolledToStart: () => void;
-  zone: string; // the IANA time zone labels are shown in
+  zone: string; // the IANA time zone intraday labels are shown in (the chosen one)
+  exchangeZone: string; // the exchange's: a daily candle's date (its trading day) is its date there
   daily: boolean; // a 1d (or longer) interval: dates without a time
+  showSession: boolean; // the legend names the candle's session (not on the always-open calendar)
   scale: ScaleChoice; // the one in force (percentage while comparing)
   compare: { symbol: string; candles: ApiCandle[] } | null; // drawn as a line over the candles
 }
@@ -58,6 +63,25 @@ interface Handles {
 
 // The data stays in UTC epoch seconds; the labels are formatted in the chosen zone.
 const shift = (t: number) => t;
+
+/** The time axis's tick marks by a time zone's calendar and clock. lightweight-charts weighs
+ * each bar by its UTC date and time (a new day at the first bar of each UTC day: 09:30 New York
+ * on XNYS, so an intraday chart never showed a date). Rather than shifting the data by the
+ * zone's offset (every time the chart hands back, the crosshair's, markers', the shaded bands'
+ * and the compare line's, would then need shifting back, and where clocks go back an hour the
+ * shifted times of a 24-hour market repeat, which the chart refuses), the default behaviour is
+ * kept and only its weights are computed per bar in the zone (timezones.ts fillZoneWeights):
+ * the first bar of each day in the zone is the day's tick mark, labelled with its date. The
+ * weights are filled as points are added, so a change of zone rebuilds the chart. */
+function zonedTimeScale(zone: string) {
+  const Base = defaultHorzScaleBehavior();
+  class ZonedTimeScale extends Base {
+    fillWeightsForPoints(points: readonly Mutable<TimeScalePoint>[], startIndex: number): void {
+      fillZoneWeights(points as Mutable<TimeScalePoint>[], startIndex, zone, (p) => this.key(p.time) as number);
+    }
+  }
+  return new ZonedTimeScale();
+}
 
 function histPoint(c: ApiCandle, output: string) {
   const value = c.indicators[output];
@@ -92,14 +116,19 @@ function updateOne(h: Handles, c: ApiCandle, historical: boolean) {
   }
 }
 
-export function Chart({ candles, indicators, shown, theme, signals, onScrolledToStart, zone, daily, scale, compare }: Props) {
+export function Chart({ candles, indicators, shown, theme, signals, onScrolledToStart, zone, exchangeZone, daily, showSession, scale, compare }: Props) {
   const container = useRef<HTMLDivElement>(null);
   const handles = useRef<Handles | null>(null);
   const [hovered, setHovered] = useState<ApiCandle | null>(null);
   const scrolled = useRef(onScrolledToStart);
   scrolled.current = onScrolledToStart;
   const layout = useMemo(() => chartLayout(indicators, shown), [indicators, shown]);
-  const shownKey = JSON.stringify([layout, shown.volume]);
+  // Daily candles are dated in the exchange's zone, intraday ones in the chosen one.
+  const axisZone = labelZone(zone, exchangeZone, daily);
+  // What (re)builds the chart: the series and panes, and the zone its tick marks are weighed in.
+  const shownKey = JSON.stringify([layout, shown.volume, axisZone]);
+  // The date labels the axis drew (data-date-ticks, for the browser tests), since the build.
+  const dateTicks = useRef(new Set<string>());
   const byTime = useMemo(() => new Map(candles.map((c) => [shift(c.t), c])), [candles]);
   const byTimeRef = useRef(byTime);
   byTimeRef.current = byTime;
@@ -109,7 +138,9 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
     const el = container.current;
     if (!el) return;
     const colors = THEMES[theme];
-    const chart = createChart(el, {
+    dateTicks.current = new Set();
+    delete el.dataset.dateTicks;
+    const chart = createChartEx(el, zonedTimeScale(axisZone), {
       autoSize: true,
       layout: {
         background: { type: ColorType.Solid, color: colors.background },
@@ -119,7 +150,8 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
       grid: { vertLines: { color: colors.grid }, horzLines: { color: colors.grid } },
       timeScale: { timeVisible: true, secondsVisible: false, rightOffset: 3 },
       crosshair: { mode: 0 },
-    });
+      localization: { dateFormat: "dd MMM 'yy" }, // createChart's default
+    }) as IChartApi;
     const candleSeries = chart.addSeries(CandlestickSeries, {
       upColor: UP,
       downColor: DOWN,
@@ -212,13 +244,23 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
     h.loaded = candles;
   }, [candles, shownKey, theme]);
 
-  // Times in the chosen zone: the axis, the crosshair's label (the data is not shifted).
+  // Times in the zone: the axis, the crosshair's label (the data is not shifted).
   useEffect(() => {
     handles.current?.chart.applyOptions({
-      localization: { timeFormatter: (time: Time) => formatTime(time as number, zone, daily) },
-      timeScale: { tickMarkFormatter: (time: Time, type: number) => tickLabel(time as number, type, zone, daily) },
+      localization: { timeFormatter: (time: Time) => formatTime(time as number, axisZone, daily) },
+      timeScale: {
+        tickMarkFormatter: (time: Time, type: number) => {
+          const label = tickLabel(time as number, type, axisZone);
+          const seen = dateTicks.current;
+          if (type <= TICK.day && !seen.has(label) && seen.size < 100 && container.current) {
+            seen.add(label);
+            container.current.dataset.dateTicks = [...seen].join(",");
+          }
+          return label;
+        },
+      },
     });
-  }, [zone, daily, shownKey, theme]);
+  }, [axisZone, daily, shownKey, theme]);
 
   // The price scale: normal, logarithmic or percentage (each series from its own first
   // visible value, which is what makes a comparison read right).
@@ -264,8 +306,9 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
         candle={shownCandle}
         series={layout.series}
         signals={shownCandle ? (signalsAt.get(shownCandle.t) ?? []) : []}
-        zone={zone}
+        zone={axisZone}
         daily={daily}
+        showSession={showSession}
         compare={compare && shownCandle ? { symbol: compare.symbol, value: compareAt.get(shownCandle.t) } : null}
       />
       <div
@@ -292,12 +335,13 @@ interface LegendProps {
   candle: ApiCandle | undefined;
   series: SeriesSpec[];
   signals: Signal[];
-  zone: string;
+  zone: string; // the exchange's for a daily candle
   daily: boolean;
+  showSession: boolean;
   compare: { symbol: string; value: number | undefined } | null;
 }
 
-function Legend({ candle, series, signals, zone, daily, compare }: LegendProps) {
+function Legend({ candle, series, signals, zone, daily, showSession, compare }: LegendProps) {
   if (!candle) return null;
   const up = candle.c >= candle.o;
   const values = series.map((s) => (
@@ -311,7 +355,7 @@ function Legend({ candle, series, signals, zone, daily, compare }: LegendProps) 
         {formatTime(candle.t, zone, daily)}
         {daily ? "" : ` ${zoneAbbreviation(candle.t, zone)}`}
       </span>
-      {candle.session && (
+      {showSession && candle.session && (
         <span className={`legend-session${isExtended(candle) ? " extended" : ""}`} data-testid="legend-session" data-session={candle.session}>
           {sessionLabel(candle.session)}
         </span>

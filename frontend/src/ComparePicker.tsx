@@ -54,7 +54,7 @@ export function ComparePicker({ symbols, value, error, onChange }: Props) {
         </span>
       )}
       {shownError && (
-        <span className="compare-error" data-testid="compare-error" title={shownError}>
+        <span className="compare-error" data-testid="compare-error" role="alert" title={shownError}>
           {shownError}
         </span>
       )}

@@ -9,7 +9,7 @@ import { useCallback, useEffect, useState } from "react";
 import { createRule, deleteRule, fetchRules } from "./api";
 import { getAdminToken, setAdminToken } from "./auth";
 import { exampleRule, ruleSeries, summary } from "./rules";
-import { EMPTY_FORM, LEVEL, RULE_KINDS, kindGroup, ruleText, textToForm, type RuleForm } from "./ruleform";
+import { EMPTY_FORM, LEVEL, RULE_KINDS, extraFields, formLosses, formToRule, kindGroup, ruleToForm, textToForm, type RuleForm } from "./ruleform";
 import type { IndicatorInfo, Rule } from "./types";
 
 /** ``indicators`` and ``intervals``: the server's (/api/meta), for the example and the list of
@@ -20,16 +20,35 @@ export function RulesEditor({ indicators, intervals }: { indicators: IndicatorIn
   const [text, setText] = useState(() => exampleRule(indicators, intervals[0] ?? "1m"));
   const [form, setForm] = useState<RuleForm>(() => textToForm(text, { ...EMPTY_FORM, interval: intervals[0] ?? "1m" }) ?? EMPTY_FORM);
   const [advanced, setAdvanced] = useState(false);
+  // The last JSON object typed in the advanced view: its fields the form does not know are kept
+  // when a field of the form is edited, and those it cannot show as typed (symbols as a string,
+  // right: null...) are named in a warning rather than dropped silently.
+  const [typed, setTyped] = useState<unknown>(null);
+  const [warning, setWarning] = useState<string | null>(null);
   const series = ruleSeries(indicators);
   const editForm = (change: Partial<RuleForm>) => {
     const next = { ...form, ...change };
+    const lost = formLosses(typed, form);
+    const rule = formToRule(next, extraFields(typed));
     setForm(next);
-    setText(ruleText(next));
+    setText(JSON.stringify(rule));
+    setTyped(rule);
+    setWarning(lost.length ? `Rewritten by the form: ${lost.join(", ")} (as typed in the JSON, the form could not show ${lost.length > 1 ? "them" : "it"}).` : null);
   };
   const editText = (value: string) => {
     setText(value);
-    const parsed = textToForm(value, form);
-    if (parsed) setForm(parsed);
+    let json: unknown;
+    try {
+      json = JSON.parse(value);
+    } catch {
+      return; // not JSON (yet): the form keeps the last it could show
+    }
+    const parsed = ruleToForm(json, form);
+    if (!parsed) return;
+    setForm(parsed);
+    setTyped(json);
+    const lost = formLosses(json, parsed);
+    setWarning(lost.length ? `The form cannot show ${lost.join(", ")} as typed: editing a field of the form rewrites ${lost.length > 1 ? "them" : "it"}.` : null);
   };
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -189,17 +208,23 @@ export function RulesEditor({ indicators, intervals }: { indicators: IndicatorIn
           <input type="checkbox" data-testid="rule-field-provisional" checked={form.provisional} onChange={(e) => editForm({ provisional: e.target.checked })} />
           Provisional
         </label>
+        {warning && (
+          <div className="rule-warning" data-testid="rule-form-warning" role="status">
+            {warning}
+          </div>
+        )}
+        <details className="rule-advanced" data-testid="rule-advanced" open={advanced} onToggle={(e) => setAdvanced(e.currentTarget.open)}>
+          <summary data-testid="rule-advanced-toggle">Advanced (JSON)</summary>
+          <textarea data-testid="rule-json" value={text} onChange={(e) => editText(e.target.value)} rows={4} aria-label="New rule (JSON)" spellCheck={false} />
+          <div className="rule-series" data-testid="rule-series">
+            Series: {series.join(", ")}
+          </div>
+        </details>
+        {/* A submit button: Enter in a field creates the rule too. */}
+        <button type="submit" className="rule-submit" data-testid="rule-create" disabled={busy}>
+          Create rule
+        </button>
       </form>
-      <details className="rule-advanced" data-testid="rule-advanced" open={advanced} onToggle={(e) => setAdvanced(e.currentTarget.open)}>
-        <summary data-testid="rule-advanced-toggle">Advanced (JSON)</summary>
-        <textarea data-testid="rule-json" value={text} onChange={(e) => editText(e.target.value)} rows={4} aria-label="New rule (JSON)" spellCheck={false} />
-        <div className="rule-series" data-testid="rule-series">
-          Series: {series.join(", ")}
-        </div>
-      </details>
-      <button data-testid="rule-create" disabled={busy} onClick={create}>
-        Create rule
-      </button>
       {error && (
         <div className="panel-error" data-testid="rule-error">
           {error}

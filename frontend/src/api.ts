@@ -42,16 +42,44 @@ export async function fetchSymbols(signal?: AbortSignal): Promise<SymbolInfo[]> 
   return symbols;
 }
 
+/** The latest ``limit`` candles (500 by default) starting in [start, end): epoch seconds, both
+ * optional (no end: up to the forming candle). */
 export async function fetchCandles(
   symbol: string,
   interval: string,
-  options: { end?: number; limit?: number } = {},
+  options: { start?: number; end?: number; limit?: number } = {},
   signal?: AbortSignal,
 ): Promise<ApiCandle[]> {
   const query = new URLSearchParams({ interval, limit: String(options.limit ?? 500) });
+  if (options.start !== undefined) query.set("start", String(options.start));
   if (options.end !== undefined) query.set("end", String(options.end));
   const path = `/api/candles/${encodeURIComponent(symbol)}?${query}`;
   return (await getJson<{ candles: ApiCandle[] }>(path, signal)).candles;
+}
+
+/** The most the API gives in one page (openapi.json: limit's maximum). */
+export const MAX_PAGE = 5000;
+
+/** Every candle starting in [start, end) (no end: up to the forming candle), ascending: pages
+ * of MAX_PAGE back from the end until the start is reached, at most ``pages`` of them (then the
+ * latest ones). The comparison's span: the chart's, whatever its symbol's candles count. */
+export async function fetchCandleSpan(
+  symbol: string,
+  interval: string,
+  start: number,
+  end: number | undefined,
+  signal?: AbortSignal,
+  pages = 10,
+): Promise<ApiCandle[]> {
+  let out: ApiCandle[] = [];
+  let until = end;
+  for (let page = 0; page < pages; page++) {
+    const list = await fetchCandles(symbol, interval, { start, end: until, limit: MAX_PAGE }, signal);
+    out = [...list, ...out]; // end is exclusive: the pages do not overlap
+    if (list.length < MAX_PAGE || list[0].t <= start) break;
+    until = list[0].t;
+  }
+  return out;
 }
 
 export async function fetchSignals(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EMPTY_FORM, LEVEL, formToRule, kindGroup, parseSymbols, ruleText, ruleToForm, textToForm } from "./ruleform";
+import { EMPTY_FORM, LEVEL, extraFields, formLosses, formToRule, kindGroup, parseSymbols, ruleText, ruleToForm, textToForm } from "./ruleform";
 
 describe("rule form", () => {
   it("groups kinds by their fields", () => {
@@ -65,5 +65,23 @@ describe("rule form", () => {
       expect(JSON.parse(text)).toEqual(formToRule(form));
     }
     expect(textToForm("{not json", EMPTY_FORM)).toBeNull();
+  });
+
+  it("names what typed JSON the form cannot show, and keeps the fields it does not know", () => {
+    const typed = { name: "x", kind: "crosses_above", left: "close", right: null, interval: "1m", symbols: "AAPL", cooldown: 5 };
+    const form = ruleToForm(typed)!;
+    expect(formLosses(typed, form)).toEqual(["right", "symbols"]);
+    expect(extraFields(typed)).toEqual({ cooldown: 5 });
+    // Written from the form (a field edited): the unknown field is still there.
+    expect(formToRule({ ...form, name: "y" }, extraFields(typed))).toMatchObject({ name: "y", cooldown: 5 });
+    // A field of another kind is dropped: named too.
+    const other = { name: "b", kind: "breakout_up", lookback: 20, level: 5, interval: "1m", symbols: "*" };
+    expect(formLosses(other, ruleToForm(other)!)).toEqual(["level"]);
+    // What comes out the same is not named: spaces, case, provisional: false, "*".
+    const fine = { name: " a ", kind: "enters_above", series: "close", level: 1, interval: "1m", symbols: ["aapl"], provisional: false };
+    expect(formLosses(fine, ruleToForm(fine)!)).toEqual([]);
+    expect(formLosses({ ...fine, symbols: "*" }, ruleToForm({ ...fine, symbols: "*" })!)).toEqual([]);
+    expect(formLosses("not an object", EMPTY_FORM)).toEqual([]);
+    expect(extraFields(null)).toEqual({});
   });
 });

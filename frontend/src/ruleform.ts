@@ -69,8 +69,13 @@ export function parseSymbols(text: string): "*" | string[] {
   return list.length === 0 || list.includes("*") ? "*" : [...new Set(list)];
 }
 
-/** The rule the form describes, in the API's JSON form: only its kind's fields. */
-export function formToRule(form: RuleForm): Record<string, unknown> {
+/** The JSON fields the form has a field for; any other one typed in the JSON (a field the form
+ * does not know) is kept as it is when the form is edited (extraFields). */
+export const FORM_FIELDS = ["name", "kind", "interval", "symbols", "left", "right", "series", "level", "lookback", "provisional"];
+
+/** The rule the form describes, in the API's JSON form: only its kind's fields, then ``extra``
+ * (fields the form does not know, typed in the JSON). */
+export function formToRule(form: RuleForm, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const rule: Record<string, unknown> = { name: form.name.trim(), kind: form.kind };
   const group = kindGroup(form.kind);
   if (group === "crosses") {
@@ -86,7 +91,32 @@ export function formToRule(form: RuleForm): Record<string, unknown> {
   rule.symbols = parseSymbols(form.symbols);
   if (form.provisional) rule.provisional = true;
   for (const [k, v] of Object.entries(rule)) if (v === undefined) delete rule[k];
+  for (const [k, v] of Object.entries(extra)) if (!FORM_FIELDS.includes(k)) rule[k] = v;
   return rule;
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/** A typed JSON's fields the form does not know (kept when the form is edited). */
+export function extraFields(json: unknown): Record<string, unknown> {
+  if (!isObject(json)) return {};
+  return Object.fromEntries(Object.entries(json).filter(([k]) => !FORM_FIELDS.includes(k)));
+}
+
+/** The fields of a typed JSON that the form cannot show as they are, so that writing the JSON
+ * from the form (``form``, filled from it) would change or drop them: symbols as a string,
+ * right: null, a field of another kind... Only what matters: a name's spaces, symbols' case
+ * and provisional: false come out the same. */
+export function formLosses(json: unknown, form: RuleForm): string[] {
+  if (!isObject(json)) return [];
+  const written = formToRule(form);
+  const same = (k: string, v: unknown): unknown => {
+    if (k === "name" && typeof v === "string") return v.trim();
+    if (k === "provisional" && v === false) return undefined;
+    if (k === "symbols" && Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === "string" && /^[^\s,]+$/.test(s))) return parseSymbols(v.join(","));
+    return v;
+  };
+  return Object.keys(json).filter((k) => FORM_FIELDS.includes(k) && JSON.stringify(same(k, json[k])) !== JSON.stringify(written[k]));
 }
 
 const text = (x: unknown, fallback: string): string => (typeof x === "string" ? x : typeof x === "number" ? String(x) : fallback);
@@ -117,9 +147,9 @@ export function ruleToForm(json: unknown, base: RuleForm = EMPTY_FORM): RuleForm
   return form;
 }
 
-/** The JSON text the advanced view shows for a form. */
-export function ruleText(form: RuleForm): string {
-  return JSON.stringify(formToRule(form));
+/** The JSON text the advanced view shows for a form (with ``extra``, as formToRule). */
+export function ruleText(form: RuleForm, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify(formToRule(form, extra));
 }
 
 /** The form for the advanced view's text, or null while it is not a JSON object. */
