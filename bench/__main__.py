@@ -48,6 +48,7 @@ SMOKE_SKIPS = {
     "Faust no-op agent, stockapp's fetch loop and delivery",
     "stockapp, 1 worker, Faust's stream delivery",
     "stockapp, 1 worker, asyncio loop",
+    "stockapp, 1 worker, always-open calendar",
     "Quix Streams, 1m OHLCV",  # needs its own environment (make bench builds it)
     "Quix Streams, 1m OHLCV, candles to Cassandra",
 }
@@ -108,6 +109,12 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
             "stockapp, 1 worker",
             "every interval and indicator, both Cassandra tables, side topics",
             lambda ctx: contenders.stockapp_workers(ctx, 1, {}, profile=True),
+        ),
+        (
+            "stockapp, 1 worker, always-open calendar",
+            "as above on the ALWAYS_OPEN calendar (the default is XNYS): what cutting candles"
+            " from sessions costs",
+            lambda ctx: contenders.stockapp_workers(ctx, 1, {"STOCKAPP_EXCHANGE": "ALWAYS_OPEN"}),
         ),
         (
             "stockapp, 1 worker, asyncio loop",
