@@ -296,6 +296,41 @@ class _Candle:
         self.__dict__.update(body)
 
 
+def assert_stored_candles(stored: dict, expected: dict, outputs) -> None:
+    """The candles in Cassandra (stored_rows) are the oracle's (symbol, interval, start) ->
+    row, every one closed, with its OHLCV, trades and indicators."""
+    assert set(stored) == set(expected)
+    for key, row in expected.items():
+        got = stored[key]
+        assert got.closed is True, key
+        assert_candle_row(got, row, key)
+        for name in outputs:
+            assert_close_or_null(getattr(got, name), row[name], (key, name))
+
+
+def assert_published_candles(bootstrap: str, topic: str, expected: dict, outputs) -> None:
+    """The candles topic, at least once: a candle may appear twice after a crash, but every
+    copy is the same closed candle, and every candle of the oracle is there, with its end
+    where the oracle has one (sessions cut candles at the close)."""
+    published: dict[tuple, set[bytes]] = {}
+    for m in asyncio.run(read_topic(bootstrap, topic)):
+        body = orjson.loads(m.value)
+        assert m.key == body["symbol"].encode()
+        published.setdefault((body["symbol"], body["interval"], body["start"]), set()).add(m.value)
+    assert set(published) == set(expected)
+    for key, row in expected.items():
+        copies = published[key]
+        assert len(copies) == 1, (key, copies)
+        body = orjson.loads(next(iter(copies)))
+        assert body["closed"] is True, key
+        if "end" in row:
+            assert body["end"] == row["end"], key
+        assert_candle_row(_Candle(body), row, key)
+        assert set(body["indicators"]) == set(outputs), key
+        for name in outputs:
+            assert_close_or_null(body["indicators"][name], row[name], (key, name))
+
+
 def run_and_check(
     stack,
     env,
@@ -371,31 +406,8 @@ def run_and_check(
     finally:
         cluster.shutdown()
 
-    assert set(stored) == set(expected)
-    for key, row in expected.items():
-        got = stored[key]
-        assert got.closed is True, key
-        assert_candle_row(got, row, key)
-        for name in outputs:
-            assert_close_or_null(getattr(got, name), row[name], (key, name))
-
-    # The candles topic: at-least-once, so a candle may appear twice after a crash, but every
-    # copy is the same closed candle, and every candle of the oracle is there.
-    published: dict[tuple, set[bytes]] = {}
-    for m in asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_CANDLES"])):
-        body = orjson.loads(m.value)
-        assert m.key == body["symbol"].encode()
-        published.setdefault((body["symbol"], body["interval"], body["start"]), set()).add(m.value)
-    assert set(published) == set(expected)
-    for key, row in expected.items():
-        copies = published[key]
-        assert len(copies) == 1, (key, copies)
-        body = orjson.loads(next(iter(copies)))
-        assert body["closed"] is True, key
-        assert_candle_row(_Candle(body), row, key)
-        assert set(body["indicators"]) == outputs, key
-        for name in outputs:
-            assert_close_or_null(body["indicators"][name], row[name], (key, name))
+    assert_stored_candles(stored, expected, outputs)
+    assert_published_candles(bootstrap, env["STOCKAPP_TOPIC_CANDLES"], expected, outputs)
 
     check_signals(expected, signals, env, bootstrap, outputs)
 

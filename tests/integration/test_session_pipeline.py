@@ -20,13 +20,22 @@ import pytest
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
-from tests.helpers import free_port, http_json, read_topic
-from tests.integration.test_pipeline import _Candle, stored_rows
-from tests.integration.workers import Worker, produce, wait_for, with_indicators, worker_env
+from tests.helpers import free_port, http_json
+from tests.integration.test_pipeline import (
+    assert_published_candles,
+    assert_stored_candles,
+    stored_rows,
+)
+from tests.integration.workers import (
+    Worker,
+    drop_keyspace,
+    produce,
+    wait_for,
+    with_indicators,
+    worker_env,
+)
 from tests.oracle import (
     DEFAULT_INDICATORS,
-    assert_candle_row,
-    assert_close_or_null,
     expected_session_candles,
     session_segments,
 )
@@ -176,19 +185,11 @@ def test_sessions_through_a_sigkill_and_a_rebalance_equal_the_oracle(
         cluster.shutdown()
         second.stop()
         first.stop()
-        cleanup, drop = connect(stack, keyspace=None)
-        drop.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
-        cleanup.shutdown()
+        drop_keyspace(stack, keyspace)
 
     assert took_over > 0  # the rebalance moved symbols, and their state, to the second worker
     outputs = with_indicators(stack, DEFAULT_INDICATORS).indicator_outputs
-    assert set(stored) == set(expected)
-    for key, row in expected.items():
-        got = stored[key]
-        assert got.closed is True, key
-        assert_candle_row(got, row, key)
-        for name in outputs:
-            assert_close_or_null(getattr(got, name), row[name], (key, name))
+    assert_stored_candles(stored, expected, outputs)
 
     # Every tick stored once as a raw quote, with its session by the library's schedule.
     assert len(quotes) == len(ticks)
@@ -197,22 +198,9 @@ def test_sessions_through_a_sigkill_and_a_rebalance_equal_the_oracle(
     assert all(r.session == sessions[(s, ts)] for s, ts, r in quotes)
     assert {"pre", "regular", "post", "closed"} <= set(sessions.values())
 
-    # The candles topic, at least once: a candle may be published again after the kill, always
-    # the same message; every one is the oracle's, closed, with the session's end (a cut bar
-    # ends at the close).
-    published: dict[tuple, set[bytes]] = {}
-    for m in asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_CANDLES"])):
-        body = orjson.loads(m.value)
-        published.setdefault((body["symbol"], body["interval"], body["start"]), set()).add(m.value)
-    assert set(published) == set(expected)
-    for key, row in expected.items():
-        copies = published[key]
-        assert len(copies) == 1, (key, copies)
-        body = orjson.loads(next(iter(copies)))
-        assert body["closed"] is True and body["end"] == row["end"], key
-        assert_candle_row(_Candle(body), row, key)
-        for name in outputs:
-            assert_close_or_null(body["indicators"][name], row[name], (key, name))
+    # The candles topic: every candle the oracle's, with the session's end (a cut bar ends at
+    # the close).
+    assert_published_candles(bootstrap, env["STOCKAPP_TOPIC_CANDLES"], expected, outputs)
 
     status, body, _ = api["1d"]
     assert status == 200

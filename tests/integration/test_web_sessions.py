@@ -15,10 +15,9 @@ import orjson
 import pytest
 
 from stockapp.db.migrate import migrate
-from stockapp.sinks.cassandra_session import connect
 from tests.helpers import http_json
 from tests.integration.test_web import ARTIFACTS, browser_script, finished
-from tests.integration.workers import Worker, produce, wait_for, worker_env
+from tests.integration.workers import Worker, drop_keyspace, produce, wait_for, worker_env
 from tests.streams import NEW_YORK
 
 SYMBOLS = ["XSA", "XSB"]
@@ -82,9 +81,7 @@ def sessions_web(stack, tmp_path_factory):
         yield {"port": port}
     finally:
         worker.stop()
-        cluster, session = connect(stack, keyspace=None)
-        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
-        cluster.shutdown()
+        drop_keyspace(stack, keyspace)
 
 
 @pytest.mark.browser

@@ -20,6 +20,17 @@ def with_indicators(settings: Any, indicators: str) -> Any:
     return settings.model_copy(update={"indicators": tuple(indicators.split(","))})
 
 
+def drop_keyspace(settings: Any, keyspace: str) -> None:
+    """A test's keyspace, gone (in its teardown)."""
+    from stockapp.sinks.cassandra_session import connect
+
+    cluster, session = connect(settings, keyspace=None)
+    try:
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+    finally:
+        cluster.shutdown()
+
+
 def worker_env(prefix: str, unique: str, keyspace: str, data_dir: Path, **extra: str) -> dict:
     """Settings that give a test worker its own app id, topics, keyspace, port and state dir."""
     return {
