@@ -208,7 +208,7 @@ def _last_trading_day(settings: Settings, end_ms: int) -> int:
     extended = settings.session_hours == "extended"
     today = dt.datetime.fromtimestamp(end_ms / 1000, calendar.tz).date()
     for day in reversed(calendar.days(today - dt.timedelta(days=14), today)):
-        opens = (day.pre or day.regular[0])[0] if extended else day.regular[0][0]
+        opens, _ = day.counted(extended)
         if opens < end_ms:
             return opens
     return end_ms - 86_400_000  # (a calendar with no trading day in two weeks)

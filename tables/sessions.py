@@ -80,6 +80,13 @@ class TradingDay:
     regular: tuple[tuple[int, int], ...]  # two parts around a lunch break
     post: tuple[int, int] | None
 
+    def counted(self, extended: bool) -> tuple[int, int]:
+        """The day's counted open and close: its regular session's, or with ``extended`` from
+        the pre-market's open to the after-hours' close (where the exchange holds them)."""
+        if extended:
+            return (self.pre or self.regular[0])[0], (self.post or self.regular[-1])[1]
+        return self.regular[0][0], self.regular[-1][1]
+
 
 class Calendar:
     """The sessions of one exchange (or of none: :class:`AlwaysOpen`)."""

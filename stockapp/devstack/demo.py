@@ -18,7 +18,7 @@ from stockapp.devstack import processes
 from stockapp.devstack.settings import DevstackSettings
 from stockapp.errors import StockappError
 from stockapp.settings import Settings
-from stockapp.tables.sessions import ALWAYS_OPEN, TradingDay
+from stockapp.tables.sessions import ALWAYS_OPEN
 
 
 def _bin(name: str) -> str:
@@ -126,17 +126,10 @@ def history_start(settings: Settings, now_ms: int) -> int:
     if calendar.continuous:
         return now_ms - ALWAYS_OPEN_HISTORY_MS
     extended = settings.session_hours == "extended"
-
-    def span(day: TradingDay) -> tuple[int, int]:
-        """The day's counted open and close."""
-        if extended:
-            return (day.pre or day.regular[0])[0], (day.post or day.regular[-1])[1]
-        return day.regular[0][0], day.regular[-1][1]
-
     today = dt.datetime.fromtimestamp(now_ms / 1000, calendar.tz).date()
     left = ALWAYS_OPEN_HISTORY_MS
     for day in reversed(calendar.days(today - dt.timedelta(days=14), today)):
-        opens, closes = span(day)
+        opens, closes = day.counted(extended)
         if opens >= now_ms:
             continue
         counted = min(closes, now_ms) - opens

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ def worker_env(prefix: str, unique: str, keyspace: str, data_dir: Path, **extra:
         "STOCKAPP_KAFKA_SESSION_TIMEOUT_SECONDS": "10",
         # Synthetic clocks (tests/conftest.py); said here too for the containers, which do not
         # inherit this process's environment.
-        "STOCKAPP_EXCHANGE": os.environ.get("STOCKAPP_EXCHANGE", "ALWAYS_OPEN"),
+        "STOCKAPP_EXCHANGE": "ALWAYS_OPEN",
         **extra,
     }
 
