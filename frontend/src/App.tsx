@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { AuthError, fetchCandleSpan, fetchCandles, fetchMeta, fetchSignals, fetchSymbols, subscribeLive } from "./api";
+import { AuthError, fetchCandles, fetchMeta, fetchSignals, fetchSymbols, subscribeLive } from "./api";
 import { getToken, setToken } from "./auth";
 import { Chart } from "./Chart";
 import { ComparePicker } from "./ComparePicker";
@@ -9,13 +9,14 @@ import { linkTo, readLink } from "./links";
 import { mergeCandles } from "./mapping";
 import { loadPrefs, savePrefs, withMeta, type Prefs } from "./prefs";
 import { RulesEditor } from "./RulesEditor";
-import { SCALE_CHOICES, compareSpan, effectiveScale, type ScaleChoice } from "./scale";
+import { SCALE_CHOICES, effectiveScale, type ScaleChoice } from "./scale";
 import { offersExtended, visibleCandles } from "./sessions";
 import { mergeSignals } from "./signals";
 import { SignalsPanel, useRecentSignals } from "./SignalsPanel";
 import { SymbolPicker } from "./SymbolPicker";
 import { browserZone, resolveZone, type ZoneChoice } from "./timezones";
 import type { ApiCandle, Meta, Signal, SymbolInfo } from "./types";
+import { useCompare } from "./useCompare";
 import { Watchlist } from "./Watchlist";
 
 type Tab = "watchlist" | "signals" | "rules";
@@ -35,16 +36,6 @@ function failed(e: Error): Status {
   return e instanceof AuthError ? { kind: "token", message: e.message } : { kind: "error", message: e.message };
 }
 
-/** The compared symbol's candles starting in [start, end) (no end: up to the latest), and its
- * last one before start: its value as of the chart's first candle when it has none then. */
-async function fetchCompared(symbol: string, interval: string, start: number, end: number | undefined, signal: AbortSignal): Promise<ApiCandle[]> {
-  const [before, span] = await Promise.all([
-    fetchCandles(symbol, interval, { end: start, limit: 1 }, signal),
-    fetchCandleSpan(symbol, interval, start, end, signal),
-  ]);
-  return mergeCandles(before, span);
-}
-
 export function App() {
   // A deep link (?symbol=&interval=) wins over the choice saved on this browser.
   const [prefs, setPrefs] = useState<Prefs>(() => ({ ...loadPrefs(), ...readLink(window.location.search) }));
@@ -58,10 +49,6 @@ export function App() {
   const [tab, setTab] = useState<Tab>("watchlist");
   const recent = useRecentSignals(reload);
   const older = useRef({ loading: false, exhausted: false });
-  // Another symbol drawn over the chart as a percentage line (not remembered).
-  const [compareSymbol, setCompareSymbol] = useState<string | null>(null);
-  const [compareCandles, setCompareCandles] = useState<ApiCandle[]>([]);
-  const [compareError, setCompareError] = useState<string | null>(null);
 
   useEffect(() => savePrefs(prefs), [prefs]);
   // The address follows the chart, so it can be bookmarked or shared.
@@ -155,52 +142,14 @@ export function App() {
     };
   }, [symbol, interval, reload, meta]);
 
-  // The comparison: the compared symbol's candles of the same interval over the chart's span,
-  // from its first candle and further back as older pages of it load (so that both lines start
-  // at the same time and their percentages are from the same time), then its live updates.
-  const compareKey = compareSymbol && meta ? `${compareSymbol}|${interval}|${reload}` : null;
-  // Where the compared candles fetched start (they run to the latest), for compareKey.
-  const [compareCover, setCompareCover] = useState<{ key: string; from: number } | null>(null);
-  const covered = compareCover && compareCover.key === compareKey ? compareCover.from : null;
-  const mainFirst = candles.length ? candles[0].t : undefined;
-  useEffect(() => {
-    setCompareCandles([]);
-    setCompareCover(null);
-  }, [compareKey]);
-  useEffect(() => {
-    const span = compareSpan(mainFirst, covered);
-    if (!compareSymbol || !compareKey || !span) return;
-    const abort = new AbortController();
-    const first = covered === null;
-    if (first) setCompareError(null);
-    fetchCompared(compareSymbol, interval, span.start, span.end, abort.signal)
-      .then((list) => {
-        if (abort.signal.aborted) return;
-        setCompareCandles((current) => mergeCandles(current, list));
-        setCompareCover({ key: compareKey, from: span.start });
-      })
-      .catch((e: Error) => {
-        // An older span that failed is asked for again when the chart's next page loads.
-        if (abort.signal.aborted || !first) return;
-        if (e instanceof AuthError) return setStatus(failed(e));
-        setCompareError(`${compareSymbol}: ${e.message}`);
-        setCompareSymbol(null);
-      });
-    return () => abort.abort();
-  }, [compareSymbol, compareKey, interval, mainFirst, covered]);
-  // Live updates once its first span is in (a symbol the API does not know is not subscribed).
-  const compareLive = covered !== null;
-  useEffect(() => {
-    if (!compareSymbol || !compareLive) return;
-    const abort = new AbortController();
-    const merge = (list: ApiCandle[]) => setCompareCandles((current) => mergeCandles(current, list));
-    const catchUp = () => fetchCandles(compareSymbol, interval, {}, abort.signal).then(merge).catch(() => undefined);
-    const stop = subscribeLive(compareSymbol, interval, (c) => merge([c]), catchUp);
-    return () => {
-      abort.abort();
-      stop();
-    };
-  }, [compareSymbol, compareKey, interval, compareLive]);
+  // Another symbol drawn over the chart as a percentage line, over the chart's span (useCompare.ts).
+  const comparison = useCompare({
+    interval,
+    reload,
+    ready: meta !== null,
+    mainFirst: candles.length ? candles[0].t : undefined,
+    onAuthError: (e) => setStatus(failed(e)),
+  });
 
   const loadOlder = useCallback(() => {
     const state = older.current;
@@ -222,14 +171,15 @@ export function App() {
   // Extended hours: offered when the data has pre/post candles or the server counts them;
   // with the toggle off they are left out of the chart (candles, indicators, markers, CSV).
   const offersToggle = offersExtended(meta, candles);
-  const shownCandles = useMemo(() => visibleCandles(candles, prefs.extended || !offersToggle), [candles, prefs.extended, offersToggle]);
+  const withExtended = prefs.extended || !offersToggle; // the chart's and the comparison's
+  const shownCandles = useMemo(() => visibleCandles(candles, withExtended), [candles, withExtended]);
   const zone = resolveZone(prefs.timezone, meta?.timezone);
   const exchangeZone = resolveZone("exchange", meta?.timezone);
-  const comparing = compareSymbol !== null;
+  const comparing = comparison.symbol !== null;
   const scale = effectiveScale(prefs.scale, comparing);
   const compare = useMemo(
-    () => (compareSymbol ? { symbol: compareSymbol, candles: visibleCandles(compareCandles, prefs.extended || !offersToggle) } : null),
-    [compareSymbol, compareCandles, prefs.extended, offersToggle],
+    () => (comparison.symbol ? { symbol: comparison.symbol, candles: visibleCandles(comparison.candles, withExtended) } : null),
+    [comparison.symbol, comparison.candles, withExtended],
   );
   const zoneNames: Record<ZoneChoice, string> = {
     exchange: `Exchange (${exchangeZone})`,
@@ -296,15 +246,7 @@ export function App() {
               </option>
             ))}
           </select>
-          <ComparePicker
-            symbols={symbols}
-            value={compareSymbol}
-            error={compareError}
-            onChange={(s) => {
-              setCompareError(null);
-              setCompareSymbol(s);
-            }}
-          />
+          <ComparePicker symbols={symbols} value={comparison.symbol} error={comparison.error} onChange={comparison.choose} />
         </div>
         {meta?.exchange && (
           <span

@@ -61,10 +61,8 @@ interface Handles {
   loaded: ApiCandle[];
 }
 
-// The data stays in UTC epoch seconds; the labels are formatted in the chosen zone.
-const shift = (t: number) => t;
-
-/** The time axis's tick marks by a time zone's calendar and clock. lightweight-charts weighs
+/** The time axis's tick marks by a time zone's calendar and clock. The data stays in UTC epoch
+ * seconds (the API's); only the labels are formatted in the chosen zone. lightweight-charts weighs
  * each bar by its UTC date and time (a new day at the first bar of each UTC day: 09:30 New York
  * on XNYS, so an intraday chart never showed a date). Rather than shifting the data by the
  * zone's offset (every time the chart hands back, the crosshair's, markers', the shaded bands'
@@ -86,32 +84,32 @@ function zonedTimeScale(zone: string) {
 function histPoint(c: ApiCandle, output: string) {
   const value = c.indicators[output];
   return value === null || value === undefined
-    ? { time: shift(c.t) as Time }
-    : { time: shift(c.t) as Time, value, color: value >= 0 ? `${UP}b0` : `${DOWN}b0` };
+    ? { time: c.t as Time }
+    : { time: c.t as Time, value, color: value >= 0 ? `${UP}b0` : `${DOWN}b0` };
 }
 
 function setAll(h: Handles, candles: ApiCandle[]) {
-  h.candles.setData(candles.map((c) => ({ ...toBar(c, shift), time: shift(c.t) as Time })));
-  h.volume?.setData(candles.map((c) => ({ ...toVolume(c, shift), time: shift(c.t) as Time })));
+  h.candles.setData(candles.map((c) => ({ ...toBar(c), time: c.t as Time })));
+  h.volume?.setData(candles.map((c) => ({ ...toVolume(c), time: c.t as Time })));
   for (const [output, series] of Object.entries(h.hists)) series.setData(candles.map((c) => histPoint(c, output)));
   for (const [name, series] of Object.entries(h.lines)) {
     // Whitespace (no value) keeps warm-up gaps aligned with the candles.
     series.setData(
       candles.map((c) => {
-        const p = toPoint(c, name, shift);
-        return p ? { time: p.time as Time, value: p.value } : { time: shift(c.t) as Time };
+        const p = toPoint(c, name);
+        return p ? { time: p.time as Time, value: p.value } : { time: c.t as Time };
       }),
     );
   }
 }
 
 function updateOne(h: Handles, c: ApiCandle, historical: boolean) {
-  const time = shift(c.t) as Time;
-  h.candles.update({ ...toBar(c, shift), time }, historical);
-  h.volume?.update({ ...toVolume(c, shift), time }, historical);
+  const time = c.t as Time;
+  h.candles.update({ ...toBar(c), time }, historical);
+  h.volume?.update({ ...toVolume(c), time }, historical);
   for (const [output, series] of Object.entries(h.hists)) series.update(histPoint(c, output), historical);
   for (const [name, series] of Object.entries(h.lines)) {
-    const p = toPoint(c, name, shift);
+    const p = toPoint(c, name);
     series.update(p ? { time, value: p.value } : { time }, historical);
   }
 }
@@ -129,7 +127,7 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
   const shownKey = JSON.stringify([layout, shown.volume, axisZone]);
   // The date labels the axis drew (data-date-ticks, for the browser tests), since the build.
   const dateTicks = useRef(new Set<string>());
-  const byTime = useMemo(() => new Map(candles.map((c) => [shift(c.t), c])), [candles]);
+  const byTime = useMemo(() => new Map(candles.map((c) => [c.t, c])), [candles]);
   const byTimeRef = useRef(byTime);
   byTimeRef.current = byTime;
 
@@ -285,7 +283,7 @@ export function Chart({ candles, indicators, shown, theme, signals, onScrolledTo
     // A provisional firing is about the forming candle: once it closed, only a final counts.
     const open = new Set(candles.filter((c) => !c.closed).map((c) => c.t));
     const current = signals.filter((s) => !s.provisional || open.has(s.start / 1000));
-    return toMarkers(current, times, shift, { up: UP, down: DOWN });
+    return toMarkers(current, times, { up: UP, down: DOWN });
   }, [signals, candles]);
   useEffect(() => {
     handles.current?.markers.setMarkers(markers.map((m) => ({ ...m, time: m.time as Time })));

@@ -6,13 +6,11 @@ function candle(t: number, o: number, c: number, extra: Partial<ApiCandle["indic
   return { t, o, h: Math.max(o, c) + 1, l: Math.min(o, c) - 1, c, v: 100, closed: true, indicators: { sma_20: null, ...extra } };
 }
 
-const utc = (t: number) => t;
-
 describe("toPoint", () => {
   it("gives a point, or null during warm-up (a gap, not a zero)", () => {
-    expect(toPoint(candle(120, 12, 11, { sma_20: 11.5 }), "sma_20", utc)).toEqual({ time: 120, value: 11.5 });
-    expect(toPoint(candle(60, 10, 12), "sma_20", utc)).toBeNull();
-    expect(toPoint(candle(60, 10, 12), "not_sent", (t) => t + 7200)).toBeNull();
+    expect(toPoint(candle(120, 12, 11, { sma_20: 11.5 }), "sma_20")).toEqual({ time: 120, value: 11.5 });
+    expect(toPoint(candle(60, 10, 12), "sma_20")).toBeNull();
+    expect(toPoint(candle(60, 10, 12), "not_sent")).toBeNull();
   });
 });
 

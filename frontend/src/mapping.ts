@@ -20,25 +20,25 @@ export interface VolumePoint extends Point {
   color: string;
 }
 
-export type Shift = (utcSeconds: number) => number;
-
 export const UP = "#26a69a";
 export const DOWN = "#ef5350";
 
-export function toBar(c: ApiCandle, shift: Shift): Bar {
-  return { time: shift(c.t), open: c.o, high: c.h, low: c.l, close: c.c };
+// Times are the API's: UTC epoch seconds (a candle's start); the chart's labels are formatted
+// in the chosen zone (timezones.ts), the data is not shifted.
+export function toBar(c: ApiCandle): Bar {
+  return { time: c.t, open: c.o, high: c.h, low: c.l, close: c.c };
 }
 
-export function toVolume(c: ApiCandle, shift: Shift): VolumePoint {
-  return { time: shift(c.t), value: c.v, color: c.c >= c.o ? `${UP}80` : `${DOWN}80` };
+export function toVolume(c: ApiCandle): VolumePoint {
+  return { time: c.t, value: c.v, color: c.c >= c.o ? `${UP}80` : `${DOWN}80` };
 }
 
 /** An indicator's point, or null during warm-up (the series then has a gap, not a zero). */
-export function toPoint(c: ApiCandle, name: string, shift: Shift): Point | null {
+export function toPoint(c: ApiCandle, name: string): Point | null {
   const value = c.indicators[name];
   return value === null || value === undefined || !Number.isFinite(value)
     ? null
-    : { time: shift(c.t), value };
+    : { time: c.t, value };
 }
 
 /** One series of an indicator output: where it goes and how it is drawn. */

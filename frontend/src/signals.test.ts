@@ -55,11 +55,11 @@ describe("toMarkers", () => {
       sig("elsewhere", T + 600_000),
     ];
     const times = new Set([T / 1000, T / 1000 + 60]);
-    const markers = toMarkers(signals, times, (t) => t + 1, { up: "green", down: "red" });
+    const markers = toMarkers(signals, times, { up: "green", down: "red" });
     expect(markers.map((m) => [m.time, m.position, m.shape, m.color, m.text])).toEqual([
-      [T / 1000 + 1, "belowBar", "arrowUp", "green", "up"],
-      [T / 1000 + 61, "aboveBar", "arrowDown", "red", "down"],
-      [T / 1000 + 61, "belowBar", "circle", "green", "maybe?"],
+      [T / 1000, "belowBar", "arrowUp", "green", "up"],
+      [T / 1000 + 60, "aboveBar", "arrowDown", "red", "down"],
+      [T / 1000 + 60, "belowBar", "circle", "green", "maybe?"],
     ]);
   });
 });

@@ -29,7 +29,7 @@ export function filterSignals(signals: Signal[], text: string): Signal[] {
 }
 
 export interface Marker {
-  time: number; // the chart's time of the candle (epoch seconds, shifted)
+  time: number; // the chart's time of the candle (its start, epoch seconds, UTC)
   position: "aboveBar" | "belowBar";
   shape: "arrowUp" | "arrowDown" | "circle";
   color: string;
@@ -39,18 +39,13 @@ export interface Marker {
 
 /** Markers of the signals on candles the chart shows (``times``: their starts in epoch
  * seconds), ascending, as lightweight-charts wants them. A provisional signal is a circle. */
-export function toMarkers(
-  signals: Signal[],
-  times: Set<number>,
-  shift: (t: number) => number,
-  colors: { up: string; down: string },
-): Marker[] {
+export function toMarkers(signals: Signal[], times: Set<number>, colors: { up: string; down: string }): Marker[] {
   return signals
     .filter((s) => times.has(s.start / 1000))
     .map((s) => {
       const up = isUpward(s.kind);
       return {
-        time: shift(s.start / 1000),
+        time: s.start / 1000,
         position: up ? ("belowBar" as const) : ("aboveBar" as const),
         shape: s.provisional ? ("circle" as const) : up ? ("arrowUp" as const) : ("arrowDown" as const),
         color: up ? colors.up : colors.down,
