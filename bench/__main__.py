@@ -76,7 +76,7 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
         (
             "Faust no-op agent, stockapp's fetch loop",
             "the same on asyncio and the worker's consumer, whose fetch loop hands a record on"
-            " without Faust's per-record tasks",
+            " without Faust's per-record tasks, a bytes topic's record queued as fetched",
             lambda ctx: contenders.faust_noop(ctx, consumer="stockapp"),
         ),
         (
