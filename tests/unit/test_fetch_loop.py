@@ -22,12 +22,12 @@ async def test_records_nothing_holds_up_are_handed_on_without_tasks():
     assert rig.through_wait_first == 0
 
 
-async def test_a_full_queue_waits_as_in_faust_and_loses_nothing():
-    rig = Rig([list(range(100))], queue_size=8)
+async def drain_read_slowly(rig: Rig, count: int) -> list[int]:
+    """Runs the fetch loop while a slow stream takes ``count`` records: the offsets taken."""
     taken: list[int] = []
 
     async def slow_stream() -> None:
-        while len(taken) < 100:
+        while len(taken) < count:
             event = await rig.topic.queue.get()
             taken.append(event.message.offset)
             await asyncio.sleep(0.001)
@@ -35,7 +35,12 @@ async def test_a_full_queue_waits_as_in_faust_and_loses_nothing():
     reader = asyncio.ensure_future(slow_stream())
     await rig.consumer._drain_messages(rig.fetcher)
     await asyncio.wait_for(reader, 5)
-    assert taken == list(range(100))
+    return taken
+
+
+async def test_a_full_queue_waits_as_in_faust_and_loses_nothing():
+    rig = Rig([list(range(100))], queue_size=8)
+    assert await drain_read_slowly(rig, 100) == list(range(100))
     assert 0 < rig.through_wait_first < 100
 
 
@@ -171,18 +176,7 @@ async def test_a_queue_under_pressure_pauses_its_partition_as_with_the_conductor
     monkeypatch.setattr(RebalanceSafeConsumer, "on_buffer_full", on_buffer_full)
 
     async def paused(rig: Rig) -> list[Any]:
-        taken: list[int] = []
-
-        async def slow() -> None:
-            while len(taken) < 40:
-                event = await rig.topic.queue.get()
-                taken.append(event.message.offset)
-                await asyncio.sleep(0.001)
-
-        reader = asyncio.ensure_future(slow())
-        await rig.consumer._drain_messages(rig.fetcher)
-        await asyncio.wait_for(reader, 5)
-        assert taken == list(range(40))
+        assert await drain_read_slowly(rig, 40) == list(range(40))
         return told.get(id(rig.consumer), [])
 
     direct = await paused(Rig([list(range(40))], queue_size=8, as_bytes=True))
