@@ -6,7 +6,8 @@ Needs the local stack (`make up`); `make bench` runs it after the latency harnes
 quote rows of ``--quotes`` quotes over ``--symbols`` symbols are written through the worker's
 own sink (``CassandraSink.write``: its row binding, its UNLOGGED batches of one symbol's rows,
 its futures), with k quotes of each symbol in a write for k in ``--per-symbol``; k sets how
-many rows share a statement (a batch holds at most about 4 KiB of one symbol's rows). The CPU
+many rows share a statement (a symbol's rows share one while they fit in about 4 KiB; past
+that its quotes of the day go in batches of their own, of up to about 64 KiB). The CPU
 time of the whole process (every thread: the driver's I/O thread holds the GIL too) is
 measured for each k, and ``cpu = a * statements + b * rows`` is fitted to the runs: ``a`` is
 what a statement costs beyond its rows, ``b`` what a row costs. Results go to

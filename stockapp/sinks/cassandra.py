@@ -305,8 +305,7 @@ class CassandraSink:
     async def _write_all(self, statements: list[Any]) -> None:
         """Every statement acknowledged: those that fail retryably are sent again, after a
         capped exponential backoff, until they are (the stream waits; nothing is dropped)."""
-        now = time.perf_counter()
-        pending = [(statement, now) for statement in statements]
+        pending: list[list[Any]] = [[statement, None] for statement in statements]
         attempt = 0
         while True:
             flight = _Flight(self, pending)
@@ -338,28 +337,33 @@ class _Flight:
     in flight. Each answer sends the next statement from the driver's thread (as the driver's
     ``execute_concurrent`` does), and a single future on the loop settles once all are
     answered: an asyncio task and a wake-up of the loop for each statement cost more than
-    the driver's own work for it (`python -m bench.driver`)."""
+    the driver's own work for it (`python -m bench.driver`).
 
-    def __init__(self, sink: CassandraSink, items: list[tuple[Any, float]]) -> None:
+    The driver may answer inside the call that sends: with no host up it fails the request
+    before ``execute_async`` returns, and ``add_callbacks`` then calls back at once. Such an
+    answer only counts; the sending loop already running on that thread sends the next, so
+    a round of thousands of refused statements does not nest a call per statement."""
+
+    def __init__(self, sink: CassandraSink, items: list[list[Any]]) -> None:
         self.sink = sink
-        self.items = items
+        self.items = items  # [statement, first sent (perf_counter) or None]
         self.sent = 0  # items[:sent] were sent
         self.outstanding = 0
-        self.failed: list[tuple[Any, float]] = []  # retryable failures, to send again
+        self.failed: list[list[Any]] = []  # retryable failures, to send again
         self.last_failure: BaseException | None = None
         self.error: BaseException | None = None  # the first other failure: raised
         self.stopped = False
         self.lock = sink.lock
+        self.sending = threading.local()  # .active: this thread is in _fill's loop
         self.loop = asyncio.get_running_loop()
-        self.done: asyncio.Future[tuple[list[tuple[Any, float]], BaseException | None]] = (
+        self.done: asyncio.Future[tuple[list[list[Any]], BaseException | None]] = (
             self.loop.create_future()
         )
 
-    async def settled(self) -> tuple[list[tuple[Any, float]], BaseException | None]:
+    async def settled(self) -> tuple[list[list[Any]], BaseException | None]:
         """The retryable failures (and the last one's error) once every statement sent is
         answered; raises the first other error."""
-        for _ in range(min(self.sink.concurrency, len(self.items))):
-            self._send_next()
+        self._fill()
         self._settle_if_done()
         return await self.done
 
@@ -367,37 +371,46 @@ class _Flight:
         with self.lock:
             self.stopped = True
 
-    def _send_next(self) -> None:
-        # A loop, not recursion: a statement the driver refuses at once is answered here and
-        # the next one is tried.
-        while True:
-            with self.lock:
-                if self.stopped or self.error is not None or self.sent == len(self.items):
-                    return
-                item = self.items[self.sent]
-                self.sent += 1
-                self.outstanding += 1
-                self.sink.in_flight += 1
-            try:
-                future = self.sink.session.execute_async(item[0])
-            except Exception as exc:  # noqa: BLE001 - answered as the driver would answer it
-                self._answered(item, exc, send=False)
-                continue
-            future.add_callbacks(
-                self._ok, errback=self._failed, callback_args=(item,), errback_args=(item,)
-            )
-            return
+    def _fill(self) -> None:
+        """Sends statements until the concurrency is in flight or none is left."""
+        if getattr(self.sending, "active", False):
+            return  # an answer given inside a send: the loop below goes on
+        self.sending.active = True
+        try:
+            while True:
+                with self.lock:
+                    if (
+                        self.stopped
+                        or self.error is not None
+                        or self.sent == len(self.items)
+                        or self.outstanding >= self.sink.concurrency
+                    ):
+                        return
+                    item = self.items[self.sent]
+                    self.sent += 1
+                    self.outstanding += 1
+                    self.sink.in_flight += 1
+                if item[1] is None:  # timed from its first send; a retry keeps it
+                    item[1] = time.perf_counter()
+                try:
+                    future = self.sink.session.execute_async(item[0])
+                except Exception as exc:  # noqa: BLE001 - answered as the driver would
+                    self._answered(item, exc)
+                    continue
+                future.add_callbacks(
+                    self._ok, errback=self._failed, callback_args=(item,), errback_args=(item,)
+                )
+        finally:
+            self.sending.active = False
 
-    def _ok(self, _result: Any, item: tuple[Any, float]) -> None:
+    def _ok(self, _result: Any, item: list[Any]) -> None:
         CASSANDRA_WRITE_SECONDS.observe(time.perf_counter() - item[1])
         self._answered(item, None)
 
-    def _failed(self, exc: BaseException, item: tuple[Any, float]) -> None:
+    def _failed(self, exc: BaseException, item: list[Any]) -> None:
         self._answered(item, exc)
 
-    def _answered(
-        self, item: tuple[Any, float], exc: BaseException | None, send: bool = True
-    ) -> None:
+    def _answered(self, item: list[Any], exc: BaseException | None) -> None:
         with self.lock:
             self.outstanding -= 1
             self.sink.in_flight -= 1
@@ -407,9 +420,8 @@ class _Flight:
                     self.last_failure = exc
                 elif self.error is None:
                     self.error = exc
-        if send:
-            self._send_next()
-            self._settle_if_done()
+        self._fill()
+        self._settle_if_done()
 
     def _settle_if_done(self) -> None:
         with self.lock:
@@ -443,8 +455,8 @@ def _batches(rows: list[tuple[tuple, Any]]) -> Iterator[Any]:
     it spans several partitions (CASSANDRA-10876: it warns over 5 KiB and over ten partitions,
     and refuses over 50 KiB); a batch of one partition is one mutation, written as cheaply as a
     row. So while a symbol's rows need more than one batch of at most MAX_BATCH_BYTES over at
-    most MAX_BATCH_PARTITIONS partitions, a partition that would fill half of one or more (a
-    busy symbol's quotes of the day) goes in batches of its own of up to
+    most MAX_BATCH_PARTITIONS partitions, a partition that would fill more than half of one
+    (a busy symbol's quotes of the day) goes in batches of its own of up to
     MAX_PARTITION_BATCH_BYTES; the rest is packed within those limits."""
     by_partition: dict[tuple, list[tuple[int, Any]]] = {}
     for partition, statement in rows:

@@ -1,6 +1,8 @@
 """The Cassandra sink's batching and retries, against a fake session."""
 
+import asyncio
 import threading
+from unittest.mock import patch
 
 import pytest
 from cassandra import InvalidRequest, OperationTimedOut
@@ -145,7 +147,7 @@ async def test_a_batch_spans_at_most_ten_partitions():
 
 @pytest.mark.parametrize("seed", range(20))
 async def test_every_row_is_written_once_and_batches_of_several_partitions_stay_in_limits(seed):
-    """Random mixes of a symbol's quotes over a few days, candles of many buckets, signals."""
+    """Random mixes of a symbol's quotes over a few days and candles of many buckets."""
     import random
 
     from stockapp.sinks.cassandra import _row_bytes
@@ -334,15 +336,77 @@ async def test_at_most_the_concurrency_is_in_flight_and_every_statement_is_sent_
     assert sink.in_flight == 0
 
 
-async def test_statements_the_driver_refuses_at_once_are_retried_without_recursion():
-    """execute_async raising (not calling back) is answered in a loop: thousands in a row
-    must not grow the stack."""
-    session = Counting(refuse=[OperationTimedOut("busy")] * 3000)
+class Answered:
+    """A request the driver answered before handing it back, as ResponseFuture does when no
+    host can take it (NoHostAvailable set in execute_async): add_callbacks calls back at once,
+    on the calling thread."""
+
+    def __init__(self, outcome) -> None:
+        self.outcome = outcome
+
+    def add_callbacks(self, callback, errback, callback_args=(), errback_args=()) -> None:
+        if isinstance(self.outcome, Exception):
+            errback(self.outcome, *errback_args)
+        else:
+            callback(self.outcome, *callback_args)
+
+
+class Down(Session):
+    """Fails the first ``refused`` requests at once (no host up), answers the rest at once;
+    ``later``: the first ``concurrency`` requests are answered from another thread instead,
+    as when the hosts go down while a write is in flight."""
+
+    def __init__(self, refused: int, later: int = 0) -> None:
+        super().__init__()
+        self.refused = refused
+        self.later = later
+        self.calls = 0
+
+    def execute_async(self, statement, parameters=None):
+        from cassandra.cluster import NoHostAvailable
+
+        self.calls += 1
+        if self.calls <= self.later:
+            self.executed.append(statement)
+            return Response([])  # answered from another thread
+        if self.refused > 0:
+            self.refused -= 1
+            return Answered(NoHostAvailable("no host up", {}))
+        self.executed.append(statement)
+        return Answered([])
+
+
+@pytest.mark.parametrize("later", [0, 8], ids=["refused-when-sent", "down-mid-write"])
+async def test_requests_refused_at_once_are_retried_without_nesting_a_call_each(later):
+    """Thousands of statements refused inside the call that sends them (Cassandra down) must
+    neither overflow the stack (RecursionError) nor leave the write waiting forever: all are
+    retried until written."""
+    session = Down(refused=3000, later=later)
     sink = CassandraSink(session, {"1m": 60_000}, concurrency=8, sleep=_no_sleep)
     symbols = [f"S{i}" for i in range(3000)]
-    await sink.write([r for s in symbols for r in rows(1, s)], [])
+    await asyncio.wait_for(sink.write([r for s in symbols for r in rows(1, s)], []), 30)
     assert len(session.executed) == 3000
+    assert len({id(s) for s in session.executed}) == 3000
     assert sink.retries == 3000 and sink.in_flight == 0
+
+
+async def test_a_statement_is_timed_from_its_own_send():
+    """The write histogram times each statement from when it is sent, not from when the
+    write began (the statements before it are not its latency)."""
+    from stockapp.metrics import CASSANDRA_WRITE_SECONDS
+
+    def total() -> float:
+        (metric,) = CASSANDRA_WRITE_SECONDS.collect()
+        return next(s.value for s in metric.samples if s.name.endswith("_sum"))
+
+    session = Down(refused=0)  # answers inside the send: one at a time, in order
+    sink = CassandraSink(session, {"1m": 60_000}, concurrency=1)
+    ticks = iter(range(100))
+    before = total()
+    with patch("stockapp.sinks.cassandra.time.perf_counter", lambda: float(next(ticks))):
+        await sink.write([r for s in ("A", "B", "C") for r in rows(1, s)], [])
+    # sent at 0, 2, 4 and answered at 1, 3, 5: a second each (from the write's start: 1+3+5)
+    assert total() - before == 3.0
 
 
 async def _no_sleep(delay: float) -> None:
