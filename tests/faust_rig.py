@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiokafka.structs import TopicPartition
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
@@ -51,9 +50,7 @@ class Rig:
     """A Faust app with its consumer (ours), its conductor delivering ``TP0`` into one
     topic's queue, and fetches played from a list; the fetcher stops after the last."""
 
-    def __init__(
-        self, fetches: list[list[int]], queue_size: int = 10_000, as_bytes: bool = False
-    ) -> None:
+    def __init__(self, fetches: list[list[int]], queue_size: int = 10_000) -> None:
         self.generation = 0  # of the records fetched from now on
         self.app = SafeSeekApp(
             "fetch-loop",
@@ -62,10 +59,7 @@ class Rig:
             stream_buffer_maxsize=queue_size,
         )
         self.consumer: Any = self.app.consumer  # a RebalanceSafeConsumer
-        # as_bytes: typed as the quotes topic is (agents/quotes.py), which the fetch loop queues
-        # without the conductor's decoding.
-        types = {"key_type": bytes, "value_type": bytes} if as_bytes else {}
-        topic = self.app.topic(TOPIC, key_serializer="raw", value_serializer="raw", **types)
+        topic = self.app.topic(TOPIC, key_serializer="raw", value_serializer="raw")
         self.topic: Any = topic.clone(is_iterator=True)  # what a stream reads
         conductor: Any = self.app.topics
         conductor._tp_index[TP0].add(self.topic)
@@ -90,8 +84,7 @@ class Rig:
             await asyncio.sleep(0)
             return
         for offset in self.fetches.pop(0):
-            # As Faust's getmany: aiokafka's TopicPartition (equal to Faust's TP, not one).
-            yield TopicPartition(TOPIC, 0), message(offset, self.generation)
+            yield TP0, message(offset, self.generation)
         if not self.fetches:
             self.fetcher.stop()
 
