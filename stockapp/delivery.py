@@ -37,7 +37,8 @@ async def fetched_batches(stream: Any, max_records: int, within: float) -> Async
     the previous one once something is there (as ``noack_take(max_records, within)``), so a
     record arriving after a quiet spell goes at once, and a backlog goes in full lists.
 
-    The stream itself is never iterated: its channel's queue is read directly."""
+    The stream itself is never iterated: its channel's queue is read directly. The lists
+    end when Faust stops the agent (as a stream's iteration does)."""
     app = stream.app
     consumer = app.consumer
     flow_control = app.flow_control
@@ -48,16 +49,23 @@ async def fetched_batches(stream: Any, max_records: int, within: float) -> Async
     while True:
         batch: list[Any] = []
         while len(batch) < max_records:
-            if queue.empty():
-                if batch and loop.time() >= due:
-                    break
-                wait = due - loop.time() if batch else None
-                try:
-                    event = await timeouts.within(wait, queue.get())
-                except TimeoutError:
-                    break
-            else:
-                event = queue.get_nowait()
+            try:
+                if queue.empty():
+                    if batch and loop.time() >= due:
+                        break
+                    wait = due - loop.time() if batch else None
+                    try:
+                        event = await timeouts.within(wait, queue.get())
+                    except TimeoutError:
+                        break
+                else:
+                    event = queue.get_nowait()
+            except StopAsyncIteration:
+                # Faust tells a stopping agent to stop reading by throwing this into its
+                # channel's queue (``Actor.cancel``); raised out of this generator it would
+                # be a RuntimeError and a "Crashed" agent in the log of every shutdown. The
+                # events taken and not handed on are unacked: fetched again after a restart.
+                return
             message = event.message
             if not flow_control.is_active() or message.generation_id != app.consumer_generation_id:
                 # Fetched before a rebalance: skipped as Faust's stream skips it (the ack is

@@ -81,6 +81,32 @@ async def test_a_suspended_flow_skips_what_is_queued():
     pending.cancel()
 
 
+async def test_the_lists_end_when_faust_stops_the_agent():
+    """Faust stops an agent's reading by throwing StopAsyncIteration into its channel's queue
+    (``Actor.cancel``), while the agent waits on it or with events still queued: the lists
+    end, where an escaped StopAsyncIteration would crash the agent (a RuntimeError)."""
+    rig = Rig([list(range(3))])
+    await rig.consumer._drain_messages(rig.fetcher)
+    stream = rig.app.stream(rig.topic)
+    batches = fetched_batches(stream, 5000, 0.05)
+    assert offsets(await anext(batches)) == [0, 1, 2]
+    waiting = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.01)
+    stream.channel._throw(StopAsyncIteration())  # the agent waits on the empty queue
+    try:
+        await asyncio.wait_for(waiting, 1)
+    except StopAsyncIteration:
+        pass
+    else:
+        raise AssertionError("the lists went on")
+
+    queued = Rig([list(range(3))])
+    await queued.consumer._drain_messages(queued.fetcher)
+    stream = queued.app.stream(queued.topic)
+    stream.channel._throw(StopAsyncIteration())  # events still queued
+    assert [batch async for batch in fetched_batches(stream, 5000, 0.05)] == []
+
+
 async def test_faust_monitor_is_told_when_a_partition_was_taken_from():
     """Faust's stalled-stream check (``verify_event_path``) logs an error for a partition with
     records waiting whose stream took none for ``stream_processing_timeout``; it reads the
