@@ -75,6 +75,18 @@ async def _live_ticks(
     return sent
 
 
+def _all_stored(worker: Worker, records: int, wait_s: float) -> None:
+    """Waits until the worker has stored every one of ``records`` records: only then are its
+    late records on the late topic and its counters final (a batch publishes its side
+    outputs and counts them once its Cassandra writes are acknowledged)."""
+    wait_for(
+        lambda: worker.stats().get("stored_records", 0) >= records,
+        wait_s,
+        f"all {records} records stored",
+        worker,
+    )
+
+
 def _late_ticks(bootstrap: str, env: dict, timings: dict) -> list[tuple]:
     """The ticks the worker sent to the late topic: (partition and offset, the tick, when the
     broker acknowledged it, the reason)."""
@@ -181,6 +193,7 @@ def test_frozen_cassandra_across_a_minute_end_makes_nothing_late(stack, cassandr
     status, body = seen["ready"]
     assert status == 503 and body["checks"]["cassandra"] is False, body
 
+    _all_stored(worker, len(ticks), 180)
     rows, expected, _ = _one_minute_candles(stack, env, worker, ticks, 180)
     assert worker.stats().get("late", 0) == 0
     assert asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_LATE"], idle_ms=2000)) == []
@@ -328,18 +341,26 @@ def test_sigterm_while_cassandra_is_frozen_stops_in_bounded_time(stack, cassandr
 def test_cassandra_stopped_for_a_minute_loses_nothing(stack, cassandra_fault_worker):
     """Cassandra's process stopped for 60 s under live traffic, then started again: /ready
     says 503 naming cassandra meanwhile and 200 after; every tick is stored, none is late, and
-    every 1m candle equals pandas over every tick produced."""
+    every 1m candle equals pandas over every tick produced.
+
+    The stop comes a tenth of a second before a minute ends, so that the minute's last ticks
+    meet the stopping server and its candle closes during the outage (a batch in flight then,
+    or the timer's close, waits on Cassandra: both must come out exact)."""
     from stockapp.devstack.__main__ import up
 
     env, worker, _ = cassandra_fault_worker
     port = env["STOCKAPP_WEB_PORT"]
     server = cassandra_server(stack)
     wait_for(lambda: _ready(port)[0] == 200, 120, "the worker to be ready", worker)
+    # The ticks start 5.1 s before a minute ends; the stop comes 5 s into them.
+    time.sleep((60 - 5.1 - time.time() % 60) % 60)
     seen: dict = {}
 
     async def outage() -> None:
         await asyncio.sleep(5)
-        processes.stop(server.pid_file)
+        # Off the producer's loop: stopping Cassandra takes seconds, and ticks stamped
+        # meanwhile would reach Kafka that much later (late by the test, not by the worker).
+        await asyncio.to_thread(processes.stop, server.pid_file)
         began = time.monotonic()
         try:
             await asyncio.sleep(10)
@@ -355,6 +376,7 @@ def test_cassandra_stopped_for_a_minute_loses_nothing(stack, cassandra_fault_wor
     status, body = seen["during"]
     assert status == 503 and body["checks"]["cassandra"] is False, body
     wait_for(lambda: _ready(port)[0] == 200, 300, "ready again after the restart", worker)
+    _all_stored(worker, len(ticks), 300)
 
     # The wall clock closes a window only once every record the partition held when the
     # close read the clock is processed (docs/streaming.md, "Closing and lateness"): a tick
