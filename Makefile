@@ -173,6 +173,7 @@ bench: up $(QUIX_STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench --profile
 	$(PY) -m bench.latency
+	$(PY) -m bench.driver
 
 # The Quix Streams contender runs in its own venv: Quix 3.28 pins pydantic and
 # pydantic-settings below the versions stockapp uses.

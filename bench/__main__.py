@@ -76,7 +76,7 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
         (
             "Faust no-op agent, stockapp's fetch loop",
             "the same on asyncio and the worker's consumer, whose fetch loop hands a record on"
-            " without Faust's per-record tasks",
+            " without Faust's per-record tasks, a bytes topic's record queued as fetched",
             lambda ctx: contenders.faust_noop(ctx, consumer="stockapp"),
         ),
         (
@@ -200,7 +200,9 @@ async def _run(args: argparse.Namespace) -> dict:
             packed_records,
         )
         chosen = _contenders(args.slow_limit)
-        if args.only:
+        if args.exact:
+            chosen = [c for c in chosen if c[0] in args.exact]
+        elif args.only:
             chosen = [c for c in chosen if any(o in c[0] for o in args.only.split(","))]
         elif args.smoke:  # one of each kind: the variants add start-up time, not coverage
             chosen = [c for c in chosen if c[0] not in SMOKE_SKIPS]
@@ -308,6 +310,11 @@ def main() -> None:
         help="records the original design's consumer stops after",
     )
     parser.add_argument("--only", help="comma-separated parts of contender names")
+    parser.add_argument(
+        "--exact",
+        action="append",
+        help="a contender's whole name (names hold commas); may be given again",
+    )
     parser.add_argument(
         "--smoke",
         action="store_true",

@@ -3,7 +3,8 @@
 Run by bench/throughput.py as ``python -m bench.faust_noop`` with BENCH_* variables; writes
 ``{"first": t, "last": t, "records": n}`` (monotonic clock of this process) to BENCH_OUT once
 it has seen BENCH_COUNT records. BENCH_FAUST_CONSUMER=stockapp runs it on the worker's Faust
-app class and consumer (stockapp/faust_compat.py: the fetch loop without per-record tasks);
+app class and consumer (stockapp/faust_compat.py: the fetch loop without per-record tasks,
+queueing the records of a topic typed as bytes, as the quotes topic is, without decoding);
 BENCH_FAUST_DELIVERY=queue takes the batches as the worker's agent does
 (stockapp/delivery.py) instead of with ``take_events``, acking each event as it does.
 """
@@ -25,7 +26,8 @@ TOPIC = os.environ.get("BENCH_TOPIC", "bench.quotes")
 COUNT = int(os.environ.get("BENCH_COUNT", "0"))
 OUT = os.environ.get("BENCH_OUT", "faust-noop.json")
 
-App = SafeSeekApp if os.environ.get("BENCH_FAUST_CONSUMER") == "stockapp" else faust.App
+STOCKAPP_CONSUMER = os.environ.get("BENCH_FAUST_CONSUMER") == "stockapp"
+App = SafeSeekApp if STOCKAPP_CONSUMER else faust.App
 app = App(
     os.environ.get("BENCH_APP_ID", "bench-faust-noop"),
     broker=f"kafka://{os.environ.get('BENCH_BOOTSTRAP', '127.0.0.1:9092')}",
@@ -35,7 +37,10 @@ app = App(
     consumer_auto_offset_reset="earliest",
     topic_disable_leader=True,
 )
-topic = app.topic(TOPIC, key_serializer="raw", value_serializer="raw")
+# On the worker's consumer, typed as the worker's quotes topic (bytes, raw codecs), whose
+# records its fetch loop queues as fetched; Faust's own stays as it was measured before.
+types: dict[str, Any] = {"key_type": bytes, "value_type": bytes} if STOCKAPP_CONSUMER else {}
+topic = app.topic(TOPIC, key_serializer="raw", value_serializer="raw", **types)
 
 
 QUEUE_DELIVERY = os.environ.get("BENCH_FAUST_DELIVERY") == "queue"

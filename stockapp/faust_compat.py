@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import faust
 from faust.stores import STORES
@@ -196,6 +196,15 @@ class _UnsetReadOffsets(dict):
         pass
 
 
+class _Route(NamedTuple):
+    """A partition's records queued as fetched: the channel's queue, and what the
+    conductor's delivery calls when it fills and drains."""
+
+    queue: Any
+    pressure_high: Callable[[], None]
+    pressure_drop: Callable[[], None]
+
+
 # How long a seek waits for the fetch in flight to return (Faust fetches with a 1 s timeout).
 QUIESCE_TIMEOUT_SECONDS = 10.0
 # The fetch loop lets other tasks run after this many records handed on without a pause (as
@@ -218,6 +227,9 @@ YIELD_EVERY_RECORDS = 100
     "faust.transport.drivers.aiokafka.Consumer._n_acked",
     "faust.transport.conductor.Conductor._tp_to_callback_lock",
     "faust.transport.conductor.Conductor._tp_index",
+    "faust.transport.conductor.ConductorCompiler.build",
+    "faust.serializers.schemas.Schema.loads_key",
+    "faust.serializers.schemas.Schema.loads_value",
 )
 class RebalanceSafeConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer, minus the ways it found to commit or skip records that
@@ -257,7 +269,8 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
        again.
     5. Faust's fetch loop hands each record on inside ``wait_first``, which costs four tasks
        per record; here a record that nothing can hold up is handed on directly (see
-       :meth:`_drain_messages`).
+       :meth:`_drain_messages`), and a record of a topic read as bytes is queued as its event
+       without the conductor's decoding (see :meth:`_queue_as_fetched`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -266,6 +279,8 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
         self._fetches = 0  # fetches in flight (see _quiesce)
         self._no_fetch = asyncio.Event()
         self._no_fetch.set()
+        # By partition: the conductor's channel set it was worked out from, and the route.
+        self._routes: dict[TP, tuple[Any, _Route | None]] = {}
 
     def ack(self, message: Any) -> bool:
         generation = getattr(message, "generation_id", None)
@@ -291,10 +306,11 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
             if not self._fetches:
                 self._no_fetch.set()
 
-    def _hands_on_at_once(self, tp: TP) -> bool:
-        """Whether the conductor would queue a record of ``tp`` without waiting: the flow
-        runs, its subscription lock is free, the producer's buffer is within its limit
-        (``Producer.wait_until_ebb``) and no queue of a channel reading ``tp`` is full."""
+    def _nothing_held_up(self) -> bool:
+        """With :meth:`_room_for`, whether the conductor would queue a record without
+        waiting: the flow runs, its subscription lock is free and the producer's buffer is
+        within its limit (``Producer.wait_until_ebb``). Only other tasks change these, so
+        the fetch loop asks again only after it let others run."""
         app = self.app
         if self.should_stop or self.suspend_flow.is_set() or not app.flow_control.is_active():
             return False
@@ -302,9 +318,66 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
         if conductor._tp_to_callback_lock.locked():
             return False
         buffer = app.producer.buffer
-        if buffer.size > buffer.max_messages:
-            return False
+        return bool(buffer.size <= buffer.max_messages)
+
+    def _room_for(self, tp: TP) -> bool:
+        """No queue of a channel reading ``tp`` is full (the loop's own puts fill them)."""
+        conductor: Any = self.app.topics
         return not any(channel.queue.full() for channel in conductor._tp_index.get(tp, ()))
+
+    def _direct_route(self, tp: TP) -> _Route | None:
+        """Where a record of ``tp`` may be queued as fetched: the one channel reading ``tp``,
+        when it takes keys and values as the bytes fetched (bytes types, raw codecs: the
+        quotes topic); None otherwise. Known per partition until the conductor's index of it
+        changes (a rebalance builds new sets)."""
+        conductor: Any = self.app.topics  # the Conductor: its private index
+        channels = conductor._tp_index.get(tp)
+        known = self._routes.get(tp)
+        if known is not None and known[0] is channels and channels and len(channels) == 1:
+            return known[1]
+        route = None
+        if channels and len(channels) == 1:
+            (channel,) = channels
+            schema = channel.schema
+            if (
+                type(schema) is faust.Schema
+                and schema.key_type is bytes
+                and schema.value_type is bytes
+                and schema.key_serializer == "raw"
+                and schema.value_serializer == "raw"
+            ):
+                route = _Route(channel.queue, *self._pressure_callbacks(tp))
+        self._routes[tp] = (channels, route)
+        return route
+
+    def _queue_as_fetched(self, route: _Route, message: Any) -> None:
+        """Queues the record's event where the conductor would put it. Only when
+        :meth:`_nothing_held_up` holds and the route's queue is not full: the conductor's
+        delivery (``ConductorCompiler.build``) then waits for nothing, and its decoding
+        (``Schema.loads_key``, ``Schema.loads_value``, the raw codec) returns the bytes as
+        they are, at some 10 us a record in codec lookups (docs/performance.md)."""
+        message.incref(1)
+        event = self.app.create_event(message.key, message.value, message.headers, message)
+        route.queue.put_nowait_enhanced(
+            event, on_pressure_high=route.pressure_high, on_pressure_drop=route.pressure_drop
+        )
+
+    def _pressure_callbacks(self, tp: TP) -> tuple[Callable[[], None], Callable[[], None]]:
+        """What the conductor's delivery tells when a channel's queue fills and drains: the
+        fetcher stops taking ``tp`` when it is under pressure, and takes it again after."""
+        on_topic_buffer_full = self.app.sensors.on_topic_buffer_full
+        # Faust's TP, as the conductor's handler has it: the fetch hands aiokafka's
+        # TopicPartition, which compares equal but which Faust's partition sets refuse.
+        tp = TP(tp.topic, tp.partition)
+
+        def high() -> None:
+            on_topic_buffer_full(tp)
+            self.on_buffer_full(tp)
+
+        def drop() -> None:
+            self.on_buffer_drop(tp)
+
+        return high, drop
 
     async def _drain_messages(self, fetcher: Any) -> None:
         """Faust's fetch loop (``Consumer._drain_messages``), without its per-record tasks
@@ -314,9 +387,10 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
         tasks and an ``asyncio.wait``, some 25 us a record here, about a third of its no-op
         agent's time: docs/performance.md), so that a rebalance stopping the flow abandons a
         delivery that waits. The conductor waits only for the conditions
-        :meth:`_hands_on_at_once` checks; when none holds, the delivery completes without
-        waiting, and a plain await of it is the same, without the tasks. Otherwise the record
-        goes through ``wait_first`` as in Faust.
+        :meth:`_nothing_held_up` and :meth:`_room_for` check; when none holds, the delivery
+        completes without waiting, and a plain await of it is the same, without the tasks.
+        Otherwise the record goes through ``wait_first`` as in Faust. Those of the conditions
+        that only other tasks change are asked again only after the loop let them run.
 
         Faust's read-offset and gap bookkeeping is left out: this consumer never sets a read
         offset (see 0. above), and without one Faust's loop skips both.
@@ -332,18 +406,30 @@ class RebalanceSafeConsumer(AIOKafkaConsumer):
                 await self.sleep(0)
                 if self.should_stop:
                     break
+                # Whether anything may hold a record up, as of the last time this loop let
+                # other tasks run (getmany yields a fetch's records without awaiting).
+                clear: bool | None = None
                 async for tp, message in fetched:
                     since_pause += 1
                     if since_pause > YIELD_EVERY_RECORDS:
                         since_pause = 0
                         await asyncio.sleep(0)
+                        clear = None
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
-                    if self._hands_on_at_once(tp):
+                        clear = None
+                    if clear is None:
+                        clear = self._nothing_held_up()
+                    route = self._direct_route(tp) if clear else None
+                    if route is not None and not route.queue.full():
+                        self._queue_as_fetched(route, message)
+                    elif clear and self._room_for(tp):
                         await deliver(message)
+                        clear = None
                     else:
                         await self.wait_first(deliver(message), self.suspend_flow.wait())
+                        clear = None
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if app.should_stop:

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from aiokafka.structs import TopicPartition
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
@@ -50,7 +51,9 @@ class Rig:
     """A Faust app with its consumer (ours), its conductor delivering ``TP0`` into one
     topic's queue, and fetches played from a list; the fetcher stops after the last."""
 
-    def __init__(self, fetches: list[list[int]], queue_size: int = 10_000) -> None:
+    def __init__(
+        self, fetches: list[list[int]], queue_size: int = 10_000, as_bytes: bool = False
+    ) -> None:
         self.generation = 0  # of the records fetched from now on
         self.app = SafeSeekApp(
             "fetch-loop",
@@ -59,7 +62,10 @@ class Rig:
             stream_buffer_maxsize=queue_size,
         )
         self.consumer: Any = self.app.consumer  # a RebalanceSafeConsumer
-        topic = self.app.topic(TOPIC, key_serializer="raw", value_serializer="raw")
+        # as_bytes: typed as the quotes topic is (agents/quotes.py), which the fetch loop queues
+        # without the conductor's decoding.
+        types = {"key_type": bytes, "value_type": bytes} if as_bytes else {}
+        topic = self.app.topic(TOPIC, key_serializer="raw", value_serializer="raw", **types)
         self.topic: Any = topic.clone(is_iterator=True)  # what a stream reads
         conductor: Any = self.app.topics
         conductor._tp_index[TP0].add(self.topic)
@@ -84,7 +90,8 @@ class Rig:
             await asyncio.sleep(0)
             return
         for offset in self.fetches.pop(0):
-            yield TP0, message(offset, self.generation)
+            # As Faust's getmany: aiokafka's TopicPartition (equal to Faust's TP, not one).
+            yield TopicPartition(TOPIC, 0), message(offset, self.generation)
         if not self.fetches:
             self.fetcher.stop()
 

@@ -2,16 +2,18 @@
 
 Every row's primary key is fixed by its content (a quote by its Kafka partition/offset and
 its index in the record, a candle by symbol/interval/start), so writing it again after a replay
-changes nothing. A symbol's rows go in UNLOGGED batches of at most ten partitions (a handful:
-its quotes' day, its candles' buckets, its latest price), which saves the driver's per-statement
-cost. Writes that time out or find replicas unavailable are retried with capped exponential backoff,
-forever: the stream waits (back-pressure) rather than drop data.
+changes nothing. A symbol's rows go in UNLOGGED batches (a handful of partitions: its quotes'
+day, its candles' buckets, its latest price; a busy day's quotes in batches of their own),
+which saves the driver's per-statement cost (see _batches). Writes that time out or find
+replicas unavailable are retried with capped exponential backoff, forever: the stream waits
+(back-pressure) rather than drop data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +40,10 @@ ROW_OVERHEAD_BYTES = 40
 # Cassandra logs a warning for an unlogged batch over more partitions than this
 # (unlogged_batch_across_partitions_warn_threshold, 10 by default).
 MAX_BATCH_PARTITIONS = 10
+# A batch of one partition is not size-checked (see _batches); this bounds it all the same, by
+# the same estimate: about 250 raw quote rows, which Cassandra holds as a mutation of some
+# 20 KiB, far below its limit (max_mutation_size, half a commit log segment: 16 MiB).
+MAX_PARTITION_BATCH_BYTES = 65_536
 # Symbol-interval pairs whose last written candle bucket the sink remembers (about 100 bytes
 # each): 20,000 symbols of five intervals.
 MAX_KNOWN_BUCKETS = 100_000
@@ -112,7 +118,8 @@ class CassandraSink:
         self.interval_ms = interval_ms
         # The configured indicators' values, one column each (stockapp db migrate adds them).
         self.outputs = outputs
-        self.semaphore = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency  # statements in flight at most
+        self.lock = threading.Lock()  # in_flight, and a round's counts (_Flight)
         self.max_backoff = max_backoff
         self.sleep = sleep
         self.retries = 0
@@ -288,42 +295,149 @@ class CassandraSink:
         new: dict[tuple[str, str], int] = {}
         statements = self.statements(quotes, candles, signals, new)
         if statements:
-            await asyncio.gather(*(self._execute(s) for s in statements))
+            await self._write_all(statements)
         # Remembered once written: a batch that failed writes its bucket rows again.
         if len(self.buckets) + len(new) > MAX_KNOWN_BUCKETS:
             self.buckets.clear()
         self.buckets.update(new)
         return len(statements)
 
-    async def _execute(self, statement: Any) -> None:
-        async with self.semaphore:
-            self.in_flight += 1
-            began = time.perf_counter()
-            try:
-                await self._until_written(statement)
-            finally:
-                self.in_flight -= 1
-            CASSANDRA_WRITE_SECONDS.observe(time.perf_counter() - began)
-
-    async def _until_written(self, statement: Any) -> None:
+    async def _write_all(self, statements: list[Any]) -> None:
+        """Every statement acknowledged: those that fail retryably are sent again, after a
+        capped exponential backoff, until they are (the stream waits; nothing is dropped)."""
+        pending: list[list[Any]] = [[statement, None] for statement in statements]
         attempt = 0
         while True:
+            flight = _Flight(self, pending)
             try:
-                await execute(self.session, statement)
+                failed, exc = await flight.settled()
+            except asyncio.CancelledError:
+                flight.stop()  # nothing more is sent; what is in flight lands or not
+                raise
+            if not failed:
                 return
-            except self.retryable as exc:
-                attempt += 1
-                self.retries += 1
-                delay = min(self.max_backoff, 0.05 * 2 ** min(attempt, 10))
-                level = logging.WARNING if attempt >= 3 else logging.DEBUG
-                log.log(
-                    level,
-                    "cassandra write failed (%s), retry %d in %.2fs",
-                    type(exc).__name__,
-                    attempt,
-                    delay,
+            attempt += 1
+            self.retries += len(failed)
+            delay = min(self.max_backoff, 0.05 * 2 ** min(attempt, 10))
+            level = logging.WARNING if attempt >= 3 else logging.DEBUG
+            log.log(
+                level,
+                "%d cassandra writes failed (%s), retry %d in %.2fs",
+                len(failed),
+                type(exc).__name__,
+                attempt,
+                delay,
+            )
+            await self.sleep(delay)
+            pending = failed
+
+
+class _Flight:
+    """One round of statements on the driver's own async I/O, at most the sink's concurrency
+    in flight. Each answer sends the next statement from the driver's thread (as the driver's
+    ``execute_concurrent`` does), and a single future on the loop settles once all are
+    answered: an asyncio task and a wake-up of the loop for each statement cost more than
+    the driver's own work for it (`python -m bench.driver`).
+
+    The driver may answer inside the call that sends: with no host up it fails the request
+    before ``execute_async`` returns, and ``add_callbacks`` then calls back at once. Such an
+    answer only counts; the sending loop already running on that thread sends the next, so
+    a round of thousands of refused statements does not nest a call per statement."""
+
+    def __init__(self, sink: CassandraSink, items: list[list[Any]]) -> None:
+        self.sink = sink
+        self.items = items  # [statement, first sent (perf_counter) or None]
+        self.sent = 0  # items[:sent] were sent
+        self.outstanding = 0
+        self.failed: list[list[Any]] = []  # retryable failures, to send again
+        self.last_failure: BaseException | None = None
+        self.error: BaseException | None = None  # the first other failure: raised
+        self.stopped = False
+        self.lock = sink.lock
+        self.sending = threading.local()  # .active: this thread is in _fill's loop
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[tuple[list[list[Any]], BaseException | None]] = (
+            self.loop.create_future()
+        )
+
+    async def settled(self) -> tuple[list[list[Any]], BaseException | None]:
+        """The retryable failures (and the last one's error) once every statement sent is
+        answered; raises the first other error."""
+        self._fill()
+        self._settle_if_done()
+        return await self.done
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+
+    def _fill(self) -> None:
+        """Sends statements until the concurrency is in flight or none is left."""
+        if getattr(self.sending, "active", False):
+            return  # an answer given inside a send: the loop below goes on
+        self.sending.active = True
+        try:
+            while True:
+                with self.lock:
+                    if (
+                        self.stopped
+                        or self.error is not None
+                        or self.sent == len(self.items)
+                        or self.outstanding >= self.sink.concurrency
+                    ):
+                        return
+                    item = self.items[self.sent]
+                    self.sent += 1
+                    self.outstanding += 1
+                    self.sink.in_flight += 1
+                if item[1] is None:  # timed from its first send; a retry keeps it
+                    item[1] = time.perf_counter()
+                try:
+                    future = self.sink.session.execute_async(item[0])
+                except Exception as exc:  # noqa: BLE001 - answered as the driver would
+                    self._answered(item, exc)
+                    continue
+                future.add_callbacks(
+                    self._ok, errback=self._failed, callback_args=(item,), errback_args=(item,)
                 )
-                await self.sleep(delay)
+        finally:
+            self.sending.active = False
+
+    def _ok(self, _result: Any, item: list[Any]) -> None:
+        CASSANDRA_WRITE_SECONDS.observe(time.perf_counter() - item[1])
+        self._answered(item, None)
+
+    def _failed(self, exc: BaseException, item: list[Any]) -> None:
+        self._answered(item, exc)
+
+    def _answered(self, item: list[Any], exc: BaseException | None) -> None:
+        with self.lock:
+            self.outstanding -= 1
+            self.sink.in_flight -= 1
+            if exc is not None:
+                if isinstance(exc, self.sink.retryable):
+                    self.failed.append(item)
+                    self.last_failure = exc
+                elif self.error is None:
+                    self.error = exc
+        self._fill()
+        self._settle_if_done()
+
+    def _settle_if_done(self) -> None:
+        with self.lock:
+            finished = self.outstanding == 0 and (
+                self.sent == len(self.items) or self.error is not None or self.stopped
+            )
+        if finished:
+            self.loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        if self.done.done():
+            return
+        if self.error is not None:
+            self.done.set_exception(self.error)
+        else:
+            self.done.set_result((self.failed, self.last_failure))
 
 
 def _row_bytes(statement: Any) -> int:
@@ -333,34 +447,74 @@ def _row_bytes(statement: Any) -> int:
 
 
 def _batches(rows: list[tuple[tuple, Any]]) -> Iterator[Any]:
-    """One symbol's ``(partition, statement)`` rows as UNLOGGED batches of at most about
-    MAX_BATCH_BYTES over at most MAX_BATCH_PARTITIONS partitions (a single row goes alone).
-    Fewer statements is what saves time: each costs the driver about as much to send as twenty
-    bound rows, and a symbol's rows (its quotes' day, its candles' buckets, its latest price)
-    are a handful of partitions."""
-    from cassandra.query import BatchStatement, BatchType
+    """One symbol's ``(partition, statement)`` rows as few UNLOGGED batches as Cassandra takes
+    without a warning (a single row goes alone).
 
-    def batch(chunk: list[Any]) -> Any:
-        if len(chunk) == 1:
-            return chunk[0]
-        unlogged = BatchStatement(batch_type=BatchType.UNLOGGED)
-        for statement in chunk:
-            unlogged.add(statement)
-        return unlogged
+    Fewer statements is what saves time: each costs the driver and our futures about as much
+    as a dozen bound rows (`python -m bench.driver`). Cassandra checks a batch's size only when
+    it spans several partitions (CASSANDRA-10876: it warns over 5 KiB and over ten partitions,
+    and refuses over 50 KiB); a batch of one partition is one mutation, written as cheaply as a
+    row. So while a symbol's rows need more than one batch of at most MAX_BATCH_BYTES over at
+    most MAX_BATCH_PARTITIONS partitions, a partition that would fill more than half of one
+    (a busy symbol's quotes of the day) goes in batches of its own of up to
+    MAX_PARTITION_BATCH_BYTES; the rest is packed within those limits."""
+    by_partition: dict[tuple, list[tuple[int, Any]]] = {}
+    for partition, statement in rows:
+        by_partition.setdefault(partition, []).append((_row_bytes(statement), statement))
+    sizes = {partition: sum(size for size, _ in part) for partition, part in by_partition.items()}
+    total = sum(sizes.values())
+    while total > MAX_BATCH_BYTES or len(sizes) > MAX_BATCH_PARTITIONS:
+        largest = max(sizes, key=sizes.__getitem__)
+        if len(sizes) > 1 and sizes[largest] <= MAX_BATCH_BYTES // 2:
+            break
+        total -= sizes.pop(largest)
+        yield from _one_partition(by_partition.pop(largest))
+    yield from _several_partitions(
+        [(partition, row) for partition, part in by_partition.items() for row in part]
+    )
 
+
+def _one_partition(rows: list[tuple[int, Any]]) -> Iterator[Any]:
+    """One partition's ``(size, statement)`` rows in batches of up to about
+    MAX_PARTITION_BATCH_BYTES."""
+    chunk: list[Any] = []
+    size = 0
+    for row, statement in rows:
+        if chunk and size + row > MAX_PARTITION_BATCH_BYTES:
+            yield _batch(chunk)
+            chunk, size = [], 0
+        chunk.append(statement)
+        size += row
+    if chunk:
+        yield _batch(chunk)
+
+
+def _several_partitions(rows: list[tuple[tuple, tuple[int, Any]]]) -> Iterator[Any]:
+    """``(partition, (size, statement))`` rows in batches of at most about MAX_BATCH_BYTES
+    over at most MAX_BATCH_PARTITIONS partitions, in the order they came."""
     chunk: list[Any] = []
     partitions: set[tuple] = set()
     size = 0
-    for partition, statement in rows:
-        row = _row_bytes(statement)
+    for partition, (row, statement) in rows:
         if chunk and (
             size + row > MAX_BATCH_BYTES
             or (partition not in partitions and len(partitions) == MAX_BATCH_PARTITIONS)
         ):
-            yield batch(chunk)
+            yield _batch(chunk)
             chunk, partitions, size = [], set(), 0
         chunk.append(statement)
         partitions.add(partition)
         size += row
     if chunk:
-        yield batch(chunk)
+        yield _batch(chunk)
+
+
+def _batch(chunk: list[Any]) -> Any:
+    if len(chunk) == 1:
+        return chunk[0]
+    from cassandra.query import BatchStatement, BatchType
+
+    unlogged = BatchStatement(batch_type=BatchType.UNLOGGED)
+    for statement in chunk:
+        unlogged.add(statement)
+    return unlogged

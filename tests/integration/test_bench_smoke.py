@@ -33,3 +33,35 @@ def test_the_benchmark_harness_reports_every_contender(stack, tmp_path):
     table = (tmp_path / "smoke.md").read_text()
     assert "| contender | what it does | records | per second |" in table
     assert "| stockapp, 1 worker |" in table
+
+
+def test_the_driver_cost_harness_reports_its_fit(stack, tmp_path):
+    done = run(
+        [
+            sys.executable,
+            "-m",
+            "bench.driver",
+            "--quotes",
+            "400",
+            "--symbols",
+            "20",
+            "--per-symbol",
+            "1,5,20",
+            "--out",
+            str(tmp_path),
+        ],
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (report_file,) = tmp_path.glob("driver-*.json")
+    report = json.loads(report_file.read_text())
+    # Each write is every symbol's k quotes: one statement a symbol for k = 1 and 5; for 20,
+    # the quotes alone (they fill more than half a 4 KiB batch) and the latest price apart.
+    assert [(r["per_symbol"], r["rows"], r["statements"]) for r in report["runs"]] == [
+        (1, 400, 400),
+        (5, 400, 80),
+        (20, 400, 40),
+    ]
+    # Fitted, not checked: speeds are never asserted (a tiny run may even fit one below 0).
+    assert set(report["fit"]) == {"per_statement_us", "per_row_us"}
+    assert "a statement costs" in next(tmp_path.glob("driver-*.md")).read_text()

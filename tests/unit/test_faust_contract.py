@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -168,14 +169,21 @@ def test_the_own_names_check_sees_upstream_ones():
 
 def test_every_declared_name_is_used():
     """A declaration nothing uses any more would keep its upstream code under watch for
-    nothing."""
+    nothing. Code that faust_compat does again in its own way (the conductor's delivery, the
+    schema's decoding) is used by being cited as ``Class.method`` where it is done."""
     mentioned = set()
     for n in ast.walk(_tree()):
         if isinstance(n, ast.Attribute):
             mentioned.add(n.attr)
         elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
             mentioned.add(n.name)
-    assert sorted(n for n in PATCHED if n.rsplit(".", 1)[1] not in mentioned) == []
+    cited = set(re.findall(r"``(\w+\.\w+)``", SOURCE.read_text()))
+    unused = [
+        n
+        for n in PATCHED
+        if n.rsplit(".", 1)[1] not in mentioned and ".".join(n.rsplit(".", 2)[1:]) not in cited
+    ]
+    assert unused == []
 
 
 def test_the_command_line_reports_no_difference(capsys):

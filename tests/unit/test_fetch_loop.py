@@ -12,7 +12,7 @@ import pytest
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 
 from stockapp.faust_compat import RebalanceSafeConsumer
-from tests.faust_rig import Rig
+from tests.faust_rig import TP0, Rig
 
 
 async def test_records_nothing_holds_up_are_handed_on_without_tasks():
@@ -22,12 +22,12 @@ async def test_records_nothing_holds_up_are_handed_on_without_tasks():
     assert rig.through_wait_first == 0
 
 
-async def test_a_full_queue_waits_as_in_faust_and_loses_nothing():
-    rig = Rig([list(range(100))], queue_size=8)
+async def drain_read_slowly(rig: Rig, count: int) -> list[int]:
+    """Runs the fetch loop while a slow stream takes ``count`` records: the offsets taken."""
     taken: list[int] = []
 
     async def slow_stream() -> None:
-        while len(taken) < 100:
+        while len(taken) < count:
             event = await rig.topic.queue.get()
             taken.append(event.message.offset)
             await asyncio.sleep(0.001)
@@ -35,7 +35,12 @@ async def test_a_full_queue_waits_as_in_faust_and_loses_nothing():
     reader = asyncio.ensure_future(slow_stream())
     await rig.consumer._drain_messages(rig.fetcher)
     await asyncio.wait_for(reader, 5)
-    assert taken == list(range(100))
+    return taken
+
+
+async def test_a_full_queue_waits_as_in_faust_and_loses_nothing():
+    rig = Rig([list(range(100))], queue_size=8)
+    assert await drain_read_slowly(rig, 100) == list(range(100))
     assert 0 < rig.through_wait_first < 100
 
 
@@ -101,3 +106,122 @@ async def test_each_condition_that_can_hold_a_record_up_goes_as_in_faust(hold):
 
 async def _no_wait() -> None:
     return None
+
+
+def _events(rig: Rig) -> list[tuple]:
+    out = []
+    queue = rig.topic.queue
+    while not queue.empty():
+        event = queue.get_nowait()
+        m = event.message
+        out.append((type(event), event.key, event.value, event.headers, m.offset, m.refcount))
+    return out
+
+
+async def test_a_bytes_topics_records_are_queued_as_the_conductor_queues_them(monkeypatch):
+    """The quotes topic's records (bytes, raw codecs) skip the conductor's decoding: the events
+    queued are those it would queue, the same type, key, value, headers and refcount."""
+    direct = Rig([list(range(300))], as_bytes=True)
+    await direct.consumer._drain_messages(direct.fetcher)
+
+    conducted = Rig([list(range(300))], as_bytes=True)
+    monkeypatch.setattr(conducted.consumer, "_direct_route", lambda tp: None)
+    await conducted.consumer._drain_messages(conducted.fetcher)
+
+    ours, theirs = _events(direct), _events(conducted)
+    assert len(ours) == 300 and ours == theirs
+    assert ours[7][1:5] == (b"k", b"7", {}, 7)
+
+
+async def test_other_topics_go_through_the_conductor():
+    rig = Rig([list(range(5))])  # untyped: the conductor decodes
+    routes = []
+    original = rig.consumer._direct_route
+
+    def spy(tp: Any) -> Any:
+        routes.append(original(tp))
+        return routes[-1]
+
+    rig.consumer._direct_route = spy
+    await rig.consumer._drain_messages(rig.fetcher)
+    assert routes == [None] * 5 and rig.queued() == list(range(5))
+
+
+async def test_a_rebalance_routes_anew():
+    """The conductor's index is rebuilt on each assignment: a route is worked out again when
+    its partition's channel set is another one."""
+    rig = Rig([[0, 1], [2, 3]], as_bytes=True)
+    conductor: Any = rig.app.topics
+    first = rig.consumer._direct_route(TP0)
+    assert first is not None and rig.consumer._direct_route(TP0) is first
+    channels = conductor._tp_index.pop(TP0)
+    conductor._tp_index[TP0] = set(channels)  # as _update_tp_index after clear()
+    second = rig.consumer._direct_route(TP0)
+    assert second is not None and second is not first and second.queue is first.queue
+    conductor._tp_index[TP0].add(rig.app.topic("another", key_type=bytes, value_type=bytes))
+    assert rig.consumer._direct_route(TP0) is None  # two channels: the conductor's way
+
+
+async def test_a_queue_under_pressure_pauses_its_partition_as_with_the_conductor(monkeypatch):
+    """Past the queue's pressure mark, the fetcher is told to stop taking the partition, as
+    the conductor tells it; nothing is lost when the queue then fills."""
+    told: dict[int, list[Any]] = {}
+
+    original = RebalanceSafeConsumer.on_buffer_full
+
+    def on_buffer_full(self: Any, tp: Any) -> None:  # before the rigs: the conductor binds it
+        told.setdefault(id(self), []).append(tp)
+        original(self, tp)  # which takes Faust's TP only
+
+    monkeypatch.setattr(RebalanceSafeConsumer, "on_buffer_full", on_buffer_full)
+
+    async def paused(rig: Rig) -> list[Any]:
+        assert await drain_read_slowly(rig, 40) == list(range(40))
+        return told.get(id(rig.consumer), [])
+
+    direct = await paused(Rig([list(range(40))], queue_size=8, as_bytes=True))
+    conducted_rig = Rig([list(range(40))], queue_size=8, as_bytes=True)
+    monkeypatch.setattr(conducted_rig.consumer, "_direct_route", lambda tp: None)
+    conducted = await paused(conducted_rig)
+    assert direct and conducted and set(direct) == set(conducted) == {TP0}
+    assert all(type(tp) is type(TP0) for tp in direct + conducted)
+
+
+async def test_what_only_other_tasks_change_is_asked_again_only_after_they_could_run():
+    """250 records of one fetch: the loop lets others run after each 100 (YIELD_EVERY_RECORDS),
+    so the flow, the lock and the producer's buffer are asked 3 times, not 250."""
+    rig = Rig([list(range(250))], as_bytes=True)
+    asked = 0
+    original = rig.consumer._nothing_held_up
+
+    def counted() -> bool:
+        nonlocal asked
+        asked += 1
+        return original()
+
+    rig.consumer._nothing_held_up = counted
+    await rig.consumer._drain_messages(rig.fetcher)
+    assert rig.queued() == list(range(250))
+    assert asked == 3
+
+
+async def test_a_rebalance_another_task_starts_mid_fetch_is_seen_at_the_next_pause():
+    """The flow stops while the loop hands a fetch on: the records after its next pause go
+    through wait_first and are abandoned, as in Faust; those before were queued."""
+    rig = Rig([list(range(250))], as_bytes=True)
+
+    def rebalance() -> None:
+        rig.consumer.stop_flow()
+        rig.app.flow_control.suspend()
+
+    queue_as_fetched = rig.consumer._queue_as_fetched
+
+    def queued(route: Any, message: Any) -> None:
+        if message.offset == 50:  # due now; runs when the loop next lets others run
+            asyncio.get_running_loop().call_soon(rebalance)
+        queue_as_fetched(route, message)
+
+    rig.consumer._queue_as_fetched = queued
+    await asyncio.wait_for(rig.consumer._drain_messages(rig.fetcher), 5)
+    assert rig.queued() == list(range(100))  # the pause comes before the 101st
+    assert rig.through_wait_first == 150
