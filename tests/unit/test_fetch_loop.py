@@ -133,6 +133,37 @@ async def test_a_bytes_topics_records_are_queued_as_the_conductor_queues_them(mo
     assert ours[7][1:5] == (b"k", b"7", {}, 7)
 
 
+async def test_records_without_a_value_or_with_headers_are_queued_as_the_conductor_queues_them(
+    monkeypatch,
+):
+    """A record without a key or a value (a tombstone) and one with headers: the direct path
+    queues the event the conductor's decoding makes of it (the raw codec passes None on)."""
+    from tests import faust_rig
+
+    plain = faust_rig.message
+
+    def odd_message(offset: int, generation: int = 0) -> Any:
+        m = plain(offset, generation)
+        if offset % 3 == 1:
+            m.value = None
+        if offset % 3 == 2:
+            m.key = None
+            m.headers = [("stockapp.source", b"csv"), ("trace", b"%d" % offset)]
+        return m
+
+    monkeypatch.setattr(faust_rig, "message", odd_message)  # what the rigs' fetches make
+    direct = Rig([list(range(30))], as_bytes=True)
+    await direct.consumer._drain_messages(direct.fetcher)
+    conducted = Rig([list(range(30))], as_bytes=True)
+    monkeypatch.setattr(conducted.consumer, "_direct_route", lambda tp: None)
+    await conducted.consumer._drain_messages(conducted.fetcher)
+
+    ours, theirs = _events(direct), _events(conducted)
+    assert len(ours) == 30 and ours == theirs
+    assert ours[1][1:3] == (b"k", None)
+    assert ours[2][1] is None and ours[2][3] == {"stockapp.source": b"csv", "trace": b"2"}
+
+
 async def test_other_topics_go_through_the_conductor():
     rig = Rig([list(range(5))])  # untyped: the conductor decodes
     routes = []
