@@ -343,9 +343,10 @@ def test_cassandra_stopped_for_a_minute_loses_nothing(stack, cassandra_fault_wor
     says 503 naming cassandra meanwhile and 200 after; every tick is stored, none is late, and
     every 1m candle equals pandas over every tick produced.
 
-    The stop comes a tenth of a second before a minute ends, so that the minute's last ticks
-    meet the stopping server and its candle closes during the outage (a batch in flight then,
-    or the timer's close, waits on Cassandra: both must come out exact)."""
+    The stop comes about a tenth of a second before a minute ends (later by the producer's
+    start, a fraction of a second), so that the minute's last ticks meet the stopping server
+    and its candle closes during the outage (a batch in flight then, or the timer's close,
+    waits on Cassandra: both must come out exact)."""
     from stockapp.devstack.__main__ import up
 
     env, worker, _ = cassandra_fault_worker

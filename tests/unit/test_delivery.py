@@ -107,6 +107,27 @@ async def test_the_lists_end_when_faust_stops_the_agent():
     assert [batch async for batch in fetched_batches(stream, 5000, 0.05)] == []
 
 
+async def test_events_taken_when_faust_stops_the_agent_stay_unacked():
+    """Stopped while a list is being filled (three events taken, waiting ``within`` for
+    more): the list is not handed on, and its events are tracked and unacked, so no commit
+    passes them and a restart fetches them again."""
+    rig = Rig([list(range(3))])
+    await rig.consumer._drain_messages(rig.fetcher)
+    stream = rig.app.stream(rig.topic)
+    filling = asyncio.ensure_future(anext(fetched_batches(stream, 5000, 5.0)))
+    await asyncio.sleep(0.05)
+    assert rig.topic.queue.empty() and len(rig.consumer.unacked) == 3  # taken, waiting
+    stream.channel._throw(StopAsyncIteration())
+    try:
+        await asyncio.wait_for(filling, 1)
+    except StopAsyncIteration:
+        pass
+    else:
+        raise AssertionError("a list was handed on")
+    assert len(rig.consumer.unacked) == 3
+    assert not rig.consumer._acked.get(TP0)
+
+
 async def test_faust_monitor_is_told_when_a_partition_was_taken_from():
     """Faust's stalled-stream check (``verify_event_path``) logs an error for a partition with
     records waiting whose stream took none for ``stream_processing_timeout``; it reads the

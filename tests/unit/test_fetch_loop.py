@@ -136,8 +136,9 @@ async def test_a_bytes_topics_records_are_queued_as_the_conductor_queues_them(mo
 async def test_records_without_a_value_or_with_headers_are_queued_as_the_conductor_queues_them(
     monkeypatch,
 ):
-    """A record without a key or a value (a tombstone) and one with headers: the direct path
-    queues the event the conductor's decoding makes of it (the raw codec passes None on)."""
+    """A record without a value (a tombstone), and one without a key but with headers: the
+    direct path queues the event the conductor's decoding makes of each (the raw codec passes
+    None on)."""
     from tests import faust_rig
 
     plain = faust_rig.message
@@ -153,7 +154,16 @@ async def test_records_without_a_value_or_with_headers_are_queued_as_the_conduct
 
     monkeypatch.setattr(faust_rig, "message", odd_message)  # what the rigs' fetches make
     direct = Rig([list(range(30))], as_bytes=True)
+    queued_directly = []
+    queue_as_fetched = direct.consumer._queue_as_fetched
+
+    def counted(route: Any, m: Any) -> None:
+        queued_directly.append(m.offset)
+        queue_as_fetched(route, m)
+
+    monkeypatch.setattr(direct.consumer, "_queue_as_fetched", counted)
     await direct.consumer._drain_messages(direct.fetcher)
+    assert queued_directly == list(range(30))  # every one by the direct path
     conducted = Rig([list(range(30))], as_bytes=True)
     monkeypatch.setattr(conducted.consumer, "_direct_route", lambda tp: None)
     await conducted.consumer._drain_messages(conducted.fetcher)
