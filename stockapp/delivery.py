@@ -50,16 +50,15 @@ async def fetched_batches(stream: Any, max_records: int, within: float) -> Async
         batch: list[Any] = []
         while len(batch) < max_records:
             try:
-                if queue.empty():
-                    if batch and loop.time() >= due:
-                        break
-                    wait = due - loop.time() if batch else None
-                    try:
-                        event = await timeouts.within(wait, queue.get())
-                    except TimeoutError:
-                        break
-                else:
+                if not queue.empty():
                     event = queue.get_nowait()
+                elif batch and loop.time() >= due:
+                    break
+                else:
+                    wait = due - loop.time() if batch else None
+                    event = await timeouts.within(wait, queue.get())
+            except TimeoutError:
+                break
             except StopAsyncIteration:
                 # Faust tells a stopping agent to stop reading by throwing this into its
                 # channel's queue (``Actor.cancel``); raised out of this generator it would

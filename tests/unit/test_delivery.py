@@ -9,6 +9,8 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from stockapp.delivery import fetched_batches
 from tests.faust_rig import TP0, Rig
 
@@ -93,12 +95,8 @@ async def test_the_lists_end_when_faust_stops_the_agent():
     waiting = asyncio.ensure_future(anext(batches))
     await asyncio.sleep(0.01)
     stream.channel._throw(StopAsyncIteration())  # the agent waits on the empty queue
-    try:
+    with pytest.raises(StopAsyncIteration):  # the lists went on otherwise
         await asyncio.wait_for(waiting, 1)
-    except StopAsyncIteration:
-        pass
-    else:
-        raise AssertionError("the lists went on")
 
     queued = Rig([list(range(3))])
     await queued.consumer._drain_messages(queued.fetcher)
@@ -118,12 +116,8 @@ async def test_events_taken_when_faust_stops_the_agent_stay_unacked():
     await asyncio.sleep(0.05)
     assert rig.topic.queue.empty() and len(rig.consumer.unacked) == 3  # taken, waiting
     stream.channel._throw(StopAsyncIteration())
-    try:
+    with pytest.raises(StopAsyncIteration):  # a list was handed on otherwise
         await asyncio.wait_for(filling, 1)
-    except StopAsyncIteration:
-        pass
-    else:
-        raise AssertionError("a list was handed on")
     assert len(rig.consumer.unacked) == 3
     assert not rig.consumer._acked.get(TP0)
 

@@ -118,17 +118,30 @@ def _events(rig: Rig) -> list[tuple]:
     return out
 
 
+async def _both_paths(monkeypatch: Any, records: int) -> tuple[list, list, list[int]]:
+    """The events queued from the same fetch of ``records`` records of a bytes topic by the
+    direct path and by the conductor, and the offsets the direct path queued itself."""
+    direct = Rig([list(range(records))], as_bytes=True)
+    queued_directly: list[int] = []
+    queue_as_fetched = direct.consumer._queue_as_fetched
+
+    def counted(route: Any, m: Any) -> None:
+        queued_directly.append(m.offset)
+        queue_as_fetched(route, m)
+
+    monkeypatch.setattr(direct.consumer, "_queue_as_fetched", counted)
+    await direct.consumer._drain_messages(direct.fetcher)
+
+    conducted = Rig([list(range(records))], as_bytes=True)
+    monkeypatch.setattr(conducted.consumer, "_direct_route", lambda tp: None)
+    await conducted.consumer._drain_messages(conducted.fetcher)
+    return _events(direct), _events(conducted), queued_directly
+
+
 async def test_a_bytes_topics_records_are_queued_as_the_conductor_queues_them(monkeypatch):
     """The quotes topic's records (bytes, raw codecs) skip the conductor's decoding: the events
     queued are those it would queue, the same type, key, value, headers and refcount."""
-    direct = Rig([list(range(300))], as_bytes=True)
-    await direct.consumer._drain_messages(direct.fetcher)
-
-    conducted = Rig([list(range(300))], as_bytes=True)
-    monkeypatch.setattr(conducted.consumer, "_direct_route", lambda tp: None)
-    await conducted.consumer._drain_messages(conducted.fetcher)
-
-    ours, theirs = _events(direct), _events(conducted)
+    ours, theirs, _ = await _both_paths(monkeypatch, 300)
     assert len(ours) == 300 and ours == theirs
     assert ours[7][1:5] == (b"k", b"7", {}, 7)
 
@@ -153,22 +166,8 @@ async def test_records_without_a_value_or_with_headers_are_queued_as_the_conduct
         return m
 
     monkeypatch.setattr(faust_rig, "message", odd_message)  # what the rigs' fetches make
-    direct = Rig([list(range(30))], as_bytes=True)
-    queued_directly = []
-    queue_as_fetched = direct.consumer._queue_as_fetched
-
-    def counted(route: Any, m: Any) -> None:
-        queued_directly.append(m.offset)
-        queue_as_fetched(route, m)
-
-    monkeypatch.setattr(direct.consumer, "_queue_as_fetched", counted)
-    await direct.consumer._drain_messages(direct.fetcher)
+    ours, theirs, queued_directly = await _both_paths(monkeypatch, 30)
     assert queued_directly == list(range(30))  # every one by the direct path
-    conducted = Rig([list(range(30))], as_bytes=True)
-    monkeypatch.setattr(conducted.consumer, "_direct_route", lambda tp: None)
-    await conducted.consumer._drain_messages(conducted.fetcher)
-
-    ours, theirs = _events(direct), _events(conducted)
     assert len(ours) == 30 and ours == theirs
     assert ours[1][1:3] == (b"k", None)
     assert ours[2][1] is None and ours[2][3] == {"stockapp.source": b"csv", "trace": b"2"}
