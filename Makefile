@@ -16,6 +16,9 @@ CASSANDRA_DRIVER_VERSION := $(shell sed -n 's/^ *cassandra-driver==//p' setup.cf
 QUIX_STAMP := $(QUIX_VENV)/.installed-$(QUIX_VERSION)-cassandra-$(CASSANDRA_DRIVER_VERSION)
 STACK := $(PY) -m stockapp.devstack
 PYTEST_ARGS ?=
+# Processes for the unit tests (pytest-xdist's -n): one a core by default; 0 runs them in
+# this process, as a debugger wants.
+UNIT_WORKERS ?= auto
 
 .PHONY: help install up down status migrate demo demo-stop test test-fast test-unit test-frontend chromium containers image prometheus kustomize lint reset bench bench-smoke stress
 
@@ -166,7 +169,7 @@ test:
 	exit $$rc
 
 test-unit: $(VENV)/.installed
-	$(PY) -m pytest $(LANE_FAST) $(PYTEST_ARGS)
+	$(PY) -m pytest $(LANE_FAST) -n $(UNIT_WORKERS) $(PYTEST_ARGS)
 
 # Needs the stack (started if it is not); results in bench/results/ (git-ignored).
 bench: up $(QUIX_STAMP)
