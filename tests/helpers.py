@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from stockapp.devstack.worker import free_port  # noqa: F401 - tests import it from here
@@ -55,13 +56,12 @@ async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 async def read_topic(bootstrap: str, topic: str, idle_ms: int = 3000) -> list:
     """Every record of a topic, from the beginning up to the end each partition had when the
-    read began; or, for a topic whose partitions are not known yet, or whose end the consumer
-    never reaches (an end offset behind a transaction marker), until none arrives for
-    ``idle_ms``.
+    read began (or, should the consumer never reach an end, as behind a transaction marker,
+    until none arrives for ``idle_ms``).
 
     Reading to the end offsets, not to a silence, is what keeps the pipeline tests' five reads
-    each from costing ``idle_ms`` apiece; a test that waits for records still on their way
-    waits for them before it reads, as it must anyway."""
+    each from costing ``idle_ms`` apiece. A record written after the read began is not waited
+    for: a test reads once what it needs is written, or with ``read_topic_until``."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
@@ -71,17 +71,14 @@ async def read_topic(bootstrap: str, topic: str, idle_ms: int = 3000) -> list:
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
+    # Without a group, start() waits for the topic's metadata and takes every partition.
     await consumer.start()
     out = []
     try:
-        # Without a group, the consumer takes every partition once it has the topic's metadata.
-        deadline = time.monotonic() + idle_ms / 1000
-        while not consumer.assignment() and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        tps = consumer.assignment()
-        ends = await consumer.end_offsets(list(tps)) if tps else {}
+        tps = list(consumer.assignment())
+        ends = await consumer.end_offsets(tps)
         left = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
-        while left or not tps:
+        while left:
             batch = await consumer.getmany(timeout_ms=idle_ms)
             if not batch:
                 return out
@@ -93,6 +90,21 @@ async def read_topic(bootstrap: str, topic: str, idle_ms: int = 3000) -> list:
         return out
     finally:
         await consumer.stop()
+
+
+async def read_topic_until(
+    bootstrap: str, topic: str, done: Callable[[list], bool], timeout: float = 60
+) -> list:
+    """``read_topic`` again, every half second, until ``done(records)`` or ``timeout`` (then
+    the last read, for the test's assertion to say what is missing): for what a worker
+    writes to a topic after what the test could wait for (a candle is published after its
+    Cassandra write, a dead letter after the failed delivery it records)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = await read_topic(bootstrap, topic)
+        if done(records) or time.monotonic() > deadline:
+            return records
+        await asyncio.sleep(0.5)
 
 
 def topic_env(topic: str) -> dict[str, str]:

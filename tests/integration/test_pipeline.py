@@ -21,7 +21,7 @@ from stockapp.db.migrate import migrate
 from stockapp.devstack import processes
 from stockapp.sinks.cassandra_session import connect
 from stockapp.tables.signals import BUILT_IN
-from tests.helpers import free_port, read_topic
+from tests.helpers import free_port, read_topic, read_topic_until
 from tests.integration.workers import Worker, produce, wait_for, with_indicators, worker_env
 from tests.oracle import (
     DEFAULT_INDICATORS,
@@ -280,7 +280,12 @@ def check_signals(
                 assert_close_or_null(value, row[name], (symbol, rule, start, name))
 
     published: dict[bytes, bytes] = {}
-    for m in asyncio.run(read_topic(bootstrap, env["STOCKAPP_TOPIC_SIGNALS"])):
+    topic = env["STOCKAPP_TOPIC_SIGNALS"]
+
+    def every(records: list) -> bool:  # a signal is published after its Cassandra write
+        return len({m.key for m in records}) >= len(stored)
+
+    for m in asyncio.run(read_topic_until(bootstrap, topic, every)):
         assert published.setdefault(m.key, m.value) == m.value, m.key
     bodies = [orjson.loads(v) for v in published.values()]
     assert {(b["symbol"], b["rule"], b["start"]) for b in bodies} == set(stored)
@@ -308,12 +313,21 @@ def assert_stored_candles(stored: dict, expected: dict, outputs) -> None:
             assert_close_or_null(getattr(got, name), row[name], (key, name))
 
 
+def _identity(message) -> tuple:
+    body = orjson.loads(message.value)
+    return (body["symbol"], body["interval"], body["start"])
+
+
 def assert_published_candles(bootstrap: str, topic: str, expected: dict, outputs) -> None:
     """The candles topic, at least once: a candle may appear twice after a crash, but every
     copy is the same closed candle, and every candle of the oracle is there, with its end
     where the oracle has one (sessions cut candles at the close)."""
     published: dict[tuple, set[bytes]] = {}
-    for m in asyncio.run(read_topic(bootstrap, topic)):
+
+    def every(records: list) -> bool:  # a candle is published after its Cassandra write
+        return len({_identity(m) for m in records}) >= len(expected)
+
+    for m in asyncio.run(read_topic_until(bootstrap, topic, every)):
         body = orjson.loads(m.value)
         assert m.key == body["symbol"].encode()
         published.setdefault((body["symbol"], body["interval"], body["start"]), set()).add(m.value)

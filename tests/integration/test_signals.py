@@ -20,7 +20,7 @@ from aiohttp import web as aioweb
 
 from stockapp.db.migrate import migrate
 from stockapp.sinks.cassandra_session import connect
-from tests.helpers import documented_verify, free_port, http_json, read_topic
+from tests.helpers import documented_verify, free_port, http_json, read_topic, read_topic_until
 from tests.integration.workers import Worker, produce, wait_for, worker_env
 
 T0 = 1_767_621_600_000  # 2026-01-05 14:00 UTC
@@ -280,7 +280,10 @@ def test_a_crafted_stream_fires_the_rules_everywhere(signals):
     wait_for(lambda: all(posted().get(k) == 2 for k in delivered), 60, "the webhook", worker)
     refused_key = f"SA|1m|refused|{T0 + 2 * MINUTE}"
     assert posted()[refused_key] == 1
-    dead = asyncio.run(read_topic(signals["bootstrap"], env["STOCKAPP_TOPIC_SIGNALS_DLQ"]))
+    # The dead letter is written after the refused POST it records.
+    dead = asyncio.run(
+        read_topic_until(signals["bootstrap"], env["STOCKAPP_TOPIC_SIGNALS_DLQ"], bool, 30)
+    )
     assert [m.key.decode() for m in dead] == [refused_key]
     headers = dict(dead[0].headers)
     assert headers["stockapp.reason"] == b"webhook: HTTP 422"
