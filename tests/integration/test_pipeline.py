@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections import Counter
+from functools import cache
 
 import orjson
 import pandas as pd
@@ -26,6 +27,7 @@ from tests.integration.workers import Worker, produce, wait_for, with_indicators
 from tests.oracle import (
     DEFAULT_INDICATORS,
     SIGNAL_RULES,
+    Tick,
     assert_candle_row,
     assert_close_or_null,
     expected_candles,
@@ -118,20 +120,28 @@ MALFORMED = [
 HUGE = (b"S10", b'{"symbol": "S10", "pad": "' + b"x" * 1_045_000 + b'"}')
 
 
-def build_records(pack: int = 1, count: int = 52_000) -> tuple[list, list, list]:
+@cache
+def stream_ticks(count: int) -> tuple[Tick, ...]:
+    """The scenarios' ``count`` ticks, in arrival order (seeded: the same every time)."""
+    return tuple(
+        generate_ticks(
+            count,
+            SYMBOLS,
+            seed=11,
+            start_ms=START_MS,
+            mean_gap_ms=5000,
+            jitter_ms=4000,
+            late_every=450,
+            late_by_ms=900_000,
+        )
+    )
+
+
+def build_records(pack: int = 1, count: int = 52_000) -> tuple[list, tuple, list]:
     """Arrival-ordered (key, value) records, the valid ticks, and where malformed ones go.
     ``pack`` > 1: each symbol's ticks packed that many per record (JSON arrays), in arrival
     order, with a bad element in some arrays. ``count``: ticks."""
-    ticks = generate_ticks(
-        count,
-        SYMBOLS,
-        seed=11,
-        start_ms=START_MS,
-        mean_gap_ms=5000,
-        jitter_ms=4000,
-        late_every=450,
-        late_by_ms=900_000,
-    )
+    ticks = stream_ticks(count)
     records = []
     valid = []  # whether each record is one of the ticks
     every = len(ticks) // (len(MALFORMED) * 3)
@@ -214,7 +224,12 @@ def pipeline(stack, unique, tmp_path):
     cluster.shutdown()
 
 
-def expected_rows(ticks: list, indicators: str) -> dict:
+@cache
+def expected_rows(count: int, indicators: str) -> tuple[dict, list]:
+    """The oracle's candle rows of stream_ticks(count), by (symbol, interval, start), and each
+    tick's late intervals. Computed once per stream and indicator set (several seconds) and
+    shared, read-only, by every scenario that runs that stream."""
+    ticks = stream_ticks(count)
     late = late_intervals(ticks, INTERVALS, GRACE_MS, TZ)
     rows = {}
     for interval in INTERVALS:
@@ -363,7 +378,7 @@ def run_and_check(
     records, ticks, malformed = build_records(pack, count)
     indicators = env.get("STOCKAPP_INDICATORS", DEFAULT_INDICATORS)
     outputs = set(with_indicators(stack, indicators).indicator_outputs)
-    expected, late = expected_rows(ticks, indicators)
+    expected, late = expected_rows(count, indicators)
     quote_partitions = asyncio.run(produce(bootstrap, env["STOCKAPP_TOPIC_QUOTES"], records))
 
     cluster, session = connect(stack, keyspace=env["STOCKAPP_CASSANDRA_KEYSPACE"])
