@@ -328,8 +328,7 @@ def assert_stored_candles(stored: dict, expected: dict, outputs) -> None:
             assert_close_or_null(getattr(got, name), row[name], (key, name))
 
 
-def _identity(message) -> tuple:
-    body = orjson.loads(message.value)
+def _identity(body: dict) -> tuple:
     return (body["symbol"], body["interval"], body["start"])
 
 
@@ -340,12 +339,12 @@ def assert_published_candles(bootstrap: str, topic: str, expected: dict, outputs
     published: dict[tuple, set[bytes]] = {}
 
     def every(records: list) -> bool:  # a candle is published after its Cassandra write
-        return len({_identity(m) for m in records}) >= len(expected)
+        return len({_identity(orjson.loads(m.value)) for m in records}) >= len(expected)
 
     for m in asyncio.run(read_topic_until(bootstrap, topic, every)):
         body = orjson.loads(m.value)
         assert m.key == body["symbol"].encode()
-        published.setdefault((body["symbol"], body["interval"], body["start"]), set()).add(m.value)
+        published.setdefault(_identity(body), set()).add(m.value)
     assert set(published) == set(expected)
     for key, row in expected.items():
         copies = published[key]
