@@ -126,7 +126,14 @@ def _bar_of(kept: list[float]) -> Bar:
 
 
 class SymbolState:
-    def __init__(self, symbol: str, spec: CandleSpec) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        spec: CandleSpec,
+        restored: dict[str, IndicatorSet] | None = None,
+    ) -> None:
+        """A new symbol's state; ``restored``: indicator sets by interval, decoded from a
+        stored state (from_dict), in place of fresh ones."""
         self.symbol = symbol
         self.spec = spec
         self.last_offset = -1
@@ -143,8 +150,10 @@ class SymbolState:
         # By interval and start, the part of each forming candle that holds revisable bars
         # which no revision can change (see tables/candle.Settled); absent: no revisable bar.
         self.settled: dict[str, dict[int, Settled]] = {i.name: {} for i in spec.intervals}
+        restored = restored or {}
         self.indicators: dict[str, IndicatorSet] = {
-            i.name: IndicatorSet(spec.indicators) for i in spec.intervals
+            i.name: restored[i.name] if i.name in restored else IndicatorSet(spec.indicators)
+            for i in spec.intervals
         }
         # Signal rules' state by rule key (tables/signals/book.py), moved on by closed candles;
         # and the forming candle each provisional rule last fired on (at most once per candle).
@@ -389,7 +398,14 @@ class SymbolState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], spec: CandleSpec) -> SymbolState:
-        state = cls(data["symbol"], spec)
+        # Indicators are made once, restored (an interval configured since starts fresh).
+        names = {i.name for i in spec.intervals}
+        restored = {
+            name: IndicatorSet.restored(stored["indicators"], spec.indicators)
+            for name, stored in data["intervals"].items()
+            if name in names
+        }
+        state = cls(data["symbol"], spec, restored)
         state.last_offset = data["last_offset"]
         # Absent in states written before packed records: their records held one quote each.
         state.last_index = data.get("last_index", 0)
@@ -410,7 +426,6 @@ class SymbolState:
                     for p in stored["settled"]
                     if p[0] in state.forming[name]
                 }
-            state.indicators[name] = IndicatorSet.restored(stored["indicators"], spec.indicators)
         if current:
             state.seq = data["seq"]
             state.tick_ids = TickIds(dict(data["tick_ids"]), data["tick_floor"])

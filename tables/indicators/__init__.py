@@ -8,10 +8,11 @@ loads: indicators it lacks start fresh, ones no longer configured are dropped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from stockapp.tables.indicators.base import Sample
+from stockapp.tables.indicators.base import Indicator, Sample
 from stockapp.tables.indicators.registry import (
     DEFAULT_SET,
     NAMES,
@@ -27,19 +28,20 @@ Values = dict[str, float | None]
 
 
 @cache
-def _layout(defs: tuple[IndicatorDef, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Each indicator's state key and output names, built once per set: every symbol's
-    every interval shares these strings rather than holding copies."""
-    return tuple((d.key, d.outputs) for d in defs)
+def _layout(
+    defs: tuple[IndicatorDef, ...],
+) -> tuple[tuple[str, tuple[str, ...], Callable[[], Indicator]], ...]:
+    """Each indicator's state key, output names and maker, built once per set: every symbol's
+    every interval shares these strings rather than holding copies, and a state decoded from
+    the table (a cache miss) makes its indicators without looking each kind up again."""
+    return tuple((d.key, d.outputs, d.make) for d in defs)
 
 
 class IndicatorSet:
     __slots__ = ("parts",)
 
     def __init__(self, defs: tuple[IndicatorDef, ...] = DEFAULT_SET) -> None:
-        self.parts = [
-            (key, outputs, d.make()) for d, (key, outputs) in zip(defs, _layout(defs), strict=True)
-        ]
+        self.parts = [(key, outputs, make()) for key, outputs, make in _layout(defs)]
 
     def add(self, sample: Sample) -> Values:
         """Take a closed candle for good."""
@@ -65,7 +67,7 @@ class IndicatorSet:
         indicators = cls(defs)
         if isinstance(state, list):
             state = dict(zip(POSITIONAL_STATE_KEYS, state, strict=False))
-        for i, (d, (key, outputs, part)) in enumerate(zip(defs, indicators.parts, strict=True)):
+        for i, (key, outputs, part) in enumerate(indicators.parts):
             if key not in state:
                 continue  # new since the state was written: starts fresh
             try:
@@ -74,5 +76,5 @@ class IndicatorSet:
                 # A state this code cannot read must not stop the stream; the indicator warms
                 # up again from the next candle instead (a half-restored one is replaced).
                 log.warning("indicator state %r could not be read; it starts fresh", key)
-                indicators.parts[i] = (key, outputs, d.make())
+                indicators.parts[i] = (key, outputs, defs[i].make())
         return indicators

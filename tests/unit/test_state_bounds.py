@@ -155,6 +155,26 @@ def test_a_revision_after_an_interval_was_added_is_a_repeat_not_an_error():
     assert (minute.high, minute.volume) == (11, 101.0)
 
 
+def test_a_decoded_state_keeps_its_indicators_and_warms_up_an_added_interval():
+    """A state written with 1m and 5m, read with 5m and 15m: 5m's indicators go on where they
+    were, 15m's start fresh, 1m's are dropped, in the configured order; read back with the
+    spec it was written with, the state encodes to the same bytes."""
+    written = CandleSpec.build(("1m", "5m"), TZ, 5.0)
+    read = CandleSpec.build(("5m", "15m"), TZ, 5.0)
+    state = SymbolState("CFG", written)
+    closed: list[Candle] = []
+    for i in range(600):  # 50 minutes of ticks: warm 5m indicators
+        state.apply(Bar.tick(OPEN + i * 5000, 10 + (i % 7) * 0.25, 1), i, closed)
+    stored = orjson.loads(orjson.dumps(state.to_dict()))
+    same = SymbolState.from_dict(stored, written)
+    assert orjson.dumps(same.to_dict()) == orjson.dumps(state.to_dict())
+    other = SymbolState.from_dict(stored, read)
+    assert list(other.indicators) == ["5m", "15m"]
+    five = other.indicators["5m"].state()
+    assert five == state.indicators["5m"].state() and five != other.indicators["15m"].state()
+    assert other.indicators["15m"].state() == SymbolState("NEW", read).indicators["15m"].state()
+
+
 def test_ticks_of_one_second_past_the_count_all_count():
     """A busy second of a feed stamped to the second: more ticks than the ids kept, all on
     time, none dropped."""
