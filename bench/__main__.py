@@ -39,7 +39,10 @@ Contender = Callable[[Context], Awaitable[Timing | None]]  # None: not available
 # already due), a symbol's quotes in records of at most 100.
 PACK_WINDOW, PACK_SIZE = 5000, 100
 PACKING = f"windows of {PACK_WINDOW:,} quotes, at most {PACK_SIZE} of a symbol per record"
+# A state cache a tenth of the stream's 500 symbols: what a universe larger than the cache costs.
+SMALL_CACHE = 50
 SMOKE_SKIPS = {
+    "stockapp, 1 worker, state cache of 50 symbols",
     "stockapp, 1 worker, no raw-quote rows",
     "stockapp, 1 worker, packed records, no raw-quote rows",
     "stockapp, 2 workers",
@@ -131,6 +134,14 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
             "stockapp, 1 worker, no raw-quote rows",
             "as above with STOCKAPP_STORE_RAW_QUOTES=false",
             lambda ctx: contenders.stockapp_workers(ctx, 1, {"STOCKAPP_STORE_RAW_QUOTES": "false"}),
+        ),
+        (
+            "stockapp, 1 worker, state cache of 50 symbols",
+            "as above with STOCKAPP_STATE_CACHE_SYMBOLS=50: a universe ten times the cache, so"
+            " most quotes find their symbol's state out of memory (read from the table, decoded)",
+            lambda ctx: contenders.stockapp_workers(
+                ctx, 1, {"STOCKAPP_STATE_CACHE_SYMBOLS": str(SMALL_CACHE)}
+            ),
         ),
         (
             "stockapp, 2 workers",
