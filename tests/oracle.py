@@ -51,14 +51,21 @@ def _local_days_over(utc_day: int, tz: str) -> tuple[tuple[int, int], ...]:
     days = []
     at, stop = utc_day * _UTC_DAY_MS, (utc_day + 1) * _UTC_DAY_MS
     while at < stop:
-        days.append(_local_day(at, tz))
+        try:
+            days.append(_local_day(at, tz))
+        except ValueError:
+            # A clock change at midnight: pandas cannot place this day's midnight. The days
+            # from here on are asked of pandas tick by tick (day_window), raising as it does.
+            break
         at = days[-1][1]  # local days are contiguous: the next starts where this one ends
     return tuple(days)
 
 
 def day_window(ts: int, tz: str) -> tuple[int, int]:
-    (window,) = [d for d in _local_days_over(ts // _UTC_DAY_MS, tz) if d[0] <= ts < d[1]]
-    return window
+    for start, end in _local_days_over(ts // _UTC_DAY_MS, tz):
+        if start <= ts < end:
+            return start, end
+    return _local_day(ts, tz)
 
 
 def window_end(ts: int, interval: str, tz: str) -> int:
