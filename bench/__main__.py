@@ -138,7 +138,7 @@ def _contenders(limit_slow: int) -> list[tuple[str, str, Contender]]:
         (
             "stockapp, 1 worker, state cache of 50 symbols",
             "as above with STOCKAPP_STATE_CACHE_SYMBOLS=50: a universe ten times the cache, so"
-            " most quotes find their symbol's state out of memory (read from the table, decoded)",
+            " each batch reads most of its symbols' states from the table and decodes them",
             lambda ctx: contenders.stockapp_workers(
                 ctx, 1, {"STOCKAPP_STATE_CACHE_SYMBOLS": str(SMALL_CACHE)}
             ),
