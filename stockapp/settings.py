@@ -906,7 +906,7 @@ class WebSettings(Section):
         ge=0,
         le=2**40,
         description="Closed candles a worker keeps in memory for `/api/candles` of the symbols "
-        "it owns, at most this many bytes (the memory their objects take); least recently "
+        "it owns, at most this many bytes (the memory their encoded JSON takes); least recently "
         'read (symbol, interval) first out. `0`: none (docs/web.md, "Candle cache").',
     )
     candle_cache_seconds: float = Field(

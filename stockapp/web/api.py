@@ -11,9 +11,9 @@ from stockapp.app import app
 from stockapp.settings import get_settings
 from stockapp.web import describe
 from stockapp.web.candle_cache import CandleCache
-from stockapp.web.http import ApiView, NotFound, owner_url, routed_here
+from stockapp.web.http import ApiView, NotFound, RawJson, owner_url, routed_here
 from stockapp.web.params import parse_candle_query, parse_symbol, parse_symbols_query
-from stockapp.web.payload import from_candle
+from stockapp.web.payload import candles_body, encode_candle, from_candle
 from stockapp.web.reader import Reader
 
 candle_cache = CandleCache(
@@ -84,20 +84,17 @@ class Candles(ApiView):
             last_ms = await reader.last_tick_ms(q.symbol)
             if last_ms is None:
                 raise NotFound(f"unknown symbol {q.symbol}")
-            candles = await reader.candles(q, last_ms, version)
-            newest = candles[-1]["t"] if candles else -1
+            closed = await reader.candles_encoded(q, last_ms, version)
+            newest = closed.starts[-1] // 1000 if closed.starts else -1
+            parts = list(closed.parts)
             for candle in forming_json(q.symbol, q.interval):
                 t_ms = candle["t"] * 1000
                 in_range = (q.start_ms is None or t_ms >= q.start_ms) and (
                     q.end_ms is None or t_ms < q.end_ms
                 )
                 if in_range and candle["t"] > newest:
-                    candles.append(candle)
-            return {
-                "symbol": q.symbol,
-                "interval": q.interval,
-                "candles": candles[-q.limit :],
-            }
+                    parts.append(encode_candle(candle))
+            return RawJson(candles_body(q.symbol, q.interval, parts[-q.limit :]))
 
         return await self.respond(request, handler)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, cast
 
 import aiohttp
@@ -113,6 +114,13 @@ def owner_url(symbol: str) -> URL | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class RawJson:
+    """A handler's answer already encoded as JSON (sent as View.json would send it)."""
+
+    data: bytes
+
+
 class ApiView(View):
     """Handlers return JSON-able values or raise BadRequest/NotFound; never a bare 500 page."""
 
@@ -134,6 +142,16 @@ class ApiView(View):
         except Exception:
             log.exception("request %s failed", aiohttp_request(request).path)
             return self.json({"error": "internal error"}, status=500, headers=headers)
+        if isinstance(body, RawJson):
+            # As faust's aiohttp driver answers View.json with orjson's bytes.
+            response = aiohttp.web.Response(
+                body=body.data,
+                content_type="application/json",
+                charset="utf-8",
+                status=status,
+                headers=headers,
+            )
+            return cast(Response, response)
         if isinstance(body, aiohttp.web.StreamResponse):  # forwarded from the owner
             # forward's faust Response, which the aiohttp driver makes an aiohttp one.
             return cast(Response, body)

@@ -16,7 +16,7 @@ from stockapp.sinks.cassandra_session import LazySession
 from stockapp.sinks.layout import candle_bucket, quote_day
 from stockapp.tables.signals.signal import Signal
 from stockapp.timestamps import datetime_to_ms, ms_to_datetime
-from stockapp.web.candle_cache import CandleCache
+from stockapp.web.candle_cache import CandleCache, Encoded
 from stockapp.web.params import CandleQuery, SignalQuery
 from stockapp.web.payload import from_row
 
@@ -186,9 +186,17 @@ class Reader:
     async def candles(
         self, q: CandleQuery, last_tick_ms: int, version: tuple[int, int] | None = None
     ) -> list[dict]:
-        """Closed candles stored for ``q``, ascending: the latest ``limit`` in [start, end).
-        ``version``: :meth:`cache_version` taken before ``last_tick_ms`` was read, for a symbol
-        this worker owns (None: the candle cache neither answers nor keeps the answer)."""
+        """:meth:`candles_encoded` as JSON objects."""
+        encoded = await self.candles_encoded(q, last_tick_ms, version)
+        return [orjson.loads(part) for part in encoded.parts]
+
+    async def candles_encoded(
+        self, q: CandleQuery, last_tick_ms: int, version: tuple[int, int] | None = None
+    ) -> Encoded:
+        """Closed candles stored for ``q``, ascending and encoded: the latest ``limit`` in
+        [start, end). ``version``: :meth:`cache_version` taken before ``last_tick_ms`` was
+        read, for a symbol this worker owns (None: the candle cache neither answers nor keeps
+        the answer)."""
         interval_ms = self.interval_ms[q.interval]
         # Nothing is stored after the symbol's last tick, so the walk starts there at the latest.
         end = last_tick_ms + interval_ms
@@ -196,14 +204,14 @@ class Reader:
             end = min(end, q.end_ms)
         start = 0 if q.start_ms is None else q.start_ms
         if start >= end:
-            return []
+            return Encoded([], [])
         cache = self.cache if version is not None else None
         key = (q.symbol, q.interval)
         if cache is not None:
             hit = cache.get(key, start, end, q.limit)
             if hit is not None:
-                return list(hit)
-        candles = await self._read_candles(q, start, end, interval_ms)
+                return hit
+        candles = Encoded.of(await self._read_candles(q, start, end, interval_ms))
         # Kept only when the read reached the open end (every stored closed candle after it
         # is closed here, and told to the cache): a range cut by ``end`` says nothing of later
         # candles.

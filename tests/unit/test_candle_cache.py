@@ -4,8 +4,8 @@ what it does not know, and it stays within its bounds."""
 from __future__ import annotations
 
 from stockapp.tables.candle import Candle
-from stockapp.web.candle_cache import CandleCache, footprint
-from stockapp.web.payload import candle_json
+from stockapp.web.candle_cache import CandleCache, Encoded, footprint
+from stockapp.web.payload import candle_json, encode_candle
 
 MIN = 60_000
 OUTPUTS = ("sma_20", "rsi_14")
@@ -53,53 +53,65 @@ def test_a_range_read_once_is_answered_from_memory():
     cache = CandleCache(1 << 20, 60.0, OUTPUTS)
     rows = [stored(i * MIN, float(i)) for i in range(10)]
     assert cache.get(KEY, 0, 10 * MIN, 500) is None
-    cache.fill(KEY, 0, 500, rows, cache.version(KEY))
-    assert cache.get(KEY, 0, 10 * MIN, 500) == rows
-    assert cache.get(KEY, 0, 10 * MIN, 3) == rows[-3:]
-    assert cache.get(KEY, 2 * MIN, 5 * MIN, 500) == rows[2:5]
+    cache.fill(KEY, 0, 500, Encoded.of(rows), cache.version(KEY))
+    assert cache.get(KEY, 0, 10 * MIN, 500) == Encoded.of(rows)
+    assert cache.get(KEY, 0, 10 * MIN, 3) == Encoded.of(rows[-3:])
+    assert cache.get(KEY, 2 * MIN, 5 * MIN, 500) == Encoded.of(rows[2:5])
     assert (cache.hits, cache.misses) == (3, 1)
 
 
 def test_a_read_cut_by_its_limit_knows_only_from_its_oldest_candle():
     cache = CandleCache(1 << 20, 60.0, OUTPUTS)
     rows = [stored(i * MIN, float(i)) for i in range(5, 10)]  # the latest 5 of 10
-    cache.fill(KEY, 0, 5, rows, cache.version(KEY))
-    assert cache.get(KEY, 0, 10 * MIN, 5) == rows
+    cache.fill(KEY, 0, 5, Encoded.of(rows), cache.version(KEY))
+    assert cache.get(KEY, 0, 10 * MIN, 5) == Encoded.of(rows)
     assert cache.get(KEY, 0, 10 * MIN, 6) is None  # a sixth would be older than it knows
 
 
 def test_candles_closed_here_join_the_range_as_the_reader_would_return_them():
     cache = CandleCache(1 << 20, 60.0, OUTPUTS)
     rows = [stored(i * MIN, float(i)) for i in range(3)]
-    cache.fill(KEY, 0, 500, rows, cache.version(KEY))
+    cache.fill(KEY, 0, 500, Encoded.of(rows), cache.version(KEY))
     cache.on_stored([closed(3 * MIN, 3.0), closed(4 * MIN, 4.0)])
-    assert cache.get(KEY, 0, 10 * MIN, 500) == rows + [stored(3 * MIN, 3.0), stored(4 * MIN, 4.0)]
+    assert cache.get(KEY, 0, 10 * MIN, 500) == Encoded.of(
+        rows + [stored(3 * MIN, 3.0), stored(4 * MIN, 4.0)]
+    )
 
 
 def test_a_read_during_which_a_candle_closed_or_partitions_moved_is_not_kept():
     cache = CandleCache(1 << 20, 60.0, OUTPUTS)
     before = cache.version(KEY)
     cache.on_stored([closed(3 * MIN, 3.0)])  # stored while the read ran
-    cache.fill(KEY, 0, 500, [stored(0, 0.0)], before)
+    cache.fill(KEY, 0, 500, Encoded.of([stored(0, 0.0)]), before)
     assert cache.get(KEY, 0, 10 * MIN, 500) is None
     before = cache.version(KEY)
     cache.clear()  # a rebalance
-    cache.fill(KEY, 0, 500, [stored(0, 0.0)], before)
+    cache.fill(KEY, 0, 500, Encoded.of([stored(0, 0.0)]), before)
     assert cache.get(KEY, 0, 10 * MIN, 500) is None
 
 
 def test_a_range_is_read_again_after_its_age_and_the_bytes_stay_bounded():
     clock = Clock()
-    one = footprint(stored(0, 0.0))
+    one = footprint(encode_candle(stored(0, 0.0)))
     cache = CandleCache(10 * one, 60.0, OUTPUTS, clock=clock)
-    cache.fill(KEY, 0, 500, [stored(i * MIN, float(i)) for i in range(6)], cache.version(KEY))
+    cache.fill(
+        KEY, 0, 500, Encoded.of([stored(i * MIN, float(i)) for i in range(6)]), cache.version(KEY)
+    )
     other = ("MSFT", "1m")
-    cache.fill(other, 0, 500, [stored(i * MIN, float(i)) for i in range(6)], cache.version(other))
+    cache.fill(
+        other,
+        0,
+        500,
+        Encoded.of([stored(i * MIN, float(i)) for i in range(6)]),
+        cache.version(other),
+    )
     assert cache.bytes <= 10 * one and list(cache.spans) == [other]  # AAPL's went first
     clock.now += 61
     assert cache.get(other, 0, 10 * MIN, 500) is None
     # A range larger than the whole budget is not kept at all.
-    cache.fill(KEY, 0, 500, [stored(i * MIN, float(i)) for i in range(11)], cache.version(KEY))
+    cache.fill(
+        KEY, 0, 500, Encoded.of([stored(i * MIN, float(i)) for i in range(11)]), cache.version(KEY)
+    )
     assert KEY not in cache.spans and cache.bytes <= 10 * one
 
 

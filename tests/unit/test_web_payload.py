@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from stockapp.tables.candle import Candle
 from stockapp.tables.indicators import NAMES
 from stockapp.web.live import Hub
-from stockapp.web.payload import from_candle, from_row
+from stockapp.web.payload import candles_body, encode_candle, from_candle, from_row
 
 
 def candle(**kw) -> Candle:
@@ -42,6 +42,24 @@ def test_candle_json_shape_and_nulls():
         "closed": False,
         "indicators": {"sma_20": 10.5, "rsi_14": None},
     }
+
+
+def test_a_body_of_encoded_candles_is_the_bytes_of_encoding_it_whole():
+    """/api/candles joins cached encoded candles: its body must be what faust's View.json
+    (orjson, with its options) made of the whole object, byte for byte."""
+    from faust.utils import json as faust_json
+
+    candles = [
+        from_candle(candle(start=1_767_621_600_000 + i * 60_000, close=11.0 + i / 3), values)
+        for i, values in enumerate(
+            [{"sma_20": 10.5, "rsi_14": math.nan}, {"sma_20": None, "rsi_14": 1e-7}, {}]
+        )
+    ]
+    whole = {"symbol": "BRK.B", "interval": "1m", "candles": candles}
+    body = candles_body("BRK.B", "1m", [encode_candle(c) for c in candles])
+    assert body == faust_json.dumps(whole)
+    empty = {"symbol": "A\u00e9\"", "interval": "1d", "candles": []}
+    assert candles_body('A\u00e9"', "1d", []) == faust_json.dumps(empty)
 
 
 def test_row_json_uses_utc():
