@@ -356,9 +356,10 @@ class QuoteProcessor:
                 log.exception("closing candles by the timer failed; retrying on the next tick")
             self._plan_next_tick(self.clock())
 
-    def tick_due(self, now: float) -> bool:
-        """Whether the clock's closes should run now (agents/quotes.py asks every 0.1 s)."""
-        return now >= self.next_tick_at
+    def tick_in(self, now: float) -> float:
+        """Seconds until the clock's closes should run (0: now). agents/quotes.py asks every
+        0.1 s, or sooner when a tick is due sooner."""
+        return max(self.next_tick_at - now, 0.0)
 
     def _tick_sooner(self, touched: set[str], now: float) -> None:
         """A batch may have started a live candle that ends before the next planned tick."""

@@ -4,6 +4,7 @@ period), at least once a second, and soon again when a due close could not happe
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from stockapp.partitioning import partition_for
 from stockapp.processing import (
@@ -41,7 +42,7 @@ def make(clock: Clock) -> tuple[QuoteProcessor, Effects]:
 async def test_a_live_candle_is_closed_as_soon_as_it_is_due():
     clock = Clock(NOW)
     proc, effects = make(clock)
-    assert proc.tick_due(NOW)  # nothing planned yet
+    assert proc.tick_in(NOW) == 0  # nothing planned yet: due now
     await proc.on_timer()
     assert proc.next_tick_at == NOW + TIMER_MAX_WAIT_SECONDS  # nothing forming
     await proc.process([tick("AAPL", int(NOW * 1000) - 1000, 10.0, 0)])
@@ -53,7 +54,8 @@ async def test_a_live_candle_is_closed_as_soon_as_it_is_due():
     clock.now = minute_end + 4.5
     await proc.on_timer()
     assert proc.next_tick_at == minute_end + 5.0  # the end plus the grace period, not later
-    assert not proc.tick_due(minute_end + 4.9) and proc.tick_due(minute_end + 5.0)
+    assert proc.tick_in(minute_end + 4.9) == pytest.approx(0.1)  # the clock task sleeps that
+    assert proc.tick_in(minute_end + 5.0) == proc.tick_in(minute_end + 6.0) == 0
     clock.now = minute_end + 5.0
     await proc.on_timer()
     assert [c.start for c in effects.candles] == [int(minute_end * 1000) - 60_000]

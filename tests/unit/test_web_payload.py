@@ -58,7 +58,7 @@ def test_a_body_of_encoded_candles_is_the_bytes_of_encoding_it_whole():
     whole = {"symbol": "BRK.B", "interval": "1m", "candles": candles}
     body = candles_body("BRK.B", "1m", [encode_candle(c) for c in candles])
     assert body == faust_json.dumps(whole)
-    empty = {"symbol": "A\u00e9\"", "interval": "1d", "candles": []}
+    empty = {"symbol": 'A\u00e9"', "interval": "1d", "candles": []}
     assert candles_body('A\u00e9"', "1d", []) == faust_json.dumps(empty)
 
 
