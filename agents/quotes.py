@@ -93,12 +93,21 @@ class EndOffsets:
             raise
         return consumer
 
-    async def get(self, tps: list[TP]) -> dict[TP, int]:
+    def start_soon(self) -> asyncio.Future[AIOKafkaConsumer]:
+        """Starts the client in the background, if it is not started or starting: its first
+        question would otherwise wait for a connection and the cluster's metadata, and that
+        question comes from the timer tick that closes the first live candles."""
         if self.started is None or _failed(self.started):
             self.started = asyncio.ensure_future(self._start())
+            # A failed start is seen (and replaced) by the next question; read here, its
+            # exception is not reported as never retrieved.
+            self.started.add_done_callback(_retrieved)
+        return self.started
+
+    async def get(self, tps: list[TP]) -> dict[TP, int]:
         # Shielded: a caller's timeout must not cut the start short (and leak a half-started
         # client); the next caller finds it started.
-        consumer = await asyncio.shield(self.started)
+        consumer = await asyncio.shield(self.start_soon())
         asked = {TopicPartition(tp.topic, tp.partition): tp for tp in tps}
         ends = await consumer.end_offsets(list(asked))
         return {asked[tp]: end for tp, end in ends.items() if end is not None}
@@ -115,6 +124,11 @@ class EndOffsets:
 
 def _failed(future: asyncio.Future) -> bool:
     return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.debug("the end offsets client did not start: %r", future.exception())
 
 
 _end_offsets = EndOffsets()
@@ -228,6 +242,7 @@ async def start_processor() -> QuoteProcessor:
         )
 
         port = WorkerPort(SeedStore(session, settings.cassandra_concurrency))
+        _end_offsets.start_soon()
         await load_rules()  # the users' rules before the first candle closes
         app.use_processor(
             QuoteProcessor(settings, symbol_state, sink, publish, port=port, rules=app.rule_book)

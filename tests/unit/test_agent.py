@@ -215,3 +215,31 @@ async def test_the_users_rules_are_loaded_before_the_first_batch_through_failure
     answers[:] = [OSError("down")] * 3
     with pytest.raises(OSError):
         await rules.load_rules(tries=3, sleep=sleep)
+
+
+async def test_the_end_offsets_client_starts_before_the_first_question_and_after_a_failure():
+    """The worker starts it with the processor, so the tick that closes the first live candles
+    does not wait for a connection; a start that failed is retried by the next question."""
+
+    class Consumer:
+        async def end_offsets(self, tps):
+            return {tp: 7 for tp in tps}
+
+    starts: list[str] = []
+
+    async def start():
+        starts.append("try")
+        if len(starts) == 1:
+            raise ConnectionError("no broker yet")
+        return Consumer()
+
+    client = quotes.EndOffsets()
+    client._start = start
+    first = client.start_soon()
+    assert client.start_soon() is first  # one start at a time
+    await asyncio.sleep(0)
+    assert first.done() and isinstance(first.exception(), ConnectionError)
+    tp = quotes.TP("quotes", 3)
+    assert await client.get([tp]) == {tp: 7}
+    assert starts == ["try", "try"]
+    assert client.start_soon() is client.started  # started: not started again
