@@ -88,6 +88,7 @@ class EndOffsets:
         )
         try:
             await consumer.start()
+            await _load_quotes_metadata(consumer)
         except BaseException:
             await consumer.stop()
             raise
@@ -120,6 +121,19 @@ class EndOffsets:
             started.cancel()
         elif not _failed(started):
             await started.result().stop()
+
+
+async def _load_quotes_metadata(consumer: AIOKafkaConsumer) -> None:
+    """Loads the quotes topic's metadata into a new client: its first question about
+    partitions it has no leader for would be answered only after a metadata refresh and a
+    retry backoff (aiokafka's retry_backoff_ms, 100 ms), and that question comes from the tick
+    that closes the first live candles. Not loaded (no topic yet, a slow broker): the
+    questions load it themselves."""
+    try:
+        first = TopicPartition(settings.topic_quotes, 0)
+        await within(END_OFFSETS_TIMEOUT_S, consumer.end_offsets([first]))
+    except Exception as exc:  # noqa: BLE001 - see above
+        log.debug("could not load the quotes topic's metadata: %r", exc)
 
 
 def _failed(future: asyncio.Future) -> bool:
