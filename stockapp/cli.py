@@ -354,8 +354,10 @@ def _run_worker(faust_args: list[str]) -> int:
     ensure_topics(settings)
     # The state budget must fit in what Kafka takes, checked before the worker starts
     # (docs/operations.md#problems-seen-and-fixed).
-    state_budget.check(settings)
+    batch_bytes = state_budget.check(settings)
     from stockapp.app import app
+
+    app.conf.producer_max_batch_size = batch_bytes  # before the producer is made
 
     if untested is not None:
         _warn_when_started(app, untested)

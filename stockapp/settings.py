@@ -226,6 +226,19 @@ class KafkaSettings(Section):
         description="Check that the broker's certificate names the host connected to. "
         "`false` still verifies the chain.",
     )
+    kafka_producer_batch_bytes: int = Field(
+        512 * 1024,
+        ge=16 * 1024,
+        le=64 * 1024 * 1024,
+        description="Most bytes a worker's producer puts in one partition's record batch "
+        "(Kafka's `batch.size`; aiokafka's default is 16 KiB). A batch of quotes writes a state "
+        "of several KB per symbol touched to the state table's changelog, and waits for them: "
+        "at 16 KiB that took one request per one or two states per partition, one after the "
+        'other (docs/performance.md, "Latency"). Lowered at start to what every topic the '
+        "worker writes takes (the smallest `max.message.bytes` of the changelog, candles, "
+        "late, dead-letter and signals topics; the broker's `message.max.bytes` for one not "
+        "created yet): Kafka refuses a larger record batch.",
+    )
     kafka_session_timeout_seconds: float = Field(
         60.0,
         ge=6,

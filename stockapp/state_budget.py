@@ -54,9 +54,23 @@ def state_bytes_at_most(settings: Settings) -> int:
     )
 
 
-async def record_limit(settings: Settings, timeout: float = 10.0) -> int:
-    """The largest record the state table's changelog takes: its topic's max.message.bytes,
-    or the broker's message.max.bytes before the topic exists; and the producer's limit."""
+def produced_topics(settings: Settings) -> list[str]:
+    """Every topic a worker's producer writes: the state changelog first, then the outputs."""
+    return [
+        changelog_topic(settings),
+        settings.topic_candles,
+        settings.topic_late,
+        settings.topic_dlq,
+        settings.topic_signals,
+        settings.topic_signals_dlq,
+    ]
+
+
+async def record_limits(settings: Settings, timeout: float = 10.0) -> tuple[int, int]:
+    """What Kafka takes, as (the largest record the state table's changelog takes, the
+    largest record batch every topic the worker writes takes): each topic's
+    max.message.bytes, or the broker's message.max.bytes for a topic not created yet; and
+    the producer's limit."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -67,29 +81,44 @@ async def record_limit(settings: Settings, timeout: float = 10.0) -> int:
     )
     await admin.start()
     try:
-        topic = changelog_topic(settings)
-        if topic in set(await admin.list_topics()):
-            resource = ConfigResource(ConfigResourceType.TOPIC, topic)
-            name = "max.message.bytes"
-        else:
-            broker = (await admin.describe_cluster())["controller_id"]
-            resource = ConfigResource(ConfigResourceType.BROKER, str(broker))
-            name = "message.max.bytes"
-        (response,) = await admin.describe_configs([resource])
-        kafka = _config_value(response, name)
+        existing = set(await admin.list_topics())
+        broker = (await admin.describe_cluster())["controller_id"]
+        resources = [ConfigResource(ConfigResourceType.BROKER, str(broker))] + [
+            ConfigResource(ConfigResourceType.TOPIC, topic)
+            for topic in produced_topics(settings)
+            if topic in existing
+        ]
+        responses = await admin.describe_configs(resources)
     finally:
         await admin.close()
-    return min(kafka, PRODUCER_MAX_REQUEST_BYTES) if kafka else PRODUCER_MAX_REQUEST_BYTES
+    # One response for the broker, one for the topics: read by each resource's type and name.
+    default = _config_values(responses, "message.max.bytes").get(
+        (ConfigResourceType.BROKER.value, str(broker))
+    )
+    topics = {
+        name: value
+        for (kind, name), value in _config_values(responses, "max.message.bytes").items()
+        if kind == ConfigResourceType.TOPIC.value
+    }
+
+    def limit(topic: str) -> int:
+        kafka = topics.get(topic, default)
+        return min(kafka, PRODUCER_MAX_REQUEST_BYTES) if kafka else PRODUCER_MAX_REQUEST_BYTES
+
+    return limit(changelog_topic(settings)), min(map(limit, produced_topics(settings)))
 
 
-def _config_value(response: object, name: str) -> int | None:
-    """``name``'s value in a DescribeConfigs response (aiokafka gives the raw protocol
-    structure: resources of (error, ..., [(name, value, ...)]))."""
-    for resource in response.resources:  # type: ignore[attr-defined]
-        for entry in resource[4]:
-            if entry[0] == name and entry[1] is not None:
-                return int(entry[1])
-    return None
+def _config_values(responses: list, name: str) -> dict[tuple[int, str], int]:
+    """``name``'s value for each resource of DescribeConfigs responses, by (resource type,
+    resource name) (aiokafka gives the raw protocol structure: resources of (error, message,
+    type, name, [(name, value, ...)]))."""
+    values: dict[tuple[int, str], int] = {}
+    for response in responses:
+        for resource in response.resources:
+            for entry in resource[4]:
+                if entry[0] == name and entry[1] is not None:
+                    values[(resource[2], resource[3])] = int(entry[1])
+    return values
 
 
 def check_state_budget(settings: Settings, limit: int | None) -> None:
@@ -111,7 +140,17 @@ def check_state_budget(settings: Settings, limit: int | None) -> None:
         )
 
 
-def check(settings: Settings) -> None:
-    """Both checks against the cluster (``stockapp worker`` runs this before Faust starts)."""
-    limit = asyncio.run(within(30, record_limit(settings)))
-    check_state_budget(settings, limit)
+def producer_batch_bytes(settings: Settings, limit: int) -> int:
+    """The producer's batch size (``STOCKAPP_KAFKA_PRODUCER_BATCH_BYTES``) within ``limit``,
+    what every topic it writes takes: Kafka refuses a record batch larger than the topic's
+    max.message.bytes, and a batch holds several records. (A single record larger than the
+    batch size goes in a batch of its own, so no state is refused for it.)"""
+    return max(min(settings.kafka_producer_batch_bytes, limit - RECORD_FRAMING_BYTES), 1)
+
+
+def check(settings: Settings) -> int:
+    """Both checks against the cluster (``stockapp worker`` runs this before Faust starts);
+    returns the producer's batch size for what the changelog takes."""
+    changelog, batches = asyncio.run(within(30, record_limits(settings)))
+    check_state_budget(settings, changelog)
+    return producer_batch_bytes(settings, batches)

@@ -121,7 +121,7 @@ def worker_env(monkeypatch, tmp_path) -> list[str]:
     )
     monkeypatch.setattr(migrate, "require_current", lambda *a: None)
     monkeypatch.setattr(topics, "ensure_topics", lambda s: reached.append("topics"))
-    monkeypatch.setattr(state_budget, "check", lambda s: None)
+    monkeypatch.setattr(state_budget, "check", lambda s: s.kafka_producer_batch_bytes)
     monkeypatch.setattr(app, "task", lambda fun: reached.append(f"task {fun.__name__}") or fun)
     monkeypatch.setattr(app, "main", lambda: reached.append("faust"))
     return reached

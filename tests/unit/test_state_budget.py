@@ -5,8 +5,9 @@ import orjson
 import pytest
 
 from stockapp.errors import StockappError
+from stockapp.faust_compat import RECORD_FRAMING_BYTES
 from stockapp.settings import load_settings
-from stockapp.state_budget import check_state_budget, state_bytes_at_most
+from stockapp.state_budget import check_state_budget, producer_batch_bytes, state_bytes_at_most
 from stockapp.tables.state_size import worst_case_state
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
 
@@ -25,6 +26,17 @@ def test_a_budget_over_what_the_changelog_takes_is_refused_in_one_line():
     assert "\n" not in message
     assert message.startswith("STOCKAPP_STATE_MAX_BYTES=2000000 does not fit in a record")
     assert "max.message.bytes" in message
+
+
+def test_the_producer_batches_states_up_to_what_the_changelog_takes():
+    """Kafka refuses a record batch over the topic's max.message.bytes, and a batch holds
+    several states: the configured size is lowered to fit, never raised."""
+    settings = load_settings()
+    assert producer_batch_bytes(settings, 1_000_000) == 512 * 1024
+    small = 300 * 1024  # a changelog topic made to take less than the broker's default
+    assert producer_batch_bytes(settings, small) == small - RECORD_FRAMING_BYTES
+    tiny = settings.model_copy(update={"kafka_producer_batch_bytes": 16 * 1024})
+    assert producer_batch_bytes(tiny, 1_000_000) == 16 * 1024
 
 
 def test_settings_whose_largest_state_is_over_the_budget_are_refused():
