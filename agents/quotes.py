@@ -79,6 +79,7 @@ class EndOffsets:
 
     def __init__(self) -> None:
         self.started: asyncio.Future[AIOKafkaConsumer] | None = None
+        self.closed = False  # by the worker's shutdown: nothing starts a client again
 
     async def _start(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -97,7 +98,11 @@ class EndOffsets:
     def start_soon(self) -> asyncio.Future[AIOKafkaConsumer]:
         """Starts the client in the background, if it is not started or starting: its first
         question would otherwise wait for a connection and the cluster's metadata, and that
-        question comes from the timer tick that closes the first live candles."""
+        question comes from the timer tick that closes the first live candles. Raises once
+        closed (a tick still waiting for the lock during shutdown would start one nobody
+        stops)."""
+        if self.closed:
+            raise RuntimeError("the end offsets client is closed")
         if self.started is None or _failed(self.started):
             self.started = asyncio.ensure_future(self._start())
             # A failed start is seen (and replaced) by the next question; read here, its
@@ -114,11 +119,15 @@ class EndOffsets:
         return {asked[tp]: end for tp, end in ends.items() if end is not None}
 
     async def close(self) -> None:
+        self.closed = True
         started, self.started = self.started, None
         if started is None:
             return
         if not started.done():
+            # Waited for: a start cut short stops its client itself (``_start``), before the
+            # process goes.
             started.cancel()
+            await asyncio.gather(started, return_exceptions=True)
         elif not _failed(started):
             await started.result().stop()
 

@@ -106,7 +106,7 @@ def create_app(settings: Settings) -> StockApp:
         # The usual third of the session timeout, never more than Faust's 3 s.
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
         producer_acks=-1,
-        # Lowered at start to what the state changelog takes (stockapp/state_budget.py).
+        # Lowered at start to what every topic the worker writes takes (state_budget.py).
         producer_max_batch_size=settings.kafka_producer_batch_bytes,
         # On shutdown or rebalance, don't wait for the batch in flight: one stuck on a Cassandra
         # outage would hold SIGTERM for ever. The agent acks a batch only once it is stored

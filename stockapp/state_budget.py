@@ -15,6 +15,7 @@ At run time, the processor holds every state to the budget (stockapp/processing.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from stockapp.credentials import kafka_options
 from stockapp.errors import StockappError
@@ -28,6 +29,10 @@ from stockapp.timeouts import within
 
 # Faust's default producer request limit (``producer_max_request_size``), which stockapp keeps.
 PRODUCER_MAX_REQUEST_BYTES = 1_000_000
+# The producer's record batches when a topic's limit cannot be read: aiokafka's default.
+UNREAD_LIMIT_BATCH_BYTES = 16 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -105,16 +110,30 @@ async def record_limits(settings: Settings, timeout: float = 10.0) -> tuple[int,
         kafka = topics.get(topic, default)
         return min(kafka, PRODUCER_MAX_REQUEST_BYTES) if kafka else PRODUCER_MAX_REQUEST_BYTES
 
-    return limit(changelog_topic(settings)), min(map(limit, produced_topics(settings)))
+    batches = min(map(limit, produced_topics(settings)))
+    # A topic whose limit could not be read (an ACL that denies describing it, an error):
+    # batches as small as aiokafka's default, which holds one state, as before they grew.
+    unread = [t for t in produced_topics(settings) if t in existing and t not in topics]
+    if unread:
+        log.warning(
+            "could not read max.message.bytes of %s: the producer's record batches stay at %d "
+            "bytes",
+            ", ".join(unread),
+            UNREAD_LIMIT_BATCH_BYTES,
+        )
+        batches = min(batches, UNREAD_LIMIT_BATCH_BYTES + RECORD_FRAMING_BYTES)
+    return limit(changelog_topic(settings)), batches
 
 
 def _config_values(responses: list, name: str) -> dict[tuple[int, str], int]:
     """``name``'s value for each resource of DescribeConfigs responses, by (resource type,
     resource name) (aiokafka gives the raw protocol structure: resources of (error, message,
-    type, name, [(name, value, ...)]))."""
+    type, name, [(name, value, ...)])); a resource that came back with an error has none."""
     values: dict[tuple[int, str], int] = {}
     for response in responses:
         for resource in response.resources:
+            if resource[0] != 0:  # not described: no value
+                continue
             for entry in resource[4]:
                 if entry[0] == name and entry[1] is not None:
                     values[(resource[2], resource[3])] = int(entry[1])

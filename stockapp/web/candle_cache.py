@@ -35,8 +35,9 @@ __all__ = ["CandleCache", "Encoded"]
 Key = tuple[str, str]  # (symbol, interval)
 
 
-# What a span's lists add per candle: a slot in each of three lists and the start's int.
-PER_CANDLE_OVERHEAD = 3 * 8 + 32
+# What a span's lists add per candle: a slot in each of three lists, the start's int and
+# the size's int.
+PER_CANDLE_OVERHEAD = 3 * 8 + 32 + 28
 
 
 def footprint(encoded: bytes) -> int:

@@ -38,6 +38,11 @@ async def _create(settings, configs: dict[str, str]) -> None:
         await admin.create_topics(
             [NewTopic(t, 1, 1, topic_configs={"max.message.bytes": v}) for t, v in configs.items()]
         )
+        # Created is not yet listed everywhere: wait until the broker lists them.
+        deadline = asyncio.get_running_loop().time() + 30
+        while not set(configs) <= set(await admin.list_topics()):
+            assert asyncio.get_running_loop().time() < deadline, "topics not listed in 30 s"
+            await asyncio.sleep(0.1)
     finally:
         await admin.close()
 

@@ -242,4 +242,24 @@ async def test_the_end_offsets_client_starts_before_the_first_question_and_after
     tp = quotes.TP("quotes", 3)
     assert await client.get([tp]) == {tp: 7}
     assert starts == ["try", "try"]
-    assert client.start_soon() is client.started  # started: not started again
+    assert client.start_soon() is client.started and starts == ["try", "try"]  # not again
+
+
+async def test_a_closed_end_offsets_client_waits_for_a_start_in_flight_and_starts_no_other():
+    stopped: list[bool] = []
+
+    async def start():
+        try:
+            await asyncio.sleep(10)  # a broker slow to answer
+        except asyncio.CancelledError:
+            stopped.append(True)  # as _start stops its client when cut short
+            raise
+
+    client = quotes.EndOffsets()
+    client._start = start
+    client.start_soon()
+    await asyncio.sleep(0)
+    await client.close()
+    assert stopped == [True]
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.get([quotes.TP("quotes", 0)])

@@ -54,7 +54,8 @@ async def test_a_live_candle_is_closed_as_soon_as_it_is_due():
     clock.now = minute_end + 4.5
     await proc.on_timer()
     assert proc.next_tick_at == minute_end + 5.0  # the end plus the grace period, not later
-    assert proc.tick_in(minute_end + 4.9) == pytest.approx(0.1)  # the clock task sleeps that
+    # The clock task sleeps just that long.
+    assert proc.tick_in(minute_end + 4.9) == pytest.approx(0.1, abs=1e-6)
     assert proc.tick_in(minute_end + 5.0) == proc.tick_in(minute_end + 6.0) == 0
     clock.now = minute_end + 5.0
     await proc.on_timer()

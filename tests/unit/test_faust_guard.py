@@ -9,6 +9,8 @@ import configparser
 import logging
 import re
 import sys
+import warnings
+from collections.abc import Iterator
 
 import pytest
 
@@ -96,7 +98,7 @@ def test_the_tested_versions_pass_without_a_word():
 
 
 @pytest.fixture
-def worker_env(monkeypatch, tmp_path) -> list[str]:
+def worker_env(monkeypatch, tmp_path) -> Iterator[list[str]]:
     """`stockapp worker` with every server and Faust itself stood in for: the list says which
     were reached, in order. Nothing is written into the checkout."""
     from types import SimpleNamespace
@@ -124,7 +126,13 @@ def worker_env(monkeypatch, tmp_path) -> list[str]:
     monkeypatch.setattr(state_budget, "check", lambda s: s.kafka_producer_batch_bytes)
     monkeypatch.setattr(app, "task", lambda fun: reached.append(f"task {fun.__name__}") or fun)
     monkeypatch.setattr(app, "main", lambda: reached.append("faust"))
-    return reached
+    batch_size = app.conf.producer_max_batch_size
+    yield reached
+    # cli.py sets it on the shared app: put back (Faust warns of a value set after it was
+    # read, which a worker process never does: the producer reads it once, after).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        app.conf.producer_max_batch_size = batch_size
 
 
 def test_the_worker_stops_on_an_untested_version_before_asking_any_server(

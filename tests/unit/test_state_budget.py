@@ -39,6 +39,20 @@ def test_the_producer_batches_states_up_to_what_the_changelog_takes():
     assert producer_batch_bytes(tiny, 1_000_000) == 16 * 1024
 
 
+def test_a_topic_described_with_an_error_has_no_limit_read():
+    """DescribeConfigs answers per resource; one it refused (here TOPIC_AUTHORIZATION_FAILED)
+    carries no value, so the worker keeps the small batches (stockapp/state_budget.py)."""
+    from types import SimpleNamespace
+
+    from stockapp.state_budget import _config_values
+
+    entry = ("max.message.bytes", "300000", False, 1, False)
+    response = SimpleNamespace(
+        resources=[(0, None, 2, "read", [entry]), (29, "denied", 2, "denied", [entry])]
+    )
+    assert _config_values([response], "max.message.bytes") == {(2, "read"): 300_000}
+
+
 def test_settings_whose_largest_state_is_over_the_budget_are_refused():
     heavy = ("sma:1000", "sma:999", "sma:998", "bb:1000:2", "bb:999:2", "rsi:14", "vwap")
     settings = load_settings().model_copy(update={"indicators": heavy})

@@ -145,3 +145,32 @@ def test_a_change_closing_many_candles_is_one_entry_for_a_client():
         assert [m["candle"]["t"] for m in messages] == [c.start // 1000 for c in closed]
 
     asyncio.run(run())
+
+
+async def test_an_encoded_answer_goes_out_as_view_json_sends_the_same_object():
+    """/api/candles answers RawJson (joined cached bytes): status, headers and body must be
+    what the view's JSON answer of the same object was."""
+    import orjson
+    from aiohttp.test_utils import make_mocked_request
+
+    from stockapp.app import app
+    from stockapp.web.http import ApiView, RawJson
+
+    view = ApiView(app, app.web)
+    request = make_mocked_request("GET", "/api/candles/AAPL")
+    body = {"symbol": "AAPL", "interval": "1m", "candles": [from_candle(candle(), {})]}
+
+    async def as_object():
+        return body
+
+    async def as_bytes():
+        return RawJson(orjson.dumps(body))
+
+    wanted = await view.respond(request, as_object)
+    got = await view.respond(request, as_bytes)
+    assert (got.status, got.body, dict(got.headers)) == (
+        wanted.status,
+        wanted.body,
+        dict(wanted.headers),
+    )
+    assert got.headers["Content-Type"] == "application/json; charset=utf-8"
