@@ -49,6 +49,7 @@ class Timing:
     records: int
     seconds: float
     batches: int | None = None  # stockapp: batches its workers took (the mean batch explains a lot)
+    profiled: bool = False  # under py-spy, which slows what it samples: not in the median
 
     @property
     def per_second(self) -> float:
@@ -335,9 +336,10 @@ async def stockapp_workers(
                 # From the first batch any worker began (wall clock, in /stats): a stream
                 # taken in one batch is stored by the first poll that sees anything.
                 began = [f["first_batch_at"] for f in full if f.get("first_batch_at")]
+                profiled = spy is not None
                 if began:
-                    return Timing(done, time.time() - min(began), batches)
-                return Timing(done, now - (first or now), batches)
+                    return Timing(done, time.time() - min(began), batches, profiled)
+                return Timing(done, now - (first or now), batches, profiled)
             for proc in procs:
                 if proc.proc is not None and proc.proc.poll() is not None:
                     raise RuntimeError(f"a stockapp worker exited; see {proc.log}")
