@@ -79,6 +79,7 @@ async def record_limits(settings: Settings, timeout: float = 10.0) -> tuple[int,
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+    written = produced_topics(settings)
     admin = AIOKafkaAdminClient(
         bootstrap_servers=",".join(settings.kafka_bootstrap),
         request_timeout_ms=int(timeout * 1000),
@@ -90,7 +91,7 @@ async def record_limits(settings: Settings, timeout: float = 10.0) -> tuple[int,
         broker = (await admin.describe_cluster())["controller_id"]
         resources = [ConfigResource(ConfigResourceType.BROKER, str(broker))] + [
             ConfigResource(ConfigResourceType.TOPIC, topic)
-            for topic in produced_topics(settings)
+            for topic in written
             if topic in existing
         ]
         responses = await admin.describe_configs(resources)
@@ -110,10 +111,10 @@ async def record_limits(settings: Settings, timeout: float = 10.0) -> tuple[int,
         kafka = topics.get(topic, default)
         return min(kafka, PRODUCER_MAX_REQUEST_BYTES) if kafka else PRODUCER_MAX_REQUEST_BYTES
 
-    batches = min(map(limit, produced_topics(settings)))
+    batches = min(map(limit, written))
     # A topic whose limit could not be read (an ACL that denies describing it, an error):
     # batches as small as aiokafka's default, which holds one state, as before they grew.
-    unread = [t for t in produced_topics(settings) if t in existing and t not in topics]
+    unread = [t for t in written if t in existing and t not in topics]
     if unread:
         log.warning(
             "could not read max.message.bytes of %s: the producer's record batches stay at %d "
@@ -169,7 +170,7 @@ def producer_batch_bytes(settings: Settings, limit: int) -> int:
 
 def check(settings: Settings) -> int:
     """Both checks against the cluster (``stockapp worker`` runs this before Faust starts);
-    returns the producer's batch size for what the changelog takes."""
+    returns the producer's batch size, within what every topic the worker writes takes."""
     changelog, batches = asyncio.run(within(30, record_limits(settings)))
     check_state_budget(settings, changelog)
     return producer_batch_bytes(settings, batches)
