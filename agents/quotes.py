@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -293,18 +293,25 @@ async def process_quotes(stream: Any) -> None:
         join_seconds=settings.batch_join_ms / 1000,
         behind=more_waiting,
     )
-    async for batch in batches:
-        # Packed records carry many quotes each: a batch is cut where its bytes pass the limit,
-        # so that a batch of 5,000 records of 100 quotes each is not held (and written) at once.
-        for events in split_by_size(batch, _value_size, settings.batch_max_bytes):
-            await _process(stream, proc, events, last=events[-1] is batch[-1])
+    try:
+        async for batch in batches:
+            # Packed records carry many quotes each: a batch is cut where its bytes pass the
+            # limit, so that a batch of 5,000 records of 100 quotes each is not held (and
+            # written) at once.
+            for events in split_by_size(batch, _value_size, settings.batch_max_bytes):
+                await _submit(stream, proc, events, last=events[-1] is batch[-1])
+    finally:
+        # What is applied and not stored stays unacked: read again after a restart.
+        await proc.checkpoint.stop()
 
 
 def _value_size(event: Any) -> int:
     return len(event.message.value or b"")
 
 
-async def _process(stream: Any, proc: QuoteProcessor, events: list[Any], last: bool) -> None:
+async def _submit(stream: Any, proc: QuoteProcessor, events: list[Any], last: bool) -> None:
+    """Applies the events' records; the checkpoint stores them while the next batch is taken,
+    and acks them once stored (stockapp/checkpoint.py)."""
     records = [
         RawRecord(
             e.message.key,
@@ -316,11 +323,14 @@ async def _process(stream: Any, proc: QuoteProcessor, events: list[Any], last: b
         for e in events
     ]
     drained = last and len(records) < settings.batch_max and not more_waiting(events)
-    applied = await proc.process_until_done(records, drained=drained)
-    # Stored by now (stockapp/checkpoint.py): the records applied may be acked.
-    for event, ackable in zip(events, proc.checkpoint.ackable(records, applied), strict=True):
-        if ackable:
-            await stream.ack(event)
+
+    async def acker(applied: Sequence[RawRecord]) -> None:
+        for event, ackable in zip(events, proc.checkpoint.ackable(records, applied), strict=True):
+            if ackable:
+                await stream.ack(event)
+
+    size = sum(len(record.value or b"") for record in records)
+    await proc.submit_until_applied(records, drained, acker, size)
 
 
 # How often the clock task asks the processor whether its closes are due: a comparison.

@@ -15,15 +15,33 @@ harmless is written once:
 
 A crash before 3 replays the batch onto the old state and rewrites the same rows; a crash
 after 3 replays records at or below each symbol's ``last_offset``, which are skipped. A step
-that fails raises, and nothing after it happens: the caller retries from the stored state.
+that fails raises, and nothing after it happens.
+
+Applying and storing overlap (docs/streaming.md, "The commit order"): a batch is applied as
+soon as it is taken, and its change queued here (:meth:`Checkpoint.enqueue`), while one task
+(the storer) commits what is queued, first in first out, each time everything queued so far
+as one change (later states replace earlier ones: a symbol's state is written once per
+commit). So a record waits for its batch's apply, not for the previous batch's store, and a
+forming candle is pushed live that much sooner. What that takes:
+
+* the states of queued changes are read through :class:`Unstored` (a view of the table), so a
+  state evicted from memory, or forgotten after a failed apply, comes back as applied;
+* a failed commit drops every change queued after it too (each was applied onto the state the
+  failed one left): under the lock the storer forgets the states, waits a backoff, and
+  applies the dropped batches again, in order, onto the stored states; dropped timer closes
+  are closed again by a later tick;
+* acks stay in order: a batch's records are acked by the storer, once its change is stored;
+* a revocation waits for the queue to be stored; a commit that fails meanwhile drops the rest
+  unacked (the partitions' next owners read them again from the committed offsets).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -59,10 +77,97 @@ class Change:
     states: dict[str, bytes]  # the encoded states of the symbols it touched
 
 
+def merged(changes: Sequence[Change]) -> Change:
+    """Changes queued one after the other, as one: everything of each, in order, and each
+    symbol's last state (it was applied on top of the ones before)."""
+    if len(changes) == 1:
+        return changes[0]
+    states: dict[str, bytes] = {}
+    for change in changes:
+        states.update(change.states)
+    return Change(
+        quotes=[row for change in changes for row in change.quotes],
+        closed=[candle for change in changes for candle in change.closed],
+        signals=[signal for change in changes for signal in change.signals],
+        outputs=[output for change in changes for output in change.outputs],
+        states=states,
+    )
+
+
+# Acks a batch's records, given those applied (agents/quotes.py).
+Acker = Callable[[Sequence[RawRecord]], Awaitable[None]]
+
+
+@dataclass(eq=False, slots=True)
+class Pending:
+    """A change queued to be stored, and what to do once it is."""
+
+    change: Change
+    # Resolved once stored, with the records applied (those to ack); None when dropped (a
+    # revocation came, or a timer close's store failed: a later tick closes again).
+    stored: asyncio.Future[Sequence[RawRecord] | None]
+    # A batch's records, applied again after a failed store; None for a timer close.
+    records: Sequence[RawRecord] | None = None
+    drained: bool = True
+    size: int = 0  # bytes of the batch's record values (the queue's bound)
+    acker: Acker | None = None
+    # The processor's bookkeeping once stored (counters, live push of closed candles).
+    after: Callable[[], None] | None = None
+    applied: Sequence[RawRecord] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.records) if self.records is not None else 0
+
+
+class Unstored:
+    """The table as the processor reads it: the states of queued changes first, then what is
+    stored. (Only reads; the checkpoint writes the table itself.)"""
+
+    def __init__(self, table: MutableMapping[bytes, Any], unstored: dict[bytes, bytes]) -> None:
+        self.table = table
+        self.unstored = unstored
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        data = self.unstored.get(key)
+        return data if data is not None else self.table.get(key, default)
+
+    def __getitem__(self, key: bytes) -> Any:
+        data = self.unstored.get(key)
+        return data if data is not None else self.table[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.unstored or key in self.table
+
+    def keys(self) -> Iterator[bytes]:
+        yield from self.unstored
+        for key in list(self.table.keys()):
+            if key not in self.unstored:
+                yield key
+
+
+class Hooks(Protocol):
+    """What the storer asks of the processor when a store fails."""
+
+    def forget(self) -> None:
+        """Drop the states in memory (they are ahead of what is stored)."""
+
+    async def reapply(self, pending: Pending) -> bool:
+        """Apply a dropped batch's records again onto the stored states, and queue its change
+        (False: none of its records may be applied any more)."""
+        ...
+
+    def failed(self, tries: int, exc: BaseException, dropped: Sequence[Pending]) -> None:
+        """A store (or an apply after one) failed for the ``tries``-th time in a row."""
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     candles: str
     signals: str
+
+
+EMPTY = Change(quotes=(), closed=(), signals=(), outputs=(), states={})
 
 
 def candle_message(candle: Candle, indicators: dict[str, float | None]) -> bytes:
@@ -110,6 +215,208 @@ class Checkpoint:
         # waits on Kafka shows it here).
         self.pending_sends = 0
         self.stored_listeners: list[StoredListener] = []
+        # The pipeline (see the module's docstring).
+        self.hooks: Hooks | None = None
+        self.queue: deque[Pending] = deque()
+        self.storing: list[Pending] = []  # the commit in flight
+        self.unstored: dict[bytes, bytes] = {}  # the latest state of each queued symbol
+        self.storer: asyncio.Task[None] | None = None
+        self.revoking = False
+        # A store failed during a revocation: what is applied until the revocation forgets
+        # the states was applied onto dropped changes, and is dropped too.
+        self.dropping = False
+        self._revoked = asyncio.Event()  # wakes a storer waiting out a backoff
+        self._waiters: list[asyncio.Future[None]] = []
+        self.failures = 0  # failed tries in a row
+        self.retry_delay = 0.5  # seconds, doubled after each failed try
+        self.max_retry_delay = 30.0
+        # The queue's bound: a batch waits (before it is applied) while what is queued and not
+        # yet being stored reaches either (a batch's own limits, agents/quotes.py).
+        self.max_records = 5000
+        self.max_bytes = 4 * 1024 * 1024
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    def view(self) -> Unstored:
+        """The table as the processor reads it (queued states first)."""
+        return Unstored(self.table, self.unstored)
+
+    def new_pending(self, change: Change | None = None, **kwargs: Any) -> Pending:
+        future: asyncio.Future[Sequence[RawRecord] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        return Pending(change or EMPTY, future, **kwargs)
+
+    async def room(self) -> None:
+        """Returns once a batch may be applied: the queue is below its bound and no
+        revocation is under way. Call without the lock."""
+        await self._until(self._has_room)
+
+    def _has_room(self) -> bool:
+        if self.revoking:
+            return False
+        records = sum(p.count for p in self.queue)
+        size = sum(p.size for p in self.queue)
+        return records < self.max_records and size < self.max_bytes
+
+    def enqueue(self, pending: Pending) -> None:
+        """Queue an applied change to be stored. Call with the lock held, right after applying
+        it (its states are read from here until they are stored)."""
+        if self.dropping:
+            self._resolve(pending, None)
+            return
+        for symbol, data in pending.change.states.items():
+            self.unstored[symbol.encode()] = data
+        self.queue.append(pending)
+        if self.storer is None or self.storer.done():
+            self.storer = asyncio.ensure_future(self._store())
+            self.storer.add_done_callback(self._storer_done)
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and (self.storer is None or self.storer.done())
+
+    async def drain(self) -> None:
+        """Returns once everything queued is stored or dropped."""
+        await self._until(lambda: self.idle)
+
+    async def stop(self) -> None:
+        """The worker stops: whatever is queued stays unstored and unacked (read again after a
+        restart), as a batch cut short."""
+        storer, self.storer = self.storer, None
+        if storer is not None and not storer.done():
+            storer.cancel()
+            await asyncio.gather(storer, return_exceptions=True)
+        dropped = [*self.storing, *self.queue]
+        self.queue.clear()
+        self.storing = []
+        if dropped:
+            self._drop(dropped)
+            # The states in memory hold what was dropped: whatever applies next (an agent
+            # Faust restarts) starts from what is stored.
+            self.unstored.clear()
+            if self.hooks is not None:
+                self.hooks.forget()
+
+    async def _store(self) -> None:
+        while self.queue:
+            group = list(self.queue)
+            self.queue.clear()
+            self.storing = group
+            self._notify()  # room in the queue
+            change = merged([p.change for p in group])
+            try:
+                await self.commit(change)
+            except Exception as exc:  # noqa: BLE001 - logged by the hooks, and retried
+                self.storing = []
+                await self._recover(group, exc)
+                continue
+            self.storing = []
+            self.failures = 0
+            for symbol, data in change.states.items():
+                key = symbol.encode()
+                if self.unstored.get(key) is data:  # not replaced by a change queued since
+                    del self.unstored[key]
+            for p in group:
+                if p.after is not None:
+                    try:
+                        p.after()
+                    except Exception:  # counters and live push must not fail what is stored
+                        log.exception("bookkeeping after a stored change failed")
+            for p in group:
+                if p.acker is not None:
+                    try:
+                        await p.acker(p.applied)
+                    except Exception:  # unacked, they are read again and skipped as stored
+                        log.exception("acking stored records failed")
+                if not p.stored.done():
+                    p.stored.set_result(p.applied)
+
+    async def _recover(self, group: list[Pending], exc: BaseException) -> None:
+        """A commit failed: drop it and everything queued after it, then (under the lock, so
+        no batch is applied in between) forget the states, wait, and apply the dropped batches
+        again in order onto what is stored."""
+        hooks = self.hooks
+        self.failures += 1
+        if self.revoking or hooks is None:
+            # The revocation holds the lock and forgets the states itself; the records are
+            # left unacked, for the partitions' next owners.
+            if hooks is not None:
+                hooks.failed(self.failures, exc, group)
+            self.dropping = self.revoking
+            self._drop([*group, *self.queue])
+            self.queue.clear()
+            self.unstored.clear()
+            return
+        hooks.failed(self.failures, exc, group)
+        # A timer close waits for its chunk under the lock: it hears now, before the lock is
+        # asked for, and gives it up.
+        for p in [*group, *self.queue]:
+            if p.records is None:
+                self._resolve(p, None)
+        async with self.lock:
+            dropped = [p for p in [*group, *self.queue] if p.records is not None]
+            delay = min(self.retry_delay * 2 ** min(self.failures - 1, 16), self.max_retry_delay)
+            while True:
+                self.queue.clear()
+                self.unstored.clear()
+                hooks.forget()
+                if not self.revoking:
+                    try:
+                        async with asyncio.timeout(delay):
+                            await self._revoked.wait()
+                    except TimeoutError:
+                        pass
+                if self.revoking:
+                    self._drop(dropped)
+                    return
+                try:
+                    for p in dropped:
+                        if not await hooks.reapply(p):
+                            self._resolve(p, [])
+                    return
+                except Exception as again:  # noqa: BLE001 - logged by the hooks, and retried
+                    self.failures += 1
+                    hooks.failed(self.failures, again, dropped)
+                    delay = min(delay * 2, self.max_retry_delay)
+
+    def _drop(self, pendings: Iterable[Pending]) -> None:
+        for p in pendings:
+            self._resolve(p, None)
+
+    @staticmethod
+    def _resolve(p: Pending, value: Sequence[RawRecord] | None) -> None:
+        if not p.stored.done():
+            p.stored.set_result(value)
+
+    def _storer_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the storer failed", exc_info=task.exception())
+            self._drop([*self.storing, *self.queue])
+            self.queue.clear()
+            self.storing = []
+            self.unstored.clear()
+            if self.hooks is not None:
+                self.hooks.forget()
+        self._notify()
+
+    async def _until(self, ready: Callable[[], bool]) -> None:
+        while not ready():
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- one change --------------------------------------------------------------------------
 
     async def commit(self, change: Change) -> None:
         """Stores and publishes the change in the order of the module's docstring. Call with
@@ -169,15 +476,27 @@ class Checkpoint:
         return [id(record) in done for record in records]
 
     async def revoke(self, forget: Callable[[], None]) -> None:
-        """A rebalance is taking partitions: once the change in flight is made (the lock),
-        ``forget`` the states, and wait until every state written is in the changelog.
+        """A rebalance is taking partitions: once the changes applied are stored (the lock,
+        then the queue drained; nothing new is applied meanwhile), ``forget`` the states, and
+        wait until every state written is in the changelog.
 
         Faust flushed its producer before telling us, but a change in flight wrote its
         states after that: their changelog records must be in Kafka before the new
         assignment's recovery reads the changelog, or it would restore older states while
         the batch's offsets get committed. (:meth:`commit` waits for them itself before the
         agent acks; this covers a batch cut short.)"""
-        async with self.lock:
-            forget()
-            if self.durable is not None:
-                await self.durable()
+        self.revoking = True
+        self._revoked.set()
+        try:
+            async with self.lock:
+                await self.drain()
+                forget()
+                self.unstored.clear()
+                self.dropping = False
+                if self.durable is not None:
+                    await self.durable()
+        finally:
+            self.revoking = False
+            self.dropping = False
+            self._revoked.clear()
+            self._notify()

@@ -13,11 +13,11 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 from stockapp.batch import Applier, BatchResult, ParsedBatch, encode, replay_stored
-from stockapp.checkpoint import Change, Checkpoint, Topics, Writer
+from stockapp.checkpoint import Acker, Change, Checkpoint, Pending, Topics, Writer
 from stockapp.metrics import BATCH_RECORDS, BATCH_SECONDS
 from stockapp.records import RawRecord
 from stockapp.rule_runner import signals as run_rules
@@ -69,8 +69,25 @@ class QuoteProcessor:
         self.spec = CandleSpec.of(settings)
         self.clock = clock
         self.stats = Stats()
+        self.checkpoint = Checkpoint(
+            writer,
+            publish,
+            table,
+            Topics(candles=settings.topic_candles, signals=settings.topic_signals),
+            SideOutputs(settings.topic_quotes, self.stats),
+            self.port.durable,
+        )
+        self.checkpoint.hooks = self
+        self.checkpoint.max_records = settings.batch_max
+        self.checkpoint.max_bytes = settings.batch_max_bytes
+        # States are read through the checkpoint: those of changes queued and not yet stored
+        # first (stockapp/checkpoint.py).
         self.cache = StateCache(
-            table, self.spec, settings.state_cache_symbols, settings.quotes_partitions, clock
+            self.checkpoint.view(),
+            self.spec,
+            settings.state_cache_symbols,
+            settings.quotes_partitions,
+            clock,
         )
         self.quota = SymbolQuota(
             frozenset(settings.symbols_allowed) or None,
@@ -88,14 +105,6 @@ class QuoteProcessor:
         )
         self.closer = TimerCloser(
             self.cache, self.spec.grace_ms, settings.quotes_partitions, settings.idle_close_seconds
-        )
-        self.checkpoint = Checkpoint(
-            writer,
-            publish,
-            table,
-            Topics(candles=settings.topic_candles, signals=settings.topic_signals),
-            SideOutputs(settings.topic_quotes, self.stats),
-            self.port.durable,
         )
         # The generation whose partitions were revoked last: its records are stale from the
         # revocation on, before the next assignment gives the consumer a new generation.
@@ -199,50 +208,83 @@ class QuoteProcessor:
     async def process_until_done(
         self, records: list[RawRecord], drained: bool = True, max_delay: float = 30.0
     ) -> list[RawRecord]:
-        """Apply a batch, retrying it until it is stored; returns the records applied (those
-        of a generation before a rebalance are not: see ``process``), the only ones to ack.
+        """Apply a batch and wait until it is stored; returns the records applied (those of a
+        generation before a rebalance are not: see :meth:`submit`), the only ones to ack."""
+        self.checkpoint.max_retry_delay = max_delay
+        pending = await self.submit_until_applied(records, drained, max_delay=max_delay)
+        return await self._stored(pending)
 
-        The batch must not leave the agent unstored: Faust acknowledges a batch's offsets when
-        the agent moves on or its loop ends, even by an exception, and the next commit would
-        skip whatever was not written. A failed attempt has already dropped this worker's
-        in-memory states (see ``process``), so the retry re-applies the batch from the stored
-        state; the writes are idempotent. A fault of stockapp's own code for a symbol is not
-        retried (stockapp/batch.py dead-letters that symbol's records): what is retried here
-        is the infrastructure.
-        """
+    async def process(self, records: list[RawRecord], drained: bool = True) -> list[RawRecord]:
+        """Apply one batch and wait until it is stored (a failed store is retried by the
+        checkpoint; a failed apply raises). Returns the records applied."""
+        return await self._stored(await self.submit(records, drained))
+
+    async def _stored(self, pending: Pending | None) -> list[RawRecord]:
+        if pending is None:
+            return []
+        applied = await pending.stored
+        return list(applied) if applied is not None else []
+
+    async def submit_until_applied(
+        self,
+        records: list[RawRecord],
+        drained: bool = True,
+        acker: Acker | None = None,
+        size: int = 0,
+        max_delay: float = 30.0,
+    ) -> Pending | None:
+        """:meth:`submit`, tried again until the batch is applied. An apply fails on the
+        infrastructure (the seeds' lookup in Cassandra, the topic id); a fault of stockapp's own
+        code for a symbol is not retried (stockapp/batch.py dead-letters that symbol's
+        records). The batch must not leave the agent unapplied: Faust acknowledges a batch's
+        offsets when the agent moves on or its loop ends, even by an exception."""
         delay = 0.5
         tries = 0
         while True:
             try:
-                applied = await self.process(records, drained)
-                self.stuck = None
-                return applied
-            except Exception as exc:
+                pending = await self.submit(records, drained, acker, size)
+                if self.checkpoint.failures == 0:
+                    self.stuck = None
+                return pending
+            except Exception as exc:  # noqa: BLE001 - logged by _failed, and retried
                 tries += 1
-                self.stats.batch_retries += 1
-                if tries >= STUCK_AFTER_TRIES:
-                    first = records[0] if records else None
-                    self.stuck = StuckReport(
-                        records=len(records),
-                        tries=tries,
-                        error=f"{type(exc).__name__}: {str(exc)[:200]}",
-                        partition=first.partition if first else None,
-                        offset=first.offset if first else None,
-                    )
-                log.exception(
-                    "a batch of %d records failed (try %d); retrying in %.1f s from the stored "
-                    "state",
-                    len(records),
-                    tries,
-                    delay,
-                )
+                self._failed(tries, exc, records, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_delay)
 
-    async def process(self, records: list[RawRecord], drained: bool = True) -> list[RawRecord]:
-        """Apply one batch. ``drained``: the stream had no further records buffered. Returns
-        the records applied.
+    def _failed(
+        self, tries: int, exc: BaseException, records: Sequence[RawRecord], delay: float
+    ) -> None:
+        self.stats.batch_retries += 1
+        if tries >= STUCK_AFTER_TRIES:
+            first = records[0] if records else None
+            self.stuck = StuckReport(
+                records=len(records),
+                tries=tries,
+                error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                partition=first.partition if first else None,
+                offset=first.offset if first else None,
+            )
+        log.error(
+            "a batch of %d records failed (try %d); retrying in %.1f s from the stored state",
+            len(records),
+            tries,
+            delay,
+            exc_info=exc,
+        )
 
+    async def submit(
+        self,
+        records: list[RawRecord],
+        drained: bool = True,
+        acker: Acker | None = None,
+        size: int = 0,
+    ) -> Pending | None:
+        """Apply one batch and queue its change to be stored (stockapp/checkpoint.py); returns
+        once it is applied (None: none of its records may be applied). ``drained``: the stream
+        had no further records buffered. ``acker`` acks the records applied once stored.
+
+        Waits first while the checkpoint's queue is full, or a revocation is under way.
         Records fetched in an earlier consumer generation are left out, unacknowledged: a
         rebalance came between their fetch and now, the worker has sought back to the
         committed offsets and will fetch them again (if it still owns their partition). Applied
@@ -250,34 +292,63 @@ class QuoteProcessor:
         (while their offsets get committed), or land in a partition another worker owns.
         Checked under the lock, which a rebalance takes (``forget``) before it goes on.
         """
+        await self.checkpoint.room()
         async with self.lock:
-            generation = self.port.generation()
-            if generation is not None:
-                now_generation: int | None = generation
-                if generation == self.revoked_generation:
-                    # Revoked, not assigned again yet: every tracked record is stale.
-                    now_generation = None
-                current = [
-                    r for r in records if r.generation is None or r.generation == now_generation
-                ]
-                if len(current) < len(records):
-                    self.stats.stale_records += len(records) - len(current)
-                    records = current
-            if not records:
-                return records
-            began = time.perf_counter()
+            pending = self.checkpoint.new_pending(
+                records=records, drained=drained, size=size, acker=acker
+            )
             try:
-                await self._process(records, drained)
+                applied = await self._apply(pending)
             except BaseException:
-                # The states in memory are ahead of what was stored; the timer must not
-                # persist them, and a retry must start from the table.
+                # The states in memory may be ahead of what was applied and queued; those
+                # queued are read back through the checkpoint's view of the table.
                 self.forget()
                 raise
+            return pending if applied else None
+
+    async def reapply(self, pending: Pending) -> bool:
+        """The checkpoint's hook: a dropped batch, applied again (called with the lock held)."""
+        return await self._apply(pending)
+
+    def failed(self, tries: int, exc: BaseException, dropped: Sequence[Pending]) -> None:
+        """The checkpoint's hook: a store failed; the batches dropped are applied again."""
+        records = [r for p in dropped for r in (p.records or ())]
+        delay = min(
+            self.checkpoint.retry_delay * 2 ** min(tries - 1, 16),
+            self.checkpoint.max_retry_delay,
+        )
+        self._failed(tries, exc, records, delay)
+
+    async def _apply(self, pending: Pending) -> bool:
+        """Apply ``pending``'s records and queue its change; False when none may be applied
+        (a rebalance came since they were fetched)."""
+        records = list(pending.records or ())
+        generation = self.port.generation()
+        if generation is not None:
+            now_generation: int | None = generation
+            if generation == self.revoked_generation:
+                # Revoked, not assigned again yet: every tracked record is stale.
+                now_generation = None
+            current = [r for r in records if r.generation is None or r.generation == now_generation]
+            if len(current) < len(records):
+                self.stats.stale_records += len(records) - len(current)
+                records = current
+        if not records:
+            return False
+        began = time.perf_counter()
+        result = await self._process(records, pending.drained)
+        pending.applied = records
+
+        def after() -> None:
+            self._stored_batch(result)
+            self.stuck = None
             BATCH_SECONDS.observe(time.perf_counter() - began)
             BATCH_RECORDS.observe(len(records))
-            return records
 
-    async def _process(self, records: list[RawRecord], drained: bool) -> None:
+        self._queue(pending, result, after)
+        return True
+
+    async def _process(self, records: list[RawRecord], drained: bool) -> BatchResult:
         now = self.clock()
         self.drained = drained
         self.last_batch = now
@@ -296,9 +367,7 @@ class QuoteProcessor:
         self.position.update(result.positions)
         self._tick_sooner(result.touched, now)
         self._tell_applied(result)
-        await self._emit(result)
-        self.stats.add(result.stats)
-        self.invalid_by_reason.update(o.kind for o in result.outputs if o.kind is not None)
+        return result
 
     async def _load_seeds(self, batch: ParsedBatch) -> dict[str, dict]:
         """Symbols this worker has no state for start from their backfill seed, if any (not
@@ -347,14 +416,18 @@ class QuoteProcessor:
         backlogs = None if asked is None else await self.port.backlog(asked) if asked else {}
         async with self.lock:
             try:
-                await self._close_by_timer(now, backlogs)
+                chunks = await self._close_by_timer(now, backlogs)
             except Exception:
-                # As for a failed batch: states in memory may be ahead of storage. The next
-                # tick tries again from the table.
+                # As for a failed batch: states in memory may be ahead of what is queued. The
+                # next tick tries again from the table (and the checkpoint's queue).
                 self.forget()
-                self.stats.timer_retries += 1
-                log.exception("closing candles by the timer failed; retrying on the next tick")
+                log.exception("closing candles by the clock failed")
+                chunks = None
             self._plan_next_tick(self.clock())
+        # The last chunk is stored without the lock: batches go on meanwhile.
+        if chunks is None or (chunks and await chunks[-1].stored is None):
+            self.stats.timer_retries += 1
+            log.error("closing candles by the clock failed; retrying on the next tick")
 
     def tick_in(self, now: float) -> float:
         """Seconds until the clock's closes should run (0: now). agents/quotes.py asks every
@@ -401,19 +474,28 @@ class QuoteProcessor:
             return {}
         return self.closer.due_partitions(now, self.port.owned(), self.position)
 
-    async def _close_by_timer(self, now: float, backlogs: dict[int, int | None] | None) -> None:
+    async def _close_by_timer(
+        self, now: float, backlogs: dict[int, int | None] | None
+    ) -> list[Pending] | None:
+        """Queues the tick's closes, chunk by chunk; returns the chunks queued (None: one was
+        dropped, as its store failed). Each chunk but the last is stored before the next is
+        closed (the closer's contract: it loads states that left memory, chunk by chunk)."""
         chunks = self.closer.close(now, backlogs, self.port.owned(), self.position, self._busy)
+        queued: list[Pending] = []
         for closed, touched in chunks:
+            if queued and await queued[-1].stored is None:
+                return None
             self.stats.timer_closes += len(closed)
-            await self._emit_close(closed, touched)
+            queued.append(self._emit_close(closed, touched))
         self.stats.evicted += self.cache.evict()
+        return queued
 
     def _busy(self) -> bool:
         """In the middle of a run of full batches: the next one may be right behind."""
         return not self.drained and self.clock() - self.last_batch < 1.0
 
-    async def _emit_close(self, closed: list[Candle], touched: set[str]) -> None:
-        """A timer close: its signals, then made durable like a batch (nothing to
+    def _emit_close(self, closed: list[Candle], touched: set[str]) -> Pending:
+        """A timer close: its signals, then queued to be stored like a batch (nothing to
         dead-letter: a symbol whose rules fail keeps its stored state)."""
         fired, failed = run_rules(self.rules, self.cache.states, closed, touched)
         for symbol, exc in failed.items():
@@ -424,16 +506,26 @@ class QuoteProcessor:
             fired = [s for s in fired if s.symbol != symbol]
             touched.discard(symbol)
         encoded = {s: encode(self.cache.states[s]) for s in touched}
-        await self._emit(BatchResult(encoded, closed, fired, [], [], Stats(), {}))
+        result = BatchResult(encoded, closed, fired, [], [], Stats(), {})
+        pending = self.checkpoint.new_pending()
+        self._queue(pending, result, lambda: self._stored_batch(result))
+        return pending
 
     # -- effects -----------------------------------------------------------------------------
 
-    async def _emit(self, result: BatchResult) -> None:
-        """Make a change durable (stockapp/checkpoint.py), then tell the counters, the
-        listeners and the cache."""
+    def _queue(self, pending: Pending, result: BatchResult, after: Callable[[], None]) -> None:
+        """Queue an applied change to be stored (stockapp/checkpoint.py); ``after`` runs once
+        it is."""
         rows = result.rows if self.settings.store_raw_quotes else []
+        pending.change = Change(rows, result.closed, result.signals, result.outputs, result.states)
+        pending.after = after
+        self.checkpoint.enqueue(pending)
+        # Safe with changes queued: their states are read back through the checkpoint.
+        self.stats.evicted += self.cache.evict()
+
+    def _stored_batch(self, result: BatchResult) -> None:
+        """A change is stored: tell the counters and the listeners."""
         closed, fired, encoded = result.closed, result.signals, result.states
-        await self.checkpoint.commit(Change(rows, closed, fired, result.outputs, encoded))
         budget = self.applier.budget
         for symbol, data in encoded.items():
             self.cache.sizes[symbol] = len(data)
@@ -448,7 +540,11 @@ class QuoteProcessor:
         self.stats.candles_closed += len(closed)
         self.closed_by_interval.update(candle.interval for candle in closed)
         self.signals_by_rule.update(signal.rule for signal in fired)
+        self.stats.add(result.stats)
+        self.invalid_by_reason.update(o.kind for o in result.outputs if o.kind is not None)
         touched = result.touched
         for listener in self.listeners:
-            listener(touched, closed, fired)
-        self.stats.evicted += self.cache.evict()
+            try:
+                listener(touched, closed, fired)
+            except Exception:  # a reader's view must not fail what is stored
+                log.exception("a listener of stored changes failed")

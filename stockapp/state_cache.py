@@ -9,8 +9,8 @@ caching): one place decides between a stored state, a seed and a new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import orjson
 
@@ -30,10 +30,19 @@ def live(event_max: int | None, now_ms: int) -> bool:
     return event_max is not None and event_max >= now_ms - LIVE_WINDOW_MS
 
 
+class Stored(Protocol):
+    """The table as the cache reads it: symbol bytes -> the state's JSON bytes (the
+    checkpoint's view, stockapp/checkpoint.Unstored, or the table itself)."""
+
+    def get(self, key: bytes, default: Any = None) -> Any: ...
+
+    def keys(self) -> Any: ...
+
+
 class StateCache:
     def __init__(
         self,
-        table: MutableMapping[bytes, Any],
+        table: Stored,
         spec: CandleSpec,
         limit: int,
         partitions: int,

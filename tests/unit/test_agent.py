@@ -118,11 +118,11 @@ async def test_a_batch_is_acked_only_once_it_is_stored(processor, monkeypatch, d
     proc, _ = processor
     started = asyncio.Event()
 
-    async def stuck(records, drained=True):
+    async def stuck(change):
         started.set()
         await asyncio.Event().wait()  # a batch stuck on a Cassandra outage
 
-    monkeypatch.setattr(proc, "process_until_done", stuck)
+    monkeypatch.setattr(proc.checkpoint, "commit", stuck)
     async with quotes.process_quotes.test_context() as agent:
         body = {"symbol": "AAPL", "ts": T0, "price": 10.0, "volume": 1}
         events = [await put(agent, body) for _ in range(3)]
@@ -150,12 +150,14 @@ async def test_records_the_processor_left_out_are_not_acked(processor, monkeypat
     """Records fetched before a rebalance are left out by the processor; acking them would let
     the next commit pass records that were never applied."""
     proc, _ = processor
-    real = proc.process_until_done
+    real = proc.submit_until_applied
 
-    async def first_only(records, drained=True):
-        return await real(records[:1], drained)
+    async def first_only(records, drained, acker, size):
+        pending = await real(records, drained, acker, size)
+        pending.applied = records[:1]  # as if the others were of an earlier generation
+        return pending
 
-    monkeypatch.setattr(proc, "process_until_done", first_only)
+    monkeypatch.setattr(proc, "submit_until_applied", first_only)
     async with quotes.process_quotes.test_context() as agent:
         body = {"symbol": "AAPL", "ts": T0, "price": 10.0, "volume": 1}
         events = [await put(agent, body) for _ in range(3)]

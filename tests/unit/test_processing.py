@@ -6,7 +6,6 @@ import math
 from dataclasses import replace
 
 import orjson
-import pytest
 from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -96,13 +95,21 @@ async def test_the_state_is_written_only_once_every_record_is_delivered():
 
 
 async def test_a_failed_delivery_fails_the_batch_before_the_state_is_written():
+    """The checkpoint then applies the batch again from the stored state and stores it."""
     proc, effects, table, _ = make(T0 + 3_600_000)
+    proc.checkpoint.retry_delay = 0.05
     failed = asyncio.get_running_loop().create_future()
     failed.set_exception(RuntimeError("broker gone"))
     effects.deliveries.append(failed)
-    with pytest.raises(RuntimeError):
-        await proc.process([tick("AAPL", T0, 10.0, 0), tick("AAPL", T0 + 66_000, 11.0, 1)])
-    assert b"AAPL" not in table
+    task = asyncio.ensure_future(
+        proc.process([tick("AAPL", T0, 10.0, 0), tick("AAPL", T0 + 66_000, 11.0, 1)])
+    )
+    while not proc.stats["batch_retries"]:
+        await asyncio.sleep(0.001)
+    assert b"AAPL" not in table and not task.done()
+    assert await asyncio.wait_for(task, 2)
+    assert table.state(b"AAPL")["last_offset"] == 1
+    assert proc.stats["quotes"] == 2 and proc.closed_by_interval == {"1m": 1}
 
 
 async def test_replayed_batch_changes_nothing():
