@@ -218,6 +218,8 @@ class Checkpoint:
         # The pipeline (see the module's docstring).
         self.hooks: Hooks | None = None
         self.queue: deque[Pending] = deque()
+        self.queued_records = 0  # of the batches queued (not those being stored)
+        self.queued_bytes = 0
         self.storing: list[Pending] = []  # the commit in flight
         self.unstored: dict[bytes, bytes] = {}  # the latest state of each queued symbol
         self.storer: asyncio.Task[None] | None = None
@@ -255,9 +257,7 @@ class Checkpoint:
     def _has_room(self) -> bool:
         if self.revoking:
             return False
-        records = sum(p.count for p in self.queue)
-        size = sum(p.size for p in self.queue)
-        return records < self.max_records and size < self.max_bytes
+        return self.queued_records < self.max_records and self.queued_bytes < self.max_bytes
 
     def enqueue(self, pending: Pending) -> None:
         """Queue an applied change to be stored. Call with the lock held, right after applying
@@ -268,6 +268,8 @@ class Checkpoint:
         for symbol, data in pending.change.states.items():
             self.unstored[symbol.encode()] = data
         self.queue.append(pending)
+        self.queued_records += pending.count
+        self.queued_bytes += pending.size
         if self.storer is None or self.storer.done():
             self.storer = asyncio.ensure_future(self._store())
             self.storer.add_done_callback(self._storer_done)
@@ -287,8 +289,7 @@ class Checkpoint:
         if storer is not None and not storer.done():
             storer.cancel()
             await asyncio.gather(storer, return_exceptions=True)
-        dropped = [*self.storing, *self.queue]
-        self.queue.clear()
+        dropped = [*self.storing, *self._take()]
         self.storing = []
         if dropped:
             self._drop(dropped)
@@ -300,8 +301,7 @@ class Checkpoint:
 
     async def _store(self) -> None:
         while self.queue:
-            group = list(self.queue)
-            self.queue.clear()
+            group = self._take()
             self.storing = group
             self._notify()  # room in the queue
             change = merged([p.change for p in group])
@@ -344,8 +344,7 @@ class Checkpoint:
             if hooks is not None:
                 hooks.failed(self.failures, exc, group)
             self.dropping = self.revoking
-            self._drop([*group, *self.queue])
-            self.queue.clear()
+            self._drop([*group, *self._take()])
             self.unstored.clear()
             return
         hooks.failed(self.failures, exc, group)
@@ -355,10 +354,10 @@ class Checkpoint:
             if p.records is None:
                 self._resolve(p, None)
         async with self.lock:
-            dropped = [p for p in [*group, *self.queue] if p.records is not None]
+            dropped = [p for p in [*group, *self._take()] if p.records is not None]
             delay = min(self.retry_delay * 2 ** min(self.failures - 1, 16), self.max_retry_delay)
             while True:
-                self.queue.clear()
+                self._take()  # those applied again by a try that failed
                 self.unstored.clear()
                 hooks.forget()
                 if not self.revoking:
@@ -380,6 +379,14 @@ class Checkpoint:
                     hooks.failed(self.failures, again, dropped)
                     delay = min(delay * 2, self.max_retry_delay)
 
+    def _take(self) -> list[Pending]:
+        """Everything queued, taken off the queue."""
+        taken = list(self.queue)
+        self.queue.clear()
+        self.queued_records = self.queued_bytes = 0
+        self._notify()
+        return taken
+
     def _drop(self, pendings: Iterable[Pending]) -> None:
         for p in pendings:
             self._resolve(p, None)
@@ -392,8 +399,7 @@ class Checkpoint:
     def _storer_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("the storer failed", exc_info=task.exception())
-            self._drop([*self.storing, *self.queue])
-            self.queue.clear()
+            self._drop([*self.storing, *self._take()])
             self.storing = []
             self.unstored.clear()
             if self.hooks is not None:
