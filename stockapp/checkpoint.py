@@ -220,10 +220,16 @@ class Checkpoint:
         self.queue: deque[Pending] = deque()
         self.queued_records = 0  # of the batches queued (not those being stored)
         self.queued_bytes = 0
-        self.storing: list[Pending] = []  # the commit in flight
+        # Taken off the queue by the storer and not stored yet: the commit in flight, or the
+        # changes a failed one dropped while they are applied again.
+        self.held: list[Pending] = []
+        # States written to the table whose changelog records are not known to be
+        # acknowledged (a commit that failed waiting for them).
+        self.unconfirmed: dict[str, bytes] = {}
+        self.stopping = False
         self.unstored: dict[bytes, bytes] = {}  # the latest state of each queued symbol
         self.storer: asyncio.Task[None] | None = None
-        self.revoking = False
+        self.revocations = 0  # under way (Faust runs one at a time; counted all the same)
         # A store failed during a revocation: what is applied until the revocation forgets
         # the states was applied onto dropped changes, and is dropped too.
         self.dropping = False
@@ -262,7 +268,7 @@ class Checkpoint:
     def enqueue(self, pending: Pending) -> None:
         """Queue an applied change to be stored. Call with the lock held, right after applying
         it (its states are read from here until they are stored)."""
-        if self.dropping:
+        if self.dropping or self.stopping:
             self._resolve(pending, None)
             return
         for symbol, data in pending.change.states.items():
@@ -275,6 +281,10 @@ class Checkpoint:
             self.storer.add_done_callback(self._storer_done)
 
     @property
+    def revoking(self) -> bool:
+        return self.revocations > 0
+
+    @property
     def idle(self) -> bool:
         return not self.queue and (self.storer is None or self.storer.done())
 
@@ -285,16 +295,24 @@ class Checkpoint:
     async def stop(self) -> None:
         """The worker stops: whatever is queued stays unstored and unacked (read again after a
         restart), as a batch cut short."""
-        storer, self.storer = self.storer, None
-        if storer is not None and not storer.done():
-            storer.cancel()
-            await asyncio.gather(storer, return_exceptions=True)
-        dropped = [*self.storing, *self._take()]
-        self.storing = []
-        if dropped:
+        self.stopping = True
+        try:
+            storer = self.storer
+            if storer is not None and not storer.done():
+                storer.cancel()
+                await asyncio.gather(storer, return_exceptions=True)
+            self.storer = None
+            self._abandon()
+        finally:
+            self.stopping = False
+
+    def _abandon(self) -> None:
+        """Drop every change not stored; the states in memory and the queued ones hold them,
+        so whatever applies next (an agent Faust restarts) starts from what is stored."""
+        dropped = [*self.held, *self._take()]
+        self.held = []
+        if dropped or self.unstored:
             self._drop(dropped)
-            # The states in memory hold what was dropped: whatever applies next (an agent
-            # Faust restarts) starts from what is stored.
             self.unstored.clear()
             if self.hooks is not None:
                 self.hooks.forget()
@@ -302,16 +320,20 @@ class Checkpoint:
     async def _store(self) -> None:
         while self.queue:
             group = self._take()
-            self.storing = group
-            self._notify()  # room in the queue
+            self.held = group
             change = merged([p.change for p in group])
             try:
                 await self.commit(change)
-            except Exception as exc:  # noqa: BLE001 - logged by the hooks, and retried
-                self.storing = []
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if self.stopping or (task is not None and task.cancelling()):
+                    raise
+                # A future the commit awaited was cancelled (not this task): a failure.
                 await self._recover(group, exc)
                 continue
-            self.storing = []
+            except Exception as exc:  # noqa: BLE001 - logged by the hooks, and retried
+                await self._recover(group, exc)
+                continue
             self.failures = 0
             for symbol, data in change.states.items():
                 key = symbol.encode()
@@ -329,8 +351,8 @@ class Checkpoint:
                         await p.acker(p.applied)
                     except Exception:  # unacked, they are read again and skipped as stored
                         log.exception("acking stored records failed")
-                if not p.stored.done():
-                    p.stored.set_result(p.applied)
+                self._resolve(p, p.applied)
+            self.held = []
 
     async def _recover(self, group: list[Pending], exc: BaseException) -> None:
         """A commit failed: drop it and everything queued after it, then (under the lock, so
@@ -338,16 +360,11 @@ class Checkpoint:
         again in order onto what is stored."""
         hooks = self.hooks
         self.failures += 1
+        if hooks is not None:
+            hooks.failed(self.failures, exc, group)
         if self.revoking or hooks is None:
-            # The revocation holds the lock and forgets the states itself; the records are
-            # left unacked, for the partitions' next owners.
-            if hooks is not None:
-                hooks.failed(self.failures, exc, group)
-            self.dropping = self.revoking
-            self._drop([*group, *self._take()])
-            self.unstored.clear()
+            self._drop_for_revocation([*group, *self._take()])
             return
-        hooks.failed(self.failures, exc, group)
         # A timer close waits for its chunk under the lock: it hears now, before the lock is
         # asked for, and gives it up.
         for p in [*group, *self.queue]:
@@ -355,6 +372,7 @@ class Checkpoint:
                 self._resolve(p, None)
         async with self.lock:
             dropped = [p for p in [*group, *self._take()] if p.records is not None]
+            self.held = dropped
             delay = min(self.retry_delay * 2 ** min(self.failures - 1, 16), self.max_retry_delay)
             while True:
                 self._take()  # those applied again by a try that failed
@@ -367,17 +385,42 @@ class Checkpoint:
                     except TimeoutError:
                         pass
                 if self.revoking:
-                    self._drop(dropped)
+                    self._drop_for_revocation(dropped)
                     return
                 try:
+                    # States the failed commit wrote whose changelog records were not
+                    # acknowledged: written again first, or the batches applied again would
+                    # find their records stored and ack them.
+                    await self._confirm()
                     for p in dropped:
                         if not await hooks.reapply(p):
                             self._resolve(p, [])
+                    self.held = []
                     return
                 except Exception as again:  # noqa: BLE001 - logged by the hooks, and retried
                     self.failures += 1
                     hooks.failed(self.failures, again, dropped)
                     delay = min(delay * 2, self.max_retry_delay)
+
+    def _drop_for_revocation(self, dropped: list[Pending]) -> None:
+        """A store failed while partitions are revoked: the changes are dropped, unacked (the
+        partitions' next owners read their records again), and so is whatever is applied
+        before the revocation forgets the states (it was applied on top of them)."""
+        self.dropping = self.revoking
+        self._drop(dropped)
+        self.held = []
+        self.unstored.clear()
+
+    async def _confirm(self) -> None:
+        """Writes again the states whose changelog records a failed commit left unacknowledged,
+        and waits until they are."""
+        if not self.unconfirmed or self.durable is None:
+            self.unconfirmed.clear()
+            return
+        for symbol, data in self.unconfirmed.items():
+            self.table[symbol.encode()] = data
+        await self.durable()
+        self.unconfirmed.clear()
 
     def _take(self) -> list[Pending]:
         """Everything queued, taken off the queue."""
@@ -397,13 +440,12 @@ class Checkpoint:
             p.stored.set_result(value)
 
     def _storer_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            if not self.stopping:  # cancelled by nobody's stop: nothing it held is stored
+                self._abandon()
+        elif task.exception() is not None:
             log.error("the storer failed", exc_info=task.exception())
-            self._drop([*self.storing, *self._take()])
-            self.storing = []
-            self.unstored.clear()
-            if self.hooks is not None:
-                self.hooks.forget()
+            self._abandon()
         self._notify()
 
     async def _until(self, ready: Callable[[], bool]) -> None:
@@ -425,8 +467,9 @@ class Checkpoint:
     # -- one change --------------------------------------------------------------------------
 
     async def commit(self, change: Change) -> None:
-        """Stores and publishes the change in the order of the module's docstring. Call with
-        the lock held."""
+        """Stores and publishes the change in the order of the module's docstring. Called by
+        the storer (one commit at a time, without the lock: what it writes is applied
+        already)."""
         final = [signal for signal in change.signals if not signal.provisional]
         if change.quotes or change.closed or final:
             await self.writer.write(change.quotes, change.closed, final)
@@ -437,12 +480,15 @@ class Checkpoint:
                     except Exception:  # a reader's view must not fail what is stored
                         log.exception("a listener of stored candles failed")
         await self._deliver(change)
+        if change.states and self.durable is not None:
+            self.unconfirmed.update(change.states)
         for symbol, data in change.states.items():
             self.table[symbol.encode()] = data
         if change.states and self.durable is not None:
             # The agent acks the batch next, and its offsets may be committed at once: the
             # states that cover them must be in Kafka first (faust_compat.DurableTable).
             await self.durable()
+            self.unconfirmed.clear()
 
     async def _deliver(self, change: Change) -> None:
         # Queued one after the other, then awaited together: records queued concurrently
@@ -491,7 +537,7 @@ class Checkpoint:
         assignment's recovery reads the changelog, or it would restore older states while
         the batch's offsets get committed. (:meth:`commit` waits for them itself before the
         agent acks; this covers a batch cut short.)"""
-        self.revoking = True
+        self.revocations += 1
         self._revoked.set()
         try:
             async with self.lock:
@@ -499,10 +545,12 @@ class Checkpoint:
                 forget()
                 self.unstored.clear()
                 self.dropping = False
+                await self._confirm()
                 if self.durable is not None:
                     await self.durable()
         finally:
-            self.revoking = False
-            self.dropping = False
-            self._revoked.clear()
+            self.revocations -= 1
+            if not self.revoking:
+                self._revoked.clear()
+                self.dropping = False
             self._notify()

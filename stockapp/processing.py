@@ -340,6 +340,7 @@ class QuoteProcessor:
         pending.applied = records
 
         def after() -> None:
+            self.stats.batches += 1
             self._stored_batch(result)
             self.stuck = None
             BATCH_SECONDS.observe(time.perf_counter() - began)
@@ -354,7 +355,6 @@ class QuoteProcessor:
         self.last_batch = now
         if self.first_batch is None:
             self.first_batch = now
-        self.stats.batches += 1
         if not self.topic_id_known:
             self.current_topic_id = await self.port.topic_id()
             self.topic_id_known = True
@@ -404,14 +404,14 @@ class QuoteProcessor:
         """Close the candles of live symbols by the wall clock, and of quiet ones after a while."""
         # The backlog is asked without the lock: its end offsets come from the broker, and
         # batches must not wait for the answer. The positions are read under the lock, with
-        # no batch in flight, so they count stored batches only; they can only grow before
-        # the close, so the answer can only overstate what waits (the safe side). The tick
-        # closes by the wall clock as of before the question, so a record sent after it is
-        # more than the grace period late for any window this tick closes.
+        # no batch half applied, so they count the batches applied (queued to be stored or
+        # stored): those the states hold. They can only grow before the close, so the answer
+        # can only overstate what waits (the safe side). A close queued behind a batch whose
+        # store fails is dropped with it (stockapp/checkpoint.py). The tick closes by the
+        # wall clock as of before the question, so a record sent after it is more than the
+        # grace period late for any window this tick closes.
         now = self.clock()
         async with self.lock:
-            # Positions as of no batch in flight: a batch's offsets are recorded before it is
-            # stored, and one that then fails is applied again after this tick's close.
             asked = self._due_positions(now)
         backlogs = None if asked is None else await self.port.backlog(asked) if asked else {}
         async with self.lock:

@@ -150,7 +150,8 @@ class StateCache:
         live ones (their event time follows the wall clock, which the timer moves their
         watermark with on every tick). Those with forming candles stay watched by the timer
         through a small entry (when their first candle ends, their event time) and come back
-        from the table when it closes them. Only called when every cached state is stored.
+        from the table when it closes them. Only called when every cached state is stored or
+        queued to be (the checkpoint's view of the table returns the queued ones).
         Returns how many were dropped."""
         limit = self.limit
         if len(self.last_seen) > len(self.states) + len(self.watch) + limit:

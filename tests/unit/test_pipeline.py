@@ -234,3 +234,90 @@ async def test_stopping_leaves_what_is_queued_unstored_and_unacked():
     await settle()
     await proc.checkpoint.stop()
     assert await pending.stored is None and acked == [] and dict(table) == {}
+
+
+async def test_a_revocation_during_the_retry_wait_drops_the_batch_waiting_to_apply():
+    """The next batch waits on the lock the storer holds through its backoff: a revocation
+    that cuts the wait short must not let it apply onto the stored state and be acked past
+    the dropped one (its replay guard would skip the dropped record)."""
+    proc, effects, table = make()
+    proc.checkpoint.retry_delay = 5.0
+    gate = gated(proc, effects)
+    gate.fail_next = 1
+    gate.open.set()
+    acked: list[int] = []
+
+    async def ack(records):
+        acked.extend(r.offset for r in records)
+
+    first = await proc.submit([tick("AAPL", T0, 10.0, 0)], acker=ack)
+    await settle()  # its store failed: the storer waits out its backoff, holding the lock
+    waiting = asyncio.ensure_future(proc.submit([tick("AAPL", T0 + 1000, 11.0, 1)], acker=ack))
+    await settle()
+    await asyncio.wait_for(proc.checkpoint.revoke(proc.revoke), 2)
+    await asyncio.wait_for(waiting, 1)
+    assert await first.stored is None and acked == [] and dict(table) == {}
+    proc.revoked_generation = None  # assigned again: the records are read again
+    assert len(await proc.process([tick("AAPL", T0, 10.0, 0), tick("AAPL", T0 + 1000, 11.0, 1)]))
+    assert proc.stats["duplicates"] == 0 and [q.offset for q in effects.quotes] == [0, 1]
+
+
+async def test_states_whose_changelog_write_failed_are_written_again_before_any_ack():
+    """The table write succeeded and its changelog records were not acknowledged: applied
+    again, the batch finds its records stored (the table holds them) and would be acked with
+    nothing in Kafka. The storer writes those states again and waits for them first."""
+    proc, effects, table = make()
+    calls: list[str] = []
+
+    async def durable() -> None:
+        calls.append("fail" if not calls else "ok")
+        if calls[-1] == "fail":
+            raise RuntimeError("changelog record not acknowledged")
+
+    proc.checkpoint.durable = durable
+    acked: list[int] = []
+
+    async def ack(records):
+        acked.append(len(calls))
+        acked.extend(r.offset for r in records)
+
+    pending = await proc.submit([tick("AAPL", T0, 10.0, 0)], acker=ack)
+    assert await asyncio.wait_for(pending.stored, 2)
+    assert calls == ["fail", "ok"] and acked == [2, 0]
+    assert [entry for entry in effects.log if entry[0] == "table"] == [("table", b"AAPL")] * 2
+
+
+async def test_stopping_while_a_failed_store_waits_to_retry_resolves_and_forgets():
+    proc, effects, table = make()
+    proc.checkpoint.retry_delay = 5.0
+    gate = gated(proc, effects)
+    gate.fail_next = 1
+    gate.open.set()
+    waiter = asyncio.ensure_future(proc.process([tick("AAPL", T0, 10.0, 0)]))
+    await settle()
+    await proc.checkpoint.stop()
+    assert await asyncio.wait_for(waiter, 1) == []
+    assert proc.checkpoint.unstored == {} and "AAPL" not in proc.cache
+
+
+async def test_a_cancelled_future_inside_a_commit_is_a_failed_store_not_a_stop():
+    proc, effects, table = make()
+    real, calls = effects.write, []
+
+    async def write(quotes, candles, signals=()):
+        calls.append(1)
+        if len(calls) == 1:
+            raise asyncio.CancelledError()  # e.g. a delivery the producer cancelled
+        return await real(quotes, candles, signals)
+
+    effects.write = write
+    acked: list[int] = []
+
+    async def ack(records):
+        acked.extend(r.offset for r in records)
+
+    first = await proc.submit([tick("AAPL", T0, 10.0, 0)], acker=ack)
+    second = await proc.submit([tick("AAPL", T0 + 1000, 11.0, 1)], acker=ack)
+    for p in (first, second):
+        assert await asyncio.wait_for(p.stored, 2)
+    assert acked == [0, 1] and [q.offset for q in effects.quotes] == [0, 1]
