@@ -464,7 +464,13 @@ class StreamSettings(Section):
         description="Quotes further ahead of the worker's clock go to the dead-letter topic.",
     )
     store_raw_quotes: bool = Field(True, description="Write every quote to the `quotes` table.")
-    batch_max: int = Field(5000, ge=1, description="Most records the agent processes as one batch.")
+    batch_max: int = Field(
+        5000,
+        ge=1,
+        description="Most records the agent processes as one batch; also the most records of "
+        "applied batches that wait to be stored before the next batch is applied "
+        "(docs/streaming.md).",
+    )
     batch_within_ms: int = Field(
         1,
         ge=1,
@@ -494,7 +500,8 @@ class StreamSettings(Section):
         description="A batch is processed in parts of at most this many bytes of record "
         "values (4 MiB: some 40,000 quotes). Matters with packed records (many quotes each), "
         "whose batches of `STOCKAPP_BATCH_MAX` records could otherwise hold millions of "
-        "quotes.",
+        "quotes. Also the most bytes of applied batches that wait to be stored before the "
+        "next batch is applied.",
     )
     state_cache_symbols: int = Field(
         10_000,
