@@ -7,6 +7,7 @@ one at a time."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
 
@@ -77,6 +78,16 @@ def gated(proc: QuoteProcessor, effects: Effects) -> Gate:
     return gate
 
 
+def acks() -> tuple[list[int], Callable[[Sequence[RawRecord]], Awaitable[None]]]:
+    """The offsets acked, in order, and the acker that records them."""
+    acked: list[int] = []
+
+    async def ack(records: Sequence[RawRecord]) -> None:
+        acked.extend(r.offset for r in records)
+
+    return acked, ack
+
+
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
@@ -122,10 +133,7 @@ async def test_a_failed_store_applies_the_batches_queued_behind_it_again_in_orde
     proc, effects, table = make()
     gate = gated(proc, effects)
     gate.fail_next = 1
-    acked: list[int] = []
-
-    async def ack(records):
-        acked.extend(r.offset for r in records)
+    acked, ack = acks()
 
     pendings = []
     for batch in batches():
@@ -184,10 +192,7 @@ async def test_a_revocation_waits_for_the_queue_and_a_failure_meanwhile_drops_th
     proc, effects, table = make()
     gate = gated(proc, effects)
     gate.fail_next = 1
-    acked: list[int] = []
-
-    async def ack(records):
-        acked.extend(r.offset for r in records)
+    acked, ack = acks()
 
     first = await proc.submit(batches()[0], acker=ack)
     second = await proc.submit(batches()[1], acker=ack)
@@ -225,10 +230,7 @@ async def test_a_full_queue_holds_the_next_batch_until_the_store_takes_it():
 async def test_stopping_leaves_what_is_queued_unstored_and_unacked():
     proc, effects, table = make()
     gated(proc, effects)
-    acked: list[int] = []
-
-    async def ack(records):
-        acked.extend(r.offset for r in records)
+    acked, ack = acks()
 
     pending = await proc.submit(batches()[0], acker=ack)
     await settle()
@@ -245,10 +247,7 @@ async def test_a_revocation_during_the_retry_wait_drops_the_batch_waiting_to_app
     gate = gated(proc, effects)
     gate.fail_next = 1
     gate.open.set()
-    acked: list[int] = []
-
-    async def ack(records):
-        acked.extend(r.offset for r in records)
+    acked, ack = acks()
 
     first = await proc.submit([tick("AAPL", T0, 10.0, 0)], acker=ack)
     await settle()  # its store failed: the storer waits out its backoff, holding the lock
@@ -311,10 +310,7 @@ async def test_a_cancelled_future_inside_a_commit_is_a_failed_store_not_a_stop()
         return await real(quotes, candles, signals)
 
     effects.write = write
-    acked: list[int] = []
-
-    async def ack(records):
-        acked.extend(r.offset for r in records)
+    acked, ack = acks()
 
     first = await proc.submit([tick("AAPL", T0, 10.0, 0)], acker=ack)
     second = await proc.submit([tick("AAPL", T0 + 1000, 11.0, 1)], acker=ack)
