@@ -227,6 +227,7 @@ class Checkpoint:
         # acknowledged (a commit that failed waiting for them).
         self.unconfirmed: dict[str, bytes] = {}
         self.stopping = False
+        self.recovering = False  # a failed store's changes are being dropped and applied again
         self.unstored: dict[bytes, bytes] = {}  # the latest state of each queued symbol
         self.storer: asyncio.Task[None] | None = None
         self.revocations = 0  # under way (Faust runs one at a time; counted all the same)
@@ -268,7 +269,9 @@ class Checkpoint:
     def enqueue(self, pending: Pending) -> None:
         """Queue an applied change to be stored. Call with the lock held, right after applying
         it (its states are read from here until they are stored)."""
-        if self.dropping or self.stopping:
+        if self.dropping or self.stopping or (self.recovering and pending.records is None):
+            # A timer close queued while a failed store is recovered is given up (the next
+            # tick closes again): it was closed on states the recovery drops.
             self._resolve(pending, None)
             return
         for symbol, data in pending.change.states.items():
@@ -319,7 +322,7 @@ class Checkpoint:
 
     async def _store(self) -> None:
         while self.queue:
-            group = self._take()
+            group = self._take_group()
             self.held = group
             change = merged([p.change for p in group])
             try:
@@ -366,41 +369,53 @@ class Checkpoint:
             self._drop_for_revocation([*group, *self._take()])
             return
         # A timer close waits for its chunk under the lock: it hears now, before the lock is
-        # asked for, and gives it up.
-        for p in [*group, *self.queue]:
-            if p.records is None:
+        # asked for, and gives it up (one queued until the lock is taken, as it is queued).
+        self.recovering = True
+        try:
+            for p in [*group, *self.queue]:
+                if p.records is None:
+                    self._resolve(p, None)
+            async with self.lock:
+                await self._apply_again(group, hooks)
+        finally:
+            self.recovering = False
+
+    async def _apply_again(self, group: list[Pending], hooks: Hooks) -> None:
+        """Under the lock: forget, wait, and apply the dropped batches again, in order."""
+        taken = [*group, *self._take()]
+        for p in taken:
+            if p.records is None:  # a timer close queued before the lock was taken
                 self._resolve(p, None)
-        async with self.lock:
-            dropped = [p for p in [*group, *self._take()] if p.records is not None]
-            self.held = dropped
-            delay = min(self.retry_delay * 2 ** min(self.failures - 1, 16), self.max_retry_delay)
-            while True:
-                self._take()  # those applied again by a try that failed
-                self.unstored.clear()
-                hooks.forget()
-                if not self.revoking:
-                    try:
-                        async with asyncio.timeout(delay):
-                            await self._revoked.wait()
-                    except TimeoutError:
-                        pass
-                if self.revoking:
-                    self._drop_for_revocation(dropped)
-                    return
+        dropped = [p for p in taken if p.records is not None]
+        self.held = dropped
+        delay = min(self.retry_delay * 2 ** min(self.failures - 1, 16), self.max_retry_delay)
+        while True:
+            self._take()  # those applied again by a try that failed
+            self.unstored.clear()
+            hooks.forget()
+            if not self.revoking:
                 try:
-                    # States the failed commit wrote whose changelog records were not
-                    # acknowledged: written again first, or the batches applied again would
-                    # find their records stored and ack them.
-                    await self._confirm()
-                    for p in dropped:
-                        if not await hooks.reapply(p):
-                            self._resolve(p, [])
-                    self.held = []
-                    return
-                except Exception as again:  # noqa: BLE001 - logged by the hooks, and retried
-                    self.failures += 1
-                    hooks.failed(self.failures, again, dropped)
-                    delay = min(delay * 2, self.max_retry_delay)
+                    async with asyncio.timeout(delay):
+                        await self._revoked.wait()
+                except TimeoutError:
+                    pass
+            if self.revoking:
+                self._drop_for_revocation(dropped)
+                return
+            try:
+                # States the failed commit wrote whose changelog records were not
+                # acknowledged: written again first, or the batches applied again would
+                # find their records stored and ack them.
+                await self._confirm()
+                for p in dropped:
+                    if not await hooks.reapply(p):
+                        self._resolve(p, [])
+                self.held = []
+                return
+            except Exception as again:  # noqa: BLE001 - logged by the hooks, and retried
+                self.failures += 1
+                hooks.failed(self.failures, again, dropped)
+                delay = min(delay * 2, self.max_retry_delay)
 
     def _drop_for_revocation(self, dropped: list[Pending]) -> None:
         """A store failed while partitions are revoked: the changes are dropped, unacked (the
@@ -421,6 +436,21 @@ class Checkpoint:
             self.table[symbol.encode()] = data
         await self.durable()
         self.unconfirmed.clear()
+
+    def _take_group(self) -> list[Pending]:
+        """What the storer commits next: everything queued, up to the first timer close. A
+        close is stored without the batches applied after it, so a store that fails after
+        it never drops a close that a later batch's late records were judged by."""
+        group: list[Pending] = []
+        while self.queue:
+            p = self.queue.popleft()
+            group.append(p)
+            self.queued_records -= p.count
+            self.queued_bytes -= p.size
+            if p.records is None:
+                break
+        self._notify()
+        return group
 
     def _take(self) -> list[Pending]:
         """Everything queued, taken off the queue."""

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
+import pytest
 
 from stockapp.partitioning import partition_for
 from stockapp.processing import QuoteProcessor, RawRecord
@@ -317,3 +318,77 @@ async def test_a_cancelled_future_inside_a_commit_is_a_failed_store_not_a_stop()
     for p in (first, second):
         assert await asyncio.wait_for(p.stored, 2)
     assert acked == [0, 1] and [q.offset for q in effects.quotes] == [0, 1]
+
+
+@pytest.mark.parametrize("chunk", [500, 1])
+async def test_a_timer_close_queued_while_a_failed_store_waits_for_the_lock_is_given_up(
+    chunk, monkeypatch
+):
+    """The tick takes the lock between the failure and the storer's recovery and queues its
+    close: it must hear that the close is dropped, or it waits for it forever (with more
+    chunks to go, while holding the lock the recovery needs)."""
+    import stockapp.timer_close as timer_close
+
+    monkeypatch.setattr(timer_close, "TIMER_CHUNK_SYMBOLS", chunk)
+    now = {"ms": T0 + 30_000}
+    answer = asyncio.Event()
+
+    async def backlog(processed):
+        await answer.wait()
+        return dict.fromkeys(processed, 0)
+
+    settings = load_settings()
+    effects = Effects()
+    table = Table(effects)
+    proc = QuoteProcessor(
+        settings,
+        table,
+        effects,
+        effects.publish,
+        clock=lambda: now["ms"] / 1000,
+        port=Port(backlog=backlog),
+    )
+    proc.checkpoint.retry_delay = 0.01
+    gate = gated(proc, effects)
+    gate.open.set()
+    await proc.process([tick("AAPL", T0 + 20_000, 10.0, 0), tick("MSFT", T0 + 20_000, 10.0, 1)])
+    gate.open.clear()
+    now["ms"] = T0 + 70_000
+    batch = await proc.submit([tick("IBM", T0 + 61_000, 1.0, 2)])  # its store waits at the gate
+    await settle()
+    timer = asyncio.ensure_future(proc.on_timer())
+    await settle()  # the tick asks the backlog
+    await proc.lock.acquire()  # a batch being applied
+    answer.set()
+    await settle()  # the tick waits for the lock
+    gate.fail_next = 1
+    gate.open.set()  # the store fails: the storer waits for the lock, behind the tick
+    await settle()
+    proc.lock.release()
+    await asyncio.wait_for(timer, 2)
+    assert proc.stats["timer_retries"] == 1
+    assert await asyncio.wait_for(batch.stored, 2)
+    await proc.on_timer()  # finds the forgotten states again (a rescan)
+    await proc.on_timer()  # and closes the minute
+    assert {c.symbol for c in effects.candles if c.interval == "1m"} == {"AAPL", "MSFT"}
+
+
+async def test_a_timer_close_is_stored_without_the_batches_applied_after_it():
+    now = {"ms": T0 + 30_000}
+    proc, effects, table = make()
+    proc.clock = lambda: now["ms"] / 1000
+    await proc.process([tick("TSLA", T0 + 20_000, 5.0, 0)])
+    gate = gated(proc, effects)
+    first = await proc.submit([tick("TSLA", T0 + 21_000, 6.0, 1)])
+    await settle()  # being stored
+    now["ms"] = T0 + 66_000
+    proc.drained, proc.last_batch = True, 0.0
+    timer = asyncio.ensure_future(proc.on_timer())
+    await settle()
+    after = await proc.submit([tick("TSLA", T0 + 65_000, 7.0, 2)])
+    gate.open.set()
+    await asyncio.wait_for(timer, 2)
+    assert await asyncio.wait_for(after.stored, 2) and await first.stored
+    # The batch, the close alone, then the batch after it: three writes.
+    assert gate.calls == 3
+    assert [c.interval for c in effects.candles if c.interval == "1m"] == ["1m"]
