@@ -32,7 +32,7 @@ from stockapp.tables.indicators import Values
 from stockapp.tables.signals.book import RuleBook
 from stockapp.tables.signals.signal import Signal
 from stockapp.tables.symbol_state import CandleSpec, SymbolState
-from stockapp.timer_close import TimerCloser
+from stockapp.timer_close import Question, TimerCloser
 
 __all__ = ["AppliedListener", "ChangeListener", "QuoteProcessor", "RawRecord"]
 
@@ -45,6 +45,10 @@ STUCK_AFTER_TRIES = 5
 # (a backlog, a run of full batches) is tried again after TIMER_RETRY_SECONDS.
 TIMER_MAX_WAIT_SECONDS = 1.0
 TIMER_RETRY_SECONDS = 0.25
+# A close that waits for the batches before its question (timer_close.Question) is tried
+# again as soon as one of its partitions is processed that far, looked at this often; the
+# question is asked afresh after TIMER_MAX_WAIT_SECONDS (windows due since then close too).
+TIMER_RECHECK_SECONDS = 0.01
 
 # Told after each change is stored: (symbols touched, candles closed, signals fired). Live push.
 ChangeListener = Callable[[set[str], list[Candle], list[Signal]], None]
@@ -116,6 +120,7 @@ class QuoteProcessor:
         self.last_batch = 0.0  # wall clock of the last batch
         self.first_batch: float | None = None  # wall clock of the first (`make bench` timing)
         self.next_tick_at = 0.0  # wall clock when the clock's closes should run next
+        self.question: Question | None = None  # the last tick's, while a close waits for it
         self.lock = self.checkpoint.lock  # the agent, the timer and a revocation
         # Candles closed per interval, and dead letters per reason class (the /metrics labels).
         self.closed_by_interval: Counter[str] = Counter()
@@ -201,6 +206,7 @@ class QuoteProcessor:
         self.closer.forget()
         self.quota.reset()
         self.position.clear()
+        self.question = None
         self.topic_id_known = False
 
     # -- the stream --------------------------------------------------------------------------
@@ -405,16 +411,28 @@ class QuoteProcessor:
         # The backlog is asked without the lock: its end offsets come from the broker, and
         # batches must not wait for the answer. The positions are read under the lock, with
         # no batch half applied, so they count the batches applied (queued to be stored or
-        # stored): those the states hold. They can only grow before the close, so the answer
-        # can only overstate what waits (the safe side). A close queued behind a batch whose
-        # store fails is dropped with it (stockapp/checkpoint.py). The tick closes by the
-        # wall clock as of before the question, so a record sent after it is more than the
-        # grace period late for any window this tick closes.
+        # stored): those the states hold. The tick closes by the wall clock as of before the
+        # question, so a record that arrived after the answer is more than the grace period
+        # late for any window this tick closes: a close waits only for the records that had
+        # arrived (timer_close.Question), and the question is kept until they are applied.
+        # A close queued behind a batch whose store fails is dropped with it
+        # (stockapp/checkpoint.py).
         now = self.clock()
+        asked: dict[int, int | None] | None = None
         async with self.lock:
-            asked = self._due_positions(now)
-        backlogs = None if asked is None else await self.port.backlog(asked) if asked else {}
+            question = self.question
+            if question is not None and now - question.asked_at >= TIMER_MAX_WAIT_SECONDS:
+                question = self.question = None
+            if question is None:
+                asked = self._due_positions(now)
+        if question is None and asked:
+            question = Question.answered(now, asked, await self.port.backlog(asked))
         async with self.lock:
+            if question is not None:
+                now, backlogs = question.asked_at, question.backlogs(self.position)
+            else:
+                # None: the stream cannot tell a backlog; {}: nothing due, or busy.
+                backlogs = None if asked is None else {}
             try:
                 chunks = await self._close_by_timer(now, backlogs)
             except Exception:
@@ -423,6 +441,9 @@ class QuoteProcessor:
                 self.forget()
                 log.exception("closing candles by the clock failed")
                 chunks = None
+            if question is not None and not question.settle(self.position):
+                question = None
+            self.question = question
             self._plan_next_tick(self.clock())
         # The last chunk is stored without the lock: batches go on meanwhile.
         if chunks is None or (chunks and await chunks[-1].stored is None):
@@ -432,6 +453,11 @@ class QuoteProcessor:
     def tick_in(self, now: float) -> float:
         """Seconds until the clock's closes should run (0: now). agents/quotes.py asks every
         0.1 s, or sooner when a tick is due sooner."""
+        question = self.question
+        if question is not None:
+            if question.reached(self.position) or now - question.asked_at >= TIMER_MAX_WAIT_SECONDS:
+                return 0.0
+            return TIMER_RECHECK_SECONDS
         return max(self.next_tick_at - now, 0.0)
 
     def _tick_sooner(self, touched: set[str], now: float) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from stockapp.partitioning import symbol_partition
 from stockapp.state_cache import StateCache, live
 from stockapp.tables.candle import Candle
 
-__all__ = ["RESCAN_SECONDS", "TIMER_CHUNK_SYMBOLS", "TimerCloser"]
+__all__ = ["RESCAN_SECONDS", "TIMER_CHUNK_SYMBOLS", "Question", "TimerCloser"]
 
 # The processor's parts log as the processor: operators filter by that name.
 log = logging.getLogger("stockapp.processing")
@@ -29,6 +30,75 @@ RESCAN_SECONDS = 10.0
 TIMER_CHUNK_SYMBOLS = 500
 
 Backlogs = dict[int, int | None]
+
+# In Question.through: nothing waited in the partition when asked, and nothing was processed
+# there since the worker started or was assigned it (so there is no offset to wait for).
+NOTHING_WAITED = -1
+
+
+@dataclass
+class Question:
+    """One tick's question about what waits in its partitions, kept until the batches it
+    waits for are applied.
+
+    ``through``: by partition, the last offset that had arrived when the tick asked (None: the
+    broker did not say). A record past it arrived after ``asked_at``, the tick's clock, so it
+    is more than the grace period late for every window that tick may close: once a partition
+    is processed through its offset, its symbols' closes need wait for nothing else. Asking
+    "does anything wait?" again instead would seldom hear "no" while quotes keep coming (each
+    retry finds those that arrived since), and the closes would wait for a pause.
+    """
+
+    asked_at: float
+    through: dict[int, int | None]
+    # The partitions a close still waits for, with the offset to process them through.
+    waiting: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def answered(
+        cls, asked_at: float, positions: dict[int, int | None], backlogs: Backlogs
+    ) -> Question:
+        """From the positions the backlog was asked for and the records left after them."""
+        through: dict[int, int | None] = {}
+        for partition, last in positions.items():
+            left = backlogs.get(partition)
+            if left is None:
+                through[partition] = None
+            elif last is None:
+                # Left is counted from the committed offset, which this processor does not
+                # know: only "nothing waits" can be used.
+                through[partition] = NOTHING_WAITED if left <= 0 else None
+            else:
+                through[partition] = last + left
+        return cls(asked_at, through)
+
+    def backlogs(self, position: dict[int, int]) -> Backlogs:
+        """What still waits, of what had arrived when asked (None: unknown), for
+        :meth:`TimerCloser.close`."""
+        left: Backlogs = {}
+        for partition, last in self.through.items():
+            done = position.get(partition)
+            if last is None:
+                left[partition] = None
+            elif last == NOTHING_WAITED:
+                left[partition] = 0
+            else:
+                left[partition] = None if done is None else max(last - done, 0)
+        return left
+
+    def settle(self, position: dict[int, int]) -> bool:
+        """After a close: whether it still waits for batches to be applied somewhere."""
+        self.waiting = {
+            partition: last
+            for partition, last in self.through.items()
+            if last is not None and last > position.get(partition, NOTHING_WAITED)
+        }
+        return bool(self.waiting)
+
+    def reached(self, position: dict[int, int]) -> bool:
+        """Whether some partition waited for is processed through its offset now (a
+        comparison per partition: the clock task asks it often)."""
+        return any(position.get(p, NOTHING_WAITED) >= last for p, last in self.waiting.items())
 
 
 class TimerCloser:

@@ -9,12 +9,13 @@ import pytest
 from stockapp.partitioning import partition_for
 from stockapp.processing import (
     TIMER_MAX_WAIT_SECONDS,
+    TIMER_RECHECK_SECONDS,
     TIMER_RETRY_SECONDS,
     QuoteProcessor,
     RawRecord,
 )
 from stockapp.settings import load_settings
-from tests.fakes import Effects, Table
+from tests.fakes import Effects, Port, Table
 
 NOW = 1_767_621_600.0 + 3_600 + 20  # 15:00:20 UTC, 2026-01-05
 
@@ -33,10 +34,13 @@ def tick(symbol: str, ts_ms: int, price: float, offset: int) -> RawRecord:
     return RawRecord(key, orjson.dumps(body), partition_for(key, 8), offset)
 
 
-def make(clock: Clock) -> tuple[QuoteProcessor, Effects]:
+def make(clock: Clock, port: Port | None = None) -> tuple[QuoteProcessor, Effects]:
     effects = Effects()
     settings = load_settings().model_copy(update={"intervals": ("1m",), "grace_seconds": 5.0})
-    return QuoteProcessor(settings, Table(effects), effects, effects.publish, clock=clock), effects
+    proc = QuoteProcessor(
+        settings, Table(effects), effects, effects.publish, clock=clock, port=port
+    )
+    return proc, effects
 
 
 async def test_a_live_candle_is_closed_as_soon_as_it_is_due():
@@ -74,3 +78,28 @@ async def test_a_batch_brings_the_next_tick_forward_and_a_blocked_close_retries_
     proc.drained, proc.last_batch = False, clock.now
     await proc.on_timer()
     assert proc.next_tick_at == clock.now + TIMER_RETRY_SECONDS
+
+
+async def test_a_close_waiting_for_records_is_looked_at_often_and_asked_again_after_a_while():
+    """Records had arrived when the tick asked: the clock task looks every
+    TIMER_RECHECK_SECONDS whether they are applied (a comparison), and asks the broker again
+    only after TIMER_MAX_WAIT_SECONDS (windows due since then close with it)."""
+    calls = []
+
+    async def backlog(processed: dict[int, int | None]) -> dict[int, int | None]:
+        calls.append(processed)
+        return dict.fromkeys(processed, 5)  # five more each time it is asked
+
+    clock = Clock(NOW)
+    proc, effects = make(clock, Port(backlog=backlog))
+    await proc.process([tick("AAPL", int(NOW * 1000) - 1000, 10.0, 0)])
+    minute_end = 1_767_621_600.0 + 3_600 + 60
+    clock.now = minute_end + 5.0
+    await proc.on_timer()
+    assert len(calls) == 1 and effects.candles == []
+    assert proc.tick_in(clock.now) == TIMER_RECHECK_SECONDS
+    assert proc.tick_in(clock.now + TIMER_MAX_WAIT_SECONDS - 0.01) == TIMER_RECHECK_SECONDS
+    assert proc.tick_in(clock.now + TIMER_MAX_WAIT_SECONDS) == 0
+    clock.now += TIMER_MAX_WAIT_SECONDS
+    await proc.on_timer()
+    assert len(calls) == 2 and effects.candles == []

@@ -411,6 +411,40 @@ async def test_a_stalled_worker_does_not_judge_waiting_on_time_ticks_late():
     assert (minute.trades, minute.close) == (4, 8.0)
 
 
+async def test_a_close_waits_only_for_the_records_that_had_arrived_when_it_asked():
+    """Quotes keep coming: a tick never finds its partition with nothing waiting. It waits
+    for the records that had arrived when it asked (they may belong to the window), then
+    closes without asking again; those that arrived after its question do not hold it up,
+    and one of them for the closed window is late (it came past the end plus the grace)."""
+    highwater = {"end": 1}
+    calls: list[dict[int, int | None]] = []
+
+    async def backlog(processed: dict[int, int | None]) -> dict[int, int | None]:
+        calls.append(dict(processed))
+        return {p: highwater["end"] - (last + 1) for p, last in processed.items()}
+
+    proc, effects, _, clock = make(T0 + 40_000, backlog=backlog)
+    await proc.process([tick("TSLA", T0 + 40_000, 5.0, 0)])
+    highwater["end"] = 3  # offsets 1 and 2, of 14:00:50 and :55, wait in the partition
+    clock.now = (T0 + 65_000) / 1000  # the minute's end plus the grace
+    await proc.on_timer()
+    assert effects.candles == [] and len(calls) == 1
+    assert proc.tick_in(clock.now) > 0  # waiting for offsets 1 and 2 to be applied
+    highwater["end"] = 10  # more arrive after the question
+    await proc.process([tick("TSLA", T0 + 50_000, 6.0, 1)])
+    assert proc.tick_in(clock.now) > 0
+    await proc.process([tick("TSLA", T0 + 55_000, 7.0, 2)])
+    assert proc.tick_in(clock.now) == 0
+    clock.now += 0.05
+    await proc.on_timer()
+    assert len(calls) == 1  # the same question: nothing asked again
+    (minute,) = [c for c in effects.candles if c.interval == "1m"]
+    assert (minute.trades, minute.close) == (3, 7.0)
+    assert proc.question is None and proc.stats["late"] == 0
+    await proc.process([tick("TSLA", T0 + 59_000, 8.0, 3), tick("TSLA", T0 + 61_000, 9.0, 4)])
+    assert proc.stats["late"] == 1
+
+
 async def test_a_timer_tick_asks_every_partitions_backlog_in_one_call():
     """The end offsets come fresh from the broker, so they are asked once per tick for all
     partitions with a forming candle; an unknown answer (the broker did not reply) closes
