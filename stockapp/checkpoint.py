@@ -5,7 +5,8 @@ the revocation handler all go through :class:`Checkpoint`, so the order that mak
 harmless is written once:
 
 1. raw quotes, closed candles and final signals are written to Cassandra, and acknowledged
-   (then the ``stored`` listeners hear of the candles: what reads Cassandra may now see them);
+   (then the ``stored`` listeners hear of the candles, and each change's ``written`` hook
+   runs: what reads Cassandra may now see them, so the live push shows them);
 2. side outputs (late records, dead letters), candles and signals are queued on the producer
    one after the other, then their deliveries are awaited together;
 3. the changed symbol states are written to the table, and their changelog records are
@@ -111,7 +112,10 @@ class Pending:
     drained: bool = True
     size: int = 0  # bytes of the batch's record values (the queue's bound)
     acker: Acker | None = None
-    # The processor's bookkeeping once stored (counters, live push of closed candles).
+    # Run once its rows are in Cassandra (live push of closed candles and signals), before the
+    # rest of the commit: a commit that fails after that runs it again with the retry.
+    written: Callable[[], None] | None = None
+    # The processor's bookkeeping once stored (counters).
     after: Callable[[], None] | None = None
     applied: Sequence[RawRecord] = field(default_factory=list)
 
@@ -326,7 +330,7 @@ class Checkpoint:
             self.held = group
             change = merged([p.change for p in group])
             try:
-                await self.commit(change)
+                await self.commit(change, lambda group=group: self._written(group))
             except asyncio.CancelledError as exc:
                 task = asyncio.current_task()
                 if self.stopping or (task is not None and task.cancelling()):
@@ -496,10 +500,19 @@ class Checkpoint:
 
     # -- one change --------------------------------------------------------------------------
 
-    async def commit(self, change: Change) -> None:
-        """Stores and publishes the change in the order of the module's docstring. Called by
-        the storer (one commit at a time, without the lock: what it writes is applied
-        already)."""
+    @staticmethod
+    def _written(group: Sequence[Pending]) -> None:
+        for p in group:
+            if p.written is not None:
+                try:
+                    p.written()
+                except Exception:  # live push must not fail what is being stored
+                    log.exception("telling of a written change failed")
+
+    async def commit(self, change: Change, written: Callable[[], None] | None = None) -> None:
+        """Stores and publishes the change in the order of the module's docstring; ``written``
+        runs once its rows are in Cassandra. Called by the storer (one commit at a time,
+        without the lock: what it writes is applied already)."""
         final = [signal for signal in change.signals if not signal.provisional]
         if change.quotes or change.closed or final:
             await self.writer.write(change.quotes, change.closed, final)
@@ -509,6 +522,8 @@ class Checkpoint:
                         listener(change.closed)
                     except Exception:  # a reader's view must not fail what is stored
                         log.exception("a listener of stored candles failed")
+        if written is not None:
+            written()
         await self._deliver(change)
         if change.states and self.durable is not None:
             self.unconfirmed.update(change.states)

@@ -50,7 +50,9 @@ TIMER_RETRY_SECONDS = 0.25
 # question is asked afresh after TIMER_MAX_WAIT_SECONDS (windows due since then close too).
 TIMER_RECHECK_SECONDS = 0.01
 
-# Told after each change is stored: (symbols touched, candles closed, signals fired). Live push.
+# Told once a change's rows are in Cassandra (symbols touched, candles closed, signals fired),
+# before its Kafka records and states are: live push. A store that fails after that and is
+# applied again tells it again.
 ChangeListener = Callable[[set[str], list[Candle], list[Signal]], None]
 # Told after a batch is applied, before it is stored: (symbols touched, candles closed). A
 # forming candle is provisional by nature, so live push need not wait for storage to show it.
@@ -544,13 +546,14 @@ class QuoteProcessor:
         it is."""
         rows = result.rows if self.settings.store_raw_quotes else []
         pending.change = Change(rows, result.closed, result.signals, result.outputs, result.states)
+        pending.written = lambda: self._written(result)
         pending.after = after
         self.checkpoint.enqueue(pending)
         # Safe with changes queued: their states are read back through the checkpoint.
         self.stats.evicted += self.cache.evict()
 
     def _stored_batch(self, result: BatchResult) -> None:
-        """A change is stored: tell the counters and the listeners."""
+        """A change is stored: tell the counters."""
         closed, fired, encoded = result.closed, result.signals, result.states
         budget = self.applier.budget
         for symbol, data in encoded.items():
@@ -568,9 +571,11 @@ class QuoteProcessor:
         self.signals_by_rule.update(signal.rule for signal in fired)
         self.stats.add(result.stats)
         self.invalid_by_reason.update(o.kind for o in result.outputs if o.kind is not None)
-        touched = result.touched
+
+    def _written(self, result: BatchResult) -> None:
+        """A change's rows are in Cassandra: tell the listeners (live push)."""
         for listener in self.listeners:
             try:
-                listener(touched, closed, fired)
+                listener(result.touched, result.closed, result.signals)
             except Exception:  # a reader's view must not fail what is stored
                 log.exception("a listener of stored changes failed")

@@ -118,7 +118,7 @@ async def test_a_batch_is_acked_only_once_it_is_stored(processor, monkeypatch, d
     proc, _ = processor
     started = asyncio.Event()
 
-    async def stuck(change):
+    async def stuck(change, written=None):
         started.set()
         await asyncio.Event().wait()  # a batch stuck on a Cassandra outage
 
