@@ -5,9 +5,10 @@
 ``{"type": "signal", ..., "signal": {...}}`` for each rule that fired on its candles.
 
 A forming candle is provisional by nature: it is pushed as soon as a batch that changed it is
-applied, before the batch is stored. A closed candle is pushed only once it is stored, followed
-by the forming ones after it; a batch that closes a candle of a subscription pushes that
-subscription's candles only then (docs/web.md, "Live push latency").
+applied, before the batch is stored. A closed candle is pushed only once it is in Cassandra
+(before the rest of the commit), followed by the forming ones after it; a batch that closes a
+candle of a subscription pushes that subscription's candles only then (docs/web.md, "Live
+push latency").
 A batch that fails to store is applied again from the stored state and pushes the same forming
 candle again. The worker that owns the symbol's partition produces them; any other worker
 relays its stream.
@@ -122,7 +123,7 @@ class Hub:
 
     def on_applied(self, touched: set[str], closed: list[Candle]) -> None:
         """A batch is applied, not stored yet: push the forming candles of the subscriptions
-        it touched, but of those where it closed a candle (pushed once stored, in order)."""
+        it touched, but of those where it closed a candle (pushed once in Cassandra, in order)."""
         self.pushed_early.clear()
         if not self.subscribers:
             return
