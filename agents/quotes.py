@@ -10,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import RecordMetadata, TopicPartition
+from faust.agents import current_agent
 from faust.types import TP
 
 from stockapp.agents.rules import load_rules
@@ -300,9 +301,33 @@ async def process_quotes(stream: Any) -> None:
             # written) at once.
             for events in split_by_size(batch, _value_size, settings.batch_max_bytes):
                 await _submit(stream, proc, events, last=events[-1] is batch[-1])
-    finally:
+    except BaseException as exc:
         # What is applied and not stored stays unacked: read again after a restart.
         await proc.checkpoint.stop()
+        agent = current_agent()  # this one, or a copy of it (Faust's test context)
+        if not (app.should_stop or (agent is not None and agent.should_stop)):
+            await _stop_the_worker(exc)
+        raise
+    finally:
+        await proc.checkpoint.stop()
+
+
+async def _stop_the_worker(exc: BaseException) -> None:
+    """The agent ended outside a shutdown (an exception, or a cancel that is not the
+    worker's). Faust would start it again on the stream where it left off: the records it
+    held (applied and not stored, or fetched and not delivered yet) would stay unacked and
+    never be fetched again, while the batches after them were stored, and those symbols'
+    replay guards would then skip them after the next restart. The worker stops instead
+    (exit status 1); restarted by its supervisor, it resumes from the committed offsets.
+    Waits here until the shutdown cancels it, so that Faust does not start the agent
+    meanwhile."""
+    log.critical(
+        "the quotes agent stopped unexpectedly (%r): stopping the worker, which resumes from "
+        "the committed offsets when it is started again",
+        exc,
+    )
+    await app.crash(exc)
+    await asyncio.Event().wait()
 
 
 def _value_size(event: Any) -> int:

@@ -133,6 +133,51 @@ async def test_a_batch_is_acked_only_once_it_is_stored(processor, monkeypatch, d
     assert [e.message.acked for e in events] == [False, False, False]
 
 
+async def test_an_agent_that_fails_stops_the_worker_instead_of_being_restarted(
+    processor, monkeypatch, delivery
+):
+    """Faust restarts an agent that raised on the stream where it left off: the batch queued
+    to be stored would stay unacked and never be fetched again, while later batches stored
+    past it. The worker is stopped instead (it resumes from the committed offsets)."""
+    proc, _ = processor
+    stored = asyncio.Event()
+    crashed: list[BaseException] = []
+    submitted = []
+    real_submit = quotes._submit
+
+    async def stuck(change, written=None):
+        stored.set()
+        await asyncio.Event().wait()  # the first batch's store hangs
+
+    async def submit(stream, proc, events, last):
+        submitted.append(len(events))
+        if len(submitted) > 1:
+            raise RuntimeError("a bug in the agent")
+        await real_submit(stream, proc, events, last)
+
+    async def crash(exc):
+        crashed.append(exc)
+
+    monkeypatch.setattr(proc.checkpoint, "commit", stuck)
+    monkeypatch.setattr(quotes, "_submit", submit)
+    monkeypatch.setattr(quotes.app, "crash", crash)
+    async with quotes.process_quotes.test_context() as agent:
+        body = {"symbol": "AAPL", "ts": T0, "price": 10.0, "volume": 1}
+        first = await put(agent, body)
+        await asyncio.wait_for(stored.wait(), 5)
+        second = await put(agent, {**body, "ts": T0 + 1000})
+        for _ in range(100):
+            if crashed:
+                break
+            await asyncio.sleep(0.02)
+        third = await put(agent, {**body, "ts": T0 + 2000})
+        await asyncio.sleep(0.2)  # time for an agent Faust started again to take it
+        assert [type(e) for e in crashed] == [RuntimeError]
+        assert len(submitted) == 2 and not third.message.acked  # not started again
+        assert proc.checkpoint.idle and not proc.checkpoint.unstored
+    assert (first.message.acked, second.message.acked) == (False, False)
+
+
 async def test_a_stored_batch_is_acked(processor, delivery):
     proc, _ = processor
     async with quotes.process_quotes.test_context() as agent:
