@@ -500,8 +500,8 @@ class StreamSettings(Section):
         description="A batch is processed in parts of at most this many bytes of record "
         "values (4 MiB: some 40,000 quotes). Matters with packed records (many quotes each), "
         "whose batches of `STOCKAPP_BATCH_MAX` records could otherwise hold millions of "
-        "quotes. Also the most bytes of applied batches that wait to be stored before the "
-        "next batch is applied.",
+        "quotes. Also the most bytes of applied batches (their record values and the symbol "
+        "states they changed) that wait to be stored before the next batch is applied.",
     )
     state_cache_symbols: int = Field(
         10_000,

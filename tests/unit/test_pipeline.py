@@ -228,6 +228,26 @@ async def test_a_full_queue_holds_the_next_batch_until_the_store_takes_it():
     assert table.state(b"AAPL")["last_offset"] == 5
 
 
+async def test_the_queue_bound_counts_the_states_a_batch_changed():
+    """A batch of small records over many symbols holds a state of about 12 KB for each until
+    it is stored: the queue's byte bound counts them, not only the records' bytes."""
+    proc, effects, table = make()
+    gate = gated(proc, effects)
+    first = await proc.submit(batches()[0])
+    await settle()  # taken by the store, which waits on the gate
+    second = await proc.submit(batches()[1])  # queued
+    queued = proc.checkpoint.queued_bytes
+    assert queued > sum(len(r.value or b"") for r in batches()[1])  # its state counts too
+    proc.checkpoint.max_bytes = queued  # the state alone reaches the bound
+    third = asyncio.ensure_future(proc.submit(batches()[2]))
+    await settle()
+    assert first is not None and second is not None and not third.done()
+    gate.open.set()
+    last = await asyncio.wait_for(third, 1)
+    assert last is not None and await asyncio.wait_for(last.stored, 1)
+    assert table.state(b"AAPL")["last_offset"] == 5
+
+
 async def test_stopping_leaves_what_is_queued_unstored_and_unacked():
     proc, effects, table = make()
     gated(proc, effects)
