@@ -83,6 +83,12 @@ class Hub:
         # The subscribers whose forming candles went out when the batch being stored was
         # applied (one who subscribed since gets them once it is stored).
         self.pushed_early: dict[tuple[str, str], set[Subscriber]] = {}
+        # By subscription, the start (s) of the last candle pushed as closed. A clock close is
+        # pushed once in Cassandra; if the rest of its commit fails, it is dropped and the
+        # window reopens until a later tick closes it again: its forming version must not
+        # follow the closed one to the charts (closed is final there). The next close of it
+        # is pushed, as an update of the same bar.
+        self.closed_through: dict[tuple[str, str], int] = {}
 
     def reserve(self, client: str | None) -> tuple[int, str] | None:
         """Take a connection's place before its handshake, or say why not (status, message).
@@ -120,6 +126,7 @@ class Hub:
             queues.discard(queue)
             if not queues:
                 del self.subscribers[(symbol, interval)]
+                self.closed_through.pop((symbol, interval), None)
 
     def on_applied(self, touched: set[str], closed: list[Candle]) -> None:
         """A batch is applied, not stored yet: push the forming candles of the subscriptions
@@ -135,7 +142,7 @@ class Hub:
             symbol, interval = key
             if symbol not in touched or key in closing:
                 continue
-            forming = [from_candle(c, v) for c, v in proc.forming(symbol, interval)]
+            forming = self._forming(proc, key)
             messages = _candle_messages(symbol, interval, forming, int(time.time() * 1000))
             self.pushed_early[key] = set(queues)
             if messages:
@@ -181,15 +188,24 @@ class Hub:
             rest = queues - pushed
             if not rest:
                 continue
-            forming = (
-                [from_candle(c, v) for c, v in proc.forming(symbol, interval)]
-                if proc is not None
-                else []
-            )
+            if closing:
+                through = max(c["t"] for c in closing)
+                if through > self.closed_through.get(key, through - 1):
+                    self.closed_through[key] = through
+            forming = self._forming(proc, key) if proc is not None else []
             full = _candle_messages(symbol, interval, closing + forming, now) + signal_messages
             if full:
                 for subscriber in rest:
                     subscriber.offer(full)
+
+    def _forming(self, proc: ProcessorView, key: tuple[str, str]) -> list[dict[str, Any]]:
+        """The subscription's forming candles, but any pushed closed already."""
+        symbol, interval = key
+        forming = [from_candle(c, v) for c, v in proc.forming(symbol, interval)]
+        through = self.closed_through.get(key)
+        if through is None:
+            return forming
+        return [c for c in forming if c["t"] > through]
 
 
 def _candle_messages(

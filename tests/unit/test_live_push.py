@@ -110,3 +110,42 @@ async def test_a_client_that_subscribes_while_a_batch_is_stored_gets_its_forming
     await proc.process([tick("AAPL", T0, 10.0, 0)])
     assert drain(first) == [[(T0, 10.0, False)]]
     assert drain(hub_ref["late"]) == [[(T0, 10.0, False)]]
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_closed_candle_pushed_live_is_never_shown_forming_again():
+    """A clock close is pushed once in Cassandra; the rest of its commit fails, so it is
+    dropped and the window reopens until a later tick closes it again. The charts, told it
+    is closed (final), must not be told it is forming."""
+    effects = Effects()
+    settings = load_settings().model_copy(update={"intervals": ("1m",), "grace_seconds": 5.0})
+    clock = Clock(T0 / 1000 + 10)
+    proc = QuoteProcessor(settings, Table(effects), effects, effects.publish, clock=clock)
+    proc.checkpoint.retry_delay = 0.01
+    hub = live.Hub(lambda: proc)
+    sub = hub.subscribe("AAPL", "1m")
+    proc.applied_listeners.append(hub.on_applied)
+    proc.listeners.append(hub.on_change)
+
+    await proc.process([tick("AAPL", T0 + 1000, 10.0, 0)])
+    drain(sub)
+    # 14:00 + grace: the clock closes the minute; the candles topic refuses it once (step 2).
+    clock.now = T0 / 1000 + 65
+    failed = asyncio.get_running_loop().create_future()
+    failed.set_exception(RuntimeError("broker away"))
+    effects.deliveries.append(failed)
+    await proc.on_timer()
+    await proc.checkpoint.drain()
+    # A quote of the next minute: the failed close left 14:00 open in the stored state.
+    await proc.process([tick("AAPL", T0 + 61_000, 11.0, 1)])
+    told = [c for m in drain(sub) for c in m if c[0] == T0]
+    # Once a chart is told 14:00 is closed (final), it must never be told it is forming.
+    first_closed = next((i for i, c in enumerate(told) if c[2]), len(told))
+    assert all(c[2] for c in told[first_closed:]), told
