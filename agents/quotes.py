@@ -378,13 +378,15 @@ async def close_by_the_clock() -> None:
         if processor is None or app.rebalancing or not tables_recovered(app):
             continue
         due_in = processor.tick_in(time.time())
+        if due_in <= 0:
+            try:
+                await processor.on_timer()
+            except Exception:
+                log.exception("closing candles by the clock failed")
+            # Asked again at once: a close waiting for batches is looked at every 10 ms.
+            due_in = processor.tick_in(time.time())
         if due_in > 0:
             wait = min(wait, due_in)
-            continue
-        try:
-            await processor.on_timer()
-        except Exception:
-            log.exception("closing candles by the clock failed")
 
 
 @app.on_partitions_revoked.connect

@@ -123,6 +123,7 @@ class QuoteProcessor:
         self.first_batch: float | None = None  # wall clock of the first (`make bench` timing)
         self.next_tick_at = 0.0  # wall clock when the clock's closes should run next
         self.question: Question | None = None  # the last tick's, while a close waits for it
+        self.forgets = 0  # times the states and positions were forgotten (a tick's question too)
         self.lock = self.checkpoint.lock  # the agent, the timer and a revocation
         # Candles closed per interval, and dead letters per reason class (the /metrics labels).
         self.closed_by_interval: Counter[str] = Counter()
@@ -209,6 +210,7 @@ class QuoteProcessor:
         self.quota.reset()
         self.position.clear()
         self.question = None
+        self.forgets += 1
         self.topic_id_known = False
 
     # -- the stream --------------------------------------------------------------------------
@@ -419,16 +421,25 @@ class QuoteProcessor:
         # arrived (timer_close.Question), and the question is kept until they are applied.
         # A close queued behind a batch whose store fails is dropped with it
         # (stockapp/checkpoint.py).
+        if await self._tick():
+            # The question kept was of an earlier clock, and a close came due since: ask now.
+            await self._tick()
+
+    async def _tick(self) -> bool:
+        """One tick; True when it closed with a question kept from an earlier tick that is
+        now stale (a close came due after its clock, or it is TIMER_MAX_WAIT_SECONDS old):
+        then dropped, to be asked again."""
         now = self.clock()
         asked: dict[int, int | None] | None = None
         async with self.lock:
-            question = self.question
-            if question is not None and now - question.asked_at >= TIMER_MAX_WAIT_SECONDS:
-                question = self.question = None
+            question = kept = self.question
+            planned = self.next_tick_at
+            forgets = self.forgets
             if question is None:
                 asked = self._due_positions(now)
         if question is None and asked:
-            question = Question.answered(now, asked, await self.port.backlog(asked))
+            backlogs = await self.port.backlog(asked)
+            question = Question.answered(now, asked, backlogs, answered_at=self.clock())
         async with self.lock:
             if question is not None:
                 now, backlogs = question.asked_at, question.backlogs(self.position)
@@ -443,29 +454,46 @@ class QuoteProcessor:
                 self.forget()
                 log.exception("closing candles by the clock failed")
                 chunks = None
-            if question is not None and not question.settle(self.position):
+            clock = self.clock()
+            stale = kept is not None and (
+                clock >= planned or clock - kept.answered_at >= TIMER_MAX_WAIT_SECONDS
+            )
+            if question is not None and (
+                stale or forgets != self.forgets or not question.settle(self.position)
+            ):
+                # (Forgotten meanwhile, by a rebalance or a failed store: asked again.)
                 question = None
             self.question = question
-            self._plan_next_tick(self.clock())
+            self._plan_next_tick(clock)
         # The last chunk is stored without the lock: batches go on meanwhile.
         if chunks is None or (chunks and await chunks[-1].stored is None):
             self.stats.timer_retries += 1
             log.error("closing candles by the clock failed; retrying on the next tick")
+            return False
+        return stale
 
     def tick_in(self, now: float) -> float:
         """Seconds until the clock's closes should run (0: now). agents/quotes.py asks every
-        0.1 s, or sooner when a tick is due sooner."""
+        0.1 s, or sooner when a tick is due sooner; while a close waits for the batches
+        before its question, every TIMER_RECHECK_SECONDS (a comparison per partition)."""
         question = self.question
-        if question is not None:
-            if question.reached(self.position) or now - question.asked_at >= TIMER_MAX_WAIT_SECONDS:
-                return 0.0
-            return TIMER_RECHECK_SECONDS
-        return max(self.next_tick_at - now, 0.0)
+        due_in = max(self.next_tick_at - now, 0.0)
+        if question is None:
+            return due_in
+        if (
+            due_in == 0.0
+            or question.reached(self.position)
+            or now - question.answered_at >= TIMER_MAX_WAIT_SECONDS
+        ):
+            return 0.0
+        return min(TIMER_RECHECK_SECONDS, due_in)
 
     def _tick_sooner(self, touched: set[str], now: float) -> None:
         """A batch may have started a live candle that ends before the next planned tick."""
         now_ms = int(now * 1000)
         states = self.cache.states
+        # Those due by a kept question's clock close with it (tick_in).
+        covered = self.question.asked_at if self.question is not None else float("-inf")
         for symbol in touched:
             state = states.get(symbol)
             if state is None or not live(state.event_max, now_ms):
@@ -473,7 +501,7 @@ class QuoteProcessor:
             first_end = state.first_end
             if first_end is not None:
                 due = (first_end + self.spec.grace_ms) / 1000
-                if due < self.next_tick_at:
+                if covered < due < self.next_tick_at:
                     self.next_tick_at = max(due, now)
 
     def _plan_next_tick(self, now: float) -> None:
@@ -486,9 +514,16 @@ class QuoteProcessor:
             if live(state.event_max, now_ms) and (first_end := state.first_end) is not None
         ]
         planned = now + TIMER_MAX_WAIT_SECONDS
-        if ends:
-            due = (min(ends) + self.spec.grace_ms) / 1000
-            planned = min(planned, max(due, now + TIMER_RETRY_SECONDS))
+        dues = [(end + self.spec.grace_ms) / 1000 for end in ends]
+        if self.question is not None:
+            # Those due by the question's clock close with it, once their partitions are
+            # processed that far (tick_in): only a later one needs a tick of its own.
+            dues = [due for due in dues if due > self.question.asked_at]
+        if dues:
+            # One that is past and did not close (a backlog, a run of full batches): again
+            # shortly.
+            due = min(dues)
+            planned = min(planned, due if due > now else now + TIMER_RETRY_SECONDS)
         self.next_tick_at = planned
 
     def _due_positions(self, now: float) -> dict[int, int | None] | None:

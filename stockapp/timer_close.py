@@ -51,12 +51,18 @@ class Question:
 
     asked_at: float
     through: dict[int, int | None]
+    # When the answer came (the clock): it is kept TIMER_MAX_WAIT_SECONDS from then.
+    answered_at: float = 0.0
     # The partitions a close still waits for, with the offset to process them through.
     waiting: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def answered(
-        cls, asked_at: float, positions: dict[int, int | None], backlogs: Backlogs
+        cls,
+        asked_at: float,
+        positions: dict[int, int | None],
+        backlogs: Backlogs,
+        answered_at: float,
     ) -> Question:
         """From the positions the backlog was asked for and the records left after them."""
         through: dict[int, int | None] = {}
@@ -70,7 +76,7 @@ class Question:
                 through[partition] = NOTHING_WAITED if left <= 0 else None
             else:
                 through[partition] = last + left
-        return cls(asked_at, through)
+        return cls(asked_at, through, answered_at)
 
     def backlogs(self, position: dict[int, int]) -> Backlogs:
         """What still waits, of what had arrived when asked (None: unknown), for
@@ -87,7 +93,11 @@ class Question:
         return left
 
     def settle(self, position: dict[int, int]) -> bool:
-        """After a close: whether it still waits for batches to be applied somewhere."""
+        """After a close: whether it still waits for batches to be applied somewhere (and is
+        worth keeping: a partition the broker did not answer for is asked again, soon)."""
+        if any(last is None for last in self.through.values()):
+            self.waiting = {}
+            return False
         self.waiting = {
             partition: last
             for partition, last in self.through.items()

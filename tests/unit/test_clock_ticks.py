@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stockapp.partitioning import partition_for
+from stockapp.partitioning import partition_for, symbol_partition
 from stockapp.processing import (
     TIMER_MAX_WAIT_SECONDS,
     TIMER_RECHECK_SECONDS,
@@ -98,8 +98,79 @@ async def test_a_close_waiting_for_records_is_looked_at_often_and_asked_again_af
     await proc.on_timer()
     assert len(calls) == 1 and effects.candles == []
     assert proc.tick_in(clock.now) == TIMER_RECHECK_SECONDS
-    assert proc.tick_in(clock.now + TIMER_MAX_WAIT_SECONDS - 0.01) == TIMER_RECHECK_SECONDS
+    assert proc.tick_in(clock.now + TIMER_MAX_WAIT_SECONDS - 0.01) == pytest.approx(
+        TIMER_RECHECK_SECONDS
+    )
     assert proc.tick_in(clock.now + TIMER_MAX_WAIT_SECONDS) == 0
     clock.now += TIMER_MAX_WAIT_SECONDS
     await proc.on_timer()
     assert len(calls) == 2 and effects.candles == []
+
+
+START = 1_767_621_600.0 + 3_600  # 15:00:00 UTC, 2026-01-05
+
+
+async def test_a_question_held_for_one_partition_does_not_hold_back_a_close_due_later():
+    """R (a stopped replay) is idle-due at 15:01:04.8 while 3 records wait in its partition:
+    the tick asks and keeps the question. L (live, another partition, nothing waiting) is
+    due at 15:01:05: its tick comes then, and asks again (the kept question's clock is
+    before L's close was due)."""
+    waiting = {}
+
+    async def backlog(processed):
+        return {p: waiting.get(p, 0) for p in processed}
+
+    settings = load_settings().model_copy(
+        update={"intervals": ("1m",), "grace_seconds": 5.0, "idle_close_seconds": 2.0}
+    )
+    assert settings.quotes_partitions == 8
+    clock = Clock(START)
+    effects = Effects()
+    proc = QuoteProcessor(
+        settings, Table(effects), effects, effects.publish, clock=clock, port=Port(backlog=backlog)
+    )
+    r, l_ = "RPLAY", "LIVE1"
+    assert symbol_partition(r, 8) != symbol_partition(l_, 8)
+    await proc.process([tick(r, int(START * 1000) - 86_400_000, 5.0, 0)])  # a day old: not live
+    clock.now = START + 10
+    await proc.process([tick(l_, int(START * 1000) + 5_000, 10.0, 0)])  # 15:00 forming
+    waiting[symbol_partition(r, 8)] = 3
+    clock.now = START + 64.8
+    await proc.on_timer()  # R idle-due, its partition behind: the question is kept
+    assert proc.question is not None and not effects.candles
+    clock.now = START + 65.1  # L's minute is due (end + grace = 15:01:05)
+    assert proc.tick_in(clock.now) == 0
+    await proc.on_timer()
+    assert [c.symbol for c in effects.candles] == [l_]
+
+
+async def test_a_reached_question_is_used_even_if_its_answer_took_a_second():
+    """The broker (or the lock) took 1 s to answer: the question is kept a second from its
+    answer, not from its asking, so once its records are applied it closes (asked again, it
+    would find those that arrived meanwhile, and under a steady stream never close)."""
+    clock = Clock(START)
+    ends = {}
+
+    async def backlog(processed):
+        clock.now += 1.0  # a slow answer (END_OFFSETS_TIMEOUT_S is 1 s), or a long lock wait
+        return {p: ends[p] - (last + 1) for p, last in processed.items()}
+
+    settings = load_settings().model_copy(update={"intervals": ("1m",), "grace_seconds": 5.0})
+    effects = Effects()
+    proc = QuoteProcessor(
+        settings, Table(effects), effects, effects.publish, clock=clock, port=Port(backlog=backlog)
+    )
+    s = "LIVE1"
+    p = symbol_partition(s, 8)
+    await proc.process([tick(s, int(START * 1000) + 5_000, 10.0, 0)])
+    ends[p] = 3  # offsets 1, 2 (of 15:00) wait when the tick asks
+    clock.now = START + 65
+    await proc.on_timer()
+    assert not effects.candles
+    await proc.process(
+        [tick(s, int(START * 1000) + 50_000, 11.0, 1), tick(s, int(START * 1000) + 55_000, 12.0, 2)]
+    )
+    ends[p] = 6  # more keep arriving
+    assert proc.tick_in(clock.now) == 0
+    await proc.on_timer()
+    assert [c.close for c in effects.candles] == [12.0]
