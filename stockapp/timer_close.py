@@ -1,11 +1,13 @@
 """Closing candles by the wall clock: live symbols' past windows, quiet symbols' last ones.
 
 Event time moves only with a symbol's quotes. A live symbol's event time follows the wall
-clock, so the clock may stand in for the ticks a quiet one does not send; a replay that
-stopped will never move its event time again, so its candles close once it has been quiet for
-``STOCKAPP_IDLE_CLOSE_SECONDS``. Either only once nothing waits in the symbol's partition:
-after a stall the records waiting there arrived on time and must not be judged late because
-the worker was behind. Synchronous: the processor makes each chunk durable.
+clock, so the clock may stand in for the ticks a quiet one does not send (also once it has
+been quiet for longer than the live window: a thinly traded stock); a replay that stopped
+(its event time far behind the wall clock when it last sent) will never move its event time
+again, so its candles close once it has been quiet for ``STOCKAPP_IDLE_CLOSE_SECONDS``.
+Either only once the records that had reached the symbol's partition when the tick asked are
+applied: after a stall the records waiting there arrived on time and must not be judged late
+because the worker was behind. Synchronous: the processor makes each chunk durable.
 """
 
 from __future__ import annotations
@@ -127,6 +129,16 @@ class TimerCloser:
     def forget(self) -> None:
         self.scanned_at = 0.0
 
+    def by_the_clock(self, symbol: str, event_max: int | None, now_ms: int) -> bool:
+        """Whether the wall clock closes the symbol's windows as each ends: a live symbol, or
+        one whose event time followed the wall clock when it last sent (a thinly traded
+        stock that went quiet for a minute is not a replay that stopped: closing all its
+        candles, the day's too, would make the rest of its day late)."""
+        if live(event_max, now_ms):
+            return True
+        seen = self.cache.last_seen.get(symbol)
+        return seen is not None and live(event_max, int(seen * 1000))
+
     def idle(self, symbol: str, now: float) -> bool:
         """A symbol that sent nothing for STOCKAPP_IDLE_CLOSE_SECONDS (never seen: not idle)."""
         return now - self.cache.last_seen.get(symbol, now) >= self.idle_close_seconds
@@ -155,7 +167,8 @@ class TimerCloser:
         due_by = now_ms - self.grace_ms
         partitions = set()
         for symbol, first_end, event_max in self.watched(owned):
-            if first_end <= due_by if live(event_max, now_ms) else self.idle(symbol, now):
+            clock = self.by_the_clock(symbol, event_max, now_ms)
+            if first_end <= due_by if clock else self.idle(symbol, now):
                 partitions.add(symbol_partition(symbol, self.partitions))
         return {p: position.get(p) for p in sorted(partitions)}
 
@@ -197,7 +210,7 @@ class TimerCloser:
         for symbol, _first_end, event_max in self.watched(owned):
             before = len(closed)
             cache.last_seen.setdefault(symbol, now)
-            if live(event_max, now_ms):
+            if self.by_the_clock(symbol, event_max, now_ms):
                 # Only past windows close, and only once nothing waits in the partition.
                 if caught_up(symbol):
                     # Live states stay in memory (StateCache.evict), unless a batch that ran

@@ -166,6 +166,26 @@ async def test_quiet_replayed_symbol_closes_after_idle_time_once_caught_up():
     assert proc.stats["late"] == 1
 
 
+async def test_a_thinly_traded_live_symbol_keeps_its_day_open_when_quiet():
+    """A live stock that trades less than once a minute is not a replay that stopped: its
+    windows close by the wall clock as each ends, not all at once (which would make the rest
+    of its day late)."""
+    proc, effects, _, clock = make(T0 + 30_500, idle_close_seconds=10.0)
+    await proc.process([tick("THIN", T0 + 30_000, 5.0, 0)])
+    for seconds in (66, 100, 130):  # its minute closes; then quiet, and no longer "live"
+        clock.now = (T0 + seconds * 1000) / 1000
+        await proc.on_timer()
+    assert [c.interval for c in effects.candles] == ["1m"]
+    clock.now = (T0 + 150_000) / 1000
+    await proc.process([tick("THIN", T0 + 150_000, 6.0, 1)])
+    assert proc.stats["late"] == 0
+    clock.now = (T0 + 305_500) / 1000  # 14:05 plus the grace: its 5m window closes
+    await proc.on_timer()
+    (five,) = [c for c in effects.candles if c.interval == "5m"]
+    assert (five.trades, five.open, five.close) == (2, 5.0, 6.0)
+    assert sorted(c.interval for c in effects.candles) == ["1m", "1m", "5m"]
+
+
 async def test_nothing_processed_since_restart_asks_for_the_committed_position():
     asked = []
 
