@@ -20,7 +20,7 @@ from stockapp.checkpoint import Durable
 from stockapp.credentials import kafka_options
 from stockapp.delivery import fetched_batches
 from stockapp.faust_compat import committed_offset, tables_recovered
-from stockapp.processing import QuoteProcessor, RawRecord
+from stockapp.processing import TIMER_RECHECK_SECONDS, QuoteProcessor, RawRecord
 from stockapp.settings import get_settings
 from stockapp.sinks.cassandra import CassandraSink
 from stockapp.sinks.cassandra_session import connect
@@ -385,6 +385,10 @@ async def close_by_the_clock() -> None:
                 log.exception("closing candles by the clock failed")
             # Asked again at once: a close waiting for batches is looked at every 10 ms.
             due_in = processor.tick_in(time.time())
+            if due_in <= 0:
+                # Due again already (a partition caught up while the tick stored): soon, but
+                # not in a loop.
+                due_in = TIMER_RECHECK_SECONDS
         if due_in > 0:
             wait = min(wait, due_in)
 

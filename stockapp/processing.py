@@ -447,7 +447,11 @@ class QuoteProcessor:
                 # None: the stream cannot tell a backlog; {}: nothing due, or busy.
                 backlogs = None if asked is None else {}
             try:
-                chunks = await self._close_by_timer(now, backlogs)
+                # Forgotten meanwhile (a rebalance, a failed store): the positions and the
+                # assignment the question was asked for are gone; the next tick asks again.
+                chunks = (
+                    await self._close_by_timer(now, backlogs) if forgets == self.forgets else []
+                )
             except Exception:
                 # As for a failed batch: states in memory may be ahead of what is queued. The
                 # next tick tries again from the table (and the checkpoint's queue).

@@ -465,6 +465,31 @@ async def test_a_close_waits_only_for_the_records_that_had_arrived_when_it_asked
     assert proc.stats["late"] == 1
 
 
+async def test_a_tick_closes_nothing_when_a_rebalance_came_while_it_asked():
+    """The states and positions were forgotten between the tick's question and its close (a
+    revocation takes the lock meanwhile): the partitions may be moving, so the tick closes
+    nothing; the next one asks again."""
+    release = asyncio.Event()
+
+    async def backlog(processed: dict[int, int | None]) -> dict[int, int | None]:
+        await release.wait()
+        return dict.fromkeys(processed, 0)
+
+    proc, effects, _, clock = make(T0 + 40_000, backlog=backlog)
+    await proc.process([tick("TSLA", T0 + 40_000, 5.0, 0)])
+    proc.forget()  # a restart: nothing processed since, nothing waits past the committed offset
+    clock.now = (T0 + 66_000) / 1000
+    await proc.on_timer()  # finds TSLA in the table (a rescan); not asked yet
+    clock.now += 1.0
+    timer = asyncio.ensure_future(proc.on_timer())
+    await asyncio.sleep(0)
+    async with proc.lock:
+        proc.forget()  # as a revocation does
+    release.set()
+    await asyncio.wait_for(timer, 1)
+    assert effects.candles == [] and proc.question is None
+
+
 async def test_a_timer_tick_asks_every_partitions_backlog_in_one_call():
     """The end offsets come fresh from the broker, so they are asked once per tick for all
     partitions with a forming candle; an unknown answer (the broker did not reply) closes
