@@ -213,12 +213,9 @@ async def test_a_revocation_waits_for_the_queue_and_a_failure_meanwhile_drops_th
     assert await asyncio.wait_for(third, 1) is not None
 
 
-async def test_a_full_queue_holds_the_next_batch_until_the_store_takes_it():
-    proc, effects, table = make()
-    proc.checkpoint.max_records = 2
-    gate = gated(proc, effects)
-    first = await proc.submit(batches()[0])  # taken by the store at once
-    second = await proc.submit(batches()[1])  # queued: 2 records, the bound
+async def the_third_waits_for_the_store(proc, gate, table, first, second) -> None:
+    """With the queue at its bound, the third batch waits; once the store takes what is
+    queued, it is applied and stored."""
     third = asyncio.ensure_future(proc.submit(batches()[2]))
     await settle()
     assert first is not None and second is not None and not third.done()
@@ -226,6 +223,15 @@ async def test_a_full_queue_holds_the_next_batch_until_the_store_takes_it():
     last = await asyncio.wait_for(third, 1)
     assert last is not None and await asyncio.wait_for(last.stored, 1)
     assert table.state(b"AAPL")["last_offset"] == 5
+
+
+async def test_a_full_queue_holds_the_next_batch_until_the_store_takes_it():
+    proc, effects, table = make()
+    proc.checkpoint.max_records = 2
+    gate = gated(proc, effects)
+    first = await proc.submit(batches()[0])  # taken by the store at once
+    second = await proc.submit(batches()[1])  # queued: 2 records, the bound
+    await the_third_waits_for_the_store(proc, gate, table, first, second)
 
 
 async def test_the_queue_bound_counts_the_states_a_batch_changed():
@@ -239,13 +245,7 @@ async def test_the_queue_bound_counts_the_states_a_batch_changed():
     queued = proc.checkpoint.queued_bytes
     assert queued > sum(len(r.value or b"") for r in batches()[1])  # its state counts too
     proc.checkpoint.max_bytes = queued  # the state alone reaches the bound
-    third = asyncio.ensure_future(proc.submit(batches()[2]))
-    await settle()
-    assert first is not None and second is not None and not third.done()
-    gate.open.set()
-    last = await asyncio.wait_for(third, 1)
-    assert last is not None and await asyncio.wait_for(last.stored, 1)
-    assert table.state(b"AAPL")["last_offset"] == 5
+    await the_third_waits_for_the_store(proc, gate, table, first, second)
 
 
 async def test_stopping_leaves_what_is_queued_unstored_and_unacked():
