@@ -43,6 +43,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -341,7 +342,7 @@ class Checkpoint:
             self.held = group
             change = merged([p.change for p in group])
             try:
-                await self.commit(change, lambda group=group: self._written(group))
+                await self.commit(change, partial(self._written, group))
             except asyncio.CancelledError as exc:
                 task = asyncio.current_task()
                 if self.stopping or (task is not None and task.cancelling()):

@@ -438,8 +438,9 @@ class QuoteProcessor:
             if question is None:
                 asked = self._due_positions(now)
         if question is None and asked:
-            backlogs = await self.port.backlog(asked)
-            question = Question.answered(now, asked, backlogs, answered_at=self.clock())
+            answer = await self.port.backlog(asked)
+            question = Question.answered(now, asked, answer, answered_at=self.clock())
+        backlogs: dict[int, int | None] | None
         async with self.lock:
             if question is not None:
                 now, backlogs = question.asked_at, question.backlogs(self.position)
