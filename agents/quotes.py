@@ -302,13 +302,13 @@ async def process_quotes(stream: Any) -> None:
             for events in split_by_size(batch, _value_size, settings.batch_max_bytes):
                 await _submit(stream, proc, events, last=events[-1] is batch[-1])
     except BaseException as exc:
-        # What is applied and not stored stays unacked: read again after a restart.
-        await proc.checkpoint.stop()
         agent = current_agent()  # this one, or a copy of it (Faust's test context)
         if not (app.should_stop or (agent is not None and agent.should_stop)):
+            await proc.checkpoint.stop()  # before waiting for the shutdown
             await _stop_the_worker(exc)
         raise
     finally:
+        # What is applied and not stored stays unacked: read again after a restart.
         await proc.checkpoint.stop()
 
 

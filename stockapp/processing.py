@@ -497,8 +497,7 @@ class QuoteProcessor:
         """A batch may have started a live candle that ends before the next planned tick."""
         now_ms = int(now * 1000)
         states = self.cache.states
-        # Those due by a kept question's clock close with it (tick_in).
-        covered = self.question.asked_at if self.question is not None else float("-inf")
+        covered = self._covered_until()
         for symbol in touched:
             state = states.get(symbol)
             if state is None or not live(state.event_max, now_ms):
@@ -508,6 +507,11 @@ class QuoteProcessor:
                 due = (first_end + self.spec.grace_ms) / 1000
                 if covered < due < self.next_tick_at:
                     self.next_tick_at = max(due, now)
+
+    def _covered_until(self) -> float:
+        """Closes due by then wait for the kept question (tick_in looks at it), not for a
+        tick of their own."""
+        return self.question.asked_at if self.question is not None else float("-inf")
 
     def _plan_next_tick(self, now: float) -> None:
         """After a tick: the next one when the first live candle is due, at the latest in
@@ -519,11 +523,8 @@ class QuoteProcessor:
             if live(state.event_max, now_ms) and (first_end := state.first_end) is not None
         ]
         planned = now + TIMER_MAX_WAIT_SECONDS
-        dues = [(end + self.spec.grace_ms) / 1000 for end in ends]
-        if self.question is not None:
-            # Those due by the question's clock close with it, once their partitions are
-            # processed that far (tick_in): only a later one needs a tick of its own.
-            dues = [due for due in dues if due > self.question.asked_at]
+        covered = self._covered_until()
+        dues = [due for end in ends if (due := (end + self.spec.grace_ms) / 1000) > covered]
         if dues:
             # One that is past and did not close (a backlog, a run of full batches): again
             # shortly.

@@ -190,8 +190,7 @@ class Hub:
                 continue
             if closing:
                 through = max(c["t"] for c in closing)
-                if through > self.closed_through.get(key, through - 1):
-                    self.closed_through[key] = through
+                self.closed_through[key] = max(through, self.closed_through.get(key, through))
             forming = self._forming(proc, key) if proc is not None else []
             full = _candle_messages(symbol, interval, closing + forming, now) + signal_messages
             if full:
